@@ -1,0 +1,42 @@
+# mlsd — make run | make test | make build | make bench
+SHELL := /bin/bash
+NODE  ?= node
+# Debian packages the integration tests and benchmarks drive (real clients and peers).
+TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
+
+.PHONY: run build test test-unit test-integration bench deps test-deps clean
+
+node_modules/.installed: package.json package-lock.json patches/*.patch
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+build: deps
+	npx tsc -p tsconfig.json
+	@chmod +x dist/src/cli.js
+
+# The daemon on the simulated board: SMTP on 127.0.0.1:2525/2587/2465, config and data under ./var.
+run: build
+	$(NODE) dist/src/cli.js start --board sim --config-dir var/config --data-dir var/data
+
+# Installs the Debian packages the tests use when they are missing (needs root, as CI has).
+test-deps:
+	@missing=$$(for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make test: missing Debian packages: $$missing (run as root to install them)"; exit 1; fi; \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: build test-deps
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
+
+test-unit: build
+	$(NODE) --test --test-reporter=spec 'dist/test/unit/**/*.test.js'
+
+bench: build test-deps
+	$(NODE) dist/test/bench/smtp-accept.js
+
+clean:
+	rm -rf dist node_modules var

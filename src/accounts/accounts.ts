@@ -1,0 +1,156 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../store/atomic.js';
+import { hashPassword, verifyPassword } from './password.js';
+import { normalizeAddress, splitAddress } from '../policy/address.js';
+
+export interface User {
+  address: string;
+  hash: string;
+  created: string;
+}
+
+/** One address that fans out to several; `senders` are logins allowed to send as it. */
+export interface Alias {
+  address: string;
+  members: string[];
+  senders: string[];
+}
+
+interface AccountsDoc {
+  users: Record<string, User>;
+  aliases: Record<string, Alias>;
+}
+
+export class AccountError extends Error {
+  readonly kind = 'accounts' as const;
+}
+
+/** Accounts and password hashes live on the config flash: they survive a data-disk swap. */
+export class AccountStore {
+  private constructor(private readonly path: string, private doc: AccountsDoc) {}
+
+  static async open(configDir: string): Promise<AccountStore> {
+    const path = join(configDir, 'accounts.json');
+    let doc: AccountsDoc = { users: {}, aliases: {} };
+    try {
+      doc = JSON.parse(await readFile(path, 'utf8')) as AccountsDoc;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    return new AccountStore(path, doc);
+  }
+
+  private async save(next: AccountsDoc): Promise<void> {
+    await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
+    this.doc = next;
+  }
+
+  private checkAddress(address: string, domains: readonly string[]): string {
+    const norm = normalizeAddress(address);
+    const parts = norm ? splitAddress(norm) : null;
+    if (!parts) throw new AccountError(`${address}: not a valid address`);
+    if (!domains.includes(parts.domain)) throw new AccountError(`${address}: ${parts.domain} is not a local domain`);
+    return norm!;
+  }
+
+  async addUser(address: string, password: string, domains: readonly string[]): Promise<User> {
+    const addr = this.checkAddress(address, domains);
+    if (this.doc.users[addr] || this.doc.aliases[addr]) throw new AccountError(`${addr}: already exists`);
+    if (password.length < 8) throw new AccountError('password: at least 8 characters');
+    const user: User = { address: addr, hash: await hashPassword(password), created: new Date().toISOString() };
+    await this.save({ ...this.doc, users: { ...this.doc.users, [addr]: user } });
+    return user;
+  }
+
+  async setPassword(address: string, password: string): Promise<void> {
+    const addr = normalizeAddress(address) ?? address;
+    const u = this.doc.users[addr];
+    if (!u) throw new AccountError(`${address}: no such user`);
+    if (password.length < 8) throw new AccountError('password: at least 8 characters');
+    await this.save({ ...this.doc, users: { ...this.doc.users, [addr]: { ...u, hash: await hashPassword(password) } } });
+  }
+
+  async deleteUser(address: string): Promise<void> {
+    const addr = normalizeAddress(address) ?? address;
+    if (!this.doc.users[addr]) throw new AccountError(`${address}: no such user`);
+    const users = { ...this.doc.users };
+    delete users[addr];
+    await this.save({ ...this.doc, users });
+  }
+
+  async addAlias(address: string, members: string[], senders: string[], domains: readonly string[]): Promise<Alias> {
+    const addr = this.checkAddress(address, domains);
+    if (this.doc.users[addr]) throw new AccountError(`${addr}: is a user`);
+    if (members.length === 0) throw new AccountError(`${addr}: an alias needs at least one member`);
+    const norm = (list: string[]) =>
+      list.map((m) => {
+        const n = normalizeAddress(m);
+        if (!n || !splitAddress(n)) throw new AccountError(`${m}: not a valid address`);
+        return n;
+      });
+    const alias: Alias = { address: addr, members: norm(members), senders: norm(senders) };
+    await this.save({ ...this.doc, aliases: { ...this.doc.aliases, [addr]: alias } });
+    return alias;
+  }
+
+  async deleteAlias(address: string): Promise<void> {
+    const addr = normalizeAddress(address) ?? address;
+    if (!this.doc.aliases[addr]) throw new AccountError(`${address}: no such alias`);
+    const aliases = { ...this.doc.aliases };
+    delete aliases[addr];
+    await this.save({ ...this.doc, aliases });
+  }
+
+  listUsers(): User[] {
+    return Object.values(this.doc.users).sort((a, b) => a.address.localeCompare(b.address));
+  }
+
+  listAliases(): Alias[] {
+    return Object.values(this.doc.aliases).sort((a, b) => a.address.localeCompare(b.address));
+  }
+
+  user(address: string): User | undefined {
+    return this.doc.users[address];
+  }
+
+  alias(address: string): Alias | undefined {
+    return this.doc.aliases[address];
+  }
+
+  /** True when mail to this normalized address has a local owner. */
+  exists(address: string): boolean {
+    return address in this.doc.users || address in this.doc.aliases;
+  }
+
+  /** Addresses a login may use as sender: its own, and aliases that list it as a sender. */
+  owns(login: string, address: string): boolean {
+    if (login === address) return true;
+    const a = this.doc.aliases[address];
+    return !!a && a.senders.includes(login);
+  }
+
+  async authenticate(login: string, password: string): Promise<string | null> {
+    const addr = normalizeAddress(login);
+    const u = addr ? this.doc.users[addr] : undefined;
+    if (!u) {
+      // Spend the same time as for a real user, so timing does not reveal which exist.
+      await verifyPassword(password, DUMMY_HASH);
+      return null;
+    }
+    return (await verifyPassword(password, u.hash)) ? u.address : null;
+  }
+
+  /** Expands a local recipient into final local mailboxes and remote addresses (one level of aliases, then users). */
+  expand(address: string, seen = new Set<string>()): string[] {
+    if (seen.has(address)) return [];
+    seen.add(address);
+    const a = this.doc.aliases[address];
+    if (!a) return [address];
+    return a.members.flatMap((m) => (this.doc.aliases[m] ? this.expand(m, seen) : [m]));
+  }
+}
+
+// A valid hash of a random password, verified when the login is unknown.
+const DUMMY_HASH =
+  'scrypt$32768$8$1$c2FsdHNhbHRzYWx0c2FsdA==$3m6dY5vM0tq2s9X8W1oZ0mJc1h2Jm3qK1l0y5l9qQ1E=';

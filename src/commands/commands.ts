@@ -1,0 +1,143 @@
+import type { ConfigStore } from '../config/config.js';
+import { getKey } from '../config/config.js';
+import type { AccountStore } from '../accounts/accounts.js';
+import type { OutboundQueue } from '../delivery/queue.js';
+import type { ControlRequest, ControlResponse } from './control.js';
+
+export interface StatusInfo {
+  version: string;
+  pid: number;
+  uptimeSeconds: number;
+  board: string;
+  hostname: string;
+  listeners: { name: string; host: string; port: number }[];
+  users: number;
+  aliases: number;
+  spoolPending: number;
+  queueMessages: number;
+  dataDiskFreeBytes: number;
+}
+
+export interface CommandContext {
+  config: ConfigStore;
+  accounts: AccountStore;
+  queue: OutboundQueue;
+  status(): Promise<StatusInfo>;
+}
+
+class UsageError extends Error {}
+
+const ok = (text: string, json?: unknown): ControlResponse => ({ ok: true, text, json });
+
+function need(argv: string[], i: number, what: string): string {
+  const v = argv[i];
+  if (v === undefined || v === '') throw new UsageError(`missing ${what}`);
+  return v;
+}
+
+/** Options of the form --name value or --name; returns positional args and options. */
+function options(argv: string[]): { pos: string[]; opt: Record<string, string | true> } {
+  const pos: string[] = [];
+  const opt: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('--')) {
+        opt[a.slice(2)] = next;
+        i++;
+      } else opt[a.slice(2)] = true;
+    } else pos.push(a);
+  }
+  return { pos, opt };
+}
+
+const list = (v: string | true | undefined) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+
+/**
+ * The command layer: one set of commands for the CLI, the serial console and the web
+ * admin API. Each takes argv (after the program name) and returns text plus JSON.
+ */
+export async function runCommand(ctx: CommandContext, req: ControlRequest): Promise<ControlResponse> {
+  const [group, verb, ...rest] = req.argv;
+  try {
+    switch (`${group ?? ''} ${verb ?? ''}`.trim()) {
+      case 'status': {
+        const s = await ctx.status();
+        const lines = [
+          `mlsd ${s.version} on ${s.board} (${s.hostname}), pid ${s.pid}, up ${s.uptimeSeconds}s`,
+          ...s.listeners.map((l) => `listener ${l.name}: ${l.host}:${l.port}`),
+          `accounts: ${s.users} users, ${s.aliases} aliases`,
+          `spool: ${s.spoolPending} being routed; outbound queue: ${s.queueMessages} messages`,
+          `data disk free: ${Math.round(s.dataDiskFreeBytes / 1048576)} MiB`,
+        ];
+        return ok(lines.join('\n'), s);
+      }
+      case 'user add': {
+        const address = need(rest, 0, 'ADDRESS');
+        if (req.stdin === undefined) throw new UsageError('user add needs --password-stdin');
+        const u = await ctx.accounts.addUser(address, req.stdin.replace(/\r?\n$/, ''), ctx.config.current.domains);
+        return ok(`added ${u.address}`, { address: u.address, created: u.created });
+      }
+      case 'user passwd': {
+        const address = need(rest, 0, 'ADDRESS');
+        if (req.stdin === undefined) throw new UsageError('user passwd needs --password-stdin');
+        await ctx.accounts.setPassword(address, req.stdin.replace(/\r?\n$/, ''));
+        return ok(`password changed for ${address}`);
+      }
+      case 'user del': {
+        const address = need(rest, 0, 'ADDRESS');
+        await ctx.accounts.deleteUser(address);
+        return ok(`deleted ${address} (its mailbox stays on the data disk)`);
+      }
+      case 'user list': {
+        const users = ctx.accounts.listUsers().map((u) => ({ address: u.address, created: u.created }));
+        return ok(users.map((u) => u.address).join('\n'), users);
+      }
+      case 'alias add': {
+        const { pos, opt } = options(rest);
+        const address = need(pos, 0, 'ADDRESS');
+        const a = await ctx.accounts.addAlias(address, list(opt.to), list(opt.senders), ctx.config.current.domains);
+        return ok(`alias ${a.address} -> ${a.members.join(', ')}`, a);
+      }
+      case 'alias del': {
+        const address = need(rest, 0, 'ADDRESS');
+        await ctx.accounts.deleteAlias(address);
+        return ok(`deleted alias ${address}`);
+      }
+      case 'alias list': {
+        const aliases = ctx.accounts.listAliases();
+        return ok(aliases.map((a) => `${a.address} -> ${a.members.join(', ')}${a.senders.length ? ` (senders: ${a.senders.join(', ')})` : ''}`).join('\n'), aliases);
+      }
+      case 'config get': {
+        const key = need(rest, 0, 'KEY');
+        const v = getKey(ctx.config.current, key);
+        return ok(JSON.stringify(v, null, 2), v);
+      }
+      case 'config set': {
+        const key = need(rest, 0, 'KEY');
+        const raw = need(rest, 1, 'JSON-VALUE');
+        let value: unknown;
+        try {
+          value = JSON.parse(raw);
+        } catch {
+          throw new UsageError(`${key}: value is not JSON (strings need quotes: '"text"')`);
+        }
+        await ctx.config.set(key, value);
+        const restart = key === 'smtp' || key.startsWith('smtp.listeners') || key === 'hostname';
+        return ok(`${key} set${restart ? ' (takes effect at the next start)' : ''}`, { key, value, restartNeeded: restart });
+      }
+      case 'queue list': {
+        const q = await ctx.queue.list();
+        const text = q.length
+          ? q.map((e) => `${e.id} ${e.size}B from <${e.from}> ${e.recipients.map((r) => `${r.address}[${r.state}]`).join(' ')}`).join('\n')
+          : 'queue is empty';
+        return ok(text, q);
+      }
+      default:
+        throw new UsageError(`unknown command: ${req.argv.join(' ') || '(none)'}`);
+    }
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}

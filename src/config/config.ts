@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { ConfigError } from './errors.js';
+import { writeFileAtomic } from '../store/atomic.js';
+
+export { ConfigError };
+
+/** Turns schema issues into "key: problem" lines, every problem in one pass. */
+export function describeIssues(issues: z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => {
+    const path = i.path.map(String).join('.');
+    if (i.code === 'unrecognized_keys') {
+      return i.keys.map((k) => `${path ? path + '.' : ''}${k}: unknown key`).join('; ');
+    }
+    return `${path || '(document)'}: ${i.message}`;
+  });
+}
+
+export function validateConfig(doc: unknown): Config {
+  const r = configSchema.safeParse(doc);
+  if (!r.success) throw new ConfigError(describeIssues(r.error.issues));
+  return r.data;
+}
+
+/** Reads a dotted key ("relay.allowIps", "smtp.listeners.0.port"). */
+export function getKey(doc: unknown, key: string): unknown {
+  let cur: unknown = doc;
+  for (const part of key.split('.')) {
+    if (cur === null || typeof cur !== 'object' || !(part in (cur as object))) {
+      throw new ConfigError([`${key}: unknown key`]);
+    }
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+/** Returns a copy of doc with a dotted key replaced; the result still has to be validated. */
+export function setKey(doc: Config, key: string, value: unknown): unknown {
+  const copy = structuredClone(doc) as unknown as Record<string, unknown>;
+  const parts = key.split('.');
+  let cur: Record<string, unknown> = copy;
+  for (const part of parts.slice(0, -1)) {
+    const next = cur[part];
+    if (next === null || typeof next !== 'object') throw new ConfigError([`${key}: unknown key`]);
+    cur = next as Record<string, unknown>;
+  }
+  const last = parts[parts.length - 1]!;
+  if (!(last in cur)) throw new ConfigError([`${key}: unknown key`]);
+  cur[last] = value;
+  return copy;
+}
+
+/**
+ * The config document of record, `<config-dir>/config.json`. Holders read `current`
+ * on every decision, so a `set` takes effect without a restart where that makes sense.
+ */
+export class ConfigStore {
+  private cfg: Config;
+  private readonly listeners = new Set<(cfg: Config, key: string) => void>();
+
+  private constructor(private readonly path: string, cfg: Config) {
+    this.cfg = cfg;
+  }
+
+  static async open(configDir: string, boardDefaults: unknown): Promise<{ store: ConfigStore; created: boolean }> {
+    const path = join(configDir, 'config.json');
+    let raw: string | null = null;
+    try {
+      raw = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (raw === null) {
+      const cfg = validateConfig(boardDefaults);
+      await writeFileAtomic(path, JSON.stringify(cfg, null, 2) + '\n');
+      return { store: new ConfigStore(path, cfg), created: true };
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(raw);
+    } catch (err) {
+      throw new ConfigError([`${path}: not valid JSON (${(err as Error).message})`]);
+    }
+    return { store: new ConfigStore(path, validateConfig(doc)), created: false };
+  }
+
+  get current(): Config {
+    return this.cfg;
+  }
+
+  onChange(fn: (cfg: Config, key: string) => void): void {
+    this.listeners.add(fn);
+  }
+
+  async set(key: string, value: unknown): Promise<Config> {
+    const next = validateConfig(setKey(this.cfg, key, value));
+    await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
+    this.cfg = next;
+    for (const fn of this.listeners) fn(next, key);
+    return next;
+  }
+}

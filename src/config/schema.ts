@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/**
+ * The one config schema. Every field is described here; defaults come from here.
+ * Objects are strict: an unknown key is refused with its path named.
+ */
+
+const domainName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/, 'expected a lower-case domain name such as example.test');
+
+const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
+  error: 'expected an IPv4/IPv6 address or CIDR range such as 192.168.1.0/24',
+});
+
+const port = z.number().int().min(0).max(65535);
+
+export const listenerSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Listener name: mx, submission, smtps or any label'),
+    host: z.string().min(1).describe('Address to bind'),
+    port: port.describe('TCP port to bind (0 picks a free one)'),
+    starttls: z.boolean().default(false).describe('Offer STARTTLS'),
+    implicitTls: z.boolean().default(false).describe('TLS from the first byte (smtps)'),
+    authRequired: z.boolean().default(false).describe('MAIL needs a prior AUTH (submission)'),
+    greetingDelayMs: z
+      .number().int().min(0).max(30000).optional()
+      .describe('Wait before the greeting to catch early talkers; default 100 ms on plain MX, 0 elsewhere'),
+  })
+  .refine((l) => !(l.starttls && l.implicitTls), { message: 'starttls and implicitTls exclude each other', path: ['starttls'] });
+
+export const configSchema = z.strictObject({
+  hostname: z.string().min(1).default('mail.example.test').describe('Name in the greeting and Received headers'),
+  domains: z.array(domainName).default(['example.test']).describe('Local mail domains'),
+  smtp: z
+    .strictObject({
+      listeners: z.array(listenerSchema).min(1).default([
+        { name: 'mx', host: '0.0.0.0', port: 25, starttls: true, implicitTls: false, authRequired: false },
+        { name: 'submission', host: '0.0.0.0', port: 587, starttls: true, implicitTls: false, authRequired: true },
+        { name: 'smtps', host: '0.0.0.0', port: 465, starttls: false, implicitTls: true, authRequired: false },
+      ]),
+      maxMessageBytes: z.number().int().min(1024).default(52428800).describe('SIZE limit; larger messages get 552 5.3.4'),
+      maxRecipients: z.number().int().min(1).max(10000).default(100).describe('Recipients per message; more get 452 4.5.3'),
+      maxCommandLength: z.number().int().min(512).max(65536).default(4096).describe('Longest command line accepted'),
+      maxBadCommands: z.number().int().min(1).max(100).default(10).describe('Refused commands before the client is disconnected'),
+      socketTimeoutMs: z.number().int().min(1000).default(300000).describe('Idle time before a session is closed'),
+      maxClients: z.number().int().min(1).default(500).describe('Concurrent sessions over all listeners'),
+    })
+    .prefault({}),
+  relay: z
+    .strictObject({
+      allowIps: z.array(ipOrCidr).default([]).describe('Client addresses/ranges allowed to relay'),
+      allowRecipientDomains: z.array(domainName).default([]).describe('Remote domains anyone may relay to'),
+      allowAuthenticated: z.boolean().default(true).describe('Authenticated sessions may relay'),
+    })
+    .prefault({}),
+  senderLoginMismatch: z
+    .enum(['reject', 'allow'])
+    .default('reject')
+    .describe('reject: an authenticated login may send only as addresses it owns'),
+  thresholds: z
+    .strictObject({
+      alert: z.boolean().default(true),
+      perIpMessagesPerMinute: z.number().int().min(0).default(0),
+      perIpRecipientsPerMinute: z.number().int().min(0).default(0),
+      perIpMessagesPerDay: z.number().int().min(0).default(0),
+      perAccountMessagesPerDay: z.number().int().min(0).default(0),
+    })
+    .prefault({})
+    .describe('Mail control thresholds (0 = no limit); enforced from the thresholds issue on'),
+  alerts: z.strictObject({ adminEmails: z.array(z.email()).default([]) }).prefault({}),
+  routing: z
+    .strictObject({
+      mode: z.enum(['mx', 'smarthost']).default('mx'),
+      smarthost: z
+        .strictObject({
+          host: z.string().default(''),
+          port: port.default(587),
+          user: z.string().default(''),
+          password: z.string().default(''),
+          tls: z.enum(['none', 'starttls', 'implicit']).default('starttls'),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .describe('Outbound routing; used by the delivery engine (later issue)'),
+  spool: z
+    .strictObject({
+      minFreeBytes: z
+        .number().int().min(0).default(64 * 1024 * 1024)
+        .describe('Below this much free space on the data disk, new mail gets 452 4.3.1'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ListenerConfig = z.infer<typeof listenerSchema>;

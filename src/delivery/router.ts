@@ -1,0 +1,134 @@
+import { unlink } from 'node:fs/promises';
+import type { Envelope } from '../spool/spool.js';
+import { SPOOL_SUBLEVEL } from '../spool/spool.js';
+import type { GroupCommitter } from '../store/db.js';
+import type { MaildirDelivery } from './maildir.js';
+import type { OutboundQueue, QueueEntry } from './queue.js';
+import type { Logger } from '../log/logger.js';
+
+export interface RecipientResolver {
+  isLocalDomain(domain: string): boolean;
+  /** Final destinations of a local address (aliases expanded). */
+  expand(address: string): string[];
+  /** True when the address is a local mailbox. */
+  isMailbox(address: string): boolean;
+}
+
+const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1);
+
+/**
+ * Takes committed messages out of the spool: local recipients get a Maildir copy, remote
+ * ones go to the outbound queue, and the spool record is removed in the same synced
+ * batch that writes the queue record. A crash anywhere in between re-routes the message
+ * at the next start: a mailbox may get a second copy, nothing is lost.
+ */
+export class Router {
+  private readonly waiting: Envelope[] = [];
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+  private stopped = false;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly deps: {
+      resolver: RecipientResolver;
+      maildir: MaildirDelivery;
+      queue: OutboundQueue;
+      group: GroupCommitter;
+      dataPath: (id: string) => string;
+      hostname: () => string;
+      log: Logger;
+      concurrency?: number;
+      retryMs?: number;
+    },
+  ) {}
+
+  submit(env: Envelope): void {
+    if (this.stopped) return;
+    this.waiting.push(env);
+    this.pump();
+  }
+
+  /** Resolves when nothing is waiting or being routed (tests and shutdown use it). */
+  idle(): Promise<void> {
+    if (this.active === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+  }
+
+  private pump(): void {
+    const max = this.deps.concurrency ?? 16;
+    while (this.active < max && this.waiting.length > 0) {
+      const env = this.waiting.shift()!;
+      this.active++;
+      void this.route(env).finally(() => {
+        this.active--;
+        if (this.active === 0 && this.waiting.length === 0) {
+          const w = this.idleWaiters;
+          this.idleWaiters = [];
+          w.forEach((f) => f());
+        } else this.pump();
+      });
+    }
+  }
+
+  private async route(env: Envelope): Promise<void> {
+    const { resolver, maildir, queue, group, log } = this.deps;
+    const path = this.deps.dataPath(env.id);
+    const local = new Set<string>();
+    const remote = new Set<string>();
+    for (const r of env.rcpt) {
+      const targets = resolver.isLocalDomain(domainOf(r)) ? resolver.expand(r) : [r];
+      for (const t of targets) (resolver.isLocalDomain(domainOf(t)) ? local : remote).add(t);
+    }
+    const undeliverable: string[] = [];
+    try {
+      for (const rcpt of local) {
+        if (!resolver.isMailbox(rcpt)) {
+          // Accepted, then the account went away: keep it in the queue, never drop it.
+          undeliverable.push(rcpt);
+          continue;
+        }
+        const prefix = `Return-Path: <${env.from}>\r\nDelivered-To: ${rcpt}\r\n`;
+        const file = await maildir.deliver(rcpt, prefix, path, env.size);
+        log.info({ evt: 'delivery.local', id: env.id, rcpt, file }, 'delivered to mailbox');
+      }
+      const toQueue = [...remote, ...undeliverable];
+      const now = new Date().toISOString();
+      const entry: QueueEntry | null = toQueue.length
+        ? {
+            id: env.id,
+            from: env.from,
+            queued: now,
+            size: env.size,
+            recipients: toQueue.map((address) => ({
+              address,
+              state: undeliverable.includes(address) ? 'deferred' : 'queued',
+              attempts: 0,
+              lastReply: undeliverable.includes(address) ? '550 5.1.1 mailbox no longer exists' : null,
+              nextAttempt: now,
+            })),
+          }
+        : null;
+      await group.write([
+        { type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id },
+        ...(entry ? [queue.enqueueOp(entry)] : []),
+      ]);
+      if (entry) log.info({ evt: 'queue.add', id: env.id, rcpt: toQueue }, 'queued for outbound delivery');
+      else await unlink(path).catch(() => undefined);
+    } catch (err) {
+      const retryMs = this.deps.retryMs ?? 30_000;
+      log.error({ evt: 'route.fail', id: env.id, err: (err as Error).message, retryMs }, 'routing failed; will retry');
+      const t = setTimeout(() => {
+        this.retryTimers.delete(t);
+        this.submit(env);
+      }, retryMs);
+      this.retryTimers.add(t);
+    }
+  }
+}

@@ -1,0 +1,164 @@
+import { mkdir, readFile, statfs, access } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadBoard } from './hw/board.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { ConfigStore } from './config/config.js';
+import type { Config } from './config/schema.js';
+import { AccountStore } from './accounts/accounts.js';
+import { generatePassword, hashPassword } from './accounts/password.js';
+import { openDb, GroupCommitter } from './store/db.js';
+import { DirSyncer, writeFileAtomic } from './store/atomic.js';
+import { Spool } from './spool/spool.js';
+import { MaildirDelivery } from './delivery/maildir.js';
+import { OutboundQueue } from './delivery/queue.js';
+import { Router } from './delivery/router.js';
+import { RelayPolicy } from './policy/relay.js';
+import { checkRecipient } from './policy/recipient.js';
+import { checkEnvelopeSender, checkHeaderFrom } from './policy/senderLogin.js';
+import { normalizeAddress, splitAddress } from './policy/address.js';
+import { replies } from './policy/reply.js';
+import { accept, refuse } from './policy/types.js';
+import { loadOrCreateTls } from './smtp/tls.js';
+import { SmtpService, type SmtpPolicies } from './smtp/server.js';
+import { ControlServer, socketPath } from './commands/control.js';
+import { runCommand } from './commands/commands.js';
+
+export interface StartOptions {
+  configDir?: string;
+  dataDir?: string;
+  board?: string;
+}
+
+export interface Daemon {
+  stop(): Promise<void>;
+}
+
+const VERSION = '0.1.0';
+
+/** The composition root: the only place that picks concrete adapters and wires services. */
+export async function startDaemon(opts: StartOptions, log: Logger = createLogger()): Promise<Daemon> {
+  const started = Date.now();
+  const board = await loadBoard(opts.board ?? 'sim');
+  const configDir = resolve(opts.configDir ?? board.paths.configDir);
+  const dataDir = resolve(opts.dataDir ?? board.paths.dataDir);
+  await mkdir(configDir, { recursive: true, mode: 0o700 });
+  await mkdir(dataDir, { recursive: true });
+
+  const { store: config, created } = await ConfigStore.open(configDir, board.defaults);
+  if (created) log.info({ evt: 'config.created', path: join(configDir, 'config.json'), board: board.model }, 'config created from board defaults');
+  await ensureAdminPassword(configDir);
+
+  const accounts = await AccountStore.open(configDir);
+  const tls = await loadOrCreateTls(configDir, config.current.hostname, log);
+  const db = await openDb(join(dataDir, 'db'));
+  const group = new GroupCommitter(db);
+  const dirs = new DirSyncer();
+  const spool = new Spool(dataDir, db, group, dirs, log.child({ mod: 'spool' }), () => config.current.spool.minFreeBytes);
+  await spool.init();
+  const queue = new OutboundQueue(db);
+  const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs);
+
+  let relay = new RelayPolicy(config.current);
+  config.onChange((cfg: Config, key: string) => {
+    relay = new RelayPolicy(cfg);
+    log.info({ evt: 'config.set', key }, 'config changed');
+  });
+
+  const router = new Router({
+    resolver: {
+      isLocalDomain: (d) => config.current.domains.includes(d),
+      expand: (a) => accounts.expand(a),
+      isMailbox: (a) => accounts.user(a) !== undefined,
+    },
+    maildir,
+    queue,
+    group,
+    dataPath: (id) => spool.dataPath(id),
+    hostname: () => config.current.hostname,
+    log: log.child({ mod: 'router' }),
+  });
+
+  // Recovery: everything committed but not fully routed is routed again.
+  const pending = await spool.pending();
+  const pendingIds = new Set(pending.map((e) => e.id));
+  await spool.sweepOrphans(async (id) => pendingIds.has(id) || (await queue.has(id)));
+  if (pending.length) log.info({ evt: 'spool.recover', messages: pending.length }, 'resuming routing of committed messages');
+  for (const env of pending) router.submit(env);
+
+  const policies: SmtpPolicies = {
+    authenticate: (login, password) => accounts.authenticate(login, password),
+    mailFrom: (facts, address) => {
+      const norm = normalizeAddress(address);
+      if (norm === null) return facts.login && config.current.senderLoginMismatch === 'reject' ? refuse(replies.senderNotOwned) : accept;
+      if (!splitAddress(norm)) return refuse(replies.badSenderSyntax);
+      return checkEnvelopeSender(config.current.senderLoginMismatch, facts, norm, accounts);
+    },
+    rcptTo: (facts, address) => checkRecipient(facts, address, relay, accounts, config.current.domains[0] ?? 'localhost'),
+    headerFrom: (facts, addresses) => checkHeaderFrom(config.current.senderLoginMismatch, facts, addresses, accounts),
+  };
+
+  const smtp = new SmtpService({
+    config: () => config.current,
+    policies,
+    spool,
+    onCommitted: (env) => router.submit(env),
+    tls,
+    log: log.child({ mod: 'smtp' }),
+  });
+  await smtp.start();
+
+  const control = new ControlServer(socketPath(configDir), (req) =>
+    runCommand(
+      {
+        config,
+        accounts,
+        queue,
+        status: async () => {
+          const fs = await statfs(dataDir);
+          return {
+            version: VERSION,
+            pid: process.pid,
+            uptimeSeconds: Math.round((Date.now() - started) / 1000),
+            board: board.model,
+            hostname: config.current.hostname,
+            listeners: smtp.addresses(),
+            users: accounts.listUsers().length,
+            aliases: accounts.listAliases().length,
+            spoolPending: (await spool.pending()).length,
+            queueMessages: (await queue.list()).length,
+            dataDiskFreeBytes: fs.bavail * fs.bsize,
+          };
+        },
+      },
+      req,
+    ),
+  );
+  await control.start();
+  log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, listeners: smtp.addresses() }, 'mlsd ready');
+
+  return {
+    async stop() {
+      await control.stop();
+      await smtp.stop();
+      await router.idle();
+      router.stop();
+      await db.close();
+      log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');
+    },
+  };
+}
+
+/** The web admin password: generated at first start, printed once, kept only as a hash. */
+async function ensureAdminPassword(configDir: string): Promise<void> {
+  const path = join(configDir, 'admin.json');
+  try {
+    await access(path);
+    JSON.parse(await readFile(path, 'utf8'));
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const password = generatePassword();
+  await writeFileAtomic(path, JSON.stringify({ user: 'admin', hash: await hashPassword(password) }, null, 2) + '\n');
+  process.stdout.write(`\nmlsd: web admin user "admin", password (shown once): ${password}\n\n`);
+}

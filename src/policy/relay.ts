@@ -1,0 +1,36 @@
+import type { Config } from '../config/schema.js';
+import { IpList } from './ipList.js';
+import { replies } from './reply.js';
+import { accept, refuse, type SessionFacts, type Verdict } from './types.js';
+
+/**
+ * The relay decision, evaluated before any other recipient policy (Postfix's
+ * smtpd_relay_restrictions): a recipient domain that is not local is accepted only
+ * for an allowed client IP, an allowed recipient domain, or an authenticated session.
+ */
+export class RelayPolicy {
+  private ips: IpList;
+  private relayDomains: Set<string>;
+  private localDomains: Set<string>;
+  private allowAuthenticated: boolean;
+
+  constructor(cfg: Config) {
+    this.ips = new IpList(cfg.relay.allowIps);
+    this.relayDomains = new Set(cfg.relay.allowRecipientDomains.map((d) => d.toLowerCase()));
+    this.localDomains = new Set(cfg.domains);
+    this.allowAuthenticated = cfg.relay.allowAuthenticated;
+  }
+
+  isLocalDomain(domain: string): boolean {
+    return this.localDomains.has(domain);
+  }
+
+  /** `domain` is the normalized recipient domain (exact, case-insensitive match). */
+  check(facts: SessionFacts, domain: string): Verdict {
+    if (this.localDomains.has(domain)) return accept;
+    if (this.ips.has(facts.clientIp)) return accept;
+    if (this.relayDomains.has(domain)) return accept;
+    if (this.allowAuthenticated && facts.login) return accept;
+    return refuse(replies.relayDenied);
+  }
+}

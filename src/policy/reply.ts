@@ -1,0 +1,34 @@
+/**
+ * The catalogue of every reply mlsd chooses, with its enhanced status code. The SMTP
+ * layer writes `${code} ${enhanced} ${text}` on the wire and adds nothing of its own.
+ * (It lives under policy/ because policies return these and may import only modules
+ * above them; smtp/ re-exports it.)
+ */
+export interface Reply {
+  code: number;
+  enhanced: string;
+  text: string;
+}
+
+const r = (code: number, enhanced: string, text: string): Reply => ({ code, enhanced, text });
+
+export const replies = {
+  relayDenied: r(554, '5.7.1', 'Relay access denied'),
+  unknownUser: r(550, '5.1.1', 'Recipient address rejected: User unknown in local recipient table'),
+  badRecipientSyntax: r(501, '5.1.3', 'Bad recipient address syntax'),
+  badSenderSyntax: r(501, '5.1.7', 'Bad sender address syntax'),
+  senderNotOwned: r(553, '5.7.1', 'Sender address rejected: not owned by user'),
+  headerFromNotOwned: r(550, '5.7.1', 'From header address rejected: not owned by user'),
+  authRequired: r(530, '5.7.0', 'Authentication required'),
+  authFailed: r(535, '5.7.8', 'Error: authentication failed'),
+  authNeedsTls: r(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
+  tooManyRecipients: r(452, '4.5.3', 'Error: too many recipients'),
+  messageTooBig: r(552, '5.3.4', 'Error: message exceeds fixed maximum message size'),
+  storageFull: r(452, '4.3.1', 'Insufficient system storage'),
+  internalError: r(451, '4.3.0', 'Error: internal error, try again later'),
+  rate: r(450, '4.7.1', 'Error: rate limit exceeded'),
+} as const;
+
+export function formatReply(reply: Reply): string {
+  return `${reply.code} ${reply.enhanced} ${reply.text}`;
+}

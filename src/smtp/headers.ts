@@ -1,0 +1,72 @@
+import addressparser from 'nodemailer/lib/addressparser';
+
+const MAX_HEADER_BYTES = 256 * 1024;
+
+/**
+ * Collects the header block of a message as it streams past (up to the first empty
+ * line, or a cap), so the header From can be judged without a full MIME parse.
+ */
+export class HeaderCollector {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private done = false;
+
+  push(chunk: Buffer): void {
+    if (this.done) return;
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    const joined = Buffer.concat(this.chunks);
+    const end = findHeaderEnd(joined);
+    if (end >= 0 || this.bytes >= MAX_HEADER_BYTES) {
+      this.chunks = [end >= 0 ? joined.subarray(0, end) : joined.subarray(0, MAX_HEADER_BYTES)];
+      this.done = true;
+    } else {
+      this.chunks = [joined];
+    }
+  }
+
+  /** All header fields with the given name, unfolded. */
+  fields(name: string): string[] {
+    const text = Buffer.concat(this.chunks).toString('utf8').replace(/\r?\n[ \t]+/g, ' ');
+    const prefix = name.toLowerCase() + ':';
+    return text
+      .split(/\r?\n/)
+      .filter((l) => l.toLowerCase().startsWith(prefix))
+      .map((l) => l.slice(prefix.length).trim());
+  }
+
+  /** Addresses of every From header (normally one). */
+  fromAddresses(): string[] {
+    return this.fields('from').flatMap((v) =>
+      (addressparser(v, { flatten: true }) as { address?: string }[])
+        .map((a) => (a.address ?? '').trim().toLowerCase())
+        .filter(Boolean),
+    );
+  }
+}
+
+function findHeaderEnd(buf: Buffer): number {
+  if (buf.length >= 2 && (buf.subarray(0, 2).toString() === '\r\n' || buf[0] === 0x0a)) return 0;
+  const crlf = buf.indexOf('\r\n\r\n');
+  const lf = buf.indexOf('\n\n');
+  if (crlf < 0) return lf;
+  if (lf < 0) return crlf;
+  return Math.min(crlf, lf);
+}
+
+/** RFC 5321 4.4 trace header; `with` per RFC 3848 (ESMTP, ESMTPS, ESMTPSA, ESMTPA). */
+export function receivedHeader(o: {
+  helo: string;
+  clientIp: string;
+  hostname: string;
+  id: string;
+  tls: boolean;
+  auth: boolean;
+  rcpt: string[];
+  date: Date;
+}): string {
+  const proto = 'ESMTP' + (o.tls ? 'S' : '') + (o.auth ? 'A' : '');
+  const helo = o.helo.replace(/[^\x21-\x7e]/g, '?').slice(0, 255);
+  const forPart = o.rcpt.length === 1 ? `\r\n\tfor <${o.rcpt[0]}>` : '';
+  return `Received: from ${helo} ([${o.clientIp}])\r\n\tby ${o.hostname} (mlsd) with ${proto} id ${o.id}${forPart};\r\n\t${o.date.toUTCString().replace('GMT', '+0000')}\r\n`;
+}

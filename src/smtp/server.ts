@@ -1,0 +1,240 @@
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerAuthentication } from 'smtp-server';
+import type { AddressInfo } from 'node:net';
+import type { Config, ListenerConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { TlsMaterial } from './tls.js';
+import { replies, type Reply } from './reply.js';
+import { normalizeIp } from '../policy/ipList.js';
+import type { SessionFacts, Verdict } from '../policy/types.js';
+import type { Envelope, Incoming } from '../spool/spool.js';
+import { HeaderCollector, receivedHeader } from './headers.js';
+
+/**
+ * What the SMTP layer asks of the rest of mlsd. It decides nothing itself: each hook
+ * asks a policy and turns the verdict into a wire reply.
+ */
+export interface SmtpPolicies {
+  authenticate(login: string, password: string): Promise<string | null>;
+  mailFrom(facts: SessionFacts, address: string): Verdict;
+  rcptTo(facts: SessionFacts, address: string): { verdict: Verdict; address: string | null };
+  headerFrom(facts: SessionFacts, addresses: string[]): Verdict;
+}
+
+export interface SmtpSpool {
+  hasRoom(): Promise<boolean>;
+  begin(): Promise<Incoming>;
+  commit(msg: Incoming, env: Envelope): Promise<void>;
+}
+
+export interface SmtpDeps {
+  config: () => Config;
+  policies: SmtpPolicies;
+  spool: SmtpSpool;
+  onCommitted: (env: Envelope) => void;
+  tls: TlsMaterial;
+  log: Logger;
+}
+
+interface SessionState {
+  errors: number;
+  login: string | null;
+  rcpt: string[];
+}
+
+/** An error smtp-server writes as `${responseCode} ${message}`; the message carries our enhanced code. */
+class ReplyError extends Error {
+  constructor(
+    readonly responseCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const tooManyErrors: Reply = { code: 421, enhanced: '4.7.0', text: 'Error: too many errors, closing connection' };
+
+export class SmtpService {
+  private readonly servers: { listener: ListenerConfig; server: SMTPServer }[] = [];
+  private readonly sessions = new Map<string, SessionState>();
+
+  constructor(private readonly deps: SmtpDeps) {}
+
+  async start(): Promise<void> {
+    for (const l of this.deps.config().smtp.listeners) {
+      const server = new SMTPServer(this.options(l));
+      server.on('error', (err) => this.deps.log.error({ evt: 'smtp.error', listener: l.name, err: err.message }, 'listener error'));
+      await new Promise<void>((resolve, reject) => {
+        const onErr = (err: Error) => reject(new Error(`smtp.listeners ${l.name}: cannot listen on ${l.host}:${l.port}: ${err.message}`));
+        server.server.once('error', onErr);
+        server.listen(l.port, l.host, () => {
+          server.server.off('error', onErr);
+          resolve();
+        });
+      });
+      const addr = server.server.address() as AddressInfo;
+      this.deps.log.info({ evt: 'smtp.listen', listener: l.name, host: addr.address, port: addr.port }, 'listening');
+      this.servers.push({ listener: l, server });
+    }
+  }
+
+  addresses(): { name: string; host: string; port: number }[] {
+    return this.servers.map(({ listener, server }) => {
+      const a = server.server.address() as AddressInfo;
+      return { name: listener.name, host: a.address, port: a.port };
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))));
+    this.servers.length = 0;
+  }
+
+  private options(l: ListenerConfig): SMTPServerOptions {
+    const cfg = this.deps.config();
+    const opts: SMTPServerOptions & { greetingDelay: number; rejectOversized: boolean; maxCommandLength: number } = {
+      name: cfg.hostname,
+      banner: 'mlsd',
+      secure: l.implicitTls,
+      key: this.deps.tls.key,
+      cert: this.deps.tls.cert,
+      hideSTARTTLS: !l.starttls,
+      // AUTH is neither advertised nor accepted before TLS: passwords never cross in clear.
+      allowInsecureAuth: false,
+      authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: !l.authRequired,
+      authRequiredMessage: `${replies.authRequired.enhanced} ${replies.authRequired.text}`,
+      size: cfg.smtp.maxMessageBytes,
+      rejectOversized: true,
+      maxClients: cfg.smtp.maxClients,
+      maxCommandLength: cfg.smtp.maxCommandLength,
+      socketTimeout: cfg.smtp.socketTimeoutMs,
+      // Decisions never use reverse DNS, and a PTR look-up per connection costs latency.
+      disableReverseLookup: true,
+      // Enhanced codes on library replies (552 5.3.4, 530 5.7.0); ours carry their own.
+      hideENHANCEDSTATUSCODES: false,
+      hideDSN: true,
+      // Early-talker wait (patched option): worth it on the public MX port only.
+      greetingDelay: l.greetingDelayMs ?? (l.implicitTls || l.authRequired ? 0 : 100),
+      logger: false,
+      onConnect: (session, cb) => {
+        this.sessions.set(session.id, { errors: 0, login: null, rcpt: [] });
+        cb();
+      },
+      onClose: (session) => {
+        this.sessions.delete(session.id);
+      },
+      onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, cb),
+      onMailFrom: (address, session, cb) => void this.onMailFrom(l, address, session, cb),
+      onRcptTo: (address, session, cb) => this.onRcptTo(l, address, session, cb),
+      onData: (stream, session, cb) => void this.onData(l, stream, session, cb),
+    };
+    return opts;
+  }
+
+  private state(session: SMTPServerSession): SessionState {
+    let s = this.sessions.get(session.id);
+    if (!s) {
+      s = { errors: 0, login: null, rcpt: [] };
+      this.sessions.set(session.id, s);
+    }
+    return s;
+  }
+
+  private facts(l: ListenerConfig, session: SMTPServerSession): SessionFacts {
+    return {
+      clientIp: normalizeIp(session.remoteAddress),
+      listener: l.name,
+      login: this.state(session).login,
+      tls: !!(session as { secure?: boolean }).secure,
+    };
+  }
+
+  /** Logs the refusal and turns it into the error smtp-server writes; repeated errors end the session. */
+  private refuse(l: ListenerConfig, session: SMTPServerSession, reply: Reply, stage: string, extra: Record<string, unknown> = {}): ReplyError {
+    const st = this.state(session);
+    st.errors++;
+    const final = st.errors >= this.deps.config().smtp.maxBadCommands && reply.code >= 500 ? tooManyErrors : reply;
+    const f = this.facts(l, session);
+    this.deps.log.info(
+      { evt: 'smtp.refuse', stage, listener: l.name, cid: session.id, ip: f.clientIp, login: f.login, reply: `${final.code} ${final.enhanced} ${final.text}`, ...extra },
+      'refused',
+    );
+    return new ReplyError(final.code, `${final.enhanced} ${final.text}`);
+  }
+
+  private async onAuth(l: ListenerConfig, auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: { user: string }) => void) {
+    try {
+      const login = await this.deps.policies.authenticate(auth.username ?? '', auth.password ?? '');
+      if (!login) return cb(this.refuse(l, session, replies.authFailed, 'auth', { user: auth.username }));
+      this.state(session).login = login;
+      this.deps.log.info({ evt: 'smtp.auth', listener: l.name, cid: session.id, ip: normalizeIp(session.remoteAddress), login }, 'authenticated');
+      cb(null, { user: login });
+    } catch (err) {
+      this.deps.log.error({ evt: 'smtp.auth.error', err: (err as Error).message }, 'auth failed internally');
+      cb(new ReplyError(454, '4.7.0 Temporary authentication failure'));
+    }
+  }
+
+  private async onMailFrom(l: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
+    this.state(session).rcpt = [];
+    try {
+      if (!(await this.deps.spool.hasRoom())) return cb(this.refuse(l, session, replies.storageFull, 'mail', { from: address.address }));
+    } catch (err) {
+      this.deps.log.error({ evt: 'spool.statfs', err: (err as Error).message }, 'cannot read free space');
+      return cb(this.refuse(l, session, replies.internalError, 'mail'));
+    }
+    const v = this.deps.policies.mailFrom(this.facts(l, session), address.address);
+    if (!v.ok) return cb(this.refuse(l, session, v.reply, 'mail', { from: address.address }));
+    cb();
+  }
+
+  private onRcptTo(l: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
+    const { verdict, address: norm } = this.deps.policies.rcptTo(this.facts(l, session), address.address);
+    const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    if (!verdict.ok) return cb(this.refuse(l, session, verdict.reply, 'rcpt', { from, rcpt: address.address }));
+    const st = this.state(session);
+    if (!st.rcpt.includes(norm!)) st.rcpt.push(norm!);
+    cb();
+  }
+
+  private async onData(l: ListenerConfig, stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void) {
+    const facts = this.facts(l, session);
+    const st = this.state(session);
+    const from = session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '';
+    const rcpt = [...st.rcpt];
+    const drain = () => new Promise<void>((r) => (stream.readableEnded ? r() : (stream.on('end', r), stream.resume())));
+    let msg: Incoming | null = null;
+    try {
+      msg = await this.deps.spool.begin();
+      const now = new Date();
+      await msg.write(
+        receivedHeader({ helo: session.hostNameAppearsAs || 'unknown', clientIp: facts.clientIp, hostname: this.deps.config().hostname, id: msg.id, tls: facts.tls, auth: !!facts.login, rcpt, date: now }),
+      );
+      const headers = new HeaderCollector();
+      await msg.writeStream(stream, (c) => headers.push(c));
+      if (stream.sizeExceeded) {
+        // smtp-server answers 552 5.3.4 itself (rejectOversized); nothing is kept.
+        await msg.discard();
+        return cb(null);
+      }
+      const hv = this.deps.policies.headerFrom(facts, headers.fromAddresses());
+      if (!hv.ok) {
+        await msg.discard();
+        return cb(this.refuse(l, session, hv.reply, 'data', { from, rcpt, headerFrom: headers.fields('from') }));
+      }
+      const env: Envelope = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size };
+      await this.deps.spool.commit(msg, env);
+      msg = null;
+      this.deps.log.info({ evt: 'smtp.accept', listener: l.name, cid: session.id, id: env.id, ip: env.clientIp, login: env.login, from, rcpt, size: env.size }, 'message committed');
+      this.deps.onCommitted(env);
+      cb(null, `2.0.0 Ok: queued as ${env.id}`);
+    } catch (err) {
+      if (msg) await msg.discard();
+      await drain().catch(() => undefined);
+      const kind = (err as { kind?: string }).kind;
+      const reply = kind === 'full' ? replies.storageFull : replies.internalError;
+      if (kind !== 'full') this.deps.log.error({ evt: 'smtp.data.error', cid: session.id, err: (err as Error).message }, 'could not store message');
+      cb(this.refuse(l, session, reply, 'data', { from, rcpt }));
+    }
+  }
+}

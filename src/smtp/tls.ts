@@ -1,0 +1,40 @@
+import { readFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { generate } from 'selfsigned';
+import { writeFileAtomic } from '../store/atomic.js';
+import type { Logger } from '../log/logger.js';
+
+export interface TlsMaterial {
+  key: string;
+  cert: string;
+  generated: boolean;
+}
+
+/**
+ * The certificate in `<config-dir>/tls/{cert,key}.pem`: an installed one is used as is;
+ * if there is none, a self-signed one for the hostname is generated once and kept.
+ */
+export async function loadOrCreateTls(configDir: string, hostname: string, log: Logger): Promise<TlsMaterial> {
+  const dir = join(configDir, 'tls');
+  const certPath = join(dir, 'cert.pem');
+  const keyPath = join(dir, 'key.pem');
+  try {
+    const [cert, key] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
+    return { cert, key, generated: false };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const notAfter = new Date();
+  notAfter.setFullYear(notAfter.getFullYear() + 10);
+  const pems = await generate([{ name: 'commonName', value: hostname }], {
+    keySize: 2048,
+    algorithm: 'sha256',
+    notAfterDate: notAfter,
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: hostname }] }],
+  });
+  await writeFileAtomic(keyPath, pems.private, 0o600);
+  await writeFileAtomic(certPath, pems.cert, 0o644);
+  log.info({ evt: 'tls.generated', hostname, certPath }, 'generated a self-signed certificate');
+  return { cert: pems.cert, key: pems.private, generated: true };
+}

@@ -1,0 +1,66 @@
+import { open, rename, writeFile, mkdir, unlink } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** fsync a directory so that entries created or renamed in it survive a power cut. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Coalesces directory fsyncs: concurrent callers for one directory share a sync that
+ * starts after their own entries were made (group commit for directory entries).
+ */
+export class DirSyncer {
+  private readonly state = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
+
+  sync(dir: string): Promise<void> {
+    let s = this.state.get(dir);
+    if (!s) {
+      s = { running: null, next: null };
+      this.state.set(dir, s);
+    }
+    const st = s;
+    if (!st.running) {
+      st.running = fsyncDir(dir).finally(() => {
+        st.running = null;
+        if (!st.next) this.state.delete(dir);
+      });
+      return st.running;
+    }
+    // A sync is in flight but may have started before our entry existed: join the next one.
+    if (!st.next) {
+      st.next = st.running.catch(() => undefined).then(() => {
+        st.next = null;
+        return this.sync(dir);
+      });
+    }
+    return st.next;
+  }
+}
+
+/** Durable write: temp file, fsync, rename, fsync the directory. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, path);
+  await fsyncDir(dir);
+}
+
+export { writeFile };

@@ -1,0 +1,54 @@
+import { Level } from 'level';
+
+export type Db = Level<string, unknown>;
+
+/** The LevelDB database on the data disk; each owner takes its own sublevel. */
+export async function openDb(path: string): Promise<Db> {
+  const db = new Level<string, unknown>(path, { valueEncoding: 'json' });
+  await db.open();
+  return db;
+}
+
+export type BatchOp =
+  | { type: 'put'; sublevel: string; key: string; value: unknown }
+  | { type: 'del'; sublevel: string; key: string };
+
+/**
+ * Group commit: writes that arrive while a synced batch is being written go together
+ * into the next one, so N concurrent commits cost one fsync of the log, not N.
+ */
+export class GroupCommitter {
+  private pending: { ops: BatchOp[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private flushing = false;
+
+  constructor(private readonly db: Db) {}
+
+  write(ops: BatchOp[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ops, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.pending.length > 0) {
+      const group = this.pending;
+      this.pending = [];
+      const ops = group.flatMap((g) =>
+        g.ops.map((op) =>
+          op.type === 'put'
+            ? { type: 'put' as const, sublevel: this.db.sublevel<string, unknown>(op.sublevel, { valueEncoding: 'json' }), key: op.key, value: op.value }
+            : { type: 'del' as const, sublevel: this.db.sublevel<string, unknown>(op.sublevel, { valueEncoding: 'json' }), key: op.key },
+        ),
+      );
+      try {
+        await this.db.batch(ops, { sync: true });
+        for (const g of group) g.resolve();
+      } catch (err) {
+        for (const g of group) g.reject(err);
+      }
+    }
+    this.flushing = false;
+  }
+}
