@@ -163,6 +163,10 @@ export class SmtpService {
   }
 
   private async onAuth(l: ListenerConfig, auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: { user: string }) => void) {
+    if (!(session as { secure?: boolean }).secure) {
+      // A listener without STARTTLS would otherwise take a password in clear text.
+      return cb(this.refuse(l, session, replies.authNeedsTls, 'auth', { user: auth.username }));
+    }
     try {
       const login = await this.deps.policies.authenticate(auth.username ?? '', auth.password ?? '');
       if (!login) return cb(this.refuse(l, session, replies.authFailed, 'auth', { user: auth.username }));

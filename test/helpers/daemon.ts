@@ -1,0 +1,174 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+/** A free TCP port on a loopback address (the OS picks it, we release it at once). */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface DaemonOptions {
+  /** Address the daemon's listeners bind (each test file uses its own 127.x address). */
+  host: string;
+  config?: Record<string, unknown>;
+  dataDir?: string;
+  configDir?: string;
+}
+
+export interface LogLine {
+  evt?: string;
+  msg?: string;
+  [k: string]: unknown;
+}
+
+/** mlsd started as operators start it: `node <bin> start`, in its own temp dirs. */
+export class TestDaemon {
+  proc: ChildProcess | null = null;
+  logs: LogLine[] = [];
+  stderr = '';
+  ports: { mx: number; submission: number; smtps: number } = { mx: 0, submission: 0, smtps: 0 };
+  private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+
+  constructor(
+    readonly host: string,
+    readonly root: string,
+    readonly configDir: string,
+    readonly dataDir: string,
+  ) {}
+
+  static async create(opts: DaemonOptions): Promise<TestDaemon> {
+    const root = await mkdtemp(join(tmpdir(), 'mlsd-test-'));
+    const configDir = opts.configDir ?? join(root, 'config');
+    const dataDir = opts.dataDir ?? join(root, 'data');
+    await mkdir(configDir, { recursive: true });
+    const d = new TestDaemon(opts.host, root, configDir, dataDir);
+    d.ports = { mx: await freePort(opts.host), submission: await freePort(opts.host), smtps: await freePort(opts.host) };
+    const config = {
+      hostname: 'mail.example.test',
+      domains: ['example.test', 'example2.test'],
+      smtp: {
+        listeners: [
+          { name: 'mx', host: opts.host, port: d.ports.mx, starttls: true },
+          { name: 'submission', host: opts.host, port: d.ports.submission, starttls: true, authRequired: true },
+          { name: 'smtps', host: opts.host, port: d.ports.smtps, implicitTls: true },
+        ],
+      },
+      spool: { minFreeBytes: 0 },
+      ...opts.config,
+    };
+    await writeFile(join(configDir, 'config.json'), JSON.stringify(config, null, 2));
+    return d;
+  }
+
+  async start(extraArgs: string[] = []): Promise<void> {
+    this.logs = [];
+    const proc = spawn(process.execPath, [CLI, 'start', '--config-dir', this.configDir, '--data-dir', this.dataDir, ...extraArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MLSD_LOG_LEVEL: 'info' },
+    });
+    this.proc = proc;
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      let l: LogLine;
+      try {
+        l = JSON.parse(line) as LogLine;
+      } catch {
+        return;
+      }
+      this.logs.push(l);
+      this.waiters = this.waiters.filter((w) => (w.pred(l) ? (w.resolve(l), false) : true));
+    });
+    proc.stderr!.on('data', (c) => (this.stderr += c.toString()));
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code) => reject(new Error(`mlsd exited (${code}) before ready: ${this.stderr}`))),
+    );
+    await Promise.race([this.waitFor((l) => l.evt === 'daemon.ready'), exited]);
+  }
+
+  /** Resolves with the first log line (past or future) matching pred. */
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs = 20000): Promise<LogLine> {
+    const seen = this.logs.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('timed out waiting for a log line')), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: (l) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** Runs `mlsd <args>` against this daemon's control socket. */
+  cli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    return runCli([...args, '--config-dir', this.configDir], stdin);
+  }
+
+  async addUser(address: string, password: string): Promise<void> {
+    const r = await this.cli(['user', 'add', address, '--password-stdin'], password + '\n');
+    if (r.code !== 0) throw new Error(`user add failed: ${r.stderr}`);
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await done;
+  }
+
+  async kill9(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await done;
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stop();
+    await rm(this.root, { recursive: true, force: true });
+  }
+}
+
+export function runCli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, ...args], (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (stdin !== undefined) child.stdin!.end(stdin);
+    else child.stdin!.end();
+  });
+}
+
+/** Runs swaks (the real client) and returns its transcript. */
+export function swaks(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile('swaks', ['--timeout', '20', ...args], { timeout: 60000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
+    });
+  });
+}
+
+/** The server reply lines of a swaks transcript ("<-", "<~", "<**", "<~*"). */
+export function serverLines(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((l) => /^<[~*-]/.test(l))
+    .map((l) => l.replace(/^<[~*-]*\s*/, '').trim());
+}

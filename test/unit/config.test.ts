@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfig, ConfigStore, ConfigError, getKey } from '../../src/config/config.js';
+
+const problems = (doc: unknown): string[] => {
+  try {
+    validateConfig(doc);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems;
+  }
+  return [];
+};
+
+test('defaults follow the keys of record', () => {
+  const c = validateConfig({});
+  assert.equal(c.senderLoginMismatch, 'reject');
+  assert.equal(c.smtp.maxMessageBytes, 52428800);
+  assert.deepEqual(c.relay, { allowIps: [], allowRecipientDomains: [], allowAuthenticated: true });
+  assert.deepEqual(c.smtp.listeners.map((l) => [l.name, l.port]), [['mx', 25], ['submission', 587], ['smtps', 465]]);
+  assert.equal(c.thresholds.perIpMessagesPerMinute, 0);
+  assert.equal(c.routing.mode, 'mx');
+});
+
+test('every bad value is named by its key, all in one pass', () => {
+  assert.deepEqual(
+    problems({ relay: { allowIps: ['10.0.0.0/8', '10.0.0.300'] }, smtp: { listeners: [{ name: 'mx', host: 'h', port: 70000 }] }, bogus: 1 }),
+    [
+      'smtp.listeners.0.port: Too big: expected number to be <=65535',
+      'relay.allowIps.1: expected an IPv4/IPv6 address or CIDR range such as 192.168.1.0/24',
+      'bogus: unknown key',
+    ],
+  );
+  assert.deepEqual(problems({ senderLoginMismatch: 'maybe' }), ['senderLoginMismatch: Invalid option: expected one of "reject"|"allow"']);
+  assert.deepEqual(problems({ relay: { allowRecipientDomains: ['Partner.test'] } }), [
+    'relay.allowRecipientDomains.0: expected a lower-case domain name such as example.test',
+  ]);
+  assert.deepEqual(problems({ smtp: { listeners: [{ name: 'x', host: 'h', port: 1, starttls: true, implicitTls: true }] } }), [
+    'smtp.listeners.0.starttls: starttls and implicitTls exclude each other',
+  ]);
+  assert.deepEqual(problems({ relay: { allowIps: ['2001:db8::/129'] } }), [
+    'relay.allowIps.0: expected an IPv4/IPv6 address or CIDR range such as 192.168.1.0/24',
+  ]);
+});
+
+test('config set validates, saves atomically and notifies; a refused value changes nothing', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mlsd-cfg-'));
+  const { store, created } = await ConfigStore.open(dir, { domains: ['example.test'] });
+  assert.equal(created, true);
+  const seen: string[] = [];
+  store.onChange((_c, key) => seen.push(key));
+  await store.set('relay.allowIps', ['192.0.2.0/24']);
+  assert.deepEqual(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')).relay.allowIps, ['192.0.2.0/24']);
+  await assert.rejects(store.set('relay.allowIps', ['nope']), /relay\.allowIps\.0: expected an IPv4/);
+  await assert.rejects(store.set('relay.nothing', 1), /relay\.nothing: unknown key/);
+  assert.deepEqual(getKey(store.current, 'relay.allowIps'), ['192.0.2.0/24']);
+  assert.deepEqual(seen, ['relay.allowIps']);
+  const reopened = await ConfigStore.open(dir, {});
+  assert.equal(reopened.created, false);
+  assert.deepEqual(reopened.store.current.relay.allowIps, ['192.0.2.0/24']);
+});
+
+test('a config file that is not JSON is refused with its path', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mlsd-cfg-'));
+  await writeFile(join(dir, 'config.json'), '{ "domains": [');
+  await assert.rejects(ConfigStore.open(dir, {}), /config\.json: not valid JSON/);
+});
