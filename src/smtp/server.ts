@@ -91,7 +91,7 @@ export class SmtpService {
 
   private options(l: ListenerConfig): SMTPServerOptions {
     const cfg = this.deps.config();
-    const opts: SMTPServerOptions & { greetingDelay: number; rejectOversized: boolean; maxCommandLength: number } = {
+    const opts: SMTPServerOptions & { greetingDelay: number; rejectOversized: boolean; maxCommandLength: number; maxRecipients: number } = {
       name: cfg.hostname,
       banner: 'mlsd',
       secure: l.implicitTls,
@@ -106,6 +106,7 @@ export class SmtpService {
       size: cfg.smtp.maxMessageBytes,
       rejectOversized: true,
       maxClients: cfg.smtp.maxClients,
+      maxRecipients: cfg.smtp.maxRecipients,
       maxCommandLength: cfg.smtp.maxCommandLength,
       socketTimeout: cfg.smtp.socketTimeoutMs,
       // Decisions never use reverse DNS, and a PTR look-up per connection costs latency.

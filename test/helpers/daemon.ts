@@ -56,18 +56,20 @@ export class TestDaemon {
     await mkdir(configDir, { recursive: true });
     const d = new TestDaemon(opts.host, root, configDir, dataDir);
     d.ports = { mx: await freePort(opts.host), submission: await freePort(opts.host), smtps: await freePort(opts.host) };
+    const { smtp: smtpOverrides, ...rest } = (opts.config ?? {}) as { smtp?: Record<string, unknown> };
     const config = {
       hostname: 'mail.example.test',
       domains: ['example.test', 'example2.test'],
+      spool: { minFreeBytes: 0 },
+      ...rest,
       smtp: {
+        ...smtpOverrides,
         listeners: [
           { name: 'mx', host: opts.host, port: d.ports.mx, starttls: true },
           { name: 'submission', host: opts.host, port: d.ports.submission, starttls: true, authRequired: true },
           { name: 'smtps', host: opts.host, port: d.ports.smtps, implicitTls: true },
         ],
       },
-      spool: { minFreeBytes: 0 },
-      ...opts.config,
     };
     await writeFile(join(configDir, 'config.json'), JSON.stringify(config, null, 2));
     return d;

@@ -1,0 +1,218 @@
+/**
+ * SMTP accept benchmark: mlsd against the reference Postfix, same machine, same job.
+ *
+ * Postfix's smtp-source drives each server with 1 KiB and 100 KiB messages at
+ * concurrency 1, 10 and 50, in two modes:
+ *   conn     smtp-source default: every message on its own connection
+ *            (connect, greeting, HELO, MAIL, RCPT, DATA, QUIT).
+ *   session  smtp-source -d ("don't disconnect after sending a message"): each of the
+ *            -s sessions keeps its connection and sends message after message until the
+ *            -m total is used up.
+ * Both servers deliver to a local Maildir with fsync on (mlsd: spool fsync + LevelDB
+ * synced batch before 250, then Maildir tmp/fsync/rename/dir fsync; Postfix: queue file
+ * fsync before 250, then virtual(8) Maildir delivery). Figures are messages accepted per
+ * second (wall clock around smtp-source); "to-box" also waits until every message is in
+ * new/. Each cell runs mlsd and Postfix back to back, alternating which goes first.
+ *
+ *   node dist/test/bench/smtp-accept.js            (root: it starts/stops Postfix)
+ *   BENCH_ONLY=regex   only cells whose label ("1KiB c10 session") matches
+ *   BENCH_SCALE=0.5    scale every message count
+ */
+import { spawn, execFile } from 'node:child_process';
+import { open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLI, TestDaemon, freePort } from '../helpers/daemon.js';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const PF_SCRIPT = resolve(ROOT, '../shared/bench/postfix-reference.sh');
+const SMTP_SOURCE = '/usr/sbin/smtp-source';
+const MLSD_HOST = '127.0.3.1';
+const PF_HOST = '127.0.0.1';
+const PF_PORT = 2526;
+const RCPT = 'u@bench.test';
+const PF_BOX = '/var/mail/vhosts/bench.test/u';
+const GREETING_DELAY_MS = 0;
+const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
+
+type Mode = 'conn' | 'session';
+interface Cell { size: number; conc: number; mode: Mode; count: number; label: string }
+interface Run { accepted: number; toBox: number; delivered: number }
+interface Server { name: 'mlsd' | 'postfix'; host: string; port: number; box: string }
+
+/** Counts sized so a run lasts a few seconds at the rates seen here (~300-1000 msg/s). */
+function cells(): Cell[] {
+  const out: Cell[] = [];
+  for (const size of [1024, 102400])
+    for (const conc of [1, 10, 50])
+      for (const mode of ['conn', 'session'] as const) {
+        const base = size === 1024 ? (conc === 1 ? 1000 : 2000) : conc === 1 ? 300 : 600;
+        const label = `${size / 1024}KiB c${conc} ${mode}`;
+        if (!ONLY || ONLY.test(label)) out.push({ size, conc, mode, count: Math.max(10, Math.round(base * SCALE)), label });
+      }
+  return out;
+}
+
+function run(cmd: string, args: string[], timeoutMs = 600_000): Promise<{ code: number; out: string }> {
+  return new Promise((res) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      res({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+async function newFiles(box: string): Promise<string[]> {
+  return readdir(join(box, 'new')).catch(() => []);
+}
+
+/** Empties a mailbox's new/ (the directories stay: mlsd caches that it made them). */
+async function cleanBox(box: string): Promise<void> {
+  const dir = join(box, 'new');
+  await Promise.all((await newFiles(box)).map((f) => rm(join(dir, f), { force: true })));
+}
+
+/** Polls new/ until `want` files are there; both servers deliver after their 250. */
+async function waitDelivered(box: string, want: number, timeoutMs = 180_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = (await newFiles(box)).length;
+    if (n >= want || Date.now() > deadline) return n;
+    await sleep(20);
+  }
+}
+
+async function oneRun(s: Server, c: Pick<Cell, 'size' | 'conc' | 'mode' | 'count'>): Promise<Run> {
+  await cleanBox(s.box);
+  const args = ['-s', String(c.conc), '-l', String(c.size), '-m', String(c.count), '-f', 'a@client.test', '-t', RCPT];
+  if (c.mode === 'session') args.push('-d');
+  args.push(`${s.host}:${s.port}`);
+  const t0 = process.hrtime.bigint();
+  const r = await run(SMTP_SOURCE, args);
+  const t1 = process.hrtime.bigint();
+  if (r.code !== 0) throw new Error(`${s.name}: smtp-source ${args.join(' ')} failed (${r.code}): ${r.out.trim()}`);
+  const delivered = await waitDelivered(s.box, c.count);
+  const t2 = process.hrtime.bigint();
+  if (delivered !== c.count) throw new Error(`${s.name}: ${delivered} of ${c.count} messages delivered to ${s.box}/new`);
+  // A delivered copy must hold the whole payload (smtp-source -l counts body bytes only).
+  const files = await newFiles(s.box);
+  const sz = (await stat(join(s.box, 'new', files[0]!))).size;
+  if (sz < c.size) throw new Error(`${s.name}: delivered file is ${sz} bytes, payload was ${c.size}`);
+  const secs = (a: bigint, b: bigint) => Number(b - a) / 1e9;
+  return { accepted: c.count / secs(t0, t1), toBox: c.count / secs(t0, t2), delivered };
+}
+
+async function vmHwmKiB(pid: number): Promise<number> {
+  const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** mlsd as operators run it; logs go to a file (as to journald) so the bench process does not parse them. */
+async function startMlsd(port: number): Promise<{ daemon: TestDaemon; pid: number; stop: () => Promise<void>; box: string }> {
+  const daemon = await TestDaemon.create({
+    host: MLSD_HOST,
+    config: {
+      hostname: 'mx.bench.test',
+      domains: ['bench.test'],
+      smtp: { listeners: [{ name: 'mx', host: MLSD_HOST, port, starttls: true, greetingDelayMs: GREETING_DELAY_MS }] },
+      spool: { minFreeBytes: 0 },
+    },
+  });
+  const logPath = join(daemon.root, 'mlsd.log');
+  const log = await open(logPath, 'w');
+  const proc = spawn(process.execPath, [CLI, 'start', '--config-dir', daemon.configDir, '--data-dir', daemon.dataDir], {
+    stdio: ['ignore', log.fd, 'inherit'],
+  });
+  await log.close();
+  // SIGTERM for a clean shutdown; SIGKILL if it hangs, so the bench never leaves it behind.
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    if ((await Promise.race([exited, sleep(10_000, 'timeout')])) === 'timeout') proc.kill('SIGKILL');
+  };
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`mlsd exited (${proc.exitCode}); log: ${logPath}`);
+    if (i > 300) {
+      await stop();
+      throw new Error(`mlsd not ready after 30 s; log: ${logPath}`);
+    }
+    if ((await readFile(logPath, 'utf8')).includes('"evt":"daemon.ready"')) break;
+    await sleep(100);
+  }
+  await daemon.addUser(RCPT, 'bench-password');
+  return { daemon, pid: proc.pid!, stop, box: join(daemon.dataDir, 'mail', 'bench.test', 'u', 'Maildir') };
+}
+
+const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+
+async function main(): Promise<void> {
+  const todo = cells();
+  console.log(`smtp-accept: nproc ${availableParallelism()}, node ${process.version}`);
+  console.log('Ratios (mlsd/postfix) are what count; absolute msg/s depend on this machine and on whatever else runs on it.');
+  console.log(`mlsd mx listener greetingDelayMs=${GREETING_DELAY_MS} (default on MX is 100 ms); Postfix smtpd has no greeting delay by default (postscreen off), so both greet at once.`);
+  console.log('modes: conn = one message per connection (smtp-source default); session = smtp-source -d, each of the -s connections sends messages until -m is used up.');
+
+  let mlsd: Awaited<ReturnType<typeof startMlsd>> | null = null;
+  let pfStarted = false;
+  const cleanup = async () => {
+    await mlsd?.stop();
+    await mlsd?.daemon.cleanup().catch(() => undefined);
+    mlsd = null;
+    if (pfStarted) await run('bash', [PF_SCRIPT, 'stop']);
+    pfStarted = false;
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => void cleanup().finally(() => process.exit(130)));
+
+  try {
+    const r = await run('bash', [PF_SCRIPT, 'start', String(PF_PORT), 'maildir']);
+    pfStarted = true;
+    if (r.code !== 0) throw new Error(`postfix-reference.sh start failed: ${r.out}`);
+    const mlsdPort = await freePort(MLSD_HOST);
+    mlsd = await startMlsd(mlsdPort);
+    const servers: Server[] = [
+      { name: 'mlsd', host: MLSD_HOST, port: mlsdPort, box: mlsd.box },
+      { name: 'postfix', host: PF_HOST, port: PF_PORT, box: PF_BOX },
+    ];
+    // Warm-up: JIT for mlsd, process pools and caches for Postfix; creates both mailboxes.
+    for (const s of servers) await oneRun(s, { size: 1024, conc: 10, mode: 'session', count: 200 });
+
+    const head = ['size', 'conc', 'mode', 'msgs', 'mlsd msg/s', 'postfix msg/s', 'ratio', 'mlsd to-box/s', 'pf to-box/s', 'mlsd HWM MB'];
+    const widths = [6, 5, 8, 5, 11, 14, 6, 14, 12, 12];
+    const row = (cols: string[]) => cols.map((c, i) => c.padStart(widths[i]!)).join(' ');
+    console.log('\n' + row(head));
+    const results: { cell: Cell; m: Run; p: Run }[] = [];
+    for (const [i, cell] of todo.entries()) {
+      const order = i % 2 === 0 ? servers : [...servers].reverse();
+      const got: Partial<Record<Server['name'], Run>> = {};
+      for (const s of order) got[s.name] = await oneRun(s, cell);
+      const m = got.mlsd!;
+      const p = got.postfix!;
+      results.push({ cell, m, p });
+      const hwm = (await vmHwmKiB(mlsd.pid)) / 1024;
+      console.log(row([`${cell.size / 1024}KiB`, String(cell.conc), cell.mode, String(cell.count), fmt(m.accepted), fmt(p.accepted), fmt(m.accepted / p.accepted, 2), fmt(m.toBox), fmt(p.toBox), fmt(hwm, 1)]));
+    }
+
+    const peakMB = (await vmHwmKiB(mlsd.pid)) / 1024;
+    console.log(`\nmlsd peak RSS (VmHWM of pid ${mlsd.pid} over the whole benchmark): ${fmt(peakMB, 1)} MB`);
+    console.log('every run: all messages verified in the mailbox new/ before the next run; mailboxes emptied between runs.');
+    console.log('\ntargets:');
+    const check = (label: string, ok: boolean, detail: string) => console.log(`  ${ok ? 'MET   ' : 'MISSED'} ${label}: ${detail}`);
+    for (const { cell, m, p } of results) {
+      const ratio = m.accepted / p.accepted;
+      if (cell.mode === 'session' && cell.conc >= 10) check(`${cell.label} >= 1.5x postfix`, ratio >= 1.5, `${fmt(ratio, 2)}x`);
+      if (cell.mode === 'conn' && cell.conc === 50) check(`${cell.label} >= 1.0x postfix`, ratio >= 1.0, `${fmt(ratio, 2)}x`);
+    }
+    check('mlsd peak RSS < 150 MB', peakMB < 150, `${fmt(peakMB, 1)} MB`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err: Error) => {
+  console.error(`smtp-accept: ${err.message}`);
+  process.exitCode = 1;
+});
