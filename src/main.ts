@@ -20,7 +20,7 @@ import { replies } from './policy/reply.js';
 import { accept, refuse } from './policy/types.js';
 import { loadOrCreateTls } from './smtp/tls.js';
 import { SmtpService, type SmtpPolicies } from './smtp/server.js';
-import { ControlServer, socketPath } from './commands/control.js';
+import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
 import { runCommand } from './commands/commands.js';
 
 export interface StartOptions {
@@ -42,6 +42,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const configDir = resolve(opts.configDir ?? board.paths.configDir);
   const dataDir = resolve(opts.dataDir ?? board.paths.dataDir);
   await mkdir(configDir, { recursive: true, mode: 0o700 });
+  await assertNotRunning(socketPath(configDir));
   await mkdir(dataDir, { recursive: true });
 
   const { store: config, created } = await ConfigStore.open(configDir, board.defaults);

@@ -25,7 +25,7 @@ export class ControlServer {
   ) {}
 
   async start(): Promise<void> {
-    if (await isAlive(this.path)) throw new Error(`another mlsd is running (control socket ${this.path} answers)`);
+    await assertNotRunning(this.path);
     await unlink(this.path).catch(() => undefined);
     const server = createServer((sock) => this.serve(sock));
     await new Promise<void>((resolve, reject) => {
@@ -59,6 +59,11 @@ export class ControlServer {
     await new Promise<void>((r) => this.server!.close(() => r()));
     await unlink(this.path).catch(() => undefined);
   }
+}
+
+/** Refuses a second daemon on one config dir before it touches anything. */
+export async function assertNotRunning(path: string): Promise<void> {
+  if (await isAlive(path)) throw new Error(`another mlsd is running (control socket ${path} answers)`);
 }
 
 function isAlive(path: string): Promise<boolean> {

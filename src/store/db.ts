@@ -5,7 +5,13 @@ export type Db = Level<string, unknown>;
 /** The LevelDB database on the data disk; each owner takes its own sublevel. */
 export async function openDb(path: string): Promise<Db> {
   const db = new Level<string, unknown>(path, { valueEncoding: 'json' });
-  await db.open();
+  try {
+    await db.open();
+  } catch (err) {
+    // level's own message ("Database failed to open") hides the reason in its cause.
+    const cause = (err as { cause?: Error }).cause?.message;
+    throw new Error(`database ${path}: cannot open${cause ? `: ${cause}` : ''}`);
+  }
   return db;
 }
 

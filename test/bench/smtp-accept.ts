@@ -19,12 +19,12 @@
  *   BENCH_SCALE=0.5    scale every message count
  */
 import { spawn, execFile } from 'node:child_process';
-import { open, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI, TestDaemon, freePort } from '../helpers/daemon.js';
+import { CLI, freePort, runCli } from '../helpers/daemon.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const PF_SCRIPT = resolve(ROOT, '../shared/bench/postfix-reference.sh');
@@ -109,20 +109,25 @@ async function vmHwmKiB(pid: number): Promise<number> {
   return m ? Number(m[1]) : NaN;
 }
 
-/** mlsd as operators run it; logs go to a file (as to journald) so the bench process does not parse them. */
-async function startMlsd(port: number): Promise<{ daemon: TestDaemon; pid: number; stop: () => Promise<void>; box: string }> {
-  const daemon = await TestDaemon.create({
-    host: MLSD_HOST,
-    config: {
-      hostname: 'mx.bench.test',
-      domains: ['bench.test'],
-      smtp: { listeners: [{ name: 'mx', host: MLSD_HOST, port, starttls: true, greetingDelayMs: GREETING_DELAY_MS }] },
-      spool: { minFreeBytes: 0 },
-    },
-  });
-  const logPath = join(daemon.root, 'mlsd.log');
+/**
+ * mlsd as operators run it, with its own config (the test helper's create() imposes the
+ * test listeners). Logs go to a file, as to journald, so the bench process does not parse them.
+ */
+async function startMlsd(port: number): Promise<{ root: string; pid: number; stop: () => Promise<void>; box: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'mlsd-bench-'));
+  const configDir = join(root, 'config');
+  const dataDir = join(root, 'data');
+  await mkdir(configDir, { recursive: true });
+  const config = {
+    hostname: 'mx.bench.test',
+    domains: ['bench.test'],
+    smtp: { listeners: [{ name: 'mx', host: MLSD_HOST, port, starttls: true, greetingDelayMs: GREETING_DELAY_MS }] },
+    spool: { minFreeBytes: 0 },
+  };
+  await writeFile(join(configDir, 'config.json'), JSON.stringify(config, null, 2));
+  const logPath = join(root, 'mlsd.log');
   const log = await open(logPath, 'w');
-  const proc = spawn(process.execPath, [CLI, 'start', '--config-dir', daemon.configDir, '--data-dir', daemon.dataDir], {
+  const proc = spawn(process.execPath, [CLI, 'start', '--config-dir', configDir, '--data-dir', dataDir], {
     stdio: ['ignore', log.fd, 'inherit'],
   });
   await log.close();
@@ -142,8 +147,12 @@ async function startMlsd(port: number): Promise<{ daemon: TestDaemon; pid: numbe
     if ((await readFile(logPath, 'utf8')).includes('"evt":"daemon.ready"')) break;
     await sleep(100);
   }
-  await daemon.addUser(RCPT, 'bench-password');
-  return { daemon, pid: proc.pid!, stop, box: join(daemon.dataDir, 'mail', 'bench.test', 'u', 'Maildir') };
+  const added = await runCli(['user', 'add', RCPT, '--password-stdin', '--config-dir', configDir], 'bench-password\n');
+  if (added.code !== 0) {
+    await stop();
+    throw new Error(`mlsd user add failed: ${added.stderr}`);
+  }
+  return { root, pid: proc.pid!, stop, box: join(dataDir, 'mail', 'bench.test', 'u', 'Maildir') };
 }
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
@@ -159,7 +168,7 @@ async function main(): Promise<void> {
   let pfStarted = false;
   const cleanup = async () => {
     await mlsd?.stop();
-    await mlsd?.daemon.cleanup().catch(() => undefined);
+    if (mlsd) await rm(mlsd.root, { recursive: true, force: true });
     mlsd = null;
     if (pfStarted) await run('bash', [PF_SCRIPT, 'stop']);
     pfStarted = false;

@@ -39,6 +39,8 @@ export class TestDaemon {
   proc: ChildProcess | null = null;
   logs: LogLine[] = [];
   stderr = '';
+  /** Non-log lines the daemon printed (the one-time admin password notice). */
+  notices: string[] = [];
   ports: { mx: number; submission: number; smtps: number } = { mx: 0, submission: 0, smtps: 0 };
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
 
@@ -83,7 +85,10 @@ export class TestDaemon {
     });
     this.proc = proc;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
+      if (!line.startsWith('{')) {
+        if (line.trim()) this.notices.push(line);
+        return;
+      }
       let l: LogLine;
       try {
         l = JSON.parse(line) as LogLine;
