@@ -12,7 +12,9 @@ node_modules/.installed: package.json package-lock.json patches/*.patch
 
 deps: node_modules/.installed
 
+# A clean build, so no compiled test of a deleted source lingers in dist/.
 build: deps
+	rm -rf dist
 	npx tsc -p tsconfig.json
 	@chmod +x dist/src/cli.js
 
