@@ -75,7 +75,6 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     queue,
     group,
     dataPath: (id) => spool.dataPath(id),
-    hostname: () => config.current.hostname,
     log: log.child({ mod: 'router' }),
   });
 

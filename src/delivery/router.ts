@@ -36,7 +36,6 @@ export class Router {
       queue: OutboundQueue;
       group: GroupCommitter;
       dataPath: (id: string) => string;
-      hostname: () => string;
       log: Logger;
       concurrency?: number;
       retryMs?: number;

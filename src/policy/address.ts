@@ -36,8 +36,3 @@ export function splitAddress(address: string): AddressParts | null {
   if (!DOMAIN.test(domain)) return null;
   return { local, domain };
 }
-
-/** The envelope sender may be empty (the null sender of bounces). */
-export function isNullSender(address: string): boolean {
-  return address === '';
-}

@@ -26,7 +26,7 @@ export interface Envelope {
 export type CommitHook = (env: Envelope, dataPath: string) => Promise<void>;
 
 export class SpoolError extends Error {
-  constructor(readonly kind: 'full' | 'io' | 'aborted', message: string) {
+  constructor(readonly kind: 'full' | 'io', message: string) {
     super(message);
   }
 }

@@ -1,4 +1,4 @@
-import { open, rename, writeFile, mkdir, unlink } from 'node:fs/promises';
+import { open, rename, mkdir, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -63,4 +63,3 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await fsyncDir(dir);
 }
 
-export { writeFile };

@@ -131,20 +131,21 @@ export class TestDaemon {
     if (r.code !== 0) throw new Error(`user add failed: ${r.stderr}`);
   }
 
-  async stop(): Promise<void> {
+  /** Stops the daemon the way systemd does (SIGTERM) or the way a crash does (SIGKILL). */
+  private async signal(sig: NodeJS.Signals): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const done = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
+    p.kill(sig);
     await done;
   }
 
-  async kill9(): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null) return;
-    const done = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await done;
+  stop(): Promise<void> {
+    return this.signal('SIGTERM');
+  }
+
+  kill9(): Promise<void> {
+    return this.signal('SIGKILL');
   }
 
   async cleanup(): Promise<void> {
