@@ -209,6 +209,7 @@ export class SmtpService {
     const rcpt = [...st.rcpt];
     const drain = () => new Promise<void>((r) => (stream.readableEnded ? r() : (stream.on('end', r), stream.resume())));
     let msg: Incoming | null = null;
+    let env: Envelope | null = null;
     try {
       msg = await this.deps.spool.begin();
       const now = new Date();
@@ -227,14 +228,16 @@ export class SmtpService {
         await msg.discard();
         return cb(this.refuse(l, session, hv.reply, 'data', { from, rcpt, headerFrom: headers.fields('from') }));
       }
-      const env: Envelope = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size };
+      env = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size };
       await this.deps.spool.commit(msg, env);
       msg = null;
       this.deps.log.info({ evt: 'smtp.accept', listener: l.name, cid: session.id, id: env.id, ip: env.clientIp, login: env.login, from, rcpt, size: env.size }, 'message committed');
       this.deps.onCommitted(env);
       cb(null, `2.0.0 Ok: queued as ${env.id}`);
     } catch (err) {
-      if (msg) await msg.discard();
+      // Committed but a commit hook failed: the client will retry, and our copy is routed too.
+      if (msg?.committed && env) this.deps.onCommitted(env);
+      else if (msg) await msg.discard();
       await drain().catch(() => undefined);
       const kind = (err as { kind?: string }).kind;
       const reply = kind === 'full' ? replies.storageFull : replies.internalError;

@@ -36,6 +36,8 @@ export const SPOOL_SUBLEVEL = 'spool';
 /** A message being received: data goes to its file as it arrives; `commit` makes it durable. */
 export class Incoming {
   private bytes = 0;
+  /** Set once the envelope record is durable: from then on the file belongs to the spool. */
+  committed = false;
   private constructor(
     readonly id: string,
     readonly path: string,
@@ -76,6 +78,7 @@ export class Incoming {
   }
 
   async discard(): Promise<void> {
+    if (this.committed) return;
     await this.fh.close().catch(() => undefined);
     await unlink(this.path).catch(() => undefined);
   }
@@ -136,10 +139,13 @@ export class Spool {
       await msg.syncAndClose();
       await this.dirs.sync(this.dir);
       await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps]);
+      msg.committed = true;
     } catch (err) {
       await msg.discard();
       throw toSpoolError(err);
     }
+    // A hook that fails makes the client retry (4xx); the local copy stays and is routed,
+    // so the worst case is a duplicate, never a loss.
     for (const hook of this.hooks) await hook(env, msg.path);
   }
 
