@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-// Fsyncs run on libuv's pool; the default 4 threads would serialize concurrent commits.
-process.env.UV_THREADPOOL_SIZE ??= '16';
-
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';

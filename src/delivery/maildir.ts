@@ -37,8 +37,12 @@ export class MaildirDelivery {
     return `${sec}.M${usec}P${process.pid}Q${++this.seq}.${this.host},S=${size}`;
   }
 
-  /** Delivers one copy; `prefix` holds the per-recipient header lines (Return-Path, Delivered-To). */
-  async deliver(address: string, prefix: string, sourcePath: string, sourceSize: number): Promise<string> {
+  /**
+   * Delivers one copy; `prefix` holds the per-recipient header lines (Return-Path,
+   * Delivered-To). The message comes from `body` when the caller has it in memory (one
+   * write), else it is streamed from the spool file.
+   */
+  async deliver(address: string, prefix: string, sourcePath: string, sourceSize: number, body?: Buffer): Promise<string> {
     const box = this.mailboxPath(address);
     await this.ensure(box);
     const head = Buffer.from(prefix);
@@ -46,8 +50,11 @@ export class MaildirDelivery {
     const tmp = join(box, 'tmp', name);
     const fh = await open(tmp, 'wx', 0o600);
     try {
-      await fh.write(head);
-      for await (const chunk of createReadStream(sourcePath)) await fh.write(chunk as Buffer);
+      if (body) await fh.writev([head, body]);
+      else {
+        await fh.write(head);
+        for await (const chunk of createReadStream(sourcePath, { highWaterMark: 1024 * 1024 })) await fh.write(chunk as Buffer);
+      }
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => undefined);

@@ -1,4 +1,4 @@
-import type { Db, BatchOp } from '../store/db.js';
+import { sublevel, type Db, type BatchOp } from '../store/db.js';
 
 export const QUEUE_SUBLEVEL = 'queue';
 
@@ -20,7 +20,7 @@ export class OutboundQueue {
   constructor(private readonly db: Db) {}
 
   private sub() {
-    return this.db.sublevel<string, QueueEntry>(QUEUE_SUBLEVEL, { valueEncoding: 'json' });
+    return sublevel(this.db, QUEUE_SUBLEVEL);
   }
 
   enqueueOp(entry: QueueEntry): BatchOp {
@@ -28,12 +28,12 @@ export class OutboundQueue {
   }
 
   async has(id: string): Promise<boolean> {
-    return (await this.sub().get(id)) !== undefined;
+    return (await this.sub().get(id)) != null;
   }
 
   async list(): Promise<QueueEntry[]> {
     const out: QueueEntry[] = [];
-    for await (const v of this.sub().values()) out.push(v);
+    for await (const v of this.sub().values()) out.push(v as QueueEntry);
     return out;
   }
 }

@@ -1,4 +1,4 @@
-import { unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import type { Envelope } from '../spool/spool.js';
 import { SPOOL_SUBLEVEL } from '../spool/spool.js';
 import type { GroupCommitter } from '../store/db.js';
@@ -13,6 +13,8 @@ export interface RecipientResolver {
   /** True when the address is a local mailbox. */
   isMailbox(address: string): boolean;
 }
+
+const IN_MEMORY_BYTES = 1024 * 1024;
 
 const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1);
 
@@ -87,6 +89,8 @@ export class Router {
     }
     const undeliverable: string[] = [];
     try {
+      // Read a small message once for all its local copies instead of once per mailbox.
+      const body = local.size > 0 && env.size <= IN_MEMORY_BYTES ? await readFile(path) : undefined;
       for (const rcpt of local) {
         if (!resolver.isMailbox(rcpt)) {
           // Accepted, then the account went away: keep it in the queue, never drop it.
@@ -94,7 +98,7 @@ export class Router {
           continue;
         }
         const prefix = `Return-Path: <${env.from}>\r\nDelivered-To: ${rcpt}\r\n`;
-        const file = await maildir.deliver(rcpt, prefix, path, env.size);
+        const file = await maildir.deliver(rcpt, prefix, path, env.size, body);
         log.info({ evt: 'delivery.local', id: env.id, rcpt, file }, 'delivered to mailbox');
       }
       const toQueue = [...remote, ...undeliverable];
@@ -114,12 +118,17 @@ export class Router {
             })),
           }
         : null;
-      await group.write([
-        { type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id },
-        ...(entry ? [queue.enqueueOp(entry)] : []),
-      ]);
-      if (entry) log.info({ evt: 'queue.add', id: env.id, rcpt: toQueue }, 'queued for outbound delivery');
-      else await unlink(path).catch(() => undefined);
+      const done = { type: 'del' as const, sublevel: SPOOL_SUBLEVEL, key: env.id };
+      if (entry) {
+        // The queue record must be durable before the spool lets go of the message.
+        await group.write([done, queue.enqueueOp(entry)]);
+        log.info({ evt: 'queue.add', id: env.id, rcpt: toQueue }, 'queued for outbound delivery');
+      } else {
+        // Every copy is in a mailbox: if this delete is lost in a crash, the message is
+        // routed again (a duplicate, never a loss), so it needs no fsync of its own.
+        await group.writeLazy([done]);
+        await unlink(path).catch(() => undefined);
+      }
     } catch (err) {
       const retryMs = this.deps.retryMs ?? 30_000;
       log.error({ evt: 'route.fail', id: env.id, err: (err as Error).message, retryMs }, 'routing failed; will retry');

@@ -2,7 +2,7 @@ import { open, mkdir, unlink, readdir, statfs, type FileHandle } from 'node:fs/p
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Db, GroupCommitter, BatchOp } from '../store/db.js';
+import { sublevel, type Db, type GroupCommitter, type BatchOp } from '../store/db.js';
 import type { DirSyncer } from '../store/atomic.js';
 import type { Logger } from '../log/logger.js';
 
@@ -34,45 +34,77 @@ export class SpoolError extends Error {
 export const SPOOL_SUBLEVEL = 'spool';
 
 /** A message being received: data goes to its file as it arrives; `commit` makes it durable. */
+const WRITE_BATCH_BYTES = 256 * 1024;
+
 export class Incoming {
   private bytes = 0;
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
   /** Set once the envelope record is durable: from then on the file belongs to the spool. */
   committed = false;
   private constructor(
     readonly id: string,
     readonly path: string,
     private readonly fh: FileHandle,
+    private readonly mapError: (err: unknown) => SpoolError,
   ) {}
 
-  static async create(dir: string): Promise<Incoming> {
+  static async create(dir: string, mapError: (err: unknown) => SpoolError): Promise<Incoming> {
     const id = newMessageId();
     const path = join(dir, `${id}.eml`);
     const fh = await open(path, 'wx', 0o600);
-    return new Incoming(id, path, fh);
+    return new Incoming(id, path, fh, mapError);
   }
 
   get size(): number {
     return this.bytes;
   }
 
+  /**
+   * Buffers small chunks and writes them together: each file write is a trip through
+   * libuv's thread pool, and a 1 KiB message arrives as several chunks plus our header.
+   */
   async write(chunk: Buffer | string): Promise<void> {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    await this.fh.write(buf).catch((err) => {
-      throw toSpoolError(err);
-    });
     this.bytes += buf.length;
+    this.buffered.push(buf);
+    this.bufferedBytes += buf.length;
+    if (this.bufferedBytes >= WRITE_BATCH_BYTES) await this.flush();
   }
 
+  private async flush(): Promise<void> {
+    if (this.buffered.length === 0) return;
+    const bufs = this.buffered;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    await this.fh.writev(bufs).catch((err) => {
+      throw this.mapError(err);
+    });
+  }
+
+  /**
+   * Copies the DATA stream into the file. After a write error the stream is still read to
+   * its end (and thrown away), so the SMTP session stays in step and can get its 4xx;
+   * leaving the loop early would destroy the stream and hang the session.
+   */
   async writeStream(stream: Readable, onChunk?: (chunk: Buffer) => void): Promise<void> {
+    let failure: unknown = null;
     for await (const chunk of stream) {
+      if (failure) continue;
       onChunk?.(chunk as Buffer);
-      await this.write(chunk as Buffer);
+      try {
+        await this.write(chunk as Buffer);
+      } catch (err) {
+        failure = err;
+      }
     }
+    if (failure) throw failure;
   }
 
   async syncAndClose(): Promise<void> {
+    await this.flush();
     await this.fh.sync().catch((err) => {
-      throw toSpoolError(err);
+      throw this.mapError(err);
     });
     await this.fh.close();
   }
@@ -118,15 +150,31 @@ export class Spool {
     this.hooks.push(hook);
   }
 
-  /** False when the data disk is below its reserve; new mail is then refused with 452. */
+  /**
+   * False when the data disk is below its reserve; new mail is then refused with 452.
+   * The free space is read at most once a second (a statfs per MAIL costs a thread-pool
+   * trip), and forgotten as soon as a write finds the disk full.
+   */
   async hasRoom(): Promise<boolean> {
-    const s = await statfs(this.dir);
-    return s.bavail * s.bsize >= this.minFreeBytes();
+    const now = Date.now();
+    if (!this.free || now - this.free.at > 1000) {
+      const s = await statfs(this.dir);
+      this.free = { at: now, bytes: s.bavail * s.bsize };
+    }
+    return this.free.bytes >= this.minFreeBytes() && this.free.bytes > 0;
+  }
+
+  private free: { at: number; bytes: number } | null = null;
+
+  private noteError(err: unknown): SpoolError {
+    const e = toSpoolError(err);
+    if (e.kind === 'full') this.free = { at: Date.now(), bytes: 0 };
+    return e;
   }
 
   begin(): Promise<Incoming> {
-    return Incoming.create(this.dir).catch((err) => {
-      throw toSpoolError(err);
+    return Incoming.create(this.dir, (err) => this.noteError(err)).catch((err) => {
+      throw this.noteError(err);
     });
   }
 
@@ -136,13 +184,14 @@ export class Spool {
 
   async commit(msg: Incoming, env: Envelope, extraOps: BatchOp[] = []): Promise<void> {
     try {
-      await msg.syncAndClose();
-      await this.dirs.sync(this.dir);
+      // The file's entry was made at begin(), so its directory sync may run beside the
+      // file's own fsync; the envelope record is written only after both are durable.
+      await Promise.all([msg.syncAndClose(), this.dirs.sync(this.dir)]);
       await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps]);
       msg.committed = true;
     } catch (err) {
       await msg.discard();
-      throw toSpoolError(err);
+      throw this.noteError(err);
     }
     // A hook that fails makes the client retry (4xx); the local copy stays and is routed,
     // so the worst case is a duplicate, never a loss.
@@ -152,7 +201,7 @@ export class Spool {
   /** Envelopes committed but not yet fully routed (for recovery at start). */
   async pending(): Promise<Envelope[]> {
     const out: Envelope[] = [];
-    for await (const v of this.db.sublevel<string, Envelope>(SPOOL_SUBLEVEL, { valueEncoding: 'json' }).values()) out.push(v);
+    for await (const v of sublevel(this.db, SPOOL_SUBLEVEL).values()) out.push(v as Envelope);
     return out;
   }
 
@@ -174,7 +223,7 @@ export class Spool {
   }
 }
 
-export function toSpoolError(err: unknown): SpoolError {
+function toSpoolError(err: unknown): SpoolError {
   if (err instanceof SpoolError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   // LevelDB reports a full disk only in its message text ("IO error: ... No space left on device").

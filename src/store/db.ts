@@ -1,6 +1,23 @@
 import { Level } from 'level';
 
 export type Db = Level<string, unknown>;
+const makeSublevel = (db: Db, name: string) => db.sublevel<string, unknown>(name, { valueEncoding: 'json' });
+type Sublevel = ReturnType<typeof makeSublevel>;
+
+const sublevels = new WeakMap<Db, Map<string, Sublevel>>();
+
+/**
+ * The sublevel of one owner, made once per database. abstract-level attaches every
+ * sublevel object to its parent until the database closes, so making one per write
+ * leaks memory (about 4 KB each).
+ */
+export function sublevel(db: Db, name: string): Sublevel {
+  let byName = sublevels.get(db);
+  if (!byName) sublevels.set(db, (byName = new Map()));
+  let s = byName.get(name);
+  if (!s) byName.set(name, (s = makeSublevel(db, name)));
+  return s;
+}
 
 /** The LevelDB database on the data disk; each owner takes its own sublevel. */
 export async function openDb(path: string): Promise<Db> {
@@ -29,6 +46,22 @@ export class GroupCommitter {
 
   constructor(private readonly db: Db) {}
 
+  /**
+   * A write without an fsync of its own; it becomes durable with the next synced batch.
+   * Only for records whose loss in a crash causes a redelivery, never a loss.
+   */
+  async writeLazy(ops: BatchOp[]): Promise<void> {
+    await this.db.batch(this.toLevel(ops), { sync: false });
+  }
+
+  private toLevel(ops: BatchOp[]) {
+    return ops.map((op) =>
+      op.type === 'put'
+        ? { type: 'put' as const, sublevel: sublevel(this.db, op.sublevel), key: op.key, value: op.value }
+        : { type: 'del' as const, sublevel: sublevel(this.db, op.sublevel), key: op.key },
+    );
+  }
+
   write(ops: BatchOp[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pending.push({ ops, resolve, reject });
@@ -41,13 +74,7 @@ export class GroupCommitter {
     while (this.pending.length > 0) {
       const group = this.pending;
       this.pending = [];
-      const ops = group.flatMap((g) =>
-        g.ops.map((op) =>
-          op.type === 'put'
-            ? { type: 'put' as const, sublevel: this.db.sublevel<string, unknown>(op.sublevel, { valueEncoding: 'json' }), key: op.key, value: op.value }
-            : { type: 'del' as const, sublevel: this.db.sublevel<string, unknown>(op.sublevel, { valueEncoding: 'json' }), key: op.key },
-        ),
-      );
+      const ops = this.toLevel(group.flatMap((g) => g.ops));
       try {
         await this.db.batch(ops, { sync: true });
         for (const g of group) g.resolve();

@@ -17,6 +17,7 @@
  *   node dist/test/bench/smtp-accept.js            (root: it starts/stops Postfix)
  *   BENCH_ONLY=regex   only cells whose label ("1KiB c10 session") matches
  *   BENCH_SCALE=0.5    scale every message count
+ *   BENCH_REPEAT=1     runs per cell and server (default 3, order alternating); the median is reported
  */
 import { spawn, execFile } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -36,11 +37,12 @@ const RCPT = 'u@bench.test';
 const PF_BOX = '/var/mail/vhosts/bench.test/u';
 const GREETING_DELAY_MS = 0;
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? '3'));
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
 
 type Mode = 'conn' | 'session';
 interface Cell { size: number; conc: number; mode: Mode; count: number; label: string }
-interface Run { accepted: number; toBox: number; delivered: number }
+interface Run { accepted: number; toBox: number }
 interface Server { name: 'mlsd' | 'postfix'; host: string; port: number; box: string }
 
 /** Counts sized so a run lasts a few seconds at the rates seen here (~300-1000 msg/s). */
@@ -49,7 +51,7 @@ function cells(): Cell[] {
   for (const size of [1024, 102400])
     for (const conc of [1, 10, 50])
       for (const mode of ['conn', 'session'] as const) {
-        const base = size === 1024 ? (conc === 1 ? 1000 : 2000) : conc === 1 ? 300 : 600;
+        const base = size === 1024 ? (conc === 1 ? 1000 : 2000) : conc === 1 ? 400 : 1200;
         const label = `${size / 1024}KiB c${conc} ${mode}`;
         if (!ONLY || ONLY.test(label)) out.push({ size, conc, mode, count: Math.max(10, Math.round(base * SCALE)), label });
       }
@@ -102,7 +104,7 @@ async function oneRun(s: Server, c: Pick<Cell, 'size' | 'conc' | 'mode' | 'count
   const sz = (await stat(join(s.box, 'new', files[0]!))).size;
   if (sz < c.size * 0.97) throw new Error(`${s.name}: delivered file is ${sz} bytes, payload was ${c.size}`);
   const secs = (a: bigint, b: bigint) => Number(b - a) / 1e9;
-  return { accepted: c.count / secs(t0, t1), toBox: c.count / secs(t0, t2), delivered };
+  return { accepted: c.count / secs(t0, t1), toBox: c.count / secs(t0, t2) };
 }
 
 async function vmHwmKiB(pid: number): Promise<number> {
@@ -163,6 +165,9 @@ async function main(): Promise<void> {
   console.log(`smtp-accept: nproc ${availableParallelism()}, node ${process.version}`);
   console.log('Ratios (mlsd/postfix) are what count; absolute msg/s depend on this machine and on whatever else runs on it.');
   console.log(`mlsd mx listener greetingDelayMs=${GREETING_DELAY_MS} (default on MX is 100 ms); Postfix smtpd has no greeting delay by default (postscreen off), so both greet at once.`);
+  // The systemd unit sets UV_THREADPOOL_SIZE=16; cli.ts's own default comes too late under
+  // ESM (libuv has already started 4 threads), so say which pool the daemon inherits.
+  console.log(`mlsd UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'unset (libuv default: 4 threads)'}; the systemd unit sets 16.`);
   console.log('modes: conn = one message per connection (smtp-source default); session = smtp-source -d, each of the -s connections sends messages until -m is used up.');
 
   let mlsd: Awaited<ReturnType<typeof startMlsd>> | null = null;
@@ -195,12 +200,16 @@ async function main(): Promise<void> {
     const row = (cols: string[]) => cols.map((c, i) => c.padStart(widths[i]!)).join(' ');
     console.log('\n' + row(head));
     const results: { cell: Cell; m: Run; p: Run }[] = [];
-    for (const [i, cell] of todo.entries()) {
-      const order = i % 2 === 0 ? servers : [...servers].reverse();
-      const got: Partial<Record<Server['name'], Run>> = {};
-      for (const s of order) got[s.name] = await oneRun(s, cell);
-      const m = got.mlsd!;
-      const p = got.postfix!;
+    // Runs alternate which server goes first, so neither always inherits the other's
+    // leftovers (dirty page cache, journal commits, CPU frequency).
+    let turn = 0;
+    const median = (runs: Run[]) => [...runs].sort((a, b) => a.accepted - b.accepted)[runs.length >> 1]!;
+    for (const cell of todo) {
+      const got: Record<Server['name'], Run[]> = { mlsd: [], postfix: [] };
+      for (let r = 0; r < REPEAT; r++)
+        for (const s of turn++ % 2 === 0 ? servers : [...servers].reverse()) got[s.name].push(await oneRun(s, cell));
+      const m = median(got.mlsd);
+      const p = median(got.postfix);
       results.push({ cell, m, p });
       const hwm = (await vmHwmKiB(mlsd.pid)) / 1024;
       console.log(row([`${cell.size / 1024}KiB`, String(cell.conc), cell.mode, String(cell.count), fmt(m.accepted), fmt(p.accepted), fmt(m.accepted / p.accepted, 2), fmt(m.toBox), fmt(p.toBox), fmt(hwm, 1)]));
@@ -208,6 +217,7 @@ async function main(): Promise<void> {
 
     const peakMB = (await vmHwmKiB(mlsd.pid)) / 1024;
     console.log(`\nmlsd peak RSS (VmHWM of pid ${mlsd.pid} over the whole benchmark): ${fmt(peakMB, 1)} MB`);
+    if (REPEAT > 1) console.log(`each figure is the median of ${REPEAT} runs (by accepted msg/s).`);
     console.log('every run: all messages verified in the mailbox new/ before the next run; mailboxes emptied between runs.');
     console.log('\ntargets:');
     const check = (label: string, ok: boolean, detail: string) => console.log(`  ${ok ? 'MET   ' : 'MISSED'} ${label}: ${detail}`);
