@@ -101,7 +101,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     config: () => config.current,
     policies,
     spool,
-    onCommitted: (env) => router.submit(env),
+    onCommitted: (env, body) => router.submit(env, body),
     tls,
     log: log.child({ mod: 'smtp' }),
   });
@@ -142,6 +142,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       await smtp.stop();
       await router.idle();
       router.stop();
+      await dirs.close();
       await db.close();
       log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');
     },

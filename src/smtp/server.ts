@@ -30,7 +30,7 @@ export interface SmtpDeps {
   config: () => Config;
   policies: SmtpPolicies;
   spool: SmtpSpool;
-  onCommitted: (env: Envelope) => void;
+  onCommitted: (env: Envelope, body: Buffer | null) => void;
   tls: TlsMaterial;
   log: Logger;
 }
@@ -230,13 +230,12 @@ export class SmtpService {
       }
       env = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size };
       await this.deps.spool.commit(msg, env);
-      msg = null;
       this.deps.log.info({ evt: 'smtp.accept', listener: l.name, cid: session.id, id: env.id, ip: env.clientIp, login: env.login, from, rcpt, size: env.size }, 'message committed');
-      this.deps.onCommitted(env);
+      this.deps.onCommitted(env, msg.body);
       cb(null, `2.0.0 Ok: queued as ${env.id}`);
     } catch (err) {
       // Committed but a commit hook failed: the client will retry, and our copy is routed too.
-      if (msg?.committed && env) this.deps.onCommitted(env);
+      if (msg?.committed && env) this.deps.onCommitted(env, msg.body);
       else if (msg) await msg.discard();
       await drain().catch(() => undefined);
       const kind = (err as { kind?: string }).kind;

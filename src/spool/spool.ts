@@ -40,6 +40,8 @@ export class Incoming {
   private bytes = 0;
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
+  private flushedEarly = false;
+  private whole: Buffer | null = null;
   /** Set once the envelope record is durable: from then on the file belongs to the spool. */
   committed = false;
   private constructor(
@@ -60,6 +62,11 @@ export class Incoming {
     return this.bytes;
   }
 
+  /** The whole message, when it was small enough to be held (null otherwise). */
+  get body(): Buffer | null {
+    return this.whole;
+  }
+
   /**
    * Buffers small chunks and writes them together: each file write is a trip through
    * libuv's thread pool, and a 1 KiB message arrives as several chunks plus our header.
@@ -74,6 +81,7 @@ export class Incoming {
 
   private async flush(): Promise<void> {
     if (this.buffered.length === 0) return;
+    this.flushedEarly ||= this.bufferedBytes >= WRITE_BATCH_BYTES;
     const bufs = this.buffered;
     this.buffered = [];
     this.bufferedBytes = 0;
@@ -102,6 +110,8 @@ export class Incoming {
   }
 
   async syncAndClose(): Promise<void> {
+    // A message that fit in one write batch is kept in memory, for the router's copies.
+    if (!this.flushedEarly) this.whole = Buffer.concat(this.buffered);
     await this.flush();
     await this.fh.sync().catch((err) => {
       throw this.mapError(err);

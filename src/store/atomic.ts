@@ -1,4 +1,4 @@
-import { open, rename, mkdir, unlink } from 'node:fs/promises';
+import { open, rename, mkdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -14,10 +14,39 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /**
  * Coalesces directory fsyncs: concurrent callers for one directory share a sync that
- * starts after their own entries were made (group commit for directory entries).
+ * starts after their own entries were made (group commit for directory entries). The
+ * directories synced most often (the spool, busy mailboxes) stay open, so a sync costs
+ * no open/close.
  */
 export class DirSyncer {
   private readonly state = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
+  private readonly handles = new Map<string, Promise<FileHandle>>();
+
+  constructor(private readonly maxOpen = 128) {}
+
+  private handle(dir: string): Promise<FileHandle> {
+    let h = this.handles.get(dir);
+    if (h) {
+      // Most recently used last, so the first entry is the one to close when full.
+      this.handles.delete(dir);
+      this.handles.set(dir, h);
+      return h;
+    }
+    h = open(dir, 'r');
+    h.catch(() => this.handles.delete(dir));
+    this.handles.set(dir, h);
+    if (this.handles.size > this.maxOpen) {
+      const [oldest, fh] = this.handles.entries().next().value as [string, Promise<FileHandle>];
+      this.handles.delete(oldest);
+      // Closed only after any sync in flight on it is done.
+      void (this.state.get(oldest)?.running ?? Promise.resolve()).then(() => fh.then((f) => f.close())).catch(() => undefined);
+    }
+    return h;
+  }
+
+  private async syncOnce(dir: string): Promise<void> {
+    await (await this.handle(dir)).sync();
+  }
 
   sync(dir: string): Promise<void> {
     let s = this.state.get(dir);
@@ -27,7 +56,7 @@ export class DirSyncer {
     }
     const st = s;
     if (!st.running) {
-      st.running = fsyncDir(dir).finally(() => {
+      st.running = this.syncOnce(dir).finally(() => {
         st.running = null;
         if (!st.next) this.state.delete(dir);
       });
@@ -41,6 +70,12 @@ export class DirSyncer {
       });
     }
     return st.next;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(all.map((h) => h.then((f) => f.close()).catch(() => undefined)));
   }
 }
 
