@@ -127,6 +127,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
             spoolPending: (await spool.pending()).length,
             queueMessages: (await queue.list()).length,
             dataDiskFreeBytes: fs.bavail * fs.bsize,
+            memory: (({ rss, heapUsed, external }) => ({ rssBytes: rss, heapUsedBytes: heapUsed, externalBytes: external }))(process.memoryUsage()),
           };
         },
       },

@@ -16,6 +16,7 @@ export interface StatusInfo {
   spoolPending: number;
   queueMessages: number;
   dataDiskFreeBytes: number;
+  memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number };
 }
 
 export interface CommandContext {
@@ -70,6 +71,7 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
           `accounts: ${s.users} users, ${s.aliases} aliases`,
           `spool: ${s.spoolPending} being routed; outbound queue: ${s.queueMessages} messages`,
           `data disk free: ${Math.round(s.dataDiskFreeBytes / 1048576)} MiB`,
+          `memory: ${Math.round(s.memory.rssBytes / 1048576)} MiB resident, ${Math.round(s.memory.heapUsedBytes / 1048576)} MiB JS heap`,
         ];
         return ok(lines.join('\n'), s);
       }

@@ -42,7 +42,7 @@ export class MaildirDelivery {
    * Delivered-To). The message comes from `body` when the caller has it in memory (one
    * write), else it is streamed from the spool file.
    */
-  async deliver(address: string, prefix: string, sourcePath: string, sourceSize: number, body?: Buffer): Promise<string> {
+  async deliver(address: string, prefix: string, sourcePath: string, sourceSize: number, body?: Buffer[]): Promise<string> {
     const box = this.mailboxPath(address);
     await this.ensure(box);
     const head = Buffer.from(prefix);
@@ -50,7 +50,7 @@ export class MaildirDelivery {
     const tmp = join(box, 'tmp', name);
     const fh = await open(tmp, 'wx', 0o600);
     try {
-      if (body) await fh.writev([head, body]);
+      if (body) await fh.writev([head, ...body]);
       else {
         await fh.write(head);
         for await (const chunk of createReadStream(sourcePath, { highWaterMark: 1024 * 1024 })) await fh.write(chunk as Buffer);

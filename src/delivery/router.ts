@@ -15,7 +15,7 @@ export interface RecipientResolver {
 }
 
 const IN_MEMORY_BYTES = 1024 * 1024;
-const HELD_BODY_BYTES = 16 * 1024 * 1024;
+const HELD_BODY_BYTES = 4 * 1024 * 1024;
 
 const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1);
 
@@ -27,7 +27,7 @@ const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1);
  */
 export class Router {
   private readonly waiting: Envelope[] = [];
-  private readonly bodies = new Map<string, Buffer>();
+  private readonly bodies = new Map<string, Buffer[]>();
   private heldBytes = 0;
   private active = 0;
   private idleWaiters: (() => void)[] = [];
@@ -51,10 +51,10 @@ export class Router {
    * Queues a committed message for routing. `body`, when given, saves reading the spool
    * file back; bodies are held only up to a memory budget, beyond it they are re-read.
    */
-  submit(env: Envelope, body: Buffer | null = null): void {
+  submit(env: Envelope, body: Buffer[] | null = null): void {
     if (this.stopped) return;
-    if (body && this.heldBytes + body.length <= HELD_BODY_BYTES) {
-      this.heldBytes += body.length;
+    if (body && this.heldBytes + env.size <= HELD_BODY_BYTES) {
+      this.heldBytes += env.size;
       this.bodies.set(env.id, body);
     }
     this.waiting.push(env);
@@ -79,11 +79,7 @@ export class Router {
       const env = this.waiting.shift()!;
       this.active++;
       void this.route(env).finally(() => {
-        const held = this.bodies.get(env.id);
-        if (held) {
-          this.heldBytes -= held.length;
-          this.bodies.delete(env.id);
-        }
+        if (this.bodies.delete(env.id)) this.heldBytes -= env.size;
         this.active--;
         if (this.active === 0 && this.waiting.length === 0) {
           const w = this.idleWaiters;
@@ -107,7 +103,7 @@ export class Router {
     try {
       // Read a small message once for all its local copies instead of once per mailbox.
       const held = this.bodies.get(env.id);
-      const body = local.size === 0 ? undefined : (held ?? (env.size <= IN_MEMORY_BYTES ? await readFile(path) : undefined));
+      const body = local.size === 0 ? undefined : (held ?? (env.size <= IN_MEMORY_BYTES ? [await readFile(path)] : undefined));
       for (const rcpt of local) {
         if (!resolver.isMailbox(rcpt)) {
           // Accepted, then the account went away: keep it in the queue, never drop it.

@@ -30,15 +30,18 @@ export interface SmtpDeps {
   config: () => Config;
   policies: SmtpPolicies;
   spool: SmtpSpool;
-  onCommitted: (env: Envelope, body: Buffer | null) => void;
+  onCommitted: (env: Envelope, body: Buffer[] | null) => void;
   tls: TlsMaterial;
   log: Logger;
 }
 
 interface SessionState {
+  ip: string;
   errors: number;
   login: string | null;
   rcpt: string[];
+  /** The refusal our hooks logged last, so the protocol logger does not log it again. */
+  logged: string | null;
 }
 
 /** An error smtp-server writes as `${responseCode} ${message}`; the message carries our enhanced code. */
@@ -116,9 +119,9 @@ export class SmtpService {
       hideDSN: true,
       // Early-talker wait (patched option): worth it on the public MX port only.
       greetingDelay: l.greetingDelayMs ?? (l.implicitTls || l.authRequired ? 0 : 100),
-      logger: false,
+      logger: this.protocolLogger(l) as unknown as SMTPServerOptions['logger'],
       onConnect: (session, cb) => {
-        this.sessions.set(session.id, { errors: 0, login: null, rcpt: [] });
+        this.state(session);
         cb();
       },
       onClose: (session) => {
@@ -135,10 +138,29 @@ export class SmtpService {
   private state(session: SMTPServerSession): SessionState {
     let s = this.sessions.get(session.id);
     if (!s) {
-      s = { errors: 0, login: null, rcpt: [] };
+      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, rcpt: [], logged: null };
       this.sessions.set(session.id, s);
     }
     return s;
+  }
+
+  /**
+   * smtp-server refuses some things itself (unknown commands, bad syntax, size, AUTH
+   * required). It reports every line it sends to its logger at debug level; this logger
+   * keeps the 4xx/5xx ones that our hooks did not already log, so every refusal is logged.
+   */
+  private protocolLogger(l: ListenerConfig) {
+    const ignore = () => undefined;
+    const debug = (entry: { tnx?: string; cid?: string }, _msg: string, payload?: unknown) => {
+      if (entry.tnx !== 'send' || typeof payload !== 'string' || !/^[45]\d\d /.test(payload)) return;
+      const st = entry.cid ? this.sessions.get(entry.cid) : undefined;
+      if (st && st.logged === payload) {
+        st.logged = null;
+        return;
+      }
+      this.deps.log.info({ evt: 'smtp.refuse', stage: 'protocol', listener: l.name, cid: entry.cid, ip: st?.ip, login: st?.login ?? null, reply: payload }, 'refused');
+    };
+    return { trace: ignore, info: ignore, warn: ignore, error: ignore, fatal: ignore, debug };
   }
 
   private facts(l: ListenerConfig, session: SMTPServerSession): SessionFacts {
@@ -156,6 +178,7 @@ export class SmtpService {
     st.errors++;
     const final = st.errors >= this.deps.config().smtp.maxBadCommands && reply.code >= 500 ? tooManyErrors : reply;
     const f = this.facts(l, session);
+    st.logged = `${final.code} ${final.enhanced} ${final.text}`;
     this.deps.log.info(
       { evt: 'smtp.refuse', stage, listener: l.name, cid: session.id, ip: f.clientIp, login: f.login, reply: `${final.code} ${final.enhanced} ${final.text}`, ...extra },
       'refused',

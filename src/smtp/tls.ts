@@ -1,6 +1,5 @@
 import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { writeFileAtomic } from '../store/atomic.js';
 import type { Logger } from '../log/logger.js';
 
@@ -27,6 +26,8 @@ export async function loadOrCreateTls(configDir: string, hostname: string, log: 
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const notAfter = new Date();
   notAfter.setFullYear(notAfter.getFullYear() + 10);
+  // Loaded only here: the certificate library costs ~15 MB of memory and is needed once.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: hostname }], {
     keySize: 2048,
     algorithm: 'sha256',

@@ -33,15 +33,20 @@ export class SpoolError extends Error {
 
 export const SPOOL_SUBLEVEL = 'spool';
 
-/** A message being received: data goes to its file as it arrives; `commit` makes it durable. */
-const WRITE_BATCH_BYTES = 256 * 1024;
+/**
+ * Incoming data is copied into one buffer of this size and written when it is full: each
+ * file write is a trip through libuv's thread pool, and holding the socket's chunks
+ * instead would keep alive the 64 KiB read slabs they are slices of.
+ */
+const WRITE_BATCH_BYTES = 64 * 1024;
 
+/** A message being received: data goes to its file as it arrives; `commit` makes it durable. */
 export class Incoming {
   private bytes = 0;
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
-  private flushedEarly = false;
-  private whole: Buffer | null = null;
+  private acc: Buffer | null = null;
+  private accLen = 0;
+  private wroteEarly = false;
+  private whole: Buffer[] | null = null;
   /** Set once the envelope record is durable: from then on the file belongs to the spool. */
   committed = false;
   private constructor(
@@ -62,30 +67,32 @@ export class Incoming {
     return this.bytes;
   }
 
-  /** The whole message, when it was small enough to be held (null otherwise). */
-  get body(): Buffer | null {
+  /** The whole message, when it fitted in one write batch (null otherwise). */
+  get body(): Buffer[] | null {
     return this.whole;
   }
 
-  /**
-   * Buffers small chunks and writes them together: each file write is a trip through
-   * libuv's thread pool, and a 1 KiB message arrives as several chunks plus our header.
-   */
   async write(chunk: Buffer | string): Promise<void> {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.bytes += buf.length;
-    this.buffered.push(buf);
-    this.bufferedBytes += buf.length;
-    if (this.bufferedBytes >= WRITE_BATCH_BYTES) await this.flush();
+    while (buf.length > 0) {
+      this.acc ??= Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES);
+      const n = buf.copy(this.acc, this.accLen);
+      this.accLen += n;
+      buf = buf.subarray(n);
+      if (this.accLen === WRITE_BATCH_BYTES) {
+        this.wroteEarly = true;
+        await this.flush();
+      }
+    }
   }
 
   private async flush(): Promise<void> {
-    if (this.buffered.length === 0) return;
-    this.flushedEarly ||= this.bufferedBytes >= WRITE_BATCH_BYTES;
-    const bufs = this.buffered;
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    await this.fh.writev(bufs).catch((err) => {
+    if (!this.acc || this.accLen === 0) return;
+    const len = this.accLen;
+    this.accLen = 0;
+    // Awaited before the buffer is filled again, so reusing it is safe.
+    await this.fh.write(this.acc, 0, len).catch((err) => {
       throw this.mapError(err);
     });
   }
@@ -110,9 +117,11 @@ export class Incoming {
   }
 
   async syncAndClose(): Promise<void> {
-    // A message that fit in one write batch is kept in memory, for the router's copies.
-    if (!this.flushedEarly) this.whole = Buffer.concat(this.buffered);
+    // A message that fits in one batch is kept (an exact-size copy) for the router's
+    // mailbox copies, which then need not read the file back.
+    if (!this.wroteEarly && this.acc) this.whole = [Buffer.from(this.acc.subarray(0, this.accLen))];
     await this.flush();
+    this.acc = null;
     await this.fh.sync().catch((err) => {
       throw this.mapError(err);
     });

@@ -94,6 +94,27 @@ test('garbage gets 5xx, and repeated errors end the session with 421; the daemon
   assert.equal(d.proc!.exitCode, null);
 });
 
+test('every refusal is logged once, including the ones smtp-server makes itself', async () => {
+  const LOGGED = '127.0.6.3'; // a client address of its own, to find its log lines
+  const c = await RawSmtp.open(HOST, d.ports.mx, LOGGED);
+  await c.reply();
+  assert.equal(await c.cmd('FOO'), '500 5.5.2 Error: command not recognized');
+  await c.cmd('EHLO client.test');
+  await c.cmd('MAIL FROM:<a@remote.test> SIZE=999999');
+  await c.cmd('MAIL FROM:<a@remote.test>');
+  assert.equal(await c.cmd('RCPT TO:<y@remote.test>'), '554 5.7.1 Relay access denied');
+  c.close();
+  const proto = await d.waitFor((l) => l.evt === 'smtp.refuse' && l.ip === LOGGED && l.reply === '500 5.5.2 Error: command not recognized');
+  assert.equal(proto.stage, 'protocol');
+  assert.equal(proto.listener, 'mx');
+  const size = await d.waitFor((l) => l.evt === 'smtp.refuse' && l.cid === proto.cid && typeof l.reply === 'string' && l.reply.startsWith('552 5.3.4'));
+  assert.equal(size.ip, LOGGED);
+  await d.waitFor((l) => l.evt === 'smtp.refuse' && l.cid === proto.cid && l.rcpt === 'y@remote.test');
+  const relay = d.logs.filter((l) => l.evt === 'smtp.refuse' && l.cid === proto.cid && l.reply === '554 5.7.1 Relay access denied');
+  assert.equal(relay.length, 1);
+  assert.equal(relay[0]!.stage, 'rcpt');
+});
+
 test('ten unknown commands disconnect with 421', async () => {
   const c = await open();
   let last = '';
