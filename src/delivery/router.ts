@@ -42,6 +42,10 @@ export class Router {
       group: GroupCommitter;
       dataPath: (id: string) => string;
       log: Logger;
+      /**
+       * Messages routed at once. Kept below libuv's 4 pool threads: mailbox fsyncs share
+       * the pool with commits, and commits are what clients wait on (measured: 4 beat 16).
+       */
       concurrency?: number;
       retryMs?: number;
     },
@@ -74,7 +78,7 @@ export class Router {
   }
 
   private pump(): void {
-    const max = this.deps.concurrency ?? 16;
+    const max = this.deps.concurrency ?? 4;
     while (this.active < max && this.waiting.length > 0) {
       const env = this.waiting.shift()!;
       this.active++;

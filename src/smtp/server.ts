@@ -54,8 +54,6 @@ class ReplyError extends Error {
   }
 }
 
-const tooManyErrors: Reply = { code: 421, enhanced: '4.7.0', text: 'Error: too many errors, closing connection' };
-
 export class SmtpService {
   private readonly servers: { listener: ListenerConfig; server: SMTPServer }[] = [];
   private readonly sessions = new Map<string, SessionState>();
@@ -176,7 +174,7 @@ export class SmtpService {
   private refuse(l: ListenerConfig, session: SMTPServerSession, reply: Reply, stage: string, extra: Record<string, unknown> = {}): ReplyError {
     const st = this.state(session);
     st.errors++;
-    const final = st.errors >= this.deps.config().smtp.maxBadCommands && reply.code >= 500 ? tooManyErrors : reply;
+    const final = st.errors >= this.deps.config().smtp.maxBadCommands && reply.code >= 500 ? replies.tooManyErrors : reply;
     const f = this.facts(l, session);
     st.logged = `${final.code} ${final.enhanced} ${final.text}`;
     this.deps.log.info(
@@ -199,7 +197,7 @@ export class SmtpService {
       cb(null, { user: login });
     } catch (err) {
       this.deps.log.error({ evt: 'smtp.auth.error', err: (err as Error).message }, 'auth failed internally');
-      cb(new ReplyError(454, '4.7.0 Temporary authentication failure'));
+      cb(this.refuse(l, session, replies.authTemporaryFailure, 'auth'));
     }
   }
 
