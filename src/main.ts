@@ -106,6 +106,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     log: log.child({ mod: 'smtp' }),
   });
   await smtp.start();
+  config.onChange((cfg) => smtp.applyConfig(cfg));
 
   const control = new ControlServer(socketPath(configDir), (req) =>
     runCommand(

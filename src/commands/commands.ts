@@ -126,7 +126,7 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
           throw new UsageError(`${key}: value is not JSON (strings need quotes: '"text"')`);
         }
         await ctx.config.set(key, value);
-        const restart = key === 'smtp' || key.startsWith('smtp.listeners') || key === 'hostname';
+        const restart = key === 'smtp' || key.startsWith('smtp.listeners');
         return ok(`${key} set${restart ? ' (takes effect at the next start)' : ''}`, { key, value, restartNeeded: restart });
       }
       case 'queue list': {

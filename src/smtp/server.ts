@@ -78,6 +78,24 @@ export class SmtpService {
     }
   }
 
+  /**
+   * Applies changed limits and names to the running listeners. smtp-server reads these
+   * options when it uses them (size and recipients per command, the rest per new
+   * connection), so no restart is needed; only the listener list itself needs one.
+   */
+  applyConfig(cfg: Config): void {
+    for (const { server } of this.servers) {
+      Object.assign(server.options, {
+        name: cfg.hostname,
+        size: cfg.smtp.maxMessageBytes,
+        maxRecipients: cfg.smtp.maxRecipients,
+        maxClients: cfg.smtp.maxClients,
+        maxCommandLength: cfg.smtp.maxCommandLength,
+        socketTimeout: cfg.smtp.socketTimeoutMs,
+      });
+    }
+  }
+
   addresses(): { name: string; host: string; port: number }[] {
     return this.servers.map(({ listener, server }) => {
       const a = server.server.address() as AddressInfo;

@@ -61,6 +61,22 @@ test('size limit: SIZE= too big is refused at MAIL, a body too big gets 552 5.3.
   assert.equal(q.length, 0);
 });
 
+test('size and recipient limits set with the CLI apply to the running listeners', async () => {
+  assert.equal((await d.cli(['config', 'set', 'smtp.maxMessageBytes', '30000'])).code, 0);
+  assert.equal((await d.cli(['config', 'set', 'smtp.maxRecipients', '1'])).code, 0);
+  try {
+    const c = await open();
+    assert.match(await c.cmd('EHLO client.test'), /250 SIZE 30000$/);
+    await c.cmd('MAIL FROM:<a@remote.test>');
+    assert.equal(await c.cmd('RCPT TO:<bob@example.test>'), '250 2.1.5 Accepted');
+    assert.equal(await c.cmd('RCPT TO:<carol@example.test>'), '452 4.5.3 Error: too many recipients');
+    c.close();
+  } finally {
+    await d.cli(['config', 'set', 'smtp.maxMessageBytes', '20000']);
+    await d.cli(['config', 'set', 'smtp.maxRecipients', '3']);
+  }
+});
+
 test('too many recipients: 452 4.5.3 past smtp.maxRecipients', async () => {
   const c = await open();
   await c.cmd('EHLO client.test');
