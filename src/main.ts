@@ -69,7 +69,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     resolver: {
       isLocalDomain: (d) => config.current.domains.includes(d),
       expand: (a) => accounts.expand(a),
-      isMailbox: (a) => accounts.user(a) !== undefined,
+      // postmaster@ a local domain without an account or alias gets a mailbox of its own.
+      isMailbox: (a) => accounts.user(a) !== undefined || a.startsWith('postmaster@'),
     },
     maildir,
     queue,

@@ -24,7 +24,8 @@ export function checkRecipient(
   if (!address || !parts) return { verdict: refuse(replies.badRecipientSyntax), address: null };
   const relayVerdict = relay.check(facts, parts.domain);
   if (!relayVerdict.ok) return { verdict: relayVerdict, address };
-  if (relay.isLocalDomain(parts.domain) && !directory.exists(address)) {
+  // RFC 5321 4.5.1: postmaster at every local domain must be accepted, account or not.
+  if (relay.isLocalDomain(parts.domain) && parts.local !== 'postmaster' && !directory.exists(address)) {
     return { verdict: refuse(replies.unknownUser), address };
   }
   return { verdict: accept, address };

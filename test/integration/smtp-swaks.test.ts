@@ -83,6 +83,15 @@ test('unknown local user: 550 5.1.1; an alias reaches every member', async () =>
   assert.equal((await mailbox('carol')).filter((m) => m.includes('alias-fanout')).length, 1);
 });
 
+test('postmaster is accepted at every local domain and delivered with no account', async () => {
+  for (const to of ['postmaster@example.test', 'postmaster@example2.test']) {
+    const r = await mx('a@remote.test', to, UNLISTED, ['--header', 'Subject: to-postmaster']);
+    assert.match(lastLine(r.out), /^250 2\.0\.0/, r.out);
+    await d.waitFor((l) => l.evt === 'delivery.local' && l.rcpt === to);
+  }
+  assert.equal((await mailbox('postmaster')).filter((m) => m.includes('to-postmaster')).length, 1);
+});
+
 test('address tricks from an unlisted client never relay', async () => {
   const cases: [string, RegExp][] = [
     ['x%remote.test@example.test', /^550 5\.1\.1 /],

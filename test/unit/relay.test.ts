@@ -15,7 +15,7 @@ const cfg = validateConfig({
   },
 });
 const relay = new RelayPolicy(cfg);
-const users = new Set(['bob@example.test', 'postmaster@example.test', 'sales@example2.test']);
+const users = new Set(['bob@example.test', 'sales@example2.test']);
 const dir = { exists: (a: string) => users.has(a) };
 
 const facts = (clientIp: string, login: string | null = null): SessionFacts => ({ clientIp, listener: 'mx', login, tls: false });
@@ -30,6 +30,9 @@ const table: [string, string | null, string, string][] = [
   ['203.0.113.9', null, 'bob@example.test', OK],
   ['203.0.113.9', null, 'BOB@Example.TEST', OK],
   ['203.0.113.9', null, 'postmaster', OK],
+  ['203.0.113.9', null, 'postmaster@example2.test', OK], // RFC 5321 4.5.1, with no account
+  ['203.0.113.9', null, 'PostMaster@Example.test', OK],
+  ['203.0.113.9', null, 'postmaster@remote.test', '554 5.7.1 Relay access denied'],
   ['203.0.113.9', null, 'nobody@example.test', '550 5.1.1 Recipient address rejected: User unknown in local recipient table'],
   ['203.0.113.9', null, 'sales@example2.test', OK],
   // remote recipients from an unlisted client
