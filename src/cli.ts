@@ -11,6 +11,7 @@ const USAGE = `usage:
   mlsd user add ADDRESS --password-stdin | user passwd ADDRESS --password-stdin | user del ADDRESS | user list [--json]
   mlsd alias add ADDRESS --to A,B [--senders LOGIN,...] | alias del ADDRESS | alias list [--json]
   mlsd config get KEY | config set KEY JSON-VALUE
+  mlsd events list [--json]
   mlsd queue list [--json]
 every command but start takes --config-dir DIR (default: the board's)`;
 

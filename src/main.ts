@@ -22,6 +22,8 @@ import { loadOrCreateTls } from './smtp/tls.js';
 import { SmtpService, type SmtpPolicies } from './smtp/server.js';
 import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
 import { runCommand } from './commands/commands.js';
+import { EventLog } from './events/events.js';
+import { AuthPolicy } from './policy/auth.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -86,8 +88,10 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   if (pending.length) log.info({ evt: 'spool.recover', messages: pending.length }, 'resuming routing of committed messages');
   for (const env of pending) router.submit(env);
 
+  const events = new EventLog(db, log.child({ mod: 'events' }));
+  const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
   const policies: SmtpPolicies = {
-    authenticate: (login, password) => accounts.authenticate(login, password),
+    authenticate: (facts, login, password) => auth.authenticate(facts, login, password),
     mailFrom: (facts, address) => {
       const norm = normalizeAddress(address);
       if (norm === null) return facts.login && config.current.senderLoginMismatch === 'reject' ? refuse(replies.senderNotOwned) : accept;
@@ -115,6 +119,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
         config,
         accounts,
         queue,
+        events,
         status: async () => {
           const fs = await statfs(dataDir);
           return {

@@ -3,6 +3,7 @@ import { getKey } from '../config/config.js';
 import type { AccountStore } from '../accounts/accounts.js';
 import type { OutboundQueue } from '../delivery/queue.js';
 import type { ControlRequest, ControlResponse } from './control.js';
+import type { EventLog } from '../events/events.js';
 
 export interface StatusInfo {
   version: string;
@@ -23,6 +24,7 @@ export interface CommandContext {
   config: ConfigStore;
   accounts: AccountStore;
   queue: OutboundQueue;
+  events: EventLog;
   status(): Promise<StatusInfo>;
 }
 
@@ -128,6 +130,13 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
         await ctx.config.set(key, value);
         const restart = key === 'smtp' || key.startsWith('smtp.listeners');
         return ok(`${key} set${restart ? ' (takes effect at the next start)' : ''}`, { key, value, restartNeeded: restart });
+      }
+      case 'events list': {
+        const evs = await ctx.events.list(200);
+        const text = evs.length
+          ? evs.map((e) => `${e.time} ${e.severity.padEnd(8)} ${e.kind.padEnd(16)} ${e.text}`).join('\n')
+          : 'no events';
+        return ok(text, evs);
       }
       case 'queue list': {
         const q = await ctx.queue.list();

@@ -68,6 +68,17 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('Mail control thresholds (0 = no limit); enforced from the thresholds issue on'),
+  auth: z
+    .strictObject({
+      lockout: z
+        .strictObject({
+          maxFailures: z.number().int().min(0).max(1000).default(5).describe('Failed AUTHs that lock an IP (or an account for that IP); 0 = never'),
+          windowMinutes: z.number().int().min(1).max(1440).default(10).describe('Window in which failures are counted'),
+          lockMinutes: z.number().int().min(1).max(10080).default(15).describe('How long a lock lasts'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   alerts: z.strictObject({ adminEmails: z.array(z.email()).default([]) }).prefault({}),
   routing: z
     .strictObject({

@@ -14,7 +14,7 @@ import { HeaderCollector, receivedHeader } from './headers.js';
  * asks a policy and turns the verdict into a wire reply.
  */
 export interface SmtpPolicies {
-  authenticate(login: string, password: string): Promise<string | null>;
+  authenticate(facts: SessionFacts, login: string, password: string): Promise<{ ok: true; login: string } | { ok: false; reply: Reply }>;
   mailFrom(facts: SessionFacts, address: string): Verdict;
   rcptTo(facts: SessionFacts, address: string): { verdict: Verdict; address: string | null };
   headerFrom(facts: SessionFacts, addresses: string[]): Verdict;
@@ -208,8 +208,9 @@ export class SmtpService {
       return cb(this.refuse(l, session, replies.authNeedsTls, 'auth', { user: auth.username }));
     }
     try {
-      const login = await this.deps.policies.authenticate(auth.username ?? '', auth.password ?? '');
-      if (!login) return cb(this.refuse(l, session, replies.authFailed, 'auth', { user: auth.username }));
+      const r = await this.deps.policies.authenticate(this.facts(l, session), auth.username ?? '', auth.password ?? '');
+      if (!r.ok) return cb(this.refuse(l, session, r.reply, 'auth', { user: auth.username }));
+      const login = r.login;
       this.state(session).login = login;
       this.deps.log.info({ evt: 'smtp.auth', listener: l.name, cid: session.id, ip: normalizeIp(session.remoteAddress), login }, 'authenticated');
       cb(null, { user: login });
