@@ -24,6 +24,8 @@ import { ControlServer, socketPath, assertNotRunning } from './commands/control.
 import { runCommand } from './commands/commands.js';
 import { EventLog } from './events/events.js';
 import { AuthPolicy } from './policy/auth.js';
+import { ThresholdPolicy, type DayCount } from './policy/thresholds.js';
+import { sublevel, type Db } from './store/db.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -90,15 +92,37 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
 
   const events = new EventLog(db, log.child({ mod: 'events' }));
   const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
+  // Day counters reach LevelDB once a second (unsynced, coalesced): a crash forgets at
+  // most a second of counting, and counting costs no write per message.
+  const dirtyCounters = new Map<string, DayCount>();
+  const flushCounters = () => {
+    if (dirtyCounters.size === 0) return Promise.resolve();
+    const ops = [...dirtyCounters].map(([key, value]) => ({ type: 'put' as const, sublevel: COUNTERS_SUBLEVEL, key, value }));
+    dirtyCounters.clear();
+    return group.writeLazy(ops).catch((err: Error) => log.error({ evt: 'counters.write', err: err.message }, 'could not save counters'));
+  };
+  const counterTimer = setInterval(() => void flushCounters(), 1000);
+  counterTimer.unref();
+  const thresholds = new ThresholdPolicy(() => config.current, (ev) => void events.emit(ev).catch(() => undefined), {
+    save: (key, value) => dirtyCounters.set(key, value),
+  });
+  thresholds.restore(await loadCounters(db, group));
+  config.onChange(() => thresholds.reload());
   const policies: SmtpPolicies = {
+    connect: (facts) => thresholds.connect(facts),
+    disconnect: (facts) => thresholds.disconnect(facts),
     authenticate: (facts, login, password) => auth.authenticate(facts, login, password),
     mailFrom: (facts, address) => {
       const norm = normalizeAddress(address);
       if (norm === null) return facts.login && config.current.senderLoginMismatch === 'reject' ? refuse(replies.senderNotOwned) : accept;
       if (!splitAddress(norm)) return refuse(replies.badSenderSyntax);
-      return checkEnvelopeSender(config.current.senderLoginMismatch, facts, norm, accounts);
+      const v = checkEnvelopeSender(config.current.senderLoginMismatch, facts, norm, accounts);
+      return v.ok ? thresholds.mail(facts) : v;
     },
-    rcptTo: (facts, address) => checkRecipient(facts, address, relay, accounts, config.current.domains[0] ?? 'localhost'),
+    rcptTo: (facts, address) => {
+      const r = checkRecipient(facts, address, relay, accounts, config.current.domains[0] ?? 'localhost');
+      return r.verdict.ok ? { verdict: thresholds.rcpt(facts), address: r.address } : r;
+    },
     headerFrom: (facts, addresses) => checkHeaderFrom(config.current.senderLoginMismatch, facts, addresses, accounts),
   };
 
@@ -106,7 +130,10 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     config: () => config.current,
     policies,
     spool,
-    onCommitted: (env, body) => router.submit(env, body),
+    onCommitted: (env, body) => {
+      thresholds.committed({ clientIp: env.clientIp, login: env.login, listener: env.listener, tls: false });
+      router.submit(env, body);
+    },
     tls,
     log: log.child({ mod: 'smtp' }),
   });
@@ -150,6 +177,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       await smtp.stop();
       await router.idle();
       router.stop();
+      clearInterval(counterTimer);
+      await flushCounters();
       await dirs.close();
       await db.close();
       log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');
@@ -170,4 +199,16 @@ async function ensureAdminPassword(configDir: string): Promise<void> {
   const password = generatePassword();
   await writeFileAtomic(path, JSON.stringify({ user: 'admin', hash: await hashPassword(password) }, null, 2) + '\n');
   process.stdout.write(`\nmlsd: web admin user "admin", password (shown once): ${password}\n\n`);
+}
+
+const COUNTERS_SUBLEVEL = 'counters';
+
+/** Reads the day counters back; the policy keeps today's, and the rest are deleted here. */
+async function loadCounters(db: Db, group: GroupCommitter): Promise<[string, DayCount][]> {
+  const out: [string, DayCount][] = [];
+  for await (const [k, v] of sublevel(db, COUNTERS_SUBLEVEL).iterator()) out.push([k, v as DayCount]);
+  const newest = out.reduce((m, [, v]) => (v.day > m ? v.day : m), '');
+  const stale = out.filter(([, v]) => v.day < newest).map(([key]) => ({ type: 'del' as const, sublevel: COUNTERS_SUBLEVEL, key }));
+  if (stale.length) await group.writeLazy(stale);
+  return out;
 }

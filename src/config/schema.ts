@@ -1,5 +1,14 @@
 import { z } from 'zod';
 
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The one config schema. Every field is described here; defaults come from here.
  * Objects are strict: an unknown key is refused with its path named.
@@ -58,16 +67,25 @@ export const configSchema = z.strictObject({
     .enum(['reject', 'allow'])
     .default('reject')
     .describe('reject: an authenticated login may send only as addresses it owns'),
+  timezone: z
+    .string()
+    .refine(isTimeZone, 'expected an IANA timezone such as Asia/Taipei')
+    .default('UTC')
+    .describe("The box's local timezone: day limits reset at its midnight"),
   thresholds: z
     .strictObject({
-      alert: z.boolean().default(true),
-      perIpMessagesPerMinute: z.number().int().min(0).default(0),
-      perIpRecipientsPerMinute: z.number().int().min(0).default(0),
-      perIpMessagesPerDay: z.number().int().min(0).default(0),
-      perAccountMessagesPerDay: z.number().int().min(0).default(0),
+      alert: z.boolean().default(true).describe('Mail the administrators when a threshold trips'),
+      perIpMessagesPerMinute: z.number().int().min(0).default(0).describe('Messages per client IP in any 60 s (0 = no limit)'),
+      perIpRecipientsPerMinute: z.number().int().min(0).default(0).describe('Accepted recipients per client IP in any 60 s'),
+      perIpMessagesPerDay: z.number().int().min(0).default(0).describe('Messages per client IP per local calendar day'),
+      perAccountMessagesPerDay: z.number().int().min(0).default(0).describe('Messages per authenticated login per local calendar day'),
+      perIpConnectionsPerMinute: z.number().int().min(0).default(0).describe('New connections per client IP in any 60 s'),
+      perIpConcurrentConnections: z.number().int().min(0).default(0).describe('Open connections per client IP at once'),
+      exemptIps: z.array(ipOrCidr).default([]).describe('Clients no threshold applies to (a newsletter sender, a scanner)'),
+      exemptAccounts: z.array(z.email()).default([]).describe('Logins no threshold applies to'),
     })
     .prefault({})
-    .describe('Mail control thresholds (0 = no limit); enforced from the thresholds issue on'),
+    .describe('Mail control thresholds (0 = no limit); relay.allowIps clients are not exempt'),
   auth: z
     .strictObject({
       lockout: z

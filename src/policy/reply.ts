@@ -26,7 +26,9 @@ export const replies = {
   messageTooBig: r(552, '5.3.4', 'Error: message exceeds fixed maximum message size'),
   storageFull: r(452, '4.3.1', 'Insufficient system storage'),
   internalError: r(451, '4.3.0', 'Error: internal error, try again later'),
+  tooManyConnections: r(421, '4.7.0', 'Error: too many connections from your address, try again later'),
   authLocked: r(454, '4.7.0', 'Too many failed logins, try again later'),
+  rate: r(450, '4.7.1', 'Error: rate limit exceeded'),
   authTemporaryFailure: r(454, '4.7.0', 'Temporary authentication failure'),
   tooManyErrors: r(421, '4.7.0', 'Error: too many errors, closing connection'),
 } as const;

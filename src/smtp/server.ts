@@ -14,6 +14,8 @@ import { HeaderCollector, receivedHeader } from './headers.js';
  * asks a policy and turns the verdict into a wire reply.
  */
 export interface SmtpPolicies {
+  connect(facts: SessionFacts): Verdict;
+  disconnect(facts: SessionFacts): void;
   authenticate(facts: SessionFacts, login: string, password: string): Promise<{ ok: true; login: string } | { ok: false; reply: Reply }>;
   mailFrom(facts: SessionFacts, address: string): Verdict;
   rcptTo(facts: SessionFacts, address: string): { verdict: Verdict; address: string | null };
@@ -42,6 +44,8 @@ interface SessionState {
   rcpt: string[];
   /** The refusal our hooks logged last, so the protocol logger does not log it again. */
   logged: string | null;
+  /** Counted as an open connection by the connect policy (to be released at close). */
+  counted: boolean;
 }
 
 /** An error smtp-server writes as `${responseCode} ${message}`; the message carries our enhanced code. */
@@ -137,10 +141,15 @@ export class SmtpService {
       greetingDelay: l.greetingDelayMs ?? (l.implicitTls || l.authRequired ? 0 : 100),
       logger: this.protocolLogger(l) as unknown as SMTPServerOptions['logger'],
       onConnect: (session, cb) => {
-        this.state(session);
+        const st = this.state(session);
+        const v = this.deps.policies.connect(this.facts(l, session));
+        if (!v.ok) return cb(this.refuse(l, session, v.reply, 'connect'));
+        st.counted = true;
         cb();
       },
       onClose: (session) => {
+        const st = this.sessions.get(session.id);
+        if (st?.counted) this.deps.policies.disconnect(this.facts(l, session));
         this.sessions.delete(session.id);
       },
       onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, cb),
@@ -154,7 +163,7 @@ export class SmtpService {
   private state(session: SMTPServerSession): SessionState {
     let s = this.sessions.get(session.id);
     if (!s) {
-      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, rcpt: [], logged: null };
+      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, rcpt: [], logged: null, counted: false };
       this.sessions.set(session.id, s);
     }
     return s;

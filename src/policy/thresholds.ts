@@ -1,0 +1,193 @@
+import type { Config } from '../config/schema.js';
+import type { EventInput } from '../events/events.js';
+import { IpList } from './ipList.js';
+import { replies, type Reply } from './reply.js';
+import { accept, refuse, type SessionFacts, type Verdict } from './types.js';
+import { SlidingMinute, localDay } from './window.js';
+
+type Limit =
+  | 'perIpMessagesPerMinute'
+  | 'perIpRecipientsPerMinute'
+  | 'perIpMessagesPerDay'
+  | 'perAccountMessagesPerDay'
+  | 'perIpConnectionsPerMinute'
+  | 'perIpConcurrentConnections';
+
+export interface DayCount {
+  day: string;
+  count: number;
+}
+
+/** Where day counters are kept so that a restart does not hand out a fresh quota. */
+export interface DayCounterStore {
+  save(key: string, value: DayCount): void;
+}
+
+const WARN_AT = 0.8;
+
+/**
+ * The mail control thresholds ("郵件管制臨界值"): per client IP and per login, checked at
+ * the earliest stage that knows them (connect, MAIL, RCPT) and counted when a message is
+ * committed or a recipient accepted. Refusals are temporary (4xx), so a legitimate sender
+ * retries later. Crossing 80% of a limit and tripping it are events (the alert path).
+ */
+export class ThresholdPolicy {
+  private readonly minutes = new Map<string, SlidingMinute>();
+  private readonly days = new Map<string, DayCount>();
+  private readonly open = new Map<string, number>();
+  private readonly lastTrip = new Map<string, number>();
+  private exemptIps: IpList;
+  private exemptAccounts: Set<string>;
+  private ops = 0;
+
+  constructor(
+    private readonly config: () => Config,
+    private readonly emit: (ev: EventInput) => void,
+    private readonly store: DayCounterStore,
+    private readonly now: () => number = Date.now,
+    private readonly maxKeys = 50000,
+  ) {
+    this.exemptIps = new IpList(config().thresholds.exemptIps);
+    this.exemptAccounts = new Set(config().thresholds.exemptAccounts);
+  }
+
+  /** Called when the config changes: the exemption lists are parsed once, not per check. */
+  reload(): void {
+    this.exemptIps = new IpList(this.config().thresholds.exemptIps);
+    this.exemptAccounts = new Set(this.config().thresholds.exemptAccounts);
+  }
+
+  /** Day counters read back at start (today's only). */
+  restore(entries: Iterable<[string, DayCount]>): void {
+    const today = this.today();
+    for (const [k, v] of entries) if (v.day === today) this.days.set(k, v);
+  }
+
+  private today(): string {
+    return localDay(this.now(), this.config().timezone);
+  }
+
+  private exempt(f: SessionFacts): boolean {
+    return this.exemptIps.has(f.clientIp) || (!!f.login && this.exemptAccounts.has(f.login));
+  }
+
+  private minute(key: string): SlidingMinute {
+    let w = this.minutes.get(key);
+    if (!w) this.minutes.set(key, (w = new SlidingMinute()));
+    return w;
+  }
+
+  private dayCount(key: string): number {
+    const d = this.days.get(key);
+    return d && d.day === this.today() ? d.count : 0;
+  }
+
+  /** Refuses when one more would pass the limit (the limit-th is still accepted). */
+  private over(limit: Limit, used: number, who: { ip?: string; account?: string }, reply: Reply, text: string): Verdict {
+    const max = this.config().thresholds[limit];
+    if (max === 0 || used + 1 <= max) return accept;
+    const key = `${limit}:${who.ip ?? ''}:${who.account ?? ''}`;
+    const t = this.now();
+    // One event per limit and client per minute: a refused client retries often.
+    if ((this.lastTrip.get(key) ?? 0) <= t - 60_000) {
+      this.lastTrip.set(key, t);
+      this.emit({ kind: 'threshold.tripped', severity: 'critical', ...who, limit: `thresholds.${limit}`, text: `${text}: ${used} of ${max}`, data: { used, limit: max } });
+    }
+    return refuse({ ...reply, text: `Error: ${text} (limit thresholds.${limit} = ${max}), try again later` });
+  }
+
+  /** After counting: an event when a counter crosses 80% of its limit. */
+  private warn(limit: Limit, before: number, after: number, who: { ip?: string; account?: string }, text: string): void {
+    const max = this.config().thresholds[limit];
+    if (max === 0) return;
+    const at = Math.ceil(max * WARN_AT);
+    if (before < at && after >= at && after <= max) {
+      this.emit({ kind: 'threshold.warning', severity: 'warning', ...who, limit: `thresholds.${limit}`, text: `${text}: ${after} of ${max} (80%)`, data: { used: after, limit: max } });
+    }
+  }
+
+  connect(f: SessionFacts): Verdict {
+    if (this.exempt(f)) return accept;
+    const ip = f.clientIp;
+    const w = this.minute(`conn:${ip}`);
+    const t = this.now();
+    let v = this.over('perIpConnectionsPerMinute', w.count(t), { ip }, replies.tooManyConnections, `too many connections from ${ip} in the last minute`);
+    if (v.ok) v = this.over('perIpConcurrentConnections', this.open.get(ip) ?? 0, { ip }, replies.tooManyConnections, `too many open connections from ${ip}`);
+    w.add(t);
+    if (v.ok) this.open.set(ip, (this.open.get(ip) ?? 0) + 1);
+    this.housekeep();
+    return v;
+  }
+
+  /** Only for connections that `connect` accepted. */
+  disconnect(f: SessionFacts): void {
+    const n = (this.open.get(f.clientIp) ?? 0) - 1;
+    if (n > 0) this.open.set(f.clientIp, n);
+    else this.open.delete(f.clientIp);
+  }
+
+  mail(f: SessionFacts): Verdict {
+    if (this.exempt(f)) return accept;
+    const ip = f.clientIp;
+    const t = this.now();
+    let v = this.over('perIpMessagesPerMinute', this.minute(`msg:${ip}`).count(t), { ip }, replies.rate, `too many messages from ${ip} in the last minute`);
+    if (v.ok) v = this.over('perIpMessagesPerDay', this.dayCount(`ip:${ip}`), { ip }, replies.rate, `too many messages from ${ip} today`);
+    if (v.ok && f.login) v = this.over('perAccountMessagesPerDay', this.dayCount(`acct:${f.login}`), { account: f.login }, replies.rate, `too many messages from ${f.login} today`);
+    return v;
+  }
+
+  /** Checks and, when accepted, counts one recipient. */
+  rcpt(f: SessionFacts): Verdict {
+    if (this.exempt(f)) return accept;
+    const ip = f.clientIp;
+    const w = this.minute(`rcpt:${ip}`);
+    const t = this.now();
+    const before = w.count(t);
+    const v = this.over('perIpRecipientsPerMinute', before, { ip }, replies.tooManyRecipients, `too many recipients from ${ip} in the last minute`);
+    if (v.ok) {
+      w.add(t);
+      this.warn('perIpRecipientsPerMinute', before, before + 1, { ip }, `recipients from ${ip} in the last minute`);
+    }
+    return v;
+  }
+
+  /** Counts a committed message. */
+  committed(f: SessionFacts): void {
+    if (this.exempt(f)) return;
+    const ip = f.clientIp;
+    const t = this.now();
+    const w = this.minute(`msg:${ip}`);
+    const before = w.count(t);
+    w.add(t);
+    this.warn('perIpMessagesPerMinute', before, before + 1, { ip }, `messages from ${ip} in the last minute`);
+    this.bumpDay(`ip:${ip}`, 'perIpMessagesPerDay', { ip }, `messages from ${ip} today`);
+    if (f.login) this.bumpDay(`acct:${f.login}`, 'perAccountMessagesPerDay', { account: f.login }, `messages from ${f.login} today`);
+    this.housekeep();
+  }
+
+  private bumpDay(key: string, limit: Limit, who: { ip?: string; account?: string }, text: string): void {
+    const before = this.dayCount(key);
+    const v = { day: this.today(), count: before + 1 };
+    this.days.set(key, v);
+    this.store.save(key, v);
+    this.warn(limit, before, v.count, who, text);
+  }
+
+  /** Keeps memory bounded: windows with nothing in them and past days are dropped. */
+  private housekeep(): void {
+    if (++this.ops % 1000 !== 0 && this.minutes.size + this.days.size < this.maxKeys) return;
+    const t = this.now();
+    const today = this.today();
+    for (const [k, w] of this.minutes) if (w.idle(t)) this.minutes.delete(k);
+    for (const [k, d] of this.days) if (d.day !== today) this.days.delete(k);
+    for (const [k, at] of this.lastTrip) if (at <= t - 60_000) this.lastTrip.delete(k);
+    // Still too many (a flood of distinct IPs within one minute): drop the oldest.
+    while (this.minutes.size > this.maxKeys) this.minutes.delete(this.minutes.keys().next().value!);
+    while (this.days.size > this.maxKeys) this.days.delete(this.days.keys().next().value!);
+  }
+
+  /** For status and tests. */
+  stats(): { minuteWindows: number; dayCounters: number } {
+    return { minuteWindows: this.minutes.size, dayCounters: this.days.size };
+  }
+}
