@@ -23,6 +23,7 @@ import { SmtpService, type SmtpPolicies } from './smtp/server.js';
 import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
 import { runCommand } from './commands/commands.js';
 import { EventLog } from './events/events.js';
+import { Alerter } from './alerts/alerts.js';
 import { AuthPolicy } from './policy/auth.js';
 import { ThresholdPolicy, type DayCount } from './policy/thresholds.js';
 import { sublevel, type Db } from './store/db.js';
@@ -91,6 +92,21 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   for (const env of pending) router.submit(env);
 
   const events = new EventLog(db, log.child({ mod: 'events' }));
+  // Alert mail goes through our own spool: local admins get it in their Maildir, remote
+  // ones through the outbound queue, and it is as durable as any other mail.
+  const alerter = new Alerter({
+    settings: () => ({ enabled: config.current.thresholds.alert, adminEmails: config.current.alerts.adminEmails, periodMinutes: config.current.alerts.periodMinutes }),
+    hostname: () => config.current.hostname,
+    log: log.child({ mod: 'alerts' }),
+    sink: async (from, to, message) => {
+      const msg = await spool.begin();
+      await msg.write(message);
+      const env = { id: msg.id, from, rcpt: to.map((a) => a.toLowerCase()), clientIp: '127.0.0.1', login: null, listener: 'alerts', received: new Date().toISOString(), size: msg.size };
+      await spool.commit(msg, env);
+      router.submit(env, msg.body);
+    },
+  });
+  events.subscribe((ev) => void alerter.handle(ev));
   const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
   // Day counters reach LevelDB once a second (unsynced, coalesced): a crash forgets at
   // most a second of counting, and counting costs no write per message.

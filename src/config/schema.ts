@@ -97,7 +97,12 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
-  alerts: z.strictObject({ adminEmails: z.array(z.email()).default([]) }).prefault({}),
+  alerts: z
+    .strictObject({
+      adminEmails: z.array(z.email()).default([]).describe('Who gets alert mail (local or remote addresses)'),
+      periodMinutes: z.number().int().min(1).max(10080).default(60).describe('At most one alert per IP/account/limit in this period'),
+    })
+    .prefault({}),
   routing: z
     .strictObject({
       mode: z.enum(['mx', 'smarthost']).default('mx'),

@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { MlsdEvent, Severity } from '../events/events.js';
+import type { Logger } from '../log/logger.js';
+
+/**
+ * Administrator alert mail. Every event passes through `handle`; the few kinds an
+ * administrator must act on become a bilingual (English, Traditional Chinese) mail handed
+ * to mlsd's own spool, so alerts need no outside relay and survive a restart like any mail.
+ * A flood of the same event (one IP tripping a limit every second) must not become a flood
+ * of mail, so each key mails at most once per period and the next mail says how many were
+ * held back. Time comes from the injected clock; there are no timers.
+ */
+export interface AlertSettings {
+  enabled: boolean; // thresholds.alert
+  adminEmails: string[]; // alerts.adminEmails
+  periodMinutes: number; // at most one alert per key per period
+}
+
+/** Hands a finished RFC 5322 message to mlsd's own spool (so local admins get it in their Maildir, remote ones via the queue). */
+export type AlertSink = (from: string, to: string[], message: Buffer) => Promise<void>;
+
+interface KindText {
+  severity: Severity;
+  en: string;
+  zh: string;
+}
+
+// Fixed per kind rather than taken from ev.severity: the subject of a given kind always
+// reads the same, so admins can filter on it.
+const KINDS: Record<string, KindText> = {
+  'threshold.warning': { severity: 'warning', en: '80% of a threshold reached', zh: '已達臨界值 80%' },
+  'threshold.tripped': { severity: 'critical', en: 'threshold tripped', zh: '已達郵件管制臨界值' },
+  'auth.lockout': { severity: 'warning', en: 'too many failed logins, locked out', zh: '登入失敗次數過多，已鎖定' },
+  'account.suspended': { severity: 'critical', en: 'account suspended from sending', zh: '帳號已暫停寄信' },
+};
+
+interface KeyState {
+  /** When the last mail for this key was handed to the sink (or is being handed); unset after a failed first try. */
+  sentAt?: number;
+  /** Reported as "suppressed since": the last successful mail, or when the key was first seen. */
+  since: number;
+  /** Events held back since `since`, not yet reported in a mail. */
+  suppressed: number;
+}
+
+export class Alerter {
+  private readonly settings: () => AlertSettings;
+  private readonly hostname: () => string;
+  private readonly sink: AlertSink;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly maxKeys: number;
+  // Insertion order is the order of the last send attempt, so expired keys sit at the front.
+  private readonly keys = new Map<string, KeyState>();
+
+  constructor(deps: {
+    settings: () => AlertSettings;
+    hostname: () => string;
+    sink: AlertSink;
+    log: Logger;
+    now?: () => Date;
+    maxKeys?: number;
+  }) {
+    this.settings = deps.settings;
+    this.hostname = deps.hostname;
+    this.sink = deps.sink;
+    this.log = deps.log;
+    this.now = deps.now ?? (() => new Date());
+    this.maxKeys = deps.maxKeys ?? 10000;
+  }
+
+  /**
+   * Called for every event; decides whether it warrants a mail and sends at most one per key
+   * per period. Never throws (logs errors). Resolves when the mail (if any) was handed to the
+   * sink. `suppressed` is the count reported in the mail when sent, else the number held back
+   * so far for this key (including this event).
+   */
+  async handle(ev: MlsdEvent): Promise<{ sent: boolean; suppressed: number }> {
+    const kind = KINDS[ev.kind];
+    if (!kind) return { sent: false, suppressed: 0 };
+    let state: KeyState | undefined;
+    let prevSentAt: number | undefined;
+    let report = 0;
+    try {
+      const s = this.settings();
+      if (!s.enabled || s.adminEmails.length === 0) return { sent: false, suppressed: 0 };
+      const t = this.now().getTime();
+      const periodMs = Math.max(0, s.periodMinutes) * 60_000;
+      const key = [ev.kind, ev.ip ?? '', ev.account ?? '', ev.limit ?? ''].join('\n');
+      state = this.keys.get(key);
+      if (state?.sentAt !== undefined && t - state.sentAt < periodMs) {
+        state.suppressed++;
+        return { sent: false, suppressed: state.suppressed };
+      }
+      // Claim the period before awaiting the sink, so events racing in while the mail is
+      // being spooled count as suppressed instead of sending a second mail.
+      if (!state) state = { since: t, suppressed: 0 };
+      prevSentAt = state.sentAt;
+      report = state.suppressed;
+      state.sentAt = t;
+      this.keys.delete(key);
+      this.keys.set(key, state);
+      this.prune(t, periodMs);
+
+      const host = this.hostname();
+      const from = `mlsd@${host}`;
+      const to = [...s.adminEmails];
+      const message = await new MailComposer({
+        from: { name: 'MLS mail server', address: from },
+        to,
+        subject: subjectOf(ev, kind),
+        date: new Date(t),
+        messageId: `<${t.toString(36)}.${randomBytes(6).toString('hex')}@${host}>`,
+        headers: { 'Auto-Submitted': 'auto-generated', 'X-Mlsd-Event': ev.kind },
+        text: bodyOf(ev, report, state.since),
+      })
+        .compile()
+        .build();
+      await this.sink(from, to, message);
+      state.suppressed -= report; // events suppressed while the sink ran stay for the next mail
+      state.since = t;
+      this.log.info({ evt: 'alert.sent', kind: ev.kind, key, to, suppressed: report }, 'alert mailed to administrators');
+      return { sent: true, suppressed: report };
+    } catch (err) {
+      // Give the period back: the next event of this key retries, and still reports the
+      // events suppressed before this failure.
+      if (state) state.sentAt = prevSentAt;
+      this.log.error({ evt: 'alert.fail', kind: ev.kind, err: (err as Error)?.message ?? String(err) }, 'could not mail alert to administrators');
+      return { sent: false, suppressed: 0 };
+    }
+  }
+
+  /**
+   * Bounds the key map: once over maxKeys, drops keys whose period has passed (they are at
+   * the front), then the oldest ones even if still in their period, so thousands of distinct
+   * IPs cannot grow it without limit. A dropped key just mails again on its next event.
+   */
+  private prune(t: number, periodMs: number): void {
+    if (this.keys.size <= this.maxKeys) return;
+    for (const [k, st] of this.keys) {
+      if (st.sentAt !== undefined && t - st.sentAt < periodMs) break;
+      this.keys.delete(k);
+    }
+    while (this.keys.size > this.maxKeys) this.keys.delete(this.keys.keys().next().value!);
+  }
+}
+
+function subjectOf(ev: MlsdEvent, kind: KindText): string {
+  const [en, zh] = kind.severity === 'critical' ? ['ALERT', '警示'] : ['WARNING', '注意'];
+  const what = [ev.limit, ev.ip, ev.account].filter(Boolean).join(', ');
+  return `[mlsd] ${en}: ${kind.en} / ${zh}：${kind.zh}${what ? ` (${what})` : ''}`;
+}
+
+/** Local time with its offset: admins read it without converting from UTC. */
+export function formatTime(d: Date): string {
+  const p = (n: number) => String(Math.trunc(Math.abs(n))).padStart(2, '0');
+  const off = -d.getTimezoneOffset();
+  return (
+    `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ` +
+    `${off < 0 ? '-' : '+'}${p(off / 60)}:${p(off % 60)}`
+  );
+}
+
+function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
+  const ip = ev.ip ?? '?';
+  const account = ev.account ?? '?';
+  if (ev.kind === 'auth.lockout') {
+    return {
+      en: [
+        `Someone is guessing passwords from ${ip}.`,
+        `If it is a legitimate user, check the password saved in their mail client.`,
+        `The lock ends by itself after the lock period (auth.lockout.lockMinutes).`,
+      ],
+      zh: [
+        `有人正從 ${ip} 嘗試猜測密碼。`,
+        `若是合法使用者，請檢查其郵件軟體中儲存的密碼是否正確。`,
+        `鎖定期間 (auth.lockout.lockMinutes) 結束後會自動解除。`,
+      ],
+    };
+  }
+  if (ev.kind === 'account.suspended') {
+    return {
+      en: [
+        `The account cannot send until \`mlsd user unlock ${account}\`.`,
+        `Its mailbox keeps receiving mail; its queued mail is held, not lost.`,
+      ],
+      zh: [
+        `執行 \`mlsd user unlock ${account}\` 之前，此帳號無法寄信。`,
+        `其信箱仍可正常收信；佇列中的郵件暫時保留，不會遺失。`,
+      ],
+    };
+  }
+  // threshold.warning / threshold.tripped. A daily counter resets at local midnight, a
+  // per-minute one as its window slides; without a limit name both are mentioned.
+  const name = (ev.limit ?? '<name>').replace(/^thresholds\./, '');
+  const daily = /PerDay$/i.test(name);
+  const sliding = !daily && ev.limit !== undefined;
+  const en: string[] = [];
+  const zh: string[] = [];
+  if (ev.ip) {
+    en.push(`Check the PC at ${ev.ip} for malware.`);
+    zh.push(`請檢查 ${ev.ip} 這台電腦是否中毒或遭入侵。`);
+  }
+  if (ev.account) {
+    en.push(`Change the password of ${ev.account}.`);
+    zh.push(`請變更 ${ev.account} 的密碼。`);
+  }
+  en.push(
+    daily ? 'The limit resets at local midnight.' : sliding ? 'The limit resets as the window slides.' : 'The limit resets as the window slides (per-minute limits) or at local midnight (daily limits).',
+    `Change limits with \`mlsd config set thresholds.${name} N\`.`,
+  );
+  zh.push(
+    daily ? '此限制於當地時間午夜重置。' : sliding ? '此限制隨時間視窗滑動而逐步解除。' : '此限制隨時間視窗滑動而解除（每分鐘限制），或於當地時間午夜重置（每日限制）。',
+    `可用 \`mlsd config set thresholds.${name} N\` 調整限制。`,
+  );
+  return { en, zh };
+}
+
+function bodyOf(ev: MlsdEvent, suppressed: number, since: number): string {
+  const at = new Date(ev.time);
+  const when = Number.isNaN(at.getTime()) ? ev.time : formatTime(at);
+  const data = Object.entries(ev.data ?? {}).map(([k, v]) => `  ${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
+  const facts = (ipL: string, acctL: string, limL: string) =>
+    [ev.ip && `${ipL}${ev.ip}`, ev.account && `${acctL}${ev.account}`, ev.limit && `${limL}${ev.limit}`].filter((x): x is string => !!x);
+  const { en, zh } = advice(ev);
+  const sinceAt = formatTime(new Date(since));
+  const lines = [
+    `What happened: ${ev.text}`,
+    `When: ${when}`,
+    ...facts('IP: ', 'Account: ', 'Limit: '),
+    ...(data.length ? ['Counts:', ...data] : []),
+    ...(suppressed > 0 ? [`${suppressed} similar alert${suppressed === 1 ? ' was' : 's were'} suppressed since ${sinceAt}.`] : []),
+    '',
+    'What to do:',
+    ...en.map((l) => `  - ${l}`),
+    '',
+    '----',
+    '',
+    `發生了什麼事：${ev.text}`,
+    `時間：${when}`,
+    ...facts('IP 位址：', '帳號：', '限制項目：'),
+    ...(data.length ? ['計數：', ...data] : []),
+    ...(suppressed > 0 ? [`自 ${sinceAt} 以來，另有 ${suppressed} 則相同警示未寄出。`] : []),
+    '',
+    '建議處理方式：',
+    ...zh.map((l) => `  - ${l}`),
+    '',
+    `-- mlsd (event ${ev.id}, ${ev.kind})`,
+  ];
+  // CRLF: the message goes into the spool as is, in wire form like mail received over SMTP.
+  return lines.join('\r\n') + '\r\n';
+}
