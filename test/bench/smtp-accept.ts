@@ -117,7 +117,7 @@ async function vmHwmKiB(pid: number): Promise<number> {
  * mlsd as operators run it, with its own config (the test helper's create() imposes the
  * test listeners). Logs go to a file, as to journald, so the bench process does not parse them.
  */
-async function startMlsd(port: number): Promise<{ root: string; pid: number; stop: () => Promise<void>; box: string }> {
+async function startMlsd(port: number): Promise<{ root: string; pid: number; stop: () => Promise<void>; configDir: string; box: string }> {
   const root = await mkdtemp(join(tmpdir(), 'mlsd-bench-'));
   const configDir = join(root, 'config');
   const dataDir = join(root, 'data');
@@ -164,7 +164,7 @@ async function startMlsd(port: number): Promise<{ root: string; pid: number; sto
     await stop();
     throw new Error(`mlsd user add failed: ${added.stderr}`);
   }
-  return { root, pid: proc.pid!, stop, box: join(dataDir, 'mail', 'bench.test', 'u', 'Maildir') };
+  return { root, pid: proc.pid!, stop, configDir, box: join(dataDir, 'mail', 'bench.test', 'u', 'Maildir') };
 }
 
 /**
@@ -270,6 +270,32 @@ async function main(): Promise<void> {
       console.log([s.name, ...[50, 90, 99, 100].map((p) => fmt(pct(l, p), 1))].map((c) => c.padStart(8)).join(' '));
     }
     console.log(`ratio p50 ${fmt(pct(lat.mlsd!, 50) / pct(lat.postfix!, 50), 2)}, p99 ${fmt(pct(lat.mlsd!, 99) / pct(lat.postfix!, 99), 2)} (mlsd/postfix; lower is better)`);
+
+    // The cost of counting: all four thresholds set too high to trip, against all off,
+    // switched live with `mlsd config set`, alternating, same cells.
+    const high = { perIpMessagesPerMinute: 1e9, perIpRecipientsPerMinute: 1e9, perIpMessagesPerDay: 1e9, perAccountMessagesPerDay: 1e9 };
+    const off = { perIpMessagesPerMinute: 0, perIpRecipientsPerMinute: 0, perIpMessagesPerDay: 0, perAccountMessagesPerDay: 0 };
+    const setThresholds = async (v: Record<string, number>) => {
+      for (const [k, n] of Object.entries(v)) {
+        const r = await runCli(['config', 'set', `thresholds.${k}`, String(n), '--config-dir', mlsd!.configDir]);
+        if (r.code !== 0) throw new Error(`config set thresholds.${k}: ${r.stderr}`);
+      }
+    };
+    console.log('\nthreshold counting cost (all four thresholds set, never tripping, vs all off; mlsd only):');
+    console.log(['cell', 'off msg/s', 'on msg/s', 'on/off'].map((c, i) => c.padStart(i === 0 ? 16 : 10)).join(' '));
+    const mlsdServer = servers[0]!;
+    for (const cell of [{ size: 1024, conc: 10, mode: 'session' as const, count: Math.round(2000 * SCALE) }, { size: 1024, conc: 50, mode: 'session' as const, count: Math.round(2000 * SCALE) }]) {
+      const runs: Record<'on' | 'off', Run[]> = { on: [], off: [] };
+      for (let r = 0; r < Math.max(REPEAT, 3); r++)
+        for (const which of r % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+          await setThresholds(which === 'on' ? high : off);
+          runs[which].push(await oneRun(mlsdServer, cell));
+        }
+      await setThresholds(off);
+      const a = median(runs.off).accepted;
+      const b = median(runs.on).accepted;
+      console.log([`${cell.size / 1024}KiB c${cell.conc} ${cell.mode}`.padStart(16), fmt(a).padStart(10), fmt(b).padStart(10), fmt(b / a, 3).padStart(10)].join(' '));
+    }
 
     const peakMB = (await vmHwmKiB(mlsd.pid)) / 1024;
     console.log(`\nmlsd peak RSS (VmHWM of pid ${mlsd.pid} over the whole benchmark): ${fmt(peakMB, 1)} MB`);
