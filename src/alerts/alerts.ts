@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import MailComposer from 'nodemailer/lib/mail-composer';
 import type { MlsdEvent, Severity } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
 
@@ -106,6 +105,8 @@ export class Alerter {
       const host = this.hostname();
       const from = `mlsd@${host}`;
       const to = [...s.adminEmails];
+      // Loaded on the first alert only: the composer is megabytes of memory a quiet box never needs.
+      const { default: MailComposer } = await import('nodemailer/lib/mail-composer');
       const message = await new MailComposer({
         from: { name: 'MLS mail server', address: from },
         to,
