@@ -76,6 +76,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       expand: (a) => accounts.expand(a),
       // postmaster@ a local domain without an account or alias gets a mailbox of its own.
       isMailbox: (a) => accounts.user(a) !== undefined || a.startsWith('postmaster@'),
+      isSuspended: (login) => accounts.suspension(login) !== undefined,
     },
     maildir,
     queue,
@@ -123,12 +124,32 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     save: (key, value) => dirtyCounters.set(key, value),
   });
   thresholds.restore(await loadCounters(db, group));
+  thresholds.onSuspend((login, evidence) => {
+    void (async () => {
+      const reason = `${evidence.messagesToday} messages today, limit ${evidence.limit}`;
+      if (!(await accounts.suspend(login, reason))) return; // already suspended
+      const held = await queue.hold(login, true);
+      await events.emit({
+        kind: 'account.suspended',
+        severity: 'critical',
+        account: login,
+        limit: 'thresholds.perAccountMessagesPerDay',
+        text: `${login} suspended from sending: ${reason}; ${held} queued message(s) held`,
+        data: { ...evidence, clientIps: evidence.clientIps.join(', '), sampleSubjects: evidence.sampleSubjects.join(' | '), heldMessages: held },
+      });
+    })().catch((err: Error) => log.error({ evt: 'suspend.fail', login, err: err.message }, 'could not suspend account'));
+  });
   config.onChange(() => thresholds.reload());
   const policies: SmtpPolicies = {
     connect: (facts) => thresholds.connect(facts),
     disconnect: (facts) => thresholds.disconnect(facts),
-    authenticate: (facts, login, password) => auth.authenticate(facts, login, password),
+    authenticate: async (facts, login, password) => {
+      const r = await auth.authenticate(facts, login, password);
+      // A suspended account's right password is still refused: it may be the spammer's.
+      return r.ok && accounts.suspension(r.login) ? { ok: false, reply: replies.accountSuspended } : r;
+    },
     mailFrom: (facts, address) => {
+      if (facts.login && accounts.suspension(facts.login)) return refuse(replies.senderSuspended);
       const norm = normalizeAddress(address);
       if (norm === null) return facts.login && config.current.senderLoginMismatch === 'reject' ? refuse(replies.senderNotOwned) : accept;
       if (!splitAddress(norm)) return refuse(replies.badSenderSyntax);
@@ -147,7 +168,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     policies,
     spool,
     onCommitted: (env, body) => {
-      thresholds.committed({ clientIp: env.clientIp, login: env.login, listener: env.listener, tls: false });
+      thresholds.committed({ clientIp: env.clientIp, login: env.login, listener: env.listener, tls: false }, env.subject);
       router.submit(env, body);
     },
     tls,
@@ -163,6 +184,13 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
         accounts,
         queue,
         events,
+        unlock: async (address) => {
+          await accounts.unlock(address);
+          const login = normalizeAddress(address) ?? address;
+          const released = await queue.hold(login, false);
+          await events.emit({ kind: 'account.unlocked', severity: 'info', account: login, text: `${login} may send again; ${released} held message(s) released` });
+          return released;
+        },
         status: async () => {
           const fs = await statfs(dataDir);
           return {

@@ -17,9 +17,16 @@ export interface Alias {
   senders: string[];
 }
 
+export interface Suspension {
+  since: string;
+  reason: string;
+}
+
 interface AccountsDoc {
   users: Record<string, User>;
   aliases: Record<string, Alias>;
+  /** Accounts suspended from sending (a compromised password); they still receive. */
+  suspended?: Record<string, Suspension>;
 }
 
 export class AccountError extends Error {
@@ -100,6 +107,25 @@ export class AccountStore {
     const aliases = { ...this.doc.aliases };
     delete aliases[addr];
     await this.save({ ...this.doc, aliases });
+  }
+
+  async suspend(address: string, reason: string): Promise<boolean> {
+    if (!this.doc.users[address] || this.doc.suspended?.[address]) return false;
+    await this.save({ ...this.doc, suspended: { ...this.doc.suspended, [address]: { since: new Date().toISOString(), reason } } });
+    return true;
+  }
+
+  async unlock(address: string): Promise<void> {
+    const addr = normalizeAddress(address) ?? address;
+    if (!this.doc.users[addr]) throw new AccountError(`${address}: no such user`);
+    if (!this.doc.suspended?.[addr]) throw new AccountError(`${addr}: is not suspended`);
+    const suspended = { ...this.doc.suspended };
+    delete suspended[addr];
+    await this.save({ ...this.doc, suspended });
+  }
+
+  suspension(address: string): Suspension | undefined {
+    return this.doc.suspended?.[address];
   }
 
   listUsers(): User[] {

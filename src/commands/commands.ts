@@ -25,6 +25,8 @@ export interface CommandContext {
   accounts: AccountStore;
   queue: OutboundQueue;
   events: EventLog;
+  /** Lifts a suspension and releases the account's held mail; returns how many messages. */
+  unlock(address: string): Promise<number>;
   status(): Promise<StatusInfo>;
 }
 
@@ -95,8 +97,13 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
         return ok(`deleted ${address} (its mailbox stays on the data disk)`);
       }
       case 'user list': {
-        const users = ctx.accounts.listUsers().map((u) => ({ address: u.address, created: u.created }));
-        return ok(users.map((u) => u.address).join('\n'), users);
+        const users = ctx.accounts.listUsers().map((u) => ({ address: u.address, created: u.created, suspended: ctx.accounts.suspension(u.address) ?? null }));
+        return ok(users.map((u) => `${u.address}${u.suspended ? ` (suspended from sending since ${u.suspended.since}: ${u.suspended.reason})` : ''}`).join('\n'), users);
+      }
+      case 'user unlock': {
+        const address = need(rest, 0, 'ADDRESS');
+        const released = await ctx.unlock(address);
+        return ok(`${address} may send again; ${released} held message(s) released`, { address, released });
       }
       case 'alias add': {
         const { pos, opt } = options(rest);
@@ -141,7 +148,7 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
       case 'queue list': {
         const q = await ctx.queue.list();
         const text = q.length
-          ? q.map((e) => `${e.id} ${e.size}B from <${e.from}> ${e.recipients.map((r) => `${r.address}[${r.state}]`).join(' ')}`).join('\n')
+          ? q.map((e) => `${e.id} ${e.size}B from <${e.from}>${e.held ? ' [held: sender suspended]' : ''} ${e.recipients.map((r) => `${r.address}[${r.state}]`).join(' ')}`).join('\n')
           : 'queue is empty';
         return ok(text, q);
       }

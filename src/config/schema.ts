@@ -95,6 +95,11 @@ export const configSchema = z.strictObject({
           lockMinutes: z.number().int().min(1).max(10080).default(15).describe('How long a lock lasts'),
         })
         .prefault({}),
+      suspendOnThreshold: z
+        .boolean()
+        .default(true)
+        .describe('Suspend an account from sending when it reaches suspendAtMultiple x thresholds.perAccountMessagesPerDay'),
+      suspendAtMultiple: z.number().min(1).max(100).default(1).describe('Multiple of the account day limit that suspends (1 = at the limit)'),
     })
     .prefault({}),
   alerts: z

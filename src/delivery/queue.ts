@@ -7,6 +7,9 @@ export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'bounced';
 export interface QueueEntry {
   id: string;
   from: string;
+  /** The login that sent it, if any: a suspended account's mail is held, not delivered. */
+  login: string | null;
+  held: boolean;
   recipients: { address: string; state: RecipientState; attempts: number; lastReply: string | null; nextAttempt: string }[];
   queued: string;
   size: number;
@@ -29,6 +32,17 @@ export class OutboundQueue {
 
   async has(id: string): Promise<boolean> {
     return (await this.sub().get(id)) != null;
+  }
+
+  /** Holds (or releases) every queued message sent by a login; returns how many. */
+  async hold(login: string, held: boolean): Promise<number> {
+    const changed: QueueEntry[] = [];
+    for await (const v of this.sub().values()) {
+      const e = v as QueueEntry;
+      if (e.login === login && e.held !== held) changed.push({ ...e, held });
+    }
+    if (changed.length) await this.db.batch(changed.map((e) => ({ type: 'put' as const, sublevel: this.sub(), key: e.id, value: e })), { sync: true });
+    return changed.length;
   }
 
   async list(): Promise<QueueEntry[]> {

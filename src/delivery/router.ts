@@ -12,6 +12,8 @@ export interface RecipientResolver {
   expand(address: string): string[];
   /** True when the address is a local mailbox. */
   isMailbox(address: string): boolean;
+  /** True when the login is suspended from sending (its outbound mail is held). */
+  isSuspended(login: string): boolean;
 }
 
 const IN_MEMORY_BYTES = 1024 * 1024;
@@ -124,6 +126,8 @@ export class Router {
         ? {
             id: env.id,
             from: env.from,
+            login: env.login,
+            held: !!env.login && resolver.isSuspended(env.login),
             queued: now,
             size: env.size,
             recipients: toQueue.map((address) => ({

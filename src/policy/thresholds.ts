@@ -25,6 +25,13 @@ export interface DayCounterStore {
 
 const WARN_AT = 0.8;
 
+export interface SuspensionEvidence {
+  messagesToday: number;
+  limit: number;
+  clientIps: string[];
+  sampleSubjects: string[];
+}
+
 /**
  * The mail control thresholds ("郵件管制臨界值"): per client IP and per login, checked at
  * the earliest stage that knows them (connect, MAIL, RCPT) and counted when a message is
@@ -36,6 +43,9 @@ export class ThresholdPolicy {
   private readonly days = new Map<string, DayCount>();
   private readonly open = new Map<string, number>();
   private readonly lastTrip = new Map<string, number>();
+  /** Per login, today: the client IPs it sent from and a few subjects (evidence for a suspension). */
+  private readonly evidence = new Map<string, { day: string; ips: Set<string>; subjects: string[] }>();
+  private suspendFn: ((login: string, evidence: SuspensionEvidence) => void) | null = null;
   private exemptIps: IpList;
   private exemptAccounts: Set<string>;
   private ops = 0;
@@ -49,6 +59,11 @@ export class ThresholdPolicy {
   ) {
     this.exemptIps = new IpList(config().thresholds.exemptIps);
     this.exemptAccounts = new Set(config().thresholds.exemptAccounts);
+  }
+
+  /** Who suspends an account that reached auth.suspendAtMultiple x its day limit. */
+  onSuspend(fn: (login: string, evidence: SuspensionEvidence) => void): void {
+    this.suspendFn = fn;
   }
 
   /** Called when the config changes: the exemption lists are parsed once, not per check. */
@@ -132,7 +147,11 @@ export class ThresholdPolicy {
     const t = this.now();
     let v = this.over('perIpMessagesPerMinute', this.minute(`msg:${ip}`).count(t), { ip }, replies.rate, `too many messages from ${ip} in the last minute`);
     if (v.ok) v = this.over('perIpMessagesPerDay', this.dayCount(`ip:${ip}`), { ip }, replies.rate, `too many messages from ${ip} today`);
-    if (v.ok && f.login) v = this.over('perAccountMessagesPerDay', this.dayCount(`acct:${f.login}`), { account: f.login }, replies.rate, `too many messages from ${f.login} today`);
+    if (v.ok && f.login) {
+      const used = this.dayCount(`acct:${f.login}`);
+      v = this.over('perAccountMessagesPerDay', used, { account: f.login }, replies.rate, `too many messages from ${f.login} today`);
+      this.maybeSuspend(f.login, used);
+    }
     return v;
   }
 
@@ -151,9 +170,28 @@ export class ThresholdPolicy {
     return v;
   }
 
+  /**
+   * A compromised password sends until stopped: at suspendAtMultiple x the day limit the
+   * account is handed to the suspender with the evidence (counts, IPs, subjects).
+   */
+  private maybeSuspend(login: string, used: number): void {
+    const cfg = this.config();
+    const max = cfg.thresholds.perAccountMessagesPerDay;
+    if (!cfg.auth.suspendOnThreshold || max === 0 || !this.suspendFn || used < max * cfg.auth.suspendAtMultiple) return;
+    const ev = this.evidence.get(login);
+    this.suspendFn(login, { messagesToday: used, limit: max, clientIps: [...(ev?.ips ?? [])], sampleSubjects: ev?.subjects ?? [] });
+  }
+
   /** Counts a committed message. */
-  committed(f: SessionFacts): void {
+  committed(f: SessionFacts, subject = ''): void {
     if (this.exempt(f)) return;
+    if (f.login) {
+      const today = this.today();
+      let ev = this.evidence.get(f.login);
+      if (!ev || ev.day !== today) this.evidence.set(f.login, (ev = { day: today, ips: new Set(), subjects: [] }));
+      if (ev.ips.size < 50) ev.ips.add(f.clientIp);
+      if (ev.subjects.length < 5 && subject) ev.subjects.push(subject.slice(0, 200));
+    }
     const ip = f.clientIp;
     const t = this.now();
     const w = this.minute(`msg:${ip}`);
@@ -180,6 +218,7 @@ export class ThresholdPolicy {
     const today = this.today();
     for (const [k, w] of this.minutes) if (w.idle(t)) this.minutes.delete(k);
     for (const [k, d] of this.days) if (d.day !== today) this.days.delete(k);
+    for (const [k, e] of this.evidence) if (e.day !== today) this.evidence.delete(k);
     for (const [k, at] of this.lastTrip) if (at <= t - 60_000) this.lastTrip.delete(k);
     // Still too many (a flood of distinct IPs within one minute): drop the oldest.
     while (this.minutes.size > this.maxKeys) this.minutes.delete(this.minutes.keys().next().value!);

@@ -277,7 +277,7 @@ export class SmtpService {
         await msg.discard();
         return cb(this.refuse(l, session, hv.reply, 'data', { from, rcpt, headerFrom: headers.fields('from') }));
       }
-      env = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size };
+      env = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size, subject: (headers.fields('subject')[0] ?? '').slice(0, 200) };
       await this.deps.spool.commit(msg, env);
       this.deps.log.info({ evt: 'smtp.accept', listener: l.name, cid: session.id, id: env.id, ip: env.clientIp, login: env.login, from, rcpt, size: env.size }, 'message committed');
       this.deps.onCommitted(env, msg.body);

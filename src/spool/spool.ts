@@ -16,6 +16,8 @@ export interface Envelope {
   listener: string;
   received: string;
   size: number;
+  /** The Subject header as received (evidence in alerts; never used for routing). */
+  subject?: string;
 }
 
 /**

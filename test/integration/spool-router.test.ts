@@ -29,6 +29,7 @@ async function setup() {
       isLocalDomain: (d) => d === 'example.test',
       expand: (a) => aliases[a] ?? [a],
       isMailbox: (a) => users.has(a),
+      isSuspended: () => false,
     },
     maildir,
     queue,
