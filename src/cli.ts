@@ -8,7 +8,7 @@ import { loadBoard } from './hw/board.js';
 const USAGE = `usage:
   mlsd start [--config-dir DIR] [--data-dir DIR] [--board NAME]
   mlsd status [--json]
-  mlsd user add ADDRESS --password-stdin | user passwd ADDRESS --password-stdin | user del ADDRESS | user list [--json]
+  mlsd user add ADDRESS --password-stdin | user passwd ADDRESS --password-stdin | user del ADDRESS | user list [--json] | user unlock ADDRESS
   mlsd alias add ADDRESS --to A,B [--senders LOGIN,...] | alias del ADDRESS | alias list [--json]
   mlsd config get KEY | config set KEY JSON-VALUE
   mlsd events list [--json]

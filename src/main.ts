@@ -156,9 +156,18 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       const v = checkEnvelopeSender(config.current.senderLoginMismatch, facts, norm, accounts);
       return v.ok ? thresholds.mail(facts) : v;
     },
-    rcptTo: (facts, address) => {
+    rcptTo: async (facts, address) => {
       const r = checkRecipient(facts, address, relay, accounts, config.current.domains[0] ?? 'localhost');
-      return r.verdict.ok ? { verdict: thresholds.rcpt(facts), address: r.address } : r;
+      if (!r.verdict.ok) return r;
+      let v = thresholds.rcpt(facts);
+      if (v.ok && facts.login && config.current.thresholds.perAccountNewRecipientsPerDay > 0) {
+        const key = `${facts.login}\n${r.address}`;
+        const seen = sublevel(db, SEEN_SUBLEVEL);
+        const isNew = (await seen.get(key)) == null;
+        v = thresholds.newRecipient(facts, isNew);
+        if (v.ok && isNew) await group.writeLazy([{ type: 'put', sublevel: SEEN_SUBLEVEL, key, value: 1 }]);
+      }
+      return { verdict: v, address: r.address };
     },
     headerFrom: (facts, addresses) => checkHeaderFrom(config.current.senderLoginMismatch, facts, addresses, accounts),
   };
@@ -246,6 +255,8 @@ async function ensureAdminPassword(configDir: string): Promise<void> {
 }
 
 const COUNTERS_SUBLEVEL = 'counters';
+/** Recipients each login has written to (for the first-time recipient limit). */
+const SEEN_SUBLEVEL = 'seen';
 
 /** Reads the day counters back; the policy keeps today's, and the rest are deleted here. */
 async function loadCounters(db: Db, group: GroupCommitter): Promise<[string, DayCount][]> {

@@ -79,6 +79,9 @@ export const configSchema = z.strictObject({
       perIpRecipientsPerMinute: z.number().int().min(0).default(0).describe('Accepted recipients per client IP in any 60 s'),
       perIpMessagesPerDay: z.number().int().min(0).default(0).describe('Messages per client IP per local calendar day'),
       perAccountMessagesPerDay: z.number().int().min(0).default(0).describe('Messages per authenticated login per local calendar day'),
+      perAccountNewRecipientsPerDay: z
+        .number().int().min(0).default(0)
+        .describe('Never-before-seen recipients per login per local day; past it the account is suspended (auth.suspendOnThreshold)'),
       perIpConnectionsPerMinute: z.number().int().min(0).default(0).describe('New connections per client IP in any 60 s'),
       perIpConcurrentConnections: z.number().int().min(0).default(0).describe('Open connections per client IP at once'),
       exemptIps: z.array(ipOrCidr).default([]).describe('Clients no threshold applies to (a newsletter sender, a scanner)'),

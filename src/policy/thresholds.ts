@@ -11,7 +11,8 @@ type Limit =
   | 'perIpMessagesPerDay'
   | 'perAccountMessagesPerDay'
   | 'perIpConnectionsPerMinute'
-  | 'perIpConcurrentConnections';
+  | 'perIpConcurrentConnections'
+  | 'perAccountNewRecipientsPerDay';
 
 export interface DayCount {
   day: string;
@@ -180,6 +181,28 @@ export class ThresholdPolicy {
     if (!cfg.auth.suspendOnThreshold || max === 0 || !this.suspendFn || used < max * cfg.auth.suspendAtMultiple) return;
     const ev = this.evidence.get(login);
     this.suspendFn(login, { messagesToday: used, limit: max, clientIps: [...(ev?.ips ?? [])], sampleSubjects: ev?.subjects ?? [] });
+  }
+
+  /**
+   * First-time recipients of a login (after mox): a stolen password mails thousands of
+   * strangers, a person mostly writes to people they wrote to before. `isNew` is true when
+   * this login never sent to this recipient; the recipient is then counted for today.
+   */
+  newRecipient(f: SessionFacts, isNew: boolean): Verdict {
+    if (!f.login || this.exempt(f) || !isNew) return accept;
+    const key = `new:${f.login}`;
+    const used = this.dayCount(key);
+    const v = this.over('perAccountNewRecipientsPerDay', used, { account: f.login }, replies.tooManyRecipients, `too many new recipients from ${f.login} today`);
+    if (!v.ok) {
+      const cfg = this.config();
+      const ev = this.evidence.get(f.login);
+      if (cfg.auth.suspendOnThreshold && this.suspendFn) {
+        this.suspendFn(f.login, { messagesToday: this.dayCount(`acct:${f.login}`), limit: cfg.thresholds.perAccountNewRecipientsPerDay, clientIps: [...(ev?.ips ?? [f.clientIp])], sampleSubjects: ev?.subjects ?? [] });
+      }
+      return v;
+    }
+    this.bumpDay(key, 'perAccountNewRecipientsPerDay', { account: f.login }, `new recipients from ${f.login} today`);
+    return accept;
   }
 
   /** Counts a committed message. */

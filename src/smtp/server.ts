@@ -18,7 +18,7 @@ export interface SmtpPolicies {
   disconnect(facts: SessionFacts): void;
   authenticate(facts: SessionFacts, login: string, password: string): Promise<{ ok: true; login: string } | { ok: false; reply: Reply }>;
   mailFrom(facts: SessionFacts, address: string): Verdict;
-  rcptTo(facts: SessionFacts, address: string): { verdict: Verdict; address: string | null };
+  rcptTo(facts: SessionFacts, address: string): Promise<{ verdict: Verdict; address: string | null }>;
   headerFrom(facts: SessionFacts, addresses: string[]): Verdict;
 }
 
@@ -154,7 +154,7 @@ export class SmtpService {
       },
       onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, cb),
       onMailFrom: (address, session, cb) => void this.onMailFrom(l, address, session, cb),
-      onRcptTo: (address, session, cb) => this.onRcptTo(l, address, session, cb),
+      onRcptTo: (address, session, cb) => void this.onRcptTo(l, address, session, cb),
       onData: (stream, session, cb) => void this.onData(l, stream, session, cb),
     };
     return opts;
@@ -242,8 +242,15 @@ export class SmtpService {
     cb();
   }
 
-  private onRcptTo(l: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
-    const { verdict, address: norm } = this.deps.policies.rcptTo(this.facts(l, session), address.address);
+  private async onRcptTo(l: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
+    let r: { verdict: Verdict; address: string | null };
+    try {
+      r = await this.deps.policies.rcptTo(this.facts(l, session), address.address);
+    } catch (err) {
+      this.deps.log.error({ evt: 'smtp.rcpt.error', err: (err as Error).message }, 'recipient check failed');
+      return cb(this.refuse(l, session, replies.internalError, 'rcpt', { rcpt: address.address }));
+    }
+    const { verdict, address: norm } = r;
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     if (!verdict.ok) return cb(this.refuse(l, session, verdict.reply, 'rcpt', { from, rcpt: address.address }));
     const st = this.state(session);

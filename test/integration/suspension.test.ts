@@ -14,7 +14,7 @@ before(async () => {
   d = await TestDaemon.create({
     host: HOST,
     config: {
-      thresholds: { alert: true, perAccountMessagesPerDay: 3 },
+      thresholds: { alert: true, perAccountMessagesPerDay: 3, perAccountNewRecipientsPerDay: 3 },
       auth: { suspendOnThreshold: true, suspendAtMultiple: 1 },
       alerts: { adminEmails: ['admin@example.test'], periodMinutes: 60 },
     },
@@ -22,6 +22,7 @@ before(async () => {
   await d.start();
   await d.addUser('bob@example.test', 'bob-secret-1');
   await d.addUser('admin@example.test', 'admin-secret-1');
+  await d.addUser('carol@example.test', 'carol-secret-1');
 });
 after(async () => d.cleanup());
 
@@ -98,4 +99,21 @@ test('mlsd user unlock releases the account and its held mail, and survives a re
   assert.equal(await authReply('127.0.12.20'), '235 2.7.0 Authentication successful');
   const again = await d.cli(['user', 'unlock', 'bob@example.test']);
   assert.equal(again.stderr, 'mlsd: bob@example.test: is not suspended\n');
+});
+
+test('too many never-before-seen recipients in a day: 452 4.5.3 at RCPT and the account is suspended', async () => {
+  const c = await RawSmtp.open(HOST, d.ports.smtps, '127.0.12.30', true);
+  await c.reply();
+  await c.cmd('EHLO pc.example.test');
+  assert.equal(await c.cmd(`AUTH PLAIN ${Buffer.from('\0carol@example.test\0carol-secret-1').toString('base64')}`), '235 2.7.0 Authentication successful');
+  await c.cmd('MAIL FROM:<carol@example.test>');
+  for (const to of ['a@one.test', 'b@two.test', 'c@three.test', 'a@one.test']) assert.equal(await c.cmd(`RCPT TO:<${to}>`), '250 2.1.5 Accepted', to);
+  assert.equal(
+    await c.cmd('RCPT TO:<d@four.test>'),
+    '452 4.5.3 Error: too many new recipients from carol@example.test today (limit thresholds.perAccountNewRecipientsPerDay = 3), try again later',
+  );
+  c.close();
+  await d.waitFor((l) => l.evt === 'event' && l.kind === 'account.suspended' && l.account === 'carol@example.test');
+  const users = JSON.parse((await d.cli(['user', 'list', '--json'])).stdout) as { address: string; suspended: unknown }[];
+  assert.ok(users.find((u) => u.address === 'carol@example.test')!.suspended);
 });
