@@ -99,3 +99,36 @@ test('concurrent connections per IP: the third is refused at connect with 421 4.
   assert.match(greeting, /^220 /);
   b.close();
 });
+
+test('recipients per minute, messages per day and connections per minute, each over real SMTP', async () => {
+  const set = async (k: string, v: number) => assert.equal((await d.cli(['config', 'set', `thresholds.${k}`, String(v)])).code, 0);
+  await set('perIpRecipientsPerMinute', 2);
+  await set('perIpMessagesPerDay', 1);
+  await set('perIpConnectionsPerMinute', 3);
+  try {
+    const RCPTS = '127.0.10.21';
+    const c = await session(RCPTS);
+    await c.cmd('MAIL FROM:<pc@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<a@remote.test>'), '250 2.1.5 Accepted');
+    assert.equal(await c.cmd('RCPT TO:<b@remote.test>'), '250 2.1.5 Accepted');
+    assert.equal(await c.cmd('RCPT TO:<c@remote.test>'), `452 4.5.3 Error: too many recipients from ${RCPTS} in the last minute (limit thresholds.perIpRecipientsPerMinute = 2), try again later`);
+    // the two accepted ones still go: the message is committed and counts for the day
+    assert.match(await c.data('From: pc@example.test\r\nSubject: t\r\n\r\nx'), /^250 /);
+    assert.match(await c.cmd('MAIL FROM:<pc@example.test>'), new RegExp(`^450 4\\.7\\.1 Error: too many messages from ${RCPTS.replace(/\./g, '\\.')} today \\(limit thresholds\\.perIpMessagesPerDay = 1\\)`));
+    c.close();
+
+    const CONNS = '127.0.10.22';
+    for (let i = 0; i < 3; i++) {
+      const ok = await RawSmtp.open(HOST, d.ports.mx, CONNS);
+      assert.match(await ok.reply(), /^220 /);
+      ok.close();
+    }
+    const fourth = await RawSmtp.open(HOST, d.ports.mx, CONNS);
+    assert.equal(await fourth.reply(), `421 4.7.0 Error: too many connections from ${CONNS} in the last minute (limit thresholds.perIpConnectionsPerMinute = 3), try again later`);
+    fourth.close();
+  } finally {
+    await set('perIpRecipientsPerMinute', 0);
+    await set('perIpMessagesPerDay', 0);
+    await set('perIpConnectionsPerMinute', 0);
+  }
+});
