@@ -20,7 +20,7 @@ build: deps
 
 # The daemon on the simulated board: SMTP on 127.0.0.1:2525/2587/2465, config and data under ./var.
 run: build
-	$(NODE) dist/src/cli.js start --board sim --config-dir var/config --data-dir var/data
+	$(NODE) --max-semi-space-size=2 dist/src/cli.js start --board sim --config-dir var/config --data-dir var/data
 
 # Installs the Debian packages the tests use when they are missing (needs root, as CI has).
 test-deps:

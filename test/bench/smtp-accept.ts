@@ -114,6 +114,16 @@ async function vmHwmKiB(pid: number): Promise<number> {
 }
 
 /**
+ * The node flags of the box's systemd unit (rootfs-overlay), so the benchmark runs mlsd
+ * exactly as the appliance does: one source of truth for them.
+ */
+async function unitNodeFlags(): Promise<string[]> {
+  const unit = await readFile(resolve(ROOT, 'rootfs-overlay/etc/systemd/system/mlsd.service'), 'utf8');
+  const exec = /^ExecStart=\S*node((?:\s+--\S+)*)\s/m.exec(unit);
+  return exec?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
+}
+
+/**
  * mlsd as operators run it, with its own config (the test helper's create() imposes the
  * test listeners). Logs go to a file, as to journald, so the bench process does not parse them.
  */
@@ -132,7 +142,7 @@ async function startMlsd(port: number): Promise<{ root: string; pid: number; sto
   const logPath = join(root, 'mlsd.log');
   const launch = async () => {
     const log = await open(logPath, 'w');
-    const proc = spawn(process.execPath, [CLI, 'start', '--config-dir', configDir, '--data-dir', dataDir], {
+    const proc = spawn(process.execPath, [...(await unitNodeFlags()), CLI, 'start', '--config-dir', configDir, '--data-dir', dataDir], {
       stdio: ['ignore', log.fd, 'inherit'],
     });
     await log.close();
@@ -213,6 +223,7 @@ async function main(): Promise<void> {
   console.log(`mlsd mx listener greetingDelayMs=${GREETING_DELAY_MS} (default on MX is 100 ms); Postfix smtpd has no greeting delay by default (postscreen off), so both greet at once.`);
   // 16 pool threads measured slightly slower than libuv's 4 on 2 cores; the unit sets none.
   console.log(`mlsd UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'unset (libuv default: 4 threads)'}, as in the systemd unit.`);
+  console.log(`mlsd runs with the node flags of its systemd unit: ${(await unitNodeFlags()).join(' ') || '(none)'}`);
   console.log('mlsd is measured on its second start (the first one makes its certificate, as a box does once at first boot).');
   console.log('modes: conn = one message per connection (smtp-source default); session = smtp-source -d, each of the -s connections sends messages until -m is used up.');
 
