@@ -1,4 +1,4 @@
-import { mkdir, readFile, statfs, access } from 'node:fs/promises';
+import { mkdir, readFile, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
 import { createLogger, type Logger } from './log/logger.js';
@@ -25,8 +25,8 @@ import { runCommand } from './commands/commands.js';
 import { EventLog } from './events/events.js';
 import { Alerter } from './alerts/alerts.js';
 import { AuthPolicy } from './policy/auth.js';
-import { ThresholdPolicy, type DayCount } from './policy/thresholds.js';
-import { sublevel, type Db } from './store/db.js';
+import { ThresholdPolicy } from './policy/thresholds.js';
+import { ThresholdStore } from './store/counters.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -109,35 +109,29 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   });
   events.subscribe((ev) => void alerter.handle(ev));
   const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
-  // Day counters reach LevelDB once a second (unsynced, coalesced): a crash forgets at
-  // most a second of counting, and counting costs no write per message.
-  const dirtyCounters = new Map<string, DayCount>();
-  const flushCounters = () => {
-    if (dirtyCounters.size === 0) return Promise.resolve();
-    const ops = [...dirtyCounters].map(([key, value]) => ({ type: 'put' as const, sublevel: COUNTERS_SUBLEVEL, key, value }));
-    dirtyCounters.clear();
-    return group.writeLazy(ops).catch((err: Error) => log.error({ evt: 'counters.write', err: err.message }, 'could not save counters'));
-  };
-  const counterTimer = setInterval(() => void flushCounters(), 1000);
-  counterTimer.unref();
-  const thresholds = new ThresholdPolicy(() => config.current, (ev) => void events.emit(ev).catch(() => undefined), {
-    save: (key, value) => dirtyCounters.set(key, value),
-  });
-  thresholds.restore(await loadCounters(db, group));
+  const thresholdStore = new ThresholdStore(db, group, (err) => log.error({ evt: 'counters.write', err: err.message }, 'could not save counters'));
+  const thresholds = new ThresholdPolicy(() => config.current, (ev) => void events.emit(ev).catch(() => undefined), thresholdStore);
+  thresholds.restore(await thresholdStore.load());
+  // Concurrent sessions of one account can trip its limit together: suspend it once.
+  const suspending = new Set<string>();
   thresholds.onSuspend((login, evidence) => {
+    if (suspending.has(login) || accounts.suspension(login)) return;
+    suspending.add(login);
     void (async () => {
-      const reason = `${evidence.messagesToday} messages today, limit ${evidence.limit}`;
-      if (!(await accounts.suspend(login, reason))) return; // already suspended
+      const reason = `${evidence.used} ${evidence.limitName === 'thresholds.perAccountNewRecipientsPerDay' ? 'new recipients' : 'messages'} today, limit ${evidence.limit} (${evidence.limitName})`;
+      if (!(await accounts.suspend(login, reason))) return;
       const held = await queue.hold(login, true);
       await events.emit({
         kind: 'account.suspended',
         severity: 'critical',
         account: login,
-        limit: 'thresholds.perAccountMessagesPerDay',
+        limit: evidence.limitName,
         text: `${login} suspended from sending: ${reason}; ${held} queued message(s) held`,
         data: { ...evidence, clientIps: evidence.clientIps.join(', '), sampleSubjects: evidence.sampleSubjects.join(' | '), heldMessages: held },
       });
-    })().catch((err: Error) => log.error({ evt: 'suspend.fail', login, err: err.message }, 'could not suspend account'));
+    })()
+      .catch((err: Error) => log.error({ evt: 'suspend.fail', login, err: err.message }, 'could not suspend account'))
+      .finally(() => suspending.delete(login));
   });
   config.onChange(() => thresholds.reload());
   const policies: SmtpPolicies = {
@@ -161,11 +155,9 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       if (!r.verdict.ok) return r;
       let v = thresholds.rcpt(facts);
       if (v.ok && facts.login && config.current.thresholds.perAccountNewRecipientsPerDay > 0) {
-        const key = `${facts.login}\n${r.address}`;
-        const seen = sublevel(db, SEEN_SUBLEVEL);
-        const isNew = (await seen.get(key)) == null;
+        const isNew = !(await thresholdStore.hasSent(facts.login, r.address!));
         v = thresholds.newRecipient(facts, isNew);
-        if (v.ok && isNew) await group.writeLazy([{ type: 'put', sublevel: SEEN_SUBLEVEL, key, value: 1 }]);
+        if (v.ok && isNew) await thresholdStore.rememberSent(facts.login, r.address!);
       }
       return { verdict: v, address: r.address };
     },
@@ -230,8 +222,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       await smtp.stop();
       await router.idle();
       router.stop();
-      clearInterval(counterTimer);
-      await flushCounters();
+      await thresholdStore.close();
       await dirs.close();
       await db.close();
       log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');
@@ -243,7 +234,6 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
 async function ensureAdminPassword(configDir: string): Promise<void> {
   const path = join(configDir, 'admin.json');
   try {
-    await access(path);
     JSON.parse(await readFile(path, 'utf8'));
     return;
   } catch (err) {
@@ -252,18 +242,4 @@ async function ensureAdminPassword(configDir: string): Promise<void> {
   const password = generatePassword();
   await writeFileAtomic(path, JSON.stringify({ user: 'admin', hash: await hashPassword(password) }, null, 2) + '\n');
   process.stdout.write(`\nmlsd: web admin user "admin", password (shown once): ${password}\n\n`);
-}
-
-const COUNTERS_SUBLEVEL = 'counters';
-/** Recipients each login has written to (for the first-time recipient limit). */
-const SEEN_SUBLEVEL = 'seen';
-
-/** Reads the day counters back; the policy keeps today's, and the rest are deleted here. */
-async function loadCounters(db: Db, group: GroupCommitter): Promise<[string, DayCount][]> {
-  const out: [string, DayCount][] = [];
-  for await (const [k, v] of sublevel(db, COUNTERS_SUBLEVEL).iterator()) out.push([k, v as DayCount]);
-  const newest = out.reduce((m, [, v]) => (v.day > m ? v.day : m), '');
-  const stale = out.filter(([, v]) => v.day < newest).map(([key]) => ({ type: 'del' as const, sublevel: COUNTERS_SUBLEVEL, key }));
-  if (stale.length) await group.writeLazy(stale);
-  return out;
 }

@@ -167,7 +167,7 @@ export class AccountStore {
     return (await verifyPassword(password, u.hash)) ? u.address : null;
   }
 
-  /** Expands a local recipient into final local mailboxes and remote addresses (one level of aliases, then users). */
+  /** Expands a local recipient into final local mailboxes and remote addresses (aliases expanded recursively, loops cut). */
   expand(address: string, seen = new Set<string>()): string[] {
     if (seen.has(address)) return [];
     seen.add(address);

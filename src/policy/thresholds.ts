@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import type { DayCount } from '../store/counters.js';
 import type { EventInput } from '../events/events.js';
 import { IpList } from './ipList.js';
 import { replies, type Reply } from './reply.js';
@@ -14,10 +15,7 @@ type Limit =
   | 'perIpConcurrentConnections'
   | 'perAccountNewRecipientsPerDay';
 
-export interface DayCount {
-  day: string;
-  count: number;
-}
+export type { DayCount };
 
 /** Where day counters are kept so that a restart does not hand out a fresh quota. */
 export interface DayCounterStore {
@@ -27,8 +25,12 @@ export interface DayCounterStore {
 const WARN_AT = 0.8;
 
 export interface SuspensionEvidence {
-  messagesToday: number;
+  /** The threshold that tripped, e.g. "thresholds.perAccountMessagesPerDay". */
+  limitName: string;
+  /** What the account did against it: messages today, or new recipients today. */
+  used: number;
   limit: number;
+  messagesToday: number;
   clientIps: string[];
   sampleSubjects: string[];
 }
@@ -178,9 +180,21 @@ export class ThresholdPolicy {
   private maybeSuspend(login: string, used: number): void {
     const cfg = this.config();
     const max = cfg.thresholds.perAccountMessagesPerDay;
-    if (!cfg.auth.suspendOnThreshold || max === 0 || !this.suspendFn || used < max * cfg.auth.suspendAtMultiple) return;
+    if (max === 0 || used < max * cfg.auth.suspendAtMultiple) return;
+    this.suspend(login, 'perAccountMessagesPerDay', used, max);
+  }
+
+  private suspend(login: string, limit: Limit, used: number, max: number, clientIp?: string): void {
+    if (!this.config().auth.suspendOnThreshold || !this.suspendFn) return;
     const ev = this.evidence.get(login);
-    this.suspendFn(login, { messagesToday: used, limit: max, clientIps: [...(ev?.ips ?? [])], sampleSubjects: ev?.subjects ?? [] });
+    this.suspendFn(login, {
+      limitName: `thresholds.${limit}`,
+      used,
+      limit: max,
+      messagesToday: this.dayCount(`acct:${login}`),
+      clientIps: [...new Set([...(ev?.ips ?? []), ...(clientIp ? [clientIp] : [])])],
+      sampleSubjects: ev?.subjects ?? [],
+    });
   }
 
   /**
@@ -194,11 +208,7 @@ export class ThresholdPolicy {
     const used = this.dayCount(key);
     const v = this.over('perAccountNewRecipientsPerDay', used, { account: f.login }, replies.tooManyRecipients, `too many new recipients from ${f.login} today`);
     if (!v.ok) {
-      const cfg = this.config();
-      const ev = this.evidence.get(f.login);
-      if (cfg.auth.suspendOnThreshold && this.suspendFn) {
-        this.suspendFn(f.login, { messagesToday: this.dayCount(`acct:${f.login}`), limit: cfg.thresholds.perAccountNewRecipientsPerDay, clientIps: [...(ev?.ips ?? [f.clientIp])], sampleSubjects: ev?.subjects ?? [] });
-      }
+      this.suspend(f.login, 'perAccountNewRecipientsPerDay', used, this.config().thresholds.perAccountNewRecipientsPerDay, f.clientIp);
       return v;
     }
     this.bumpDay(key, 'perAccountNewRecipientsPerDay', { account: f.login }, `new recipients from ${f.login} today`);

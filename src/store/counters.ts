@@ -1,0 +1,63 @@
+import { sublevel, type Db, type GroupCommitter } from './db.js';
+
+const COUNTERS = 'counters';
+/** Recipients each login has written to (for the first-time recipient limit). */
+const SEEN = 'seen';
+
+export interface DayCount {
+  day: string;
+  count: number;
+}
+
+/**
+ * LevelDB storage for the threshold policy: day counters, written unsynced and coalesced
+ * once a second (a crash forgets at most a second of counting, and counting costs no
+ * write per message), and the recipients each login has written to.
+ */
+export class ThresholdStore {
+  private readonly dirty = new Map<string, DayCount>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly db: Db,
+    private readonly group: GroupCommitter,
+    private readonly onError: (err: Error) => void,
+  ) {
+    this.timer = setInterval(() => void this.flush(), 1000);
+    this.timer.unref();
+  }
+
+  /** Reads the day counters back; only the newest day's are kept, the rest are deleted. */
+  async load(): Promise<[string, DayCount][]> {
+    const out: [string, DayCount][] = [];
+    for await (const [k, v] of sublevel(this.db, COUNTERS).iterator()) out.push([k, v as DayCount]);
+    const newest = out.reduce((m, [, v]) => (v.day > m ? v.day : m), '');
+    const stale = out.filter(([, v]) => v.day < newest).map(([key]) => ({ type: 'del' as const, sublevel: COUNTERS, key }));
+    if (stale.length) await this.group.writeLazy(stale);
+    return out.filter(([, v]) => v.day === newest);
+  }
+
+  save(key: string, value: DayCount): void {
+    this.dirty.set(key, value);
+  }
+
+  flush(): Promise<void> {
+    if (this.dirty.size === 0) return Promise.resolve();
+    const ops = [...this.dirty].map(([key, value]) => ({ type: 'put' as const, sublevel: COUNTERS, key, value }));
+    this.dirty.clear();
+    return this.group.writeLazy(ops).catch(this.onError);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  async hasSent(login: string, rcpt: string): Promise<boolean> {
+    return (await sublevel(this.db, SEEN).get(`${login}\n${rcpt}`)) != null;
+  }
+
+  async rememberSent(login: string, rcpt: string): Promise<void> {
+    await this.group.writeLazy([{ type: 'put', sublevel: SEEN, key: `${login}\n${rcpt}`, value: 1 }]);
+  }
+}
