@@ -8,7 +8,8 @@ import type { Logger } from '../log/logger.js';
  * to mlsd's own spool, so alerts need no outside relay and survive a restart like any mail.
  * A flood of the same event (one IP tripping a limit every second) must not become a flood
  * of mail, so each key mails at most once per period and the next mail says how many were
- * held back. Time comes from the injected clock; there are no timers.
+ * held back (kinds marked everyEvent, which report state changes, are exempt). Time comes
+ * from the injected clock; there are no timers.
  */
 export interface AlertSettings {
   enabled: boolean; // thresholds.alert
@@ -23,6 +24,12 @@ interface KindText {
   severity: Severity;
   en: string;
   zh: string;
+  /**
+   * Mail every event, no per-key period: for state changes, which their source reports once
+   * per change. Held back, a re-listing after a delisting mail would leave the admin
+   * believing the last mail ("it is over").
+   */
+  everyEvent?: boolean;
 }
 
 // Fixed per kind rather than taken from ev.severity: the subject of a given kind always
@@ -32,6 +39,10 @@ const KINDS: Record<string, KindText> = {
   'threshold.tripped': { severity: 'critical', en: 'threshold tripped', zh: '已達郵件管制臨界值' },
   'auth.lockout': { severity: 'warning', en: 'too many failed logins, locked out', zh: '登入失敗次數過多，已鎖定' },
   'account.suspended': { severity: 'critical', en: 'account suspended from sending', zh: '帳號已暫停寄信' },
+  'dnsbl.listed': { severity: 'critical', en: 'address listed on a DNS blacklist', zh: 'IP 位址被列入 DNS 黑名單', everyEvent: true },
+  'dnsbl.delisted': { severity: 'info', en: 'address no longer on a DNS blacklist', zh: 'IP 位址已自 DNS 黑名單移除', everyEvent: true },
+  'routing.rerouted': { severity: 'warning', en: 'outbound mail switched to the smarthost', zh: '外寄郵件已改經轉寄主機 (smarthost) 寄出', everyEvent: true },
+  'routing.restored': { severity: 'info', en: 'outbound mail sent directly again', zh: '外寄郵件已恢復直接寄送', everyEvent: true },
 };
 
 interface KeyState {
@@ -88,7 +99,7 @@ export class Alerter {
       const periodMs = Math.max(0, s.periodMinutes) * 60_000;
       const key = [ev.kind, ev.ip ?? '', ev.account ?? '', ev.limit ?? ''].join('\n');
       state = this.keys.get(key);
-      if (state?.sentAt !== undefined && t - state.sentAt < periodMs) {
+      if (!kind.everyEvent && state?.sentAt !== undefined && t - state.sentAt < periodMs) {
         state.suppressed++;
         return { sent: false, suppressed: state.suppressed };
       }
@@ -148,8 +159,10 @@ export class Alerter {
 }
 
 function subjectOf(ev: MlsdEvent, kind: KindText): string {
-  const [en, zh] = kind.severity === 'critical' ? ['ALERT', '警示'] : ['WARNING', '注意'];
-  const what = [ev.limit, ev.ip, ev.account].filter(Boolean).join(', ');
+  const [en, zh] = kind.severity === 'critical' ? ['ALERT', '警示'] : kind.severity === 'warning' ? ['WARNING', '注意'] : ['NOTICE', '通知'];
+  // The list in the subject: two mails for two lists must not read as one repeated.
+  const zone = typeof ev.data?.zone === 'string' ? ev.data.zone : undefined;
+  const what = [ev.limit, ev.ip, zone, ev.account].filter(Boolean).join(', ');
   return `[mlsd] ${en}: ${kind.en} / ${zh}：${kind.zh}${what ? ` (${what})` : ''}`;
 }
 
@@ -192,6 +205,68 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
       ],
     };
   }
+  if (ev.kind === 'dnsbl.listed') {
+    const zone = String(ev.data?.zone ?? '?');
+    const label = String(ev.data?.label ?? 'own');
+    if (label !== 'own') {
+      return {
+        en: [`${ip} is the ${label}'s address, not this server's own: mail sent through it may be refused. Tell whoever runs it (for the smarthost, the ISP).`],
+        zh: [`${ip} 是 ${label} 的位址，並非本伺服器自己的位址：經由它寄出的郵件可能被拒收。請通知其管理者（smarthost 即為 ISP）。`],
+      };
+    }
+    // Spamhaus PBL: not a spam listing but "this range should not send directly"; the
+    // cause-hunting advice does not apply, the fix is with the ISP.
+    const pbl = /spamhaus/.test(zone) && /\b127\.0\.0\.1[01]\b/.test(String(ev.data?.answer ?? ''));
+    return {
+      en: [
+        'First find and stop the cause, or the list will add the address again: a compromised account (look for threshold or lockout alerts; change its password), an infected PC on the network sending mail directly (let only this server connect out to port 25 at the firewall), or an open relay (check relay.allowIps).',
+        `Then request delisting at the ${zone} web site (the reason above usually gives the page); most lists also drop an address some time after the spam stops.`,
+        ...(pbl ? ['127.0.0.10/127.0.0.11 on Spamhaus (PBL) means the ISP marked this address range as not meant to send mail directly: ask the ISP for a static address, or send through its smarthost.'] : []),
+        'With dnsbl.autoReroute on (`mlsd config set dnsbl.autoReroute true`) and routing.smarthost set, mail normally sent directly goes through the smarthost while the address is listed.',
+      ],
+      zh: [
+        '請先找出並排除原因，否則會再度被列入：帳號遭盜用（請留意臨界值或登入鎖定警示，並變更該帳號密碼）、網路上有中毒的電腦直接對外寄信（請在防火牆只允許本伺服器連出 25 埠），或成為開放轉寄 (open relay)（請檢查 relay.allowIps）。',
+        `排除後，再到 ${zone} 的網站申請移除（上方原因說明通常附有網址）；多數黑名單在垃圾郵件停止一段時間後也會自動移除。`,
+        ...(pbl ? ['Spamhaus 回應 127.0.0.10／127.0.0.11 (PBL) 表示 ISP 已將此位址區段標示為不應直接寄信：請向 ISP 申請固定 IP，或改經 ISP 的轉寄主機 (smarthost) 寄出。'] : []),
+        '若開啟 dnsbl.autoReroute（`mlsd config set dnsbl.autoReroute true`）並設定 routing.smarthost，列入期間原本直接寄出的郵件會改經轉寄主機寄出。',
+      ],
+    };
+  }
+  if (ev.kind === 'dnsbl.delisted') {
+    const still = Array.isArray(ev.data?.stillListedOn) ? (ev.data.stillListedOn as unknown[]).map(String) : [];
+    return {
+      en: [
+        'Nothing to do for this list.',
+        ...(still.length ? [`Still listed on ${still.join(', ')}: the alert for that list still applies.`] : []),
+        'If the cause of the listing was not found, the address is likely to be listed again.',
+      ],
+      zh: [
+        '此黑名單無需再處理。',
+        ...(still.length ? [`仍列於 ${still.join(', ')}：該黑名單的警示仍然有效。`] : []),
+        '若未找出被列入的原因，此位址很可能會再度被列入。',
+      ],
+    };
+  }
+  if (ev.kind === 'routing.rerouted') {
+    return {
+      en: [
+        "Mail that would go directly to recipients' servers (routing.mode mx) now goes through routing.smarthost; it switches back by itself once no own address is listed.",
+        "Mind the smarthost's limits (routing.smarthost.maxPerHour / maxPerDay): mail beyond them waits in the queue.",
+        'The blacklist alert says what to do about the listing itself.',
+      ],
+      zh: [
+        '原本直接寄往收件端伺服器的郵件 (routing.mode mx) 現改經 routing.smarthost 寄出；本機位址不再被列入黑名單後會自動切回。',
+        '請留意轉寄主機的寄送上限 (routing.smarthost.maxPerHour / maxPerDay)：超過的郵件會在佇列中等候。',
+        '黑名單本身的處理方式，請見黑名單警示信。',
+      ],
+    };
+  }
+  if (ev.kind === 'routing.restored') {
+    return {
+      en: ["Nothing to do: mail goes directly to recipients' servers again."],
+      zh: ['無需處理：郵件已恢復直接寄往收件端伺服器。'],
+    };
+  }
   // threshold.warning / threshold.tripped. A daily counter resets at local midnight, a
   // per-minute one as its window slides; without a limit name both are mentioned.
   const name = (ev.limit ?? '<name>').replace(/^thresholds\./, '');
@@ -221,6 +296,8 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
 function bodyOf(ev: MlsdEvent, suppressed: number, since: number): string {
   const at = new Date(ev.time);
   const when = Number.isNaN(at.getTime()) ? ev.time : formatTime(at);
+  // Threshold events carry counts; others (a blacklist's answer and reason) are not counts.
+  const counts = Object.values(ev.data ?? {}).every((v) => typeof v === 'number');
   const data = Object.entries(ev.data ?? {}).map(([k, v]) => `  ${k}: ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`);
   const facts = (ipL: string, acctL: string, limL: string) =>
     [ev.ip && `${ipL}${ev.ip}`, ev.account && `${acctL}${ev.account}`, ev.limit && `${limL}${ev.limit}`].filter((x): x is string => !!x);
@@ -230,7 +307,7 @@ function bodyOf(ev: MlsdEvent, suppressed: number, since: number): string {
     `What happened: ${ev.text}`,
     `When: ${when}`,
     ...facts('IP: ', 'Account: ', 'Limit: '),
-    ...(data.length ? ['Counts:', ...data] : []),
+    ...(data.length ? [counts ? 'Counts:' : 'Details:', ...data] : []),
     ...(suppressed > 0 ? [`${suppressed} similar alert${suppressed === 1 ? ' was' : 's were'} suppressed since ${sinceAt}.`] : []),
     '',
     'What to do:',
@@ -241,7 +318,7 @@ function bodyOf(ev: MlsdEvent, suppressed: number, since: number): string {
     `發生了什麼事：${ev.text}`,
     `時間：${when}`,
     ...facts('IP 位址：', '帳號：', '限制項目：'),
-    ...(data.length ? ['計數：', ...data] : []),
+    ...(data.length ? [counts ? '計數：' : '詳細資料：', ...data] : []),
     ...(suppressed > 0 ? [`自 ${sinceAt} 以來，另有 ${suppressed} 則相同警示未寄出。`] : []),
     '',
     '建議處理方式：',
