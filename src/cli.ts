@@ -12,7 +12,8 @@ const USAGE = `usage:
   mlsd alias add ADDRESS --to A,B [--senders LOGIN,...] | alias del ADDRESS | alias list [--json]
   mlsd config get KEY | config set KEY JSON-VALUE
   mlsd events list [--json]
-  mlsd queue list [--json]
+  mlsd queue list [--json] | queue flush | queue retry ID | queue delete ID
+  mlsd dkim show DOMAIN
 every command but start takes --config-dir DIR (default: the board's)`;
 
 function fail(msg: string): never {

@@ -27,6 +27,13 @@ import { Alerter } from './alerts/alerts.js';
 import { AuthPolicy } from './policy/auth.js';
 import { ThresholdPolicy } from './policy/thresholds.js';
 import { ThresholdStore } from './store/counters.js';
+import { createReadStream } from 'node:fs';
+import { DnsClient } from './delivery/dns.js';
+import { SmtpClient } from './delivery/transport.js';
+import { QueueRunner } from './delivery/runner.js';
+import { DkimKeys } from './delivery/dkim.js';
+import { composeDsn, mayBounce, readHeaderBlock } from './delivery/bounce.js';
+import { DnsblMonitor } from './reputation/dnsbl.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -64,26 +71,120 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const queue = new OutboundQueue(db);
   const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs);
 
+  const events = new EventLog(db, log.child({ mod: 'events' }));
+  const isLocalDomain = (d: string) => config.current.domains.includes(d);
+  const isMailbox = (a: string) => accounts.user(a) !== undefined || a.startsWith('postmaster@');
+
   let relay = new RelayPolicy(config.current);
   config.onChange((cfg: Config, key: string) => {
     relay = new RelayPolicy(cfg);
     log.info({ evt: 'config.set', key }, 'config changed');
   });
 
+  // Mail mlsd writes itself (alerts, bounces) goes through its own spool: local
+  // recipients get it in their Maildir, remote ones through the queue, equally durable.
+  const submitLocal = async (from: string, to: string[], message: Buffer, listener: string) => {
+    const msg = await spool.begin();
+    await msg.write(message);
+    const env = { id: msg.id, from, rcpt: to.map((a) => a.toLowerCase()), clientIp: '127.0.0.1', login: null, listener, received: new Date().toISOString(), size: msg.size };
+    await spool.commit(msg, env);
+    router.submit(env, msg.body);
+    return env.id;
+  };
+
+  const dkim = await DkimKeys.open(configDir, log.child({ mod: 'dkim' }));
+  await dkim.ensure(config.current.domains, config.current.dkim.selector);
+  config.onChange((cfg) => void dkim.ensure(cfg.domains, cfg.dkim.selector).catch((err: Error) => log.error({ evt: 'dkim.keygen.fail', err: err.message }, 'could not make DKIM keys')));
+  const dns = new DnsClient(() => config.current.dns);
+  const dnsbl = new DnsblMonitor({
+    settings: () => config.current.dnsbl,
+    // In smarthost mode the ISP's relay is our reputation too.
+    extraIps: async () => {
+      const sh = config.current.routing.smarthost;
+      if (!sh.host || (config.current.routing.mode !== 'smarthost' && !config.current.dnsbl.autoReroute)) return [];
+      // A failed look-up throws: the monitor then keeps checking the address it knew.
+      const ips = await dns.addresses(sh.host);
+      return ips.filter((ip) => ip.includes('.')).map((ip) => ({ ip, label: 'smarthost' }));
+    },
+    lookup: { resolve4: (n) => dns.resolver().resolve4(n), resolveTxt: (n) => dns.resolver().resolveTxt(n) },
+    emit: (ev) => events.emit(ev),
+    log: log.child({ mod: 'dnsbl' }),
+  });
+  const client = new SmtpClient(
+    () => ({
+      heloName: config.current.hostname,
+      sourceAddress: config.current.routing.sourceAddress,
+      connectTimeoutMs: config.current.delivery.connectTimeoutSeconds * 1000,
+      idleMs: config.current.delivery.idleConnectionSeconds * 1000,
+    }),
+    log.child({ mod: 'smtp-client' }),
+  );
+  const signingDomain = (from: string): string | null => {
+    const cfg = config.current;
+    if (!cfg.dkim.enabled) return null;
+    // Bounces (null sender) come from MAILER-DAEMON at our hostname: sign for its domain.
+    const domain = from ? from.slice(from.lastIndexOf('@') + 1).toLowerCase() : cfg.domains.find((d) => cfg.hostname === d || cfg.hostname.endsWith('.' + d));
+    return domain && cfg.domains.includes(domain) && dkim.has(domain, cfg.dkim.selector) ? domain : null;
+  };
+  const runner = new QueueRunner({
+    queue,
+    group,
+    config: () => config.current,
+    dns,
+    client,
+    dataPath: (id) => spool.dataPath(id),
+    sign: async (entry, path, body) => {
+      const domain = signingDomain(entry.from);
+      if (!domain) return '';
+      return dkim.sign(body ? Buffer.concat(body) : () => createReadStream(path), domain, config.current.dkim.selector);
+    },
+    bounce: async (entry, failed) => {
+      const headers = await readHeaderBlock(spool.dataPath(entry.id));
+      if (!mayBounce(entry.from, headers)) {
+        log.info({ evt: 'bounce.suppressed', id: entry.id, from: entry.from, rcpt: failed.map((f) => f.recipient) }, 'no bounce for a bounce or a null sender');
+        return;
+      }
+      const dsn = composeDsn({
+        reportingMta: config.current.hostname,
+        originalFrom: entry.from,
+        originalId: entry.id,
+        arrivalDate: new Date(entry.queued),
+        originalHeaders: headers,
+        recipients: failed,
+        now: new Date(),
+      });
+      const id = await submitLocal('', [entry.from], dsn, 'bounce');
+      log.info({ evt: 'bounce.sent', id: entry.id, dsn: id, to: entry.from, rcpt: failed.map((f) => f.recipient) }, 'delivery status notification sent');
+    },
+    deliverLocal: async (entry, rcpt, path) => {
+      if (!isMailbox(rcpt)) return false;
+      await maildir.deliver(rcpt, `Return-Path: <${entry.from}>\r\nDelivered-To: ${rcpt}\r\n`, path, entry.size);
+      return true;
+    },
+    isLocalDomain,
+    reroute: () => dnsbl.ownListed(),
+    emit: (ev) => void events.emit(ev).catch(() => undefined),
+    log: log.child({ mod: 'queue' }),
+  });
+
   const router = new Router({
     resolver: {
-      isLocalDomain: (d) => config.current.domains.includes(d),
+      isLocalDomain,
       expand: (a) => accounts.expand(a),
       // postmaster@ a local domain without an account or alias gets a mailbox of its own.
-      isMailbox: (a) => accounts.user(a) !== undefined || a.startsWith('postmaster@'),
+      isMailbox,
       isSuspended: (login) => accounts.suspension(login) !== undefined,
     },
     maildir,
     queue,
     group,
+    onQueued: (entry, body) => runner.add(entry, body),
     dataPath: (id) => spool.dataPath(id),
     log: log.child({ mod: 'router' }),
   });
+  await runner.start();
+  dnsbl.onChange(() => runner.routingChanged());
+  config.onChange(() => runner.routingChanged());
 
   // Recovery: everything committed but not fully routed is routed again.
   const pending = await spool.pending();
@@ -92,20 +193,11 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   if (pending.length) log.info({ evt: 'spool.recover', messages: pending.length }, 'resuming routing of committed messages');
   for (const env of pending) router.submit(env);
 
-  const events = new EventLog(db, log.child({ mod: 'events' }));
-  // Alert mail goes through our own spool: local admins get it in their Maildir, remote
-  // ones through the outbound queue, and it is as durable as any other mail.
   const alerter = new Alerter({
     settings: () => ({ enabled: config.current.thresholds.alert, adminEmails: config.current.alerts.adminEmails, periodMinutes: config.current.alerts.periodMinutes }),
     hostname: () => config.current.hostname,
     log: log.child({ mod: 'alerts' }),
-    sink: async (from, to, message) => {
-      const msg = await spool.begin();
-      await msg.write(message);
-      const env = { id: msg.id, from, rcpt: to.map((a) => a.toLowerCase()), clientIp: '127.0.0.1', login: null, listener: 'alerts', received: new Date().toISOString(), size: msg.size };
-      await spool.commit(msg, env);
-      router.submit(env, msg.body);
-    },
+    sink: async (from, to, message) => void (await submitLocal(from, to, message, 'alerts')),
   });
   events.subscribe((ev) => void alerter.handle(ev));
   const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
@@ -120,7 +212,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     void (async () => {
       const reason = `${evidence.used} ${evidence.limitName === 'thresholds.perAccountNewRecipientsPerDay' ? 'new recipients' : 'messages'} today, limit ${evidence.limit} (${evidence.limitName})`;
       if (!(await accounts.suspend(login, reason))) return;
-      const held = await queue.hold(login, true);
+      const held = await runner.hold(login, true);
       await events.emit({
         kind: 'account.suspended',
         severity: 'critical',
@@ -183,12 +275,16 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       {
         config,
         accounts,
-        queue,
+        queue: runner,
         events,
+        dkimRecord: (domain) => {
+          if (!config.current.domains.includes(domain)) throw new Error(`dkim: ${domain} is not a local domain (domains: ${config.current.domains.join(', ')})`);
+          return dkim.dnsRecord(domain, config.current.dkim.selector);
+        },
         unlock: async (address) => {
           await accounts.unlock(address);
           const login = normalizeAddress(address) ?? address;
-          const released = await queue.hold(login, false);
+          const released = await runner.hold(login, false);
           await events.emit({ kind: 'account.unlocked', severity: 'info', account: login, text: `${login} may send again; ${released} held message(s) released` });
           return released;
         },
@@ -204,7 +300,13 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
             users: accounts.listUsers().length,
             aliases: accounts.listAliases().length,
             spoolPending: (await spool.pending()).length,
-            queueMessages: (await queue.list()).length,
+            queue: runner.stats(),
+            routing: (() => {
+              const r = config.current.routing;
+              const st = runner.stats();
+              return { mode: r.mode, effective: r.mode === 'smarthost' || st.smarthost.rerouted ? ('smarthost' as const) : ('mx' as const), smarthost: r.smarthost.host ? `${r.smarthost.host}:${r.smarthost.port}` : null };
+            })(),
+            dnsbl: dnsbl.status().ips.map((i) => ({ ip: i.ip, label: i.label, listed: i.listed, zones: i.zones.map((z) => ({ zone: z.zone, state: z.state, answer: z.answer, reason: z.reason, error: z.error })) })),
             dataDiskFreeBytes: fs.bavail * fs.bsize,
             memory: (({ rss, heapUsed, external }) => ({ rssBytes: rss, heapUsedBytes: heapUsed, externalBytes: external }))(process.memoryUsage()),
           };
@@ -214,6 +316,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     ),
   );
   await control.start();
+  dnsbl.start();
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, listeners: smtp.addresses() }, 'mlsd ready');
 
   return {
@@ -222,6 +325,9 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       await smtp.stop();
       await router.idle();
       router.stop();
+      dnsbl.stop();
+      await runner.stop();
+      client.close();
       await thresholdStore.close();
       await dirs.close();
       await db.close();

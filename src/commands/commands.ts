@@ -1,7 +1,7 @@
 import type { ConfigStore } from '../config/config.js';
 import { getKey } from '../config/config.js';
 import type { AccountStore } from '../accounts/accounts.js';
-import type { OutboundQueue } from '../delivery/queue.js';
+import type { QueueRunner, QueueStats } from '../delivery/runner.js';
 import type { ControlRequest, ControlResponse } from './control.js';
 import type { EventLog } from '../events/events.js';
 
@@ -15,7 +15,9 @@ export interface StatusInfo {
   users: number;
   aliases: number;
   spoolPending: number;
-  queueMessages: number;
+  queue: QueueStats;
+  routing: { mode: string; effective: 'mx' | 'smarthost'; smarthost: string | null };
+  dnsbl: { ip: string; label: string; listed: boolean; zones: { zone: string; state: string; answer?: string; reason?: string; error?: string }[] }[];
   dataDiskFreeBytes: number;
   memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number };
 }
@@ -23,8 +25,10 @@ export interface StatusInfo {
 export interface CommandContext {
   config: ConfigStore;
   accounts: AccountStore;
-  queue: OutboundQueue;
+  queue: Pick<QueueRunner, 'list' | 'flush' | 'retry' | 'remove'>;
   events: EventLog;
+  /** The DNS TXT record that publishes a domain's DKIM key. */
+  dkimRecord(domain: string): { name: string; value: string; zoneLine: string };
   /** Lifts a suspension and releases the account's held mail; returns how many messages. */
   unlock(address: string): Promise<number>;
   status(): Promise<StatusInfo>;
@@ -73,7 +77,11 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
           `mlsd ${s.version} on ${s.board} (${s.hostname}), pid ${s.pid}, up ${s.uptimeSeconds}s`,
           ...s.listeners.map((l) => `listener ${l.name}: ${l.host}:${l.port}`),
           `accounts: ${s.users} users, ${s.aliases} aliases`,
-          `spool: ${s.spoolPending} being routed; outbound queue: ${s.queueMessages} messages`,
+          `spool: ${s.spoolPending} being routed; outbound queue: ${s.queue.messages} messages (${s.queue.recipients.queued} recipients queued, ${s.queue.recipients.deferred} deferred, ${s.queue.held} messages held), ${s.queue.activeConnections} connections`,
+          `routing: ${s.routing.effective}${s.routing.effective !== s.routing.mode ? ` (rerouted from ${s.routing.mode}: our address is blacklisted)` : ''}${s.routing.smarthost ? `, smarthost ${s.routing.smarthost}: ${s.queue.smarthost.sentLastHour} sent in the last hour, ${s.queue.smarthost.sentToday} today${s.queue.smarthost.pausedUntil ? `, paused until ${s.queue.smarthost.pausedUntil}` : ''}` : ''}`,
+          ...(s.dnsbl.length
+            ? s.dnsbl.map((d) => `blacklists: ${d.ip} (${d.label}) ${d.listed ? 'LISTED on ' + d.zones.filter((z) => z.state === 'listed' || (z.state === 'error' && z.answer)).map((z) => `${z.zone}${z.reason ? ` (${z.reason})` : ''}`).join(', ') : d.zones.length ? 'not listed' : 'not checked yet'}${d.zones.some((z) => z.state === 'error') ? `; ${d.zones.filter((z) => z.state === 'error').length} list(s) did not answer` : ''}`)
+            : ['blacklists: no address to watch (dnsbl.checkIps is empty)']),
           `data disk free: ${Math.round(s.dataDiskFreeBytes / 1048576)} MiB`,
           `memory: ${Math.round(s.memory.rssBytes / 1048576)} MiB resident, ${Math.round(s.memory.heapUsedBytes / 1048576)} MiB JS heap`,
         ];
@@ -146,11 +154,40 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
         return ok(text, evs);
       }
       case 'queue list': {
-        const q = await ctx.queue.list();
+        const q = ctx.queue.list();
         const text = q.length
-          ? q.map((e) => `${e.id} ${e.size}B from <${e.from}>${e.held ? ' [held: sender suspended]' : ''} ${e.recipients.map((r) => `${r.address}[${r.state}]`).join(' ')}`).join('\n')
+          ? q
+              .map((e) =>
+                [
+                  `${e.id} ${e.size}B from <${e.from}> queued ${e.queued}${e.held ? ' [held: sender suspended]' : ''}`,
+                  ...e.recipients.map(
+                    (r) => `  ${r.address} ${r.state}${r.attempts ? `, ${r.attempts} attempt(s)` : ''}${r.state === 'deferred' || r.state === 'queued' ? `, next ${r.nextAttempt}` : ''}${r.lastReply ? `: ${r.lastReply}` : ''}`,
+                  ),
+                ].join('\n'),
+              )
+              .join('\n')
           : 'queue is empty';
         return ok(text, q);
+      }
+      case 'queue flush': {
+        const n = ctx.queue.flush();
+        return ok(`${n} recipient(s) due now`, { recipients: n });
+      }
+      case 'queue retry': {
+        const id = need(rest, 0, 'ID');
+        const n = ctx.queue.retry(id);
+        return ok(`${id}: ${n} recipient(s) due now`, { id, recipients: n });
+      }
+      case 'queue delete': {
+        const id = need(rest, 0, 'ID');
+        const e = await ctx.queue.remove(id);
+        const pending = e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred').map((r) => r.address);
+        return ok(`${id} deleted; not delivered to: ${pending.join(', ') || 'nobody'}`, { id, notDelivered: pending });
+      }
+      case 'dkim show': {
+        const domain = need(rest, 0, 'DOMAIN').toLowerCase();
+        const r = ctx.dkimRecord(domain);
+        return ok(`publish this TXT record in the DNS of ${domain}:\n${r.zoneLine}`, r);
       }
       default:
         throw new UsageError(`unknown command: ${req.argv.join(' ') || '(none)'}`);

@@ -113,19 +113,74 @@ export const configSchema = z.strictObject({
     .prefault({}),
   routing: z
     .strictObject({
-      mode: z.enum(['mx', 'smarthost']).default('mx'),
+      mode: z.enum(['mx', 'smarthost']).default('mx').describe('mx: look up each domain\'s MX; smarthost: everything through routing.smarthost'),
       smarthost: z
         .strictObject({
-          host: z.string().default(''),
+          host: z.string().default('').describe("The ISP's relay (name or address)"),
           port: port.default(587),
-          user: z.string().default(''),
+          user: z.string().default('').describe('AUTH login at the smarthost (empty: no AUTH)'),
           password: z.string().default(''),
-          tls: z.enum(['none', 'starttls', 'implicit']).default('starttls'),
+          tls: z.enum(['none', 'starttls', 'implicit']).default('starttls').describe('starttls and implicit are required, never skipped'),
+          verifyCertificate: z.boolean().default(true).describe("Check the smarthost's certificate against the system CAs"),
+          maxPerHour: z.number().int().min(0).default(0).describe('Messages per hour the ISP allows (0 = no limit); past it mail waits in the queue'),
+          maxPerDay: z.number().int().min(0).default(0).describe('Messages per day the ISP allows (0 = no limit)'),
         })
         .prefault({}),
+      domains: z
+        .record(
+          domainName,
+          z.strictObject({
+            host: z.string().min(1).describe('Host that takes mail for this domain'),
+            port: port.default(25),
+            tls: z.enum(['none', 'starttls', 'implicit', 'opportunistic']).default('opportunistic'),
+            verifyCertificate: z.boolean().default(true).describe('With starttls or implicit: check the certificate'),
+          }),
+        )
+        .default({})
+        .describe('Per-domain overrides: a partner domain routed to a fixed host'),
+      sourceAddress: z.union([z.ipv4(), z.ipv6(), z.literal('')]).default('').describe('Local address outbound connections come from (empty: the system picks)'),
     })
+    .refine((r) => r.mode !== 'smarthost' || r.smarthost.host !== '', { message: 'smarthost mode needs routing.smarthost.host', path: ['smarthost', 'host'] })
     .prefault({})
-    .describe('Outbound routing; used by the delivery engine (later issue)'),
+    .describe('Outbound routing'),
+  delivery: z
+    .strictObject({
+      maxQueueDays: z.number().min(0.001).max(30).default(5).describe('Give up and bounce after this long in the queue'),
+      retryBaseSeconds: z.number().int().min(1).max(3600).default(60).describe('First retry after this long; each next one waits twice as long'),
+      retryMaxSeconds: z.number().int().min(1).max(86400).default(3600).describe('Longest wait between two attempts'),
+      maxConnections: z.number().int().min(1).max(500).default(20).describe('Outbound SMTP connections at once'),
+      maxConnectionsPerDomain: z.number().int().min(1).max(100).default(10).describe('Outbound connections at once to one destination'),
+      perDomainMessagesPerMinute: z.number().int().min(0).default(0).describe('Messages per minute to one recipient domain (0 = no limit)'),
+      connectTimeoutSeconds: z.number().int().min(1).max(600).default(30),
+      idleConnectionSeconds: z.number().min(0).max(300).default(5).describe('How long an idle outbound connection is kept for the next message'),
+    })
+    .prefault({}),
+  dns: z
+    .strictObject({
+      servers: z
+        .array(z.string().regex(/^(\[[0-9a-f:.]+\]|[0-9.]+)(:\d{1,5})?$|^[0-9a-f:]+$/i, 'expected an address such as 192.168.1.1 or 127.0.0.1:5353'))
+        .default([])
+        .describe('DNS servers for MX and blacklist look-ups (empty: the system resolvers)'),
+      timeoutSeconds: z.number().int().min(1).max(60).default(5),
+    })
+    .prefault({}),
+  dkim: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Sign outbound mail from local domains'),
+      selector: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a DNS label such as mlsd').default('mlsd'),
+    })
+    .prefault({}),
+  dnsbl: z
+    .strictObject({
+      checkIps: z.array(z.ipv4()).default([]).describe("The box's public outbound address(es) to watch on blacklists"),
+      zones: z
+        .array(domainName)
+        .default(['zen.spamhaus.org', 'bl.spamcop.net', 'b.barracudacentral.org', 'psbl.surriel.com'])
+        .describe('DNS blacklists to query'),
+      intervalMinutes: z.number().min(0.01).max(1440).default(30).describe('How often to check'),
+      autoReroute: z.boolean().default(false).describe('While our own address is listed, send mx-mode mail through the smarthost'),
+    })
+    .prefault({}),
   spool: z
     .strictObject({
       minFreeBytes: z

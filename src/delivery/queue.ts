@@ -4,20 +4,34 @@ export const QUEUE_SUBLEVEL = 'queue';
 
 export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'bounced';
 
+export interface QueueRecipient {
+  address: string;
+  state: RecipientState;
+  attempts: number;
+  /** The last reply for this recipient: the remote host's, or ours (DNS, connection). */
+  lastReply: string | null;
+  /** ISO time of the next attempt, for queued and deferred recipients. */
+  nextAttempt: string;
+  /** The host that gave the last reply, name[address]:port. */
+  remote?: string;
+}
+
 export interface QueueEntry {
   id: string;
   from: string;
   /** The login that sent it, if any: a suspended account's mail is held, not delivered. */
   login: string | null;
   held: boolean;
-  recipients: { address: string; state: RecipientState; attempts: number; lastReply: string | null; nextAttempt: string }[];
+  recipients: QueueRecipient[];
   queued: string;
   size: number;
 }
 
+export const isPending = (r: QueueRecipient) => r.state === 'queued' || r.state === 'deferred';
+
 /**
- * The durable outbound queue: one record per message with per-recipient state. This
- * issue only keeps it; the delivery engine that works it is a later issue.
+ * The durable outbound queue: one record per message with per-recipient state, in its own
+ * sublevel. Only the router (adding) and the queue runner (working it) write here.
  */
 export class OutboundQueue {
   constructor(private readonly db: Db) {}
@@ -30,19 +44,12 @@ export class OutboundQueue {
     return { type: 'put', sublevel: QUEUE_SUBLEVEL, key: entry.id, value: entry };
   }
 
-  async has(id: string): Promise<boolean> {
-    return (await this.sub().get(id)) != null;
+  removeOp(id: string): BatchOp {
+    return { type: 'del', sublevel: QUEUE_SUBLEVEL, key: id };
   }
 
-  /** Holds (or releases) every queued message sent by a login; returns how many. */
-  async hold(login: string, held: boolean): Promise<number> {
-    const changed: QueueEntry[] = [];
-    for await (const v of this.sub().values()) {
-      const e = v as QueueEntry;
-      if (e.login === login && e.held !== held) changed.push({ ...e, held });
-    }
-    if (changed.length) await this.db.batch(changed.map((e) => ({ type: 'put' as const, sublevel: this.sub(), key: e.id, value: e })), { sync: true });
-    return changed.length;
+  async has(id: string): Promise<boolean> {
+    return (await this.sub().get(id)) != null;
   }
 
   async list(): Promise<QueueEntry[]> {

@@ -42,6 +42,8 @@ export class Router {
       maildir: MaildirDelivery;
       queue: OutboundQueue;
       group: GroupCommitter;
+      /** Told about each message once its queue record is durable (the queue runner). */
+      onQueued?: (entry: QueueEntry, body: Buffer[] | undefined) => void;
       dataPath: (id: string) => string;
       log: Logger;
       /**
@@ -141,9 +143,12 @@ export class Router {
         : null;
       const done = { type: 'del' as const, sublevel: SPOOL_SUBLEVEL, key: env.id };
       if (entry) {
-        // The queue record must be durable before the spool lets go of the message.
-        await group.write([done, queue.enqueueOp(entry)]);
+        // One atomic batch moves the message from the spool record (already fsynced at
+        // commit) to the queue record. It needs no fsync of its own: if a power loss takes
+        // the batch back, the spool record is still there and the message is routed again.
+        await group.writeLazy([done, queue.enqueueOp(entry)]);
         log.info({ evt: 'queue.add', id: env.id, rcpt: toQueue }, 'queued for outbound delivery');
+        this.deps.onQueued?.(entry, this.bodies.get(env.id));
       } else {
         // Every copy is in a mailbox: if this delete is lost in a crash, the message is
         // routed again (a duplicate, never a loss), so it needs no fsync of its own.

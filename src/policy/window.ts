@@ -9,30 +9,57 @@
  *
  * LocalDay: counts reset at midnight of the box's local calendar day (config timezone).
  */
-export class SlidingMinute {
-  private readonly stamps = new Float64Array(60);
-  private readonly counts = new Uint32Array(60);
+export class SlidingWindow {
+  private readonly stamps: Float64Array;
+  private readonly counts: Uint32Array;
+  private readonly slotMs: number;
+
+  /** A window of `spanMs` counted in `slots` buckets (its resolution is spanMs / slots). */
+  constructor(spanMs: number, private readonly slots: number) {
+    this.slotMs = spanMs / slots;
+    this.stamps = new Float64Array(slots).fill(-Infinity);
+    this.counts = new Uint32Array(slots);
+  }
 
   add(nowMs: number, n = 1): void {
-    const sec = Math.floor(nowMs / 1000);
-    const i = sec % 60;
-    if (this.stamps[i] !== sec) {
-      this.stamps[i] = sec;
+    const t = Math.floor(nowMs / this.slotMs);
+    const i = t % this.slots;
+    if (this.stamps[i] !== t) {
+      this.stamps[i] = t;
       this.counts[i] = 0;
     }
     this.counts[i]! += n;
   }
 
   count(nowMs: number): number {
-    const sec = Math.floor(nowMs / 1000);
+    const t = Math.floor(nowMs / this.slotMs);
     let sum = 0;
-    for (let i = 0; i < 60; i++) if (this.stamps[i]! > sec - 60) sum += this.counts[i]!;
+    for (let i = 0; i < this.slots; i++) if (this.stamps[i]! > t - this.slots) sum += this.counts[i]!;
     return sum;
+  }
+
+  /** Milliseconds until fewer than `limit` events are in the window (0 when already so). */
+  waitBelow(nowMs: number, limit: number): number {
+    let c = this.count(nowMs);
+    if (c < limit) return 0;
+    const t = Math.floor(nowMs / this.slotMs);
+    for (let k = t - this.slots + 1; k <= t; k++) {
+      const i = ((k % this.slots) + this.slots) % this.slots;
+      if (this.stamps[i] === k) c -= this.counts[i]!;
+      if (c < limit) return Math.max(0, (k + this.slots) * this.slotMs - nowMs);
+    }
+    return this.slots * this.slotMs;
   }
 
   /** True when nothing in it counts any more (it can be dropped). */
   idle(nowMs: number): boolean {
     return this.count(nowMs) === 0;
+  }
+}
+
+export class SlidingMinute extends SlidingWindow {
+  constructor() {
+    super(60_000, 60);
   }
 }
 

@@ -63,6 +63,11 @@ export class TestDaemon {
       hostname: 'mail.example.test',
       domains: ['example.test', 'example2.test'],
       spool: { minFreeBytes: 0 },
+      // Tests never ask a real DNS server: by default look-ups go to a closed loopback port
+      // (remote mail is then deferred and stays queued); delivery tests pass their own server.
+      dns: { servers: ['127.0.0.1:9'], timeoutSeconds: 1 },
+      // Outbound connections come from the daemon's own test address.
+      routing: { sourceAddress: opts.host },
       ...rest,
       smtp: {
         ...smtpOverrides,
