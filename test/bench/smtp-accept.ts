@@ -19,18 +19,14 @@
  *   BENCH_SCALE=0.5    scale every message count
  *   BENCH_REPEAT=1     runs per cell and server (default 3, order alternating); the median is reported
  */
-import { spawn, execFile } from 'node:child_process';
-import { mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI, freePort, runCli } from '../helpers/daemon.js';
+import { freePort, runCli } from '../helpers/daemon.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
+import { PF_SCRIPT, SMTP_SOURCE, run, startMlsd, unitNodeFlags, vmHwmKiB } from './lib.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const PF_SCRIPT = resolve(ROOT, '../shared/bench/postfix-reference.sh');
-const SMTP_SOURCE = '/usr/sbin/smtp-source';
 const MLSD_HOST = '127.0.3.1';
 const PF_HOST = '127.0.0.1';
 const PF_PORT = 2526;
@@ -57,14 +53,6 @@ function cells(): Cell[] {
         if (!ONLY || ONLY.test(label)) out.push({ size, conc, mode, count: Math.max(10, Math.round(base * SCALE)), label });
       }
   return out;
-}
-
-function run(cmd: string, args: string[], timeoutMs = 600_000): Promise<{ code: number; out: string }> {
-  return new Promise((res) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      res({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, out: stdout + stderr }),
-    );
-  });
 }
 
 async function newFiles(box: string): Promise<string[]> {
@@ -108,73 +96,16 @@ async function oneRun(s: Server, c: Pick<Cell, 'size' | 'conc' | 'mode' | 'count
   return { accepted: c.count / secs(t0, t1), toBox: c.count / secs(t0, t2) };
 }
 
-async function vmHwmKiB(pid: number): Promise<number> {
-  const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
-
-/**
- * The node flags of the box's systemd unit (rootfs-overlay), so the benchmark runs mlsd
- * exactly as the appliance does: one source of truth for them.
- */
-async function unitNodeFlags(): Promise<string[]> {
-  const unit = await readFile(resolve(ROOT, 'rootfs-overlay/etc/systemd/system/mlsd.service'), 'utf8');
-  const exec = /^ExecStart=\S*node((?:\s+--\S+)*)\s/m.exec(unit);
-  return exec?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
-}
-
-/**
- * mlsd as operators run it, with its own config (the test helper's create() imposes the
- * test listeners). Logs go to a file, as to journald, so the bench process does not parse them.
- */
-async function startMlsd(port: number): Promise<{ root: string; pid: number; stop: () => Promise<void>; configDir: string; box: string }> {
-  const root = await mkdtemp(join(tmpdir(), 'mlsd-bench-'));
-  const configDir = join(root, 'config');
-  const dataDir = join(root, 'data');
-  await mkdir(configDir, { recursive: true });
+/** mlsd with its MX listener on MLSD_HOST and the benchmark's mailbox. */
+async function startBenchMlsd(port: number) {
   const config = {
     hostname: 'mx.bench.test',
     domains: ['bench.test'],
     smtp: { listeners: [{ name: 'mx', host: MLSD_HOST, port, starttls: true, greetingDelayMs: GREETING_DELAY_MS }] },
     spool: { minFreeBytes: 0 },
   };
-  await writeFile(join(configDir, 'config.json'), JSON.stringify(config, null, 2));
-  const logPath = join(root, 'mlsd.log');
-  const launch = async () => {
-    const log = await open(logPath, 'w');
-    const proc = spawn(process.execPath, [...(await unitNodeFlags()), CLI, 'start', '--config-dir', configDir, '--data-dir', dataDir], {
-      stdio: ['ignore', log.fd, 'inherit'],
-    });
-    await log.close();
-    // SIGTERM for a clean shutdown; SIGKILL if it hangs, so the bench never leaves it behind.
-    const stop = async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      if ((await Promise.race([exited, sleep(10_000, 'timeout')])) === 'timeout') proc.kill('SIGKILL');
-    };
-    for (let i = 0; ; i++) {
-      if (proc.exitCode !== null) throw new Error(`mlsd exited (${proc.exitCode}); log: ${logPath}`);
-      if (i > 300) {
-        await stop();
-        throw new Error(`mlsd not ready after 30 s; log: ${logPath}`);
-      }
-      if ((await readFile(logPath, 'utf8')).includes('"evt":"daemon.ready"')) break;
-      await sleep(100);
-    }
-    return { proc, stop };
-  };
-  // The first start of a box makes its certificate and admin password (and loads the
-  // certificate library for it); the box then runs for months on later starts. Measure
-  // such a later start: start once, stop, start again.
-  await (await launch()).stop();
-  const { proc, stop } = await launch();
-  const added = await runCli(['user', 'add', RCPT, '--password-stdin', '--config-dir', configDir], 'bench-password\n');
-  if (added.code !== 0) {
-    await stop();
-    throw new Error(`mlsd user add failed: ${added.stderr}`);
-  }
-  return { root, pid: proc.pid!, stop, configDir, box: join(dataDir, 'mail', 'bench.test', 'u', 'Maildir') };
+  const m = await startMlsd(config, [RCPT]);
+  return { ...m, box: join(m.dataDir, 'mail', 'bench.test', 'u', 'Maildir') };
 }
 
 /**
@@ -227,7 +158,7 @@ async function main(): Promise<void> {
   console.log('mlsd is measured on its second start (the first one makes its certificate, as a box does once at first boot).');
   console.log('modes: conn = one message per connection (smtp-source default); session = smtp-source -d, each of the -s connections sends messages until -m is used up.');
 
-  let mlsd: Awaited<ReturnType<typeof startMlsd>> | null = null;
+  let mlsd: Awaited<ReturnType<typeof startBenchMlsd>> | null = null;
   let pfStarted = false;
   const cleanup = async () => {
     await mlsd?.stop();
@@ -244,7 +175,7 @@ async function main(): Promise<void> {
     pfStarted = true;
     if (r.code !== 0) throw new Error(`postfix-reference.sh start failed: ${r.out}`);
     const mlsdPort = await freePort(MLSD_HOST);
-    mlsd = await startMlsd(mlsdPort);
+    mlsd = await startBenchMlsd(mlsdPort);
     const servers: Server[] = [
       { name: 'mlsd', host: MLSD_HOST, port: mlsdPort, box: mlsd.box },
       { name: 'postfix', host: PF_HOST, port: PF_PORT, box: PF_BOX },
