@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 NODE  ?= node
 # Debian packages the integration tests and benchmarks drive (real clients and peers).
-TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
+# dnsmasq-base: DNS server on loopback (MX records, blacklist zone); sasl2-bin and the
+# Cyrus modules: SMTP AUTH on the Postfix that plays the ISP's smarthost.
+TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
+	dnsmasq-base sasl2-bin libsasl2-modules libsasl2-modules-db
 
 .PHONY: run build test test-unit test-integration bench deps test-deps clean
 
@@ -43,6 +46,7 @@ test-unit: build
 
 bench: build test-deps
 	$(NODE) dist/test/bench/smtp-accept.js
+	$(NODE) dist/test/bench/smtp-relay.js
 
 clean:
 	rm -rf dist node_modules var

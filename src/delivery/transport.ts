@@ -90,11 +90,11 @@ export class SmtpClient {
     const started = Date.now();
     const key = `${dest.address}|${dest.port}|${dest.tls}|${dest.auth?.user ?? ''}`;
     const remote = `${dest.name}[${dest.address}]:${dest.port}`;
-    let conn = this.takeIdle(key);
-    if (!conn) conn = await this.open(dest, remote);
+    const reused = this.takeIdle(key);
+    const conn = reused ?? (await this.open(dest, remote));
     try {
       const info = await new Promise<{ accepted: string[]; rejectedErrors?: NodemailerError[]; response: string }>((resolve, reject) =>
-        conn!.send({ from: tx.from === '' ? false : tx.from, to: tx.rcpts, size: tx.size, use8BitMime: true }, tx.message(), (err, info) =>
+        conn.send({ from: tx.from === '' ? false : tx.from, to: tx.rcpts, size: tx.size, use8BitMime: true }, tx.message(), (err, info) =>
           err ? reject(err) : resolve(info as never),
         ),
       );
@@ -105,6 +105,14 @@ export class SmtpClient {
     } catch (err) {
       conn.close();
       const e = err as NodemailerError;
+      if (e.code === 'EMESSAGE' && /larger than allowed/.test(e.message)) {
+        // The host's SIZE limit, known from its EHLO: it will never take this message.
+        return { outcomes: tx.rcpts.map((rcpt) => ({ rcpt, klass: 5, reply: `552 5.3.4 ${remote}: ${e.message}` })), remote, ms: Date.now() - started };
+      }
+      if (!e.responseCode && reused) {
+        // A cached connection the host had already closed: not the host's answer, try afresh.
+        return this.send(dest, tx);
+      }
       if (!e.responseCode) {
         // No SMTP reply at all: the connection broke or timed out mid-transaction.
         throw new HostUnusable(`${remote}: ${e.message}`, `451 4.4.2 ${remote}: ${e.code ?? 'error'}: ${e.message}`);
