@@ -34,7 +34,7 @@ export const isPending = (r: QueueRecipient) => r.state === 'queued' || r.state 
  * sublevel. Only the router (adding) and the queue runner (working it) write here.
  */
 export class OutboundQueue {
-  constructor(private readonly db: Db) {}
+  constructor(readonly db: Db) {}
 
   private sub() {
     return sublevel(this.db, QUEUE_SUBLEVEL);

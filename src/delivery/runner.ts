@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { access, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
-import type { GroupCommitter } from '../store/db.js';
+import { sublevel, type GroupCommitter } from '../store/db.js';
 import type { EventInput } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
 import type { DnsClient } from './dns.js';
@@ -32,6 +32,9 @@ export interface RunnerDeps {
   log: Logger;
   now?: () => number;
 }
+
+const STATE_SUBLEVEL = 'delivery-state';
+const BUDGET_KEY = 'smarthost-budget';
 
 type RouteKind = 'mx' | 'smarthost' | 'fixed' | 'local';
 
@@ -106,6 +109,7 @@ export class QueueRunner {
 
   /** Loads the durable queue and starts working it. */
   async start(): Promise<void> {
+    await this.loadBudget();
     for (const e of await this.deps.queue.list()) {
       // A record whose file is gone (a power loss between its removal and the file's)
       // has nothing left to send.
@@ -214,8 +218,42 @@ export class QueueRunner {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.running === 0) return;
-    await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise((r) => setTimeout(r, waitMs).unref())]);
+    if (this.running > 0) await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise((r) => setTimeout(r, waitMs).unref())]);
+    if (this.budgetTimer) {
+      clearTimeout(this.budgetTimer);
+      this.budgetTimer = null;
+      await this.saveBudget();
+    }
+  }
+
+  /**
+   * The smarthost budget survives a restart (a power cut must not hand the ISP a second
+   * day's worth of mail). Saved at most every few seconds: a crash forgets only the sends
+   * of those seconds.
+   */
+  private budgetTimer: NodeJS.Timeout | null = null;
+
+  private async loadBudget(): Promise<void> {
+    const saved = (await sublevel(this.deps.queue.db, STATE_SUBLEVEL).get(BUDGET_KEY).catch(() => undefined)) as { day?: [number, number][]; hour?: [number, number][] } | undefined;
+    if (saved?.hour) this.smarthostHour.restore(saved.hour);
+    if (saved?.day) this.smarthostDay.restore(saved.day);
+  }
+
+  private saveBudgetSoon(): void {
+    if (this.budgetTimer) return;
+    this.budgetTimer = setTimeout(() => {
+      this.budgetTimer = null;
+      void this.saveBudget();
+    }, 2000);
+    this.budgetTimer.unref();
+  }
+
+  private async saveBudget(): Promise<void> {
+    const now = this.now();
+    const value = { hour: this.smarthostHour.snapshot(now), day: this.smarthostDay.snapshot(now) };
+    await this.deps.group
+      .writeLazy([{ type: 'put', sublevel: STATE_SUBLEVEL, key: BUDGET_KEY, value }])
+      .catch((err: Error) => this.deps.log.error({ evt: 'queue.budget.save', err: err.message }, 'could not save the smarthost budget'));
   }
 
   /** Resolves when no transaction is under way and nothing is due (tests use it). */
@@ -370,6 +408,7 @@ export class QueueRunner {
       if (job.kind === 'smarthost') {
         this.smarthostHour.add(now);
         this.smarthostDay.add(now);
+        this.saveBudgetSoon();
       } else if (this.deps.config().delivery.perDomainMessagesPerMinute > 0) {
         let w = this.domainSends.get(job.domain);
         if (!w) {

@@ -55,6 +55,24 @@ export class SlidingWindow {
   idle(nowMs: number): boolean {
     return this.count(nowMs) === 0;
   }
+
+  /** The buckets still in the window, as [slot, count] pairs, for saving. */
+  snapshot(nowMs: number): [number, number][] {
+    const t = Math.floor(nowMs / this.slotMs);
+    const out: [number, number][] = [];
+    for (let i = 0; i < this.slots; i++) if (this.stamps[i]! > t - this.slots && this.counts[i]! > 0) out.push([this.stamps[i]!, this.counts[i]!]);
+    return out;
+  }
+
+  /** Puts saved buckets back (ones that fell out of the window meanwhile are ignored by count()). */
+  restore(saved: [number, number][]): void {
+    for (const [t, n] of saved) {
+      if (!Number.isInteger(t) || !Number.isInteger(n) || n < 0) continue;
+      const i = ((t % this.slots) + this.slots) % this.slots;
+      this.stamps[i] = t;
+      this.counts[i] = n;
+    }
+  }
 }
 
 export class SlidingMinute extends SlidingWindow {

@@ -248,6 +248,23 @@ test("the smarthost's hourly budget holds mail in the queue without counting an 
   await s.close();
 });
 
+test("the smarthost's budget survives a restart", async () => {
+  const s = await setup({ routing: { ...smarthost.routing, smarthost: { ...smarthost.routing.smarthost, maxPerDay: 2 } } }, (_d, tx) => reply(tx.rcpts, 2, '250 ok'));
+  const first = s.make();
+  await first.start();
+  for (let i = 0; i < 2; i++) await s.enqueue(first, [`u${i}@r.test`]);
+  await settle(first);
+  await first.stop();
+  const second = s.make();
+  await second.start();
+  assert.equal(second.stats().smarthost.sentToday, 2);
+  await s.enqueue(second, ['late@r.test']);
+  await settle(second);
+  assert.equal(s.sends.length, 2, 'the third message of the day waits, restart or not');
+  await second.stop();
+  await s.close();
+});
+
 test('a quota reply from the smarthost pauses the whole route and raises an event', async () => {
   const s = await setup({ ...smarthost, delivery: { retryBaseSeconds: 120 } }, (_d, tx) => reply(tx.rcpts, 4, '452 4.5.3 Error: too many recipients / rate limit exceeded'));
   const runner = s.make();
