@@ -182,7 +182,6 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     dataPath: (id) => spool.dataPath(id),
     log: log.child({ mod: 'router' }),
   });
-  await runner.start();
   dnsbl.onChange(() => runner.routingChanged());
   config.onChange(() => runner.routingChanged());
 
@@ -190,6 +189,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const pending = await spool.pending();
   const pendingIds = new Set(pending.map((e) => e.id));
   await spool.sweepOrphans(async (id) => pendingIds.has(id) || (await queue.has(id)));
+  // Only after the sweep: the runner may write DSNs into the spool as soon as it starts.
+  await runner.start();
   if (pending.length) log.info({ evt: 'spool.recover', messages: pending.length }, 'resuming routing of committed messages');
   for (const env of pending) router.submit(env);
 
@@ -323,10 +324,13 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     async stop() {
       await control.stop();
       await smtp.stop();
+      // No new outbound transaction from here; those under way get time to hear their 250
+      // (systemd allows 90 s), so a restart does not send again what a peer has taken.
+      const draining = runner.stop(60_000);
       await router.idle();
       router.stop();
       dnsbl.stop();
-      await runner.stop();
+      await draining;
       client.close();
       await thresholdStore.close();
       await dirs.close();

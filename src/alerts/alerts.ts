@@ -43,6 +43,8 @@ const KINDS: Record<string, KindText> = {
   'dnsbl.delisted': { severity: 'info', en: 'address no longer on a DNS blacklist', zh: 'IP 位址已自 DNS 黑名單移除', everyEvent: true },
   'routing.rerouted': { severity: 'warning', en: 'outbound mail switched to the smarthost', zh: '外寄郵件已改經轉寄主機 (smarthost) 寄出', everyEvent: true },
   'routing.restored': { severity: 'info', en: 'outbound mail sent directly again', zh: '外寄郵件已恢復直接寄送', everyEvent: true },
+  // Once per alert period: an ISP that keeps refusing over its quota pauses the route again and again.
+  'smarthost.throttled': { severity: 'warning', en: 'the smarthost refuses mail over its quota; outbound mail paused', zh: '轉寄主機 (smarthost) 超過寄信額度，外寄郵件暫停' },
 };
 
 interface KeyState {

@@ -61,6 +61,14 @@ function options(argv: string[]): { pos: string[]; opt: Record<string, string | 
   return { pos, opt };
 }
 
+/** Secrets (the smarthost password) are never printed back. */
+function redact(v: unknown, key = ''): unknown {
+  if (/password$/i.test(key)) return typeof v === 'string' && v !== '' ? '********' : v;
+  if (Array.isArray(v)) return v.map((x) => redact(x));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redact(x, k)]));
+  return v;
+}
+
 const list = (v: string | true | undefined) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
 /**
@@ -130,7 +138,7 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
       }
       case 'config get': {
         const key = need(rest, 0, 'KEY');
-        const v = getKey(ctx.config.current, key);
+        const v = redact(getKey(ctx.config.current, key), key.split('.').pop());
         return ok(JSON.stringify(v, null, 2), v);
       }
       case 'config set': {
@@ -144,7 +152,7 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
         }
         await ctx.config.set(key, value);
         const restart = key === 'smtp' || key.startsWith('smtp.listeners');
-        return ok(`${key} set${restart ? ' (takes effect at the next start)' : ''}`, { key, value, restartNeeded: restart });
+        return ok(`${key} set${restart ? ' (takes effect at the next start)' : ''}`, { key, value: redact(value, key.split('.').pop()), restartNeeded: restart });
       }
       case 'events list': {
         const evs = await ctx.events.list(200);

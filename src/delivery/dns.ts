@@ -56,8 +56,12 @@ export class DnsClient {
     const [v4, v6] = await Promise.allSettled([r.resolve4(host), r.resolve6(host)]);
     const out = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
     if (out.length) return out;
-    const err = (v4.status === 'rejected' ? v4.reason : v6.status === 'rejected' ? v6.reason : null) as NodeJS.ErrnoException | null;
-    if (err && !NOT_FOUND.has(err.code ?? '') && !NO_DATA.has(err.code ?? '')) throw err;
+    // "No address" only when both answers say so; a failed query makes it a temporary error,
+    // or a timeout on AAAA would turn into a permanent bounce.
+    for (const r of [v4, v6]) {
+      const err = r.status === 'rejected' ? (r.reason as NodeJS.ErrnoException) : null;
+      if (err && !NOT_FOUND.has(err.code ?? '') && !NO_DATA.has(err.code ?? '')) throw err;
+    }
     return [];
   }
 

@@ -44,6 +44,8 @@ interface Job {
   kind: RouteKind;
   domain: string;
   rcpts: QueueRecipient[];
+  /** When the transaction started (what the smarthost budget counted). */
+  startedAt?: number;
 }
 
 export interface QueueStats {
@@ -59,9 +61,11 @@ const BODY_BUDGET = 16 * 1024 * 1024;
 const DAY = 24 * HOUR;
 const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1).toLowerCase();
 
-// A smarthost answering with one of these is telling us to slow down, not that this
-// message is bad: the whole smarthost route pauses instead of hammering it.
-const QUOTA_REPLY = /\b(quota|rate|limit|too many|exceed|throttl|slow down)/i;
+// A smarthost answering like this is telling us to slow down, not that this message is bad:
+// the whole smarthost route pauses instead of hammering it. A full mailbox (4.2.2) and a
+// per-transaction recipient cap (4.5.3) are about one message and do not count.
+const QUOTA_REPLY = /^4\d\d[ -](?!4\.2\.2|4\.5\.3)(?:4\.\d{1,3}\.\d{1,3} )?.*\b(rate|quota|limit|too many (messages|mails|connections)|exceed|throttl|slow down)/i;
+const TOO_MANY_RECIPIENTS = /^452[ -](4\.5\.3\b|.*too many recipients)/i;
 
 /**
  * Works the outbound queue: picks recipients whose time has come, groups those of one
@@ -269,10 +273,12 @@ export class QueueRunner {
 
   private track(e: QueueEntry): void {
     this.entries.set(e.id, e);
-    const next = Math.min(...e.recipients.filter(isPending).map((r) => Date.parse(r.nextAttempt)));
-    if (!Number.isFinite(next)) return;
-    if (next <= this.now()) this.ready.add(e.id);
-    else this.later.push(next, e.id);
+    // Every distinct due time: recipients of one message can be due at different times.
+    const now = this.now();
+    for (const t of new Set(e.recipients.filter(isPending).map((r) => Date.parse(r.nextAttempt)))) {
+      if (t <= now) this.ready.add(e.id);
+      else this.later.push(t, e.id);
+    }
   }
 
   private makeDue(e: QueueEntry, now: number): number {
@@ -402,6 +408,7 @@ export class QueueRunner {
     for (const r of job.rcpts) flying.add(r.address);
     this.inflight.set(id, flying);
     this.running++;
+    job.startedAt = now;
     if (job.kind !== 'local') {
       this.active++;
       this.activeByKey.set(job.key, (this.activeByKey.get(job.key) ?? 0) + 1);
@@ -444,8 +451,12 @@ export class QueueRunner {
       if (job.kind === 'local') {
         outcomes = [];
         for (const r of job.rcpts) {
-          const ok = await this.deps.deliverLocal(entry, r.address, path);
-          outcomes.push({ rcpt: r.address, klass: ok ? 2 : 5, reply: ok ? '250 2.0.0 delivered to mailbox' : '550 5.1.1 mailbox unavailable: the account no longer exists' });
+          const ok = await this.deps.deliverLocal(entry, r.address, path).catch((err: Error) => err);
+          outcomes.push(
+            ok instanceof Error
+              ? { rcpt: r.address, klass: 4, reply: `451 4.3.0 mailbox delivery failed: ${ok.message}` }
+              : { rcpt: r.address, klass: ok ? 2 : 5, reply: ok ? '250 2.0.0 delivered to mailbox' : '550 5.1.1 mailbox unavailable: the account no longer exists' },
+          );
         }
       } else {
         const cfg = this.deps.config();
@@ -486,7 +497,14 @@ export class QueueRunner {
         'delivery attempt',
       );
     }
-    if (job.kind === 'smarthost') this.noteSmarthost(outcomes);
+    if (job.kind === 'smarthost') {
+      // The budget counts what the ISP saw: an attempt that reached no smarthost is refunded.
+      if (!remote) {
+        this.smarthostHour.remove(job.startedAt ?? started);
+        this.smarthostDay.remove(job.startedAt ?? started);
+      }
+      this.noteSmarthost(outcomes);
+    }
     this.forgetBody(entry.id);
     await this.record(job, outcomes, remote);
   }
@@ -545,6 +563,8 @@ export class QueueRunner {
     const d = this.deps.config().delivery;
     const expired = now - Date.parse(entry.queued) >= d.maxQueueDays * DAY;
     const failed: FailedRecipient[] = [];
+    const bouncing: QueueRecipient[] = [];
+    const accepted = outcomes.some((o) => o.klass === 2);
     for (const o of outcomes) {
       const r = job.rcpts.find((x) => x.address === o.rcpt) ?? entry.recipients.find((x) => x.address.toLowerCase() === o.rcpt.toLowerCase());
       if (!r) continue;
@@ -553,7 +573,8 @@ export class QueueRunner {
       if (remote) r.remote = remote;
       if (o.klass === 2) r.state = 'delivered';
       else if (o.klass === 5 || expired) {
-        r.state = 'bounced';
+        // Stays pending until its DSN is safely in the spool (below).
+        bouncing.push(r);
         failed.push({
           recipient: r.address,
           status: o.klass === 5 ? enhancedStatus(o.reply, '5.0.0') : '4.4.7',
@@ -563,15 +584,24 @@ export class QueueRunner {
           lastAttempt: new Date(now),
         });
       } else {
-        r.state = 'deferred';
-        const wait = Math.min(d.retryBaseSeconds * 1000 * 2 ** (r.attempts - 1), d.retryMaxSeconds * 1000);
-        r.nextAttempt = new Date(now + wait).toISOString();
-        this.later.push(now + wait, entry.id);
+        // "452 4.5.3 too many recipients" next to accepted ones is the host's per-transaction
+        // cap, not trouble: the rest go at once in a transaction of their own (RFC 5321 3.3).
+        const wait = accepted && TOO_MANY_RECIPIENTS.test(o.reply) ? 0 : Math.min(d.retryBaseSeconds * 1000 * 2 ** (r.attempts - 1), d.retryMaxSeconds * 1000);
+        this.defer(entry, r, now + wait);
       }
     }
     // The DSN is committed to the spool before the queue forgets the recipient: a crash in
-    // between sends the DSN twice, never zero times.
-    if (failed.length) await this.deps.bounce(entry, failed);
+    // between sends the DSN twice, never zero times. If it cannot be written (a full disk),
+    // the recipient stays deferred and is bounced at a later attempt.
+    if (failed.length) {
+      try {
+        await this.deps.bounce(entry, failed);
+        for (const r of bouncing) r.state = 'bounced';
+      } catch (err) {
+        this.deps.log.error({ evt: 'bounce.fail', id: entry.id, rcpt: bouncing.map((r) => r.address), err: (err as Error).message }, 'could not write the DSN; will try again');
+        for (const r of bouncing) this.defer(entry, r, now + d.retryBaseSeconds * 1000);
+      }
+    }
     if (!this.entries.has(entry.id)) return;
     if (entry.recipients.every((r) => !isPending(r))) {
       await this.drop(entry);
@@ -584,12 +614,12 @@ export class QueueRunner {
     }
   }
 
-  /**
-   * Forgets a message. Outcome records are written without an fsync of their own, as
-   * Postfix does not fsync a delivered queue file's removal: they survive a crash of the
-   * process (the kernel has them), and only a power loss can take one back, which means a
-   * second delivery attempt, never a lost message.
-   */
+  private defer(entry: QueueEntry, r: QueueRecipient, at: number): void {
+    r.state = 'deferred';
+    r.nextAttempt = new Date(at).toISOString();
+    this.later.push(at, entry.id);
+  }
+
   private forgetBody(id: string): void {
     const b = this.bodies.get(id);
     if (!b) return;
@@ -597,6 +627,12 @@ export class QueueRunner {
     this.bodyBytes -= b.reduce((n, x) => n + x.length, 0);
   }
 
+  /**
+   * Forgets a message. Outcome records are written without an fsync of their own, as
+   * Postfix does not fsync a delivered queue file's removal: they survive a crash of the
+   * process (the kernel has them), and only a power loss can take one back, which means a
+   * second delivery attempt, never a lost message.
+   */
   private async drop(entry: QueueEntry): Promise<void> {
     this.forgetBody(entry.id);
     this.entries.delete(entry.id);

@@ -109,8 +109,10 @@ export class SmtpClient {
         // The host's SIZE limit, known from its EHLO: it will never take this message.
         return { outcomes: tx.rcpts.map((rcpt) => ({ rcpt, klass: 5, reply: `552 5.3.4 ${remote}: ${e.message}` })), remote, ms: Date.now() - started };
       }
-      if (!e.responseCode && reused) {
-        // A cached connection the host had already closed: not the host's answer, try afresh.
+      if (!e.responseCode && reused && (e.command === 'API' || e.command === 'CONN' || e.command === 'MAIL FROM') && e.code !== 'ETIMEDOUT') {
+        // A cached connection the host had already closed before our MAIL FROM: not the
+        // host's answer, try afresh. (A failure later in the transaction is not retried here,
+        // so that a message the host may have taken is not sent again at once.)
         return this.send(dest, tx);
       }
       if (!e.responseCode) {

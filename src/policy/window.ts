@@ -31,6 +31,13 @@ export class SlidingWindow {
     this.counts[i]! += n;
   }
 
+  /** Takes back one event added at `atMs` (if its bucket is still the same one). */
+  remove(atMs: number): void {
+    const t = Math.floor(atMs / this.slotMs);
+    const i = t % this.slots;
+    if (this.stamps[i] === t && this.counts[i]! > 0) this.counts[i]! -= 1;
+  }
+
   count(nowMs: number): number {
     const t = Math.floor(nowMs / this.slotMs);
     let sum = 0;

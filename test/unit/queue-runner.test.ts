@@ -26,7 +26,7 @@ const reply = (rcpts: string[], klass: 2 | 4 | 5, text: string): TransactionResu
   ms: 1,
 });
 
-async function setup(overrides: Record<string, unknown>, script: Script, clock = { t: Date.parse('2026-11-30T10:00:00Z') }) {
+async function setup(overrides: Record<string, unknown>, script: Script, clock: { t: number } = { t: Date.parse('2026-11-30T10:00:00Z') }) {
   const dir = await mkdtemp(join(tmpdir(), 'mlsd-runner-'));
   const db: Db = await openDb(join(dir, 'db'));
   const group = new GroupCommitter(db);
@@ -35,6 +35,7 @@ async function setup(overrides: Record<string, unknown>, script: Script, clock =
   const sends: { dest: Destination; tx: Transaction }[] = [];
   const bounces: { entry: QueueEntry; failed: FailedRecipient[] }[] = [];
   const events: { kind: string }[] = [];
+  const faults = { bounce: 0 };
   let concurrent = 0;
   let maxConcurrent = 0;
   const make = () =>
@@ -58,7 +59,10 @@ async function setup(overrides: Record<string, unknown>, script: Script, clock =
       },
       dataPath: (id) => join(dir, `${id}.eml`),
       sign: async () => '',
-      bounce: async (entry, failed) => void bounces.push({ entry: structuredClone(entry), failed }),
+      bounce: async (entry, failed) => {
+        if (faults.bounce > 0 && faults.bounce--) throw new Error('ENOSPC: no space left on device');
+        bounces.push({ entry: structuredClone(entry), failed });
+      },
       deliverLocal: async () => false,
       isLocalDomain: (d) => cfg.domains.includes(d),
       reroute: () => false,
@@ -86,7 +90,7 @@ async function setup(overrides: Record<string, unknown>, script: Script, clock =
     return id;
   };
   return {
-    dir, db, queue, sends, bounces, events, clock, make, enqueue,
+    dir, db, group, queue, sends, bounces, events, clock, make, enqueue, faults,
     setConfig: (o: Record<string, unknown>) => (cfg = configSchema.parse({ domains: ['example.test'], ...overrides, ...o })),
     maxConcurrent: () => maxConcurrent,
     async close() {
@@ -192,6 +196,53 @@ test('a restart resumes only the recipients still pending', async () => {
   await s.close();
 });
 
+test('a DSN that cannot be written (full disk) keeps the recipient deferred; it bounces at a later attempt', async () => {
+  const s = await setup({ ...smarthost, delivery: { retryBaseSeconds: 60 } }, (_d, tx) => reply(tx.rcpts, 5, '550 5.1.1 no such user'));
+  const runner = s.make();
+  await runner.start();
+  s.faults.bounce = 1;
+  const id = await s.enqueue(runner, ['gone@r.test']);
+  await settle(runner);
+  const r = runner.get(id)!.recipients[0]!;
+  assert.equal(r.state, 'deferred');
+  assert.equal(Date.parse(r.nextAttempt) - s.clock.t, 60_000);
+  assert.equal(s.bounces.length, 0);
+  assert.equal((await s.queue.list())[0]!.recipients[0]!.state, 'deferred', 'never stored as bounced without its DSN');
+  s.clock.t += 60_000;
+  runner.retry(id);
+  await settle(runner);
+  assert.equal(s.bounces.length, 1);
+  assert.equal(await s.queue.has(id), false);
+  await runner.stop();
+  await s.close();
+});
+
+test('after a restart every pending recipient keeps its own due time (none is forgotten)', async () => {
+  // A clock that follows real time: the runner's timers are real.
+  const clock = { get t() { return Date.now(); }, set t(_v: number) { throw new Error('real-time clock'); } };
+  const s = await setup(smarthost, (_d, tx) => reply(tx.rcpts, 2, '250 ok'), clock);
+  const now = Date.now();
+  await writeFile(join(s.dir, 'r1.eml'), 'Subject: t\r\n\r\nhello\r\n');
+  const at = (ms: number) => new Date(now + ms).toISOString();
+  await s.group.write([
+    s.queue.enqueueOp({
+      id: 'r1', from: 'alice@example.test', login: null, held: false, queued: at(-60_000), size: 22,
+      recipients: [
+        { address: 'a@one.test', state: 'deferred', attempts: 1, lastReply: '451 later', nextAttempt: at(150) },
+        { address: 'b@two.test', state: 'deferred', attempts: 2, lastReply: '451 later', nextAttempt: at(400) },
+      ],
+    }),
+  ]);
+  const runner = s.make();
+  await runner.start();
+  await new Promise((r) => setTimeout(r, 800));
+  await settle(runner);
+  assert.deepEqual(s.sends.map((x) => x.tx.rcpts), [['a@one.test'], ['b@two.test']]);
+  assert.equal(await s.queue.has('r1'), false);
+  await runner.stop();
+  await s.close();
+});
+
 test('past delivery.maxQueueDays a deferral becomes a bounce with status 4.4.7', async () => {
   const s = await setup({ ...smarthost, delivery: { maxQueueDays: 1 } }, (_d, tx) => reply(tx.rcpts, 4, '451 4.3.0 try later'));
   const runner = s.make();
@@ -266,14 +317,19 @@ test("the smarthost's budget survives a restart", async () => {
 });
 
 test('a quota reply from the smarthost pauses the whole route and raises an event', async () => {
-  const s = await setup({ ...smarthost, delivery: { retryBaseSeconds: 120 } }, (_d, tx) => reply(tx.rcpts, 4, '452 4.5.3 Error: too many recipients / rate limit exceeded'));
+  const s = await setup({ ...smarthost, delivery: { retryBaseSeconds: 120 } }, (_d, tx) =>
+    reply(tx.rcpts, 4, tx.rcpts[0]!.startsWith('full') ? '452 4.2.2 <full@r.test>: mailbox full' : '450 4.7.1 Error: too many messages, rate limit exceeded'),
+  );
   const runner = s.make();
   await runner.start();
+  await s.enqueue(runner, ['full@r.test']);
+  await settle(runner);
+  assert.equal(runner.stats().smarthost.pausedUntil, null, 'a full mailbox is about one message: no pause');
   await s.enqueue(runner, ['a@r.test']);
   await settle(runner);
   await s.enqueue(runner, ['b@r.test']);
   await settle(runner);
-  assert.equal(s.sends.length, 1, 'the second message waits for the pause instead of being sent into the refusal');
+  assert.equal(s.sends.length, 2, 'the third message waits for the pause instead of being sent into the refusal');
   assert.equal(runner.stats().smarthost.pausedUntil, new Date(s.clock.t + 120_000).toISOString());
   assert.deepEqual(s.events.map((e) => e.kind), ['smarthost.throttled']);
   await runner.stop();
