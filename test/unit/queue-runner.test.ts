@@ -276,6 +276,60 @@ test('connections to one destination stay within delivery.maxConnectionsPerDomai
   await s.close();
 });
 
+test('delivery.perDomainMessagesPerMinute paces one recipient domain; others are not held up', async () => {
+  const routes = { 'one.test': { host: '127.0.0.11', port: 25, tls: 'none' }, 'two.test': { host: '127.0.0.12', port: 25, tls: 'none' } };
+  const s = await setup({ routing: { domains: routes }, delivery: { perDomainMessagesPerMinute: 2 } }, (_d, tx) => reply(tx.rcpts, 2, '250 ok'));
+  const runner = s.make();
+  await runner.start();
+  for (let i = 0; i < 3; i++) await s.enqueue(runner, [`u${i}@one.test`]);
+  await s.enqueue(runner, ['v@two.test']);
+  await settle(runner);
+  const to = (d: string) => s.sends.filter((x) => x.tx.rcpts[0]!.endsWith(d)).length;
+  assert.equal(to('one.test'), 2);
+  assert.equal(to('two.test'), 1);
+  s.clock.t += 60_000;
+  runner.flush();
+  await settle(runner);
+  assert.equal(to('one.test'), 3, 'sent once the minute has passed');
+  await runner.stop();
+  await s.close();
+});
+
+test('delivery.maxConnections caps connections over all destinations', async () => {
+  const routes = Object.fromEntries(['a', 'b', 'c', 'd'].map((d, i) => [`${d}.test`, { host: `127.0.0.${20 + i}`, port: 25, tls: 'none' }]));
+  const s = await setup({ routing: { domains: routes }, delivery: { maxConnections: 2 } }, async (_d, tx) => {
+    await new Promise((r) => setTimeout(r, 20));
+    return reply(tx.rcpts, 2, '250 ok');
+  });
+  const runner = s.make();
+  await runner.start();
+  for (const d of ['a', 'b', 'c', 'd']) for (let i = 0; i < 2; i++) await s.enqueue(runner, [`u${i}@${d}.test`]);
+  await settle(runner);
+  assert.equal(s.sends.length, 8);
+  assert.equal(s.maxConcurrent(), 2);
+  await runner.stop();
+  await s.close();
+});
+
+test('queue delete is refused while the message is being delivered', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const s = await setup(smarthost, async (_d, tx) => {
+    await gate;
+    return reply(tx.rcpts, 2, '250 ok');
+  });
+  const runner = s.make();
+  await runner.start();
+  const id = await s.enqueue(runner, ['a@r.test']);
+  await new Promise((r) => setTimeout(r, 20));
+  await assert.rejects(runner.remove(id), /being delivered right now/);
+  release();
+  await settle(runner);
+  assert.equal(await s.queue.has(id), false);
+  await runner.stop();
+  await s.close();
+});
+
 test("the smarthost's hourly budget holds mail in the queue without counting an attempt", async () => {
   const s = await setup({ routing: { ...smarthost.routing, smarthost: { ...smarthost.routing.smarthost, maxPerHour: 2 } } }, (_d, tx) => reply(tx.rcpts, 2, '250 ok'));
   const runner = s.make();
