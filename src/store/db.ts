@@ -46,12 +46,28 @@ export class GroupCommitter {
 
   constructor(private readonly db: Db) {}
 
+  private lazy: { ops: BatchOp[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
   /**
    * A write without an fsync of its own; it becomes durable with the next synced batch.
-   * Only for records whose loss in a crash causes a redelivery, never a loss.
+   * Only for records whose loss in a crash causes a redelivery, never a loss. Lazy writes
+   * made in the same turn of the event loop go to LevelDB as one batch.
    */
-  async writeLazy(ops: BatchOp[]): Promise<void> {
-    await this.db.batch(this.toLevel(ops), { sync: false });
+  writeLazy(ops: BatchOp[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.lazy.push({ ops, resolve, reject }) === 1) setImmediate(() => void this.flushLazy());
+    });
+  }
+
+  private async flushLazy(): Promise<void> {
+    const group = this.lazy;
+    this.lazy = [];
+    try {
+      await this.db.batch(this.toLevel(group.flatMap((g) => g.ops)), { sync: false });
+      for (const g of group) g.resolve();
+    } catch (err) {
+      for (const g of group) g.reject(err);
+    }
   }
 
   private toLevel(ops: BatchOp[]) {
