@@ -302,6 +302,20 @@ test('a restart (kill -9) in the middle of a deferred queue loses nothing and se
   assert.equal((await later.messages()).length, 5);
 });
 
+test('a per-domain route sends a partner domain to its fixed host, whatever the DNS says', async () => {
+  const port = await freePort('127.0.21.38');
+  const partner = await SmtpSink.start({ host: '127.0.21.38', port, dumpDir: true });
+  cleanups.push(() => partner.stop());
+  // The default test DNS is a closed port: without the route this mail would be deferred.
+  const d = await daemon({ routing: { sourceAddress: '127.0.21.10', domains: { 'partner.test': { host: '127.0.21.38', port, tls: 'opportunistic' } } } }, '127.0.21.10');
+  const id = await send(d, 'jo@partner.test', { subject: 'to the partner' });
+  const line = await d.waitFor(attempt(id, 'delivered'));
+  assert.equal(line.route, 'fixed:partner.test');
+  const [dump] = await partner.waitForMessages(1);
+  assert.equal(dump!.clientAddr, '127.0.21.10', 'sent from routing.sourceAddress');
+  assert.match(dump!.message, /Subject: to the partner/);
+});
+
 test('queue delete and retry: unknown IDs are refused with a clear error; delete drops the message', async () => {
   const d = await daemon({}, '127.0.21.7');
   // The default test DNS is a closed port: remote mail stays deferred.
