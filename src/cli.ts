@@ -14,6 +14,7 @@ const USAGE = `usage:
   mlsd events list [--json]
   mlsd queue list [--json] | queue flush | queue retry ID | queue delete ID
   mlsd dkim show DOMAIN
+  mlsd quarantine list [--json] | quarantine show ID | quarantine release ID | quarantine delete ID
 every command but start takes --config-dir DIR (default: the board's)`;
 
 function fail(msg: string): never {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, statfs } from 'node:fs/promises';
+import { mkdir, readFile, statfs, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
 import { createLogger, type Logger } from './log/logger.js';
@@ -34,6 +34,12 @@ import { QueueRunner } from './delivery/runner.js';
 import { DkimKeys } from './delivery/dkim.js';
 import { composeDsn, mayBounce, readHeaderBlock } from './delivery/bounce.js';
 import { DnsblMonitor } from './reputation/dnsbl.js';
+import { QuarantineStore } from './scan/quarantine.js';
+import { decide, scanMessage, summarize } from './scan/scanner.js';
+import { VolumeAnomaly } from './scan/builtin.js';
+import { localDay } from './policy/window.js';
+import type { Envelope } from './spool/spool.js';
+import type { SessionFacts } from './policy/types.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -133,10 +139,10 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     dns,
     client,
     dataPath: (id) => spool.dataPath(id),
-    sign: async (entry, path, body) => {
+    sign: async (entry, message, body) => {
       const domain = signingDomain(entry.from);
       if (!domain) return '';
-      return dkim.sign(body ? Buffer.concat(body) : () => createReadStream(path), domain, config.current.dkim.selector);
+      return dkim.sign(body ? Buffer.concat(body) : message, domain, config.current.dkim.selector);
     },
     bounce: async (entry, failed) => {
       const headers = await readHeaderBlock(spool.dataPath(entry.id));
@@ -185,6 +191,27 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   dnsbl.onChange(() => runner.routingChanged());
   config.onChange(() => runner.routingChanged());
 
+  const quarantine = new QuarantineStore(dataDir, db, group, dirs, log.child({ mod: 'quarantine' }));
+  await quarantine.init();
+  // A committed message goes to the router, unless the scanners said quarantine or delete
+  // (kept in its spool record, so recovery after a crash decides the same way).
+  const dispatch = (env: Envelope, body: Buffer[] | null): void => {
+    const action = env.scan?.action;
+    if (action === 'quarantine') {
+      void quarantine
+        .add(env, spool.dataPath(env.id), config.current.scan.quarantineDays)
+        .then(() => events.emit({ kind: 'scan.quarantined', severity: 'info', account: env.login ?? undefined, ip: env.clientIp, text: `${env.id} from <${env.from}> quarantined (${env.scan!.class}): ${env.scan!.summary}` }))
+        .catch((err: Error) => log.error({ evt: 'quarantine.fail', id: env.id, err: err.message }, 'could not quarantine; kept in the spool until the next start'));
+    } else if (action === 'delete') {
+      // Accepted and dropped on purpose (scan.*.action delete): the log line is its only trace.
+      log.info({ evt: 'scan.deleted', id: env.id, from: env.from, rcpt: env.rcpt, login: env.login, ip: env.clientIp, summary: env.scan!.summary }, 'spam deleted');
+      void group
+        .writeLazy([{ type: 'del', sublevel: 'spool', key: env.id }])
+        .then(() => unlink(spool.dataPath(env.id)))
+        .catch(() => undefined);
+    } else router.submit(env, body);
+  };
+
   // Recovery: everything committed but not fully routed is routed again.
   const pending = await spool.pending();
   const pendingIds = new Set(pending.map((e) => e.id));
@@ -192,7 +219,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   // Only after the sweep: the runner may write DSNs into the spool as soon as it starts.
   await runner.start();
   if (pending.length) log.info({ evt: 'spool.recover', messages: pending.length }, 'resuming routing of committed messages');
-  for (const env of pending) router.submit(env);
+  for (const env of pending) dispatch(env, null);
 
   const alerter = new Alerter({
     settings: () => ({ enabled: config.current.thresholds.alert, adminEmails: config.current.alerts.adminEmails, periodMinutes: config.current.alerts.periodMinutes }),
@@ -227,7 +254,64 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       .finally(() => suspending.delete(login));
   });
   config.onChange(() => thresholds.reload());
+  // Scanning state: hits per account (or client) in the last 24 h, and the volume anomaly signal.
+  const anomaly = new VolumeAnomaly({ minDaysOfHistory: 7, factor: config.current.scan.anomaly.factor, floor: config.current.scan.anomaly.floor });
+  const anomalyReported = new Set<string>();
+  const hits = new Map<string, number[]>();
+  const noteHit = (facts: SessionFacts, cls: string, summary: string) => {
+    const who = facts.login ?? facts.clientIp;
+    const now = Date.now();
+    const list = (hits.get(who) ?? []).filter((t) => t > now - 86_400_000);
+    list.push(now);
+    hits.set(who, list);
+    if (list.length === config.current.scan.alertAfterHits) {
+      // Repeated spam or viruses from one account or PC: it is compromised or infected.
+      void events.emit({
+        kind: 'scan.compromised',
+        severity: 'critical',
+        account: facts.login ?? undefined,
+        ip: facts.clientIp,
+        text: `${list.length} messages from ${facts.login ? `account ${facts.login}` : `client ${facts.clientIp}`} were ${cls === 'virus' ? 'infected' : 'spam'} in 24 h (last: ${summary}); check the PC and change the password`,
+        data: { hits: list.length, last: summary },
+      });
+    }
+  };
+  const content: SmtpPolicies['content'] = async (facts, m) => {
+    const cfg = config.current;
+    const direction = facts.login || relay.isTrustedClient(facts.clientIp) ? 'outbound' : 'inbound';
+    if (!cfg.scan[direction].enabled) return null;
+    if (direction === 'outbound' && facts.login) {
+      const day = localDay(Date.now(), cfg.timezone);
+      anomaly.record(facts.login, day);
+      const a = anomaly.check(facts.login, day);
+      if (a.anomalous && !anomalyReported.has(`${facts.login}|${day}`)) {
+        anomalyReported.add(`${facts.login}|${day}`);
+        void events.emit({ kind: 'scan.anomaly', severity: 'warning', account: facts.login, text: `${facts.login} sent ${a.today} messages today, usually about ${a.usual}`, data: { today: a.today, usual: a.usual } });
+      }
+    }
+    if (m.size > cfg.scan.maxBytes) {
+      log.warn({ evt: 'scan.skip', direction, size: m.size, maxBytes: cfg.scan.maxBytes, login: facts.login, ip: facts.clientIp }, 'message too large to scan');
+      return null;
+    }
+    const result = await scanMessage(await m.contents(), cfg.scan);
+    const decision = decide(result, direction, cfg.scan);
+    const summary = summarize(result);
+    log.info(
+      { evt: 'scan.result', direction, class: result.class, findings: summary || null, errors: result.errors.length ? result.errors : undefined, ms: result.ms, decision: decision.kind === 'commit' ? decision.scan.action : decision.kind, from: m.from, rcpt: m.rcpt, login: facts.login, ip: facts.clientIp },
+      'message scanned',
+    );
+    if (result.errors.length) {
+      void events.emit({ kind: 'scan.engineFailure', severity: 'warning', text: `content scanning incomplete (${result.errors.join('; ')}); messages are ${cfg.scan.onEngineFailure === 'defer' ? 'deferred (451)' : 'passed with a header'}` });
+    }
+    if (result.class !== 'clean') {
+      if (decision.kind === 'refuse') void events.emit({ kind: 'scan.rejected', severity: 'info', account: facts.login ?? undefined, ip: facts.clientIp, text: `refused at end of DATA from <${m.from}> (${result.class}): ${summary}` });
+      noteHit(facts, result.class, summary);
+    }
+    return decision;
+  };
+
   const policies: SmtpPolicies = {
+    content,
     connect: (facts) => thresholds.connect(facts),
     disconnect: (facts) => thresholds.disconnect(facts),
     authenticate: async (facts, login, password) => {
@@ -263,7 +347,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     spool,
     onCommitted: (env, body) => {
       thresholds.committed({ clientIp: env.clientIp, login: env.login, listener: env.listener, tls: false }, env.subject);
-      router.submit(env, body);
+      dispatch(env, body);
     },
     tls,
     log: log.child({ mod: 'smtp' }),
@@ -278,6 +362,27 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
         accounts,
         queue: runner,
         events,
+        quarantine: {
+          list: () => quarantine.list(),
+          show: async (id) => ({ record: (await quarantine.get(id))!, content: await quarantine.content(id) }),
+          delete: async (id) => {
+            const rec = await quarantine.remove(id);
+            log.info({ evt: 'quarantine.delete', id, from: rec.envelope.from }, 'quarantined message deleted');
+            return rec;
+          },
+          release: async (id) => {
+            const rec = await quarantine.get(id);
+            if (!rec) throw new Error(`quarantine: no message ${id}`);
+            // Back into the normal flow, without the scanners' verdict, as the admin decided.
+            const env: Envelope = { ...rec.envelope, scan: undefined };
+            delete env.scan;
+            await spool.adopt(env, quarantine.path(id), [quarantine.removeOp(id)]);
+            await quarantine.forgetFile(id);
+            log.info({ evt: 'quarantine.release', id, from: env.from, rcpt: env.rcpt, class: rec.class, summary: rec.summary }, 'quarantined message released by the administrator');
+            router.submit(env);
+            return rec;
+          },
+        },
         dkimRecord: (domain) => {
           if (!config.current.domains.includes(domain)) throw new Error(`dkim: ${domain} is not a local domain (domains: ${config.current.domains.join(', ')})`);
           return dkim.dnsRecord(domain, config.current.dkim.selector);
@@ -318,6 +423,10 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   );
   await control.start();
   dnsbl.start();
+  const expireQuarantine = () => void quarantine.expire().catch((err: Error) => log.error({ evt: 'quarantine.expire.fail', err: err.message }, 'could not expire quarantine'));
+  expireQuarantine();
+  const quarantineTimer = setInterval(expireQuarantine, 3600_000);
+  quarantineTimer.unref();
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, listeners: smtp.addresses() }, 'mlsd ready');
 
   return {
@@ -326,6 +435,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       await smtp.stop();
       // No new outbound transaction from here; those under way get time to hear their 250
       // (systemd allows 90 s), so a restart does not send again what a peer has taken.
+      clearInterval(quarantineTimer);
       const draining = runner.stop(60_000);
       await router.idle();
       router.stop();

@@ -44,6 +44,9 @@ const KINDS: Record<string, KindText> = {
   'routing.rerouted': { severity: 'warning', en: 'outbound mail switched to the smarthost', zh: '外寄郵件已改經轉寄主機 (smarthost) 寄出', everyEvent: true },
   'routing.restored': { severity: 'info', en: 'outbound mail sent directly again', zh: '外寄郵件已恢復直接寄送', everyEvent: true },
   // Once per alert period: an ISP that keeps refusing over its quota pauses the route again and again.
+  'scan.compromised': { severity: 'critical', en: 'repeated spam or viruses from one account or PC', zh: '同一帳號或電腦多次寄出垃圾郵件或病毒' },
+  'scan.engineFailure': { severity: 'warning', en: 'content scanning engine not answering', zh: '郵件掃描引擎沒有回應' },
+  'scan.anomaly': { severity: 'warning', en: 'unusual outbound volume from an account', zh: '帳號外寄郵件量異常' },
   'smarthost.throttled': { severity: 'warning', en: 'the smarthost refuses mail over its quota; outbound mail paused', zh: '轉寄主機 (smarthost) 超過寄信額度，外寄郵件暫停' },
 };
 

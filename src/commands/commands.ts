@@ -2,6 +2,7 @@ import type { ConfigStore } from '../config/config.js';
 import { getKey } from '../config/config.js';
 import type { AccountStore } from '../accounts/accounts.js';
 import type { QueueRunner, QueueStats } from '../delivery/runner.js';
+import type { QuarantineRecord } from '../scan/quarantine.js';
 import type { ControlRequest, ControlResponse } from './control.js';
 import type { EventLog } from '../events/events.js';
 
@@ -27,6 +28,12 @@ export interface CommandContext {
   accounts: AccountStore;
   queue: Pick<QueueRunner, 'list' | 'flush' | 'retry' | 'remove'>;
   events: EventLog;
+  quarantine: {
+    list(): Promise<QuarantineRecord[]>;
+    show(id: string): Promise<{ record: QuarantineRecord; content: Buffer }>;
+    release(id: string): Promise<QuarantineRecord>;
+    delete(id: string): Promise<QuarantineRecord>;
+  };
   /** The DNS TXT record that publishes a domain's DKIM key. */
   dkimRecord(domain: string): { name: string; value: string; zoneLine: string };
   /** Lifts a suspension and releases the account's held mail; returns how many messages. */
@@ -191,6 +198,29 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
         const e = await ctx.queue.remove(id);
         const pending = e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred').map((r) => r.address);
         return ok(`${id} deleted; not delivered to: ${pending.join(', ') || 'nobody'}`, { id, notDelivered: pending });
+      }
+      case 'quarantine list': {
+        const q = (await ctx.quarantine.list()).sort((a, b) => a.quarantined.localeCompare(b.quarantined));
+        const text = q.length
+          ? q.map((r) => `${r.id} ${r.class} ${r.quarantined} from <${r.envelope.from}>${r.envelope.login ? ` (login ${r.envelope.login})` : ''} [${r.envelope.clientIp}] to ${r.envelope.rcpt.join(', ')}: ${r.envelope.subject ?? ''}\n  ${r.summary}`).join('\n')
+          : 'quarantine is empty';
+        return ok(text, q);
+      }
+      case 'quarantine show': {
+        const id = need(rest, 0, 'ID');
+        const { record, content } = await ctx.quarantine.show(id);
+        const head = `${record.id} ${record.class}: ${record.summary}\nfrom <${record.envelope.from}> to ${record.envelope.rcpt.join(', ')}, quarantined ${record.quarantined}, deleted after ${record.expires}\n\n`;
+        return ok(head + content.toString('utf8'), { ...record, content: content.toString('utf8') });
+      }
+      case 'quarantine release': {
+        const id = need(rest, 0, 'ID');
+        const r = await ctx.quarantine.release(id);
+        return ok(`${id} released to ${r.envelope.rcpt.join(', ')}`, r);
+      }
+      case 'quarantine delete': {
+        const id = need(rest, 0, 'ID');
+        await ctx.quarantine.delete(id);
+        return ok(`${id} deleted`, { id });
       }
       case 'dkim show': {
         const domain = need(rest, 0, 'DOMAIN').toLowerCase();

@@ -181,6 +181,45 @@ export const configSchema = z.strictObject({
       autoReroute: z.boolean().default(false).describe('While our own address is listed, send mx-mode mail through the smarthost'),
     })
     .prefault({}),
+  scan: z
+    .strictObject({
+      outbound: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe('Scan mail from local senders (authenticated sessions and relay.allowIps clients)'),
+          action: z.enum(['quarantine', 'deliver', 'delete']).default('quarantine').describe('What happens to spam: quarantine (recommended), deliver with X-Spam headers, or delete'),
+        })
+        .prefault({}),
+      inbound: z
+        .strictObject({
+          enabled: z.boolean().default(false).describe('Scan mail from outside with the same engines'),
+          action: z.enum(['quarantine', 'deliver', 'delete']).default('deliver'),
+        })
+        .prefault({}),
+      virusAction: z.enum(['quarantine', 'reject']).default('reject').describe('Viruses and executable attachments are never delivered: quarantined, or refused at end of DATA with 554 5.7.1'),
+      onEngineFailure: z.enum(['defer', 'pass']).default('defer').describe('An engine down or slow: defer (451 4.7.1, the client retries) or pass the message with a header'),
+      timeoutSeconds: z.number().min(0.1).max(300).default(30).describe('How long an engine may take'),
+      maxBytes: z.number().int().min(1024).default(25 * 1024 * 1024).describe('Larger messages are not scanned (logged)'),
+      quarantineDays: z.number().min(0.00001).max(365).default(30).describe('Quarantined messages are deleted after this long'),
+      alertAfterHits: z.number().int().min(1).max(1000).default(3).describe('Quarantined/refused messages from one account or client in 24 h that raise a compromised-account alert'),
+      executables: z.boolean().default(true).describe('Treat executable attachments (also inside zips) like viruses'),
+      spamassassin: z
+        .strictObject({ enabled: z.boolean().default(false), host: z.string().default('127.0.0.1'), port: port.default(783) })
+        .prefault({}),
+      rspamd: z
+        .strictObject({ enabled: z.boolean().default(false), url: z.url().default('http://127.0.0.1:11333') })
+        .prefault({}),
+      clamav: z
+        .strictObject({ enabled: z.boolean().default(false), host: z.string().default('127.0.0.1'), port: port.default(3310) })
+        .prefault({}),
+      anomaly: z
+        .strictObject({
+          factor: z.number().min(1).default(5).describe("An account sending more than this many times its usual daily volume is reported"),
+          floor: z.number().int().min(1).default(50).describe('...but never below this many messages a day'),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .describe('Spam and virus scanning; the built-in layer (GTUBE, EICAR, executables) always runs'),
   spool: z
     .strictObject({
       minFreeBytes: z

@@ -25,6 +25,8 @@ export interface QueueEntry {
   recipients: QueueRecipient[];
   queued: string;
   size: number;
+  /** Header fields put in front of the message when it is sent (the scanners' X-Spam-* verdict). */
+  prefix?: string;
 }
 
 export const isPending = (r: QueueRecipient) => r.state === 'queued' || r.state === 'deferred';

@@ -118,7 +118,7 @@ export class Router {
           undeliverable.push(rcpt);
           continue;
         }
-        const prefix = `Return-Path: <${env.from}>\r\nDelivered-To: ${rcpt}\r\n`;
+        const prefix = `Return-Path: <${env.from}>\r\nDelivered-To: ${rcpt}\r\n${env.addHeaders ?? ''}`;
         const file = await maildir.deliver(rcpt, prefix, path, env.size, body);
         log.info({ evt: 'delivery.local', id: env.id, rcpt, file }, 'delivered to mailbox');
       }
@@ -132,6 +132,7 @@ export class Router {
             held: !!env.login && resolver.isSuspended(env.login),
             queued: now,
             size: env.size,
+            ...(env.addHeaders ? { prefix: env.addHeaders } : {}),
             recipients: toQueue.map((address) => ({
               address,
               state: undeliverable.includes(address) ? 'deferred' : 'queued',

@@ -20,7 +20,7 @@ export interface RunnerDeps {
   client: { send(dest: Destination, tx: Transaction): Promise<TransactionResult> };
   dataPath: (id: string) => string;
   /** DKIM-Signature header field(s) to put in front of the message, or ''. */
-  sign: (entry: QueueEntry, path: string, body: Buffer[] | undefined) => Promise<string>;
+  sign: (entry: QueueEntry, message: () => Readable, body: Buffer[] | undefined) => Promise<string>;
   /** Mails a delivery status notification for these recipients (decides itself whether one may be sent). */
   bounce: (entry: QueueEntry, failed: FailedRecipient[]) => Promise<void>;
   /** A queued recipient of a local domain (its mailbox was gone at routing): true if delivered now. */
@@ -464,13 +464,16 @@ export class QueueRunner {
         if ('klass' in dests) {
           outcomes = job.rcpts.map((r) => ({ rcpt: r.address, klass: dests.klass, reply: dests.reply }));
         } else {
-          const body = this.bodies.get(entry.id);
-          const prefix = await this.deps.sign(entry, path, body);
+          const held = this.bodies.get(entry.id);
+          const body = held && entry.prefix ? [Buffer.from(entry.prefix), ...held] : held;
+          // The message as it leaves: our added header fields, then the spooled message.
+          const source = () => (body ? Readable.from(body) : messageStream(entry.prefix ?? '', path));
+          const dkim = await this.deps.sign(entry, body ? () => Readable.from(body) : source, body);
           const tx: Transaction = {
             from: entry.from,
             rcpts: job.rcpts.map((r) => r.address),
-            size: entry.size + Buffer.byteLength(prefix),
-            message: () => (body ? Readable.from(prefix ? [Buffer.from(prefix), ...body] : body) : messageStream(prefix, path)),
+            size: entry.size + Buffer.byteLength(entry.prefix ?? '') + Buffer.byteLength(dkim),
+            message: () => (dkim ? Readable.from((async function* () { yield Buffer.from(dkim); yield* source(); })()) : source()),
           };
           let result: TransactionResult | null = null;
           let last: HostUnusable | null = null;

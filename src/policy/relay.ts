@@ -21,6 +21,11 @@ export class RelayPolicy {
     this.allowAuthenticated = cfg.relay.allowAuthenticated;
   }
 
+  /** A client of the company's own network (relay.allowIps): its mail counts as local, outbound mail. */
+  isTrustedClient(ip: string): boolean {
+    return this.ips.has(ip);
+  }
+
   isLocalDomain(domain: string): boolean {
     return this.localDomains.has(domain);
   }

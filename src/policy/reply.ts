@@ -33,6 +33,8 @@ export const replies = {
   rate: r(450, '4.7.1', 'Error: rate limit exceeded'),
   authTemporaryFailure: r(454, '4.7.0', 'Temporary authentication failure'),
   tooManyErrors: r(421, '4.7.0', 'Error: too many errors, closing connection'),
+  virusFound: r(554, '5.7.1', 'Message content rejected: virus or executable content found'),
+  scanUnavailable: r(451, '4.7.1', 'Error: content scanning temporarily unavailable, try again later'),
 } as const;
 
 export function formatReply(reply: Reply): string {

@@ -13,3 +13,16 @@ export type Verdict = { ok: true } | { ok: false; reply: Reply };
 
 export const accept: Verdict = { ok: true };
 export const refuse = (reply: Reply): Verdict => ({ ok: false, reply });
+
+/** What the content scanners decided for a message (the scan/ module makes it). */
+export interface ScanVerdict {
+  class: 'spam' | 'virus';
+  action: 'quarantine' | 'delete' | 'deliver';
+  summary: string;
+}
+
+export type ContentDecision =
+  | { kind: 'accept'; addHeaders?: string }
+  /** Commit, then quarantine, drop or deliver tagged, as `scan.action` says. */
+  | { kind: 'commit'; scan: ScanVerdict; addHeaders?: string }
+  | { kind: 'refuse'; reply: Reply };

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { TlsMaterial } from './tls.js';
 import { replies, type Reply } from './reply.js';
 import { normalizeIp } from '../policy/ipList.js';
-import type { SessionFacts, Verdict } from '../policy/types.js';
+import type { ContentDecision, SessionFacts, Verdict } from '../policy/types.js';
 import type { Envelope, Incoming } from '../spool/spool.js';
 import { HeaderCollector, receivedHeader } from './headers.js';
 
@@ -20,6 +20,11 @@ export interface SmtpPolicies {
   mailFrom(facts: SessionFacts, address: string): Verdict;
   rcptTo(facts: SessionFacts, address: string): Promise<{ verdict: Verdict; address: string | null }>;
   headerFrom(facts: SessionFacts, addresses: string[]): Verdict;
+  /**
+   * Content scanning at end of DATA, before commit: null when the message is not scanned
+   * (not a local sender, scanning off). A refusal is answered; anything else is committed.
+   */
+  content?(facts: SessionFacts, msg: { from: string; rcpt: string[]; size: number; subject: string; contents: () => Promise<Buffer> }): Promise<ContentDecision | null>;
 }
 
 export interface SmtpSpool {
@@ -284,7 +289,16 @@ export class SmtpService {
         await msg.discard();
         return cb(this.refuse(l, session, hv.reply, 'data', { from, rcpt, headerFrom: headers.fields('from') }));
       }
-      env = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size, subject: (headers.fields('subject')[0] ?? '').slice(0, 200) };
+      const subject = (headers.fields('subject')[0] ?? '').slice(0, 200);
+      const incoming = msg;
+      const decision = this.deps.policies.content ? await this.deps.policies.content(facts, { from, rcpt, size: msg.size, subject, contents: () => incoming.contents() }) : null;
+      if (decision?.kind === 'refuse') {
+        await msg.discard();
+        return cb(this.refuse(l, session, decision.reply, 'data', { from, rcpt, id: msg.id }));
+      }
+      env = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size, subject };
+      if (decision?.kind === 'commit') env.scan = decision.scan;
+      if (decision?.addHeaders) env.addHeaders = decision.addHeaders;
       await this.deps.spool.commit(msg, env);
       this.deps.log.info({ evt: 'smtp.accept', listener: l.name, cid: session.id, id: env.id, ip: env.clientIp, login: env.login, from, rcpt, size: env.size }, 'message committed');
       this.deps.onCommitted(env, msg.body);

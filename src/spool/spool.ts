@@ -1,10 +1,11 @@
-import { open, mkdir, unlink, readdir, statfs, type FileHandle } from 'node:fs/promises';
+import { open, mkdir, unlink, readdir, statfs, link, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { sublevel, type Db, type GroupCommitter, type BatchOp } from '../store/db.js';
 import type { DirSyncer } from '../store/atomic.js';
 import type { Logger } from '../log/logger.js';
+import type { ScanVerdict } from '../policy/types.js';
 
 /** The envelope of record, stored beside the data file. */
 export interface Envelope {
@@ -18,6 +19,10 @@ export interface Envelope {
   size: number;
   /** The Subject header as received (evidence in alerts; never used for routing). */
   subject?: string;
+  /** The scanners' decision, when it is not plain delivery (kept so recovery honours it). */
+  scan?: ScanVerdict;
+  /** Header fields put in front of the message on delivery (X-Spam-* verdicts). */
+  addHeaders?: string;
 }
 
 /**
@@ -72,6 +77,20 @@ export class Incoming {
   /** The whole message, when it fitted in one write batch (null otherwise). */
   get body(): Buffer[] | null {
     return this.whole;
+  }
+
+  /** The whole message as received so far (for the scanners, before commit). */
+  async contents(): Promise<Buffer> {
+    if (!this.wroteEarly) return this.acc ? Buffer.from(this.acc.subarray(0, this.accLen)) : Buffer.alloc(0);
+    await this.flush();
+    const out = Buffer.allocUnsafe(this.bytes);
+    let off = 0;
+    while (off < this.bytes) {
+      const { bytesRead } = await this.fh.read(out, off, this.bytes - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    return out.subarray(0, off);
   }
 
   async write(chunk: Buffer | string): Promise<void> {
@@ -217,6 +236,24 @@ export class Spool {
     // A hook that fails makes the client retry (4xx); the local copy stays and is routed,
     // so the worst case is a duplicate, never a loss.
     for (const hook of this.hooks) await hook(env, msg.path);
+  }
+
+  /**
+   * Takes a message back into the spool from another store of ours (a quarantine release):
+   * the file is hard-linked in, then the spool record and `extraOps` (the other store
+   * letting go) are written in one synced batch. A crash before the batch leaves the
+   * message where it was.
+   */
+  async adopt(env: Envelope, fromPath: string, extraOps: BatchOp[] = []): Promise<void> {
+    try {
+      await link(fromPath, this.dataPath(env.id)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      await this.dirs.sync(this.dir);
+      await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps]);
+    } catch (err) {
+      throw this.noteError(err);
+    }
   }
 
   /** Envelopes committed but not yet fully routed (for recovery at start). */

@@ -125,6 +125,8 @@ async function main(): Promise<void> {
       smtp: { listeners: [{ name: 'mx', host: MLSD_HOST, port: mlsdPort, starttls: true, greetingDelayMs: 0 }] },
       // Like the reference's mynetworks = 127.0.0.0/8: loopback clients may relay.
       relay: { allowIps: ['127.0.0.0/8'] },
+      // The same job as the reference: no content scanning (smtp-accept measures its cost).
+      scan: { outbound: { enabled: false } },
       routing: { mode: 'smarthost', smarthost: { host: SINK_HOST, port: sinkPort, tls: 'none' }, sourceAddress: MLSD_HOST },
       ...(process.env.BENCH_MLSD_DELIVERY ? { delivery: JSON.parse(process.env.BENCH_MLSD_DELIVERY) } : {}),
       spool: { minFreeBytes: 0 },

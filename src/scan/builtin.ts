@@ -1,0 +1,495 @@
+import type { Entry, ZipFile } from 'yauzl';
+
+/**
+ * The built-in scanning layer: needs no engine, so it runs on every outbound message and
+ * first. It finds the industry test patterns (so an administrator can check that scanning
+ * works end to end), executables however they are named or packed in zips, and a sudden
+ * jump in an account's sending volume (the usual sign of a stolen password).
+ */
+
+export interface BuiltinFinding {
+  kind: 'spam' | 'virus' | 'executable';
+  /** GTUBE, EICAR, EXE_ATTACHMENT, DOUBLE_EXTENSION or ZIP_LIMIT. */
+  rule: string;
+  /** Where and what: "invoice.zip > setup.exe (PE executable)". */
+  detail: string;
+}
+
+export interface BuiltinScanOptions {
+  /** Look for executables (default true); off, only the test patterns are looked for. */
+  executables?: boolean;
+  /** Zips opened inside one another at most (default 2: a zip and a zip in it). */
+  maxZipDepth?: number;
+  /** Archive entries looked at per message, over all its zips (default 1000). */
+  maxZipEntries?: number;
+  /** Bytes unpacked per message, over all its zips (default 50 MiB). */
+  maxUnzippedBytes?: number;
+}
+
+// Both test strings are put together at run time so that this file and its build output
+// do not themselves match them: a virus scanner on a developer's machine or on a backup of
+// the appliance would otherwise quarantine mlsd.
+const GTUBE = Buffer.from('XJS*C4JDBQADN1.NSBN3*2IDNEN*' + 'GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X', 'latin1');
+const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$' + 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*', 'latin1');
+const GTUBE_TEXT = GTUBE.toString('latin1');
+const EICAR_TEXT = EICAR.toString('latin1');
+
+/** Bytes of a file's start kept for sniffing its type (far past any real PE header offset). */
+const HEAD_BYTES = 64 * 1024;
+/** Forwarded messages (message/rfc822 attachments) looked into, one inside another. */
+const MAX_MESSAGE_DEPTH = 3;
+
+/**
+ * File names Windows (or a Java or Android runtime) runs, or that install or configure
+ * software, when the recipient double-clicks them. Beyond the usual list: installer patches
+ * and transforms, help and shortcut formats abused as droppers, app packages, and the disk
+ * images malspam used in 2022 to carry a shortcut past the "downloaded from the internet" mark.
+ */
+const DANGEROUS_EXT = new Set([
+  'exe', 'scr', 'pif', 'com', 'bat', 'cmd', 'vbs', 'vbe', 'js', 'jse', 'wsf', 'wsh', 'hta', 'jar', 'msi', 'ps1', 'lnk', 'cpl', 'reg',
+  'msp', 'mst', 'msc', 'scf', 'chm', 'hlp', 'inf', 'application', 'gadget', 'appref-ms', 'url', 'psm1', 'psd1', 'ps1xml', 'vb', 'ws', 'wsc', 'sct', 'shb', 'shs',
+  'appx', 'appxbundle', 'msix', 'msixbundle', 'apk', 'iso', 'img', 'vhd', 'vhdx',
+]);
+
+/** Extensions an executable's name pretends to with a second one ("invoice.pdf.exe"). */
+const DECOY_EXT = new Set([
+  'pdf', 'doc', 'docx', 'docm', 'xls', 'xlsx', 'xlsm', 'ppt', 'pptx', 'pptm', 'odt', 'ods', 'odp', 'rtf', 'txt', 'csv', 'xml', 'htm', 'html',
+  'jpg', 'jpeg', 'png', 'gif', 'bmp', 'tif', 'tiff', 'svg', 'mp3', 'mp4', 'wav', 'avi', 'mov', 'zip', 'rar', '7z', 'eml', 'msg',
+]);
+
+/** Characters that make a name display differently than it is ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf"). */
+const INVISIBLE = /[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
+
+interface Ctx {
+  executables: boolean;
+  maxZipDepth: number;
+  maxZipEntries: number;
+  maxUnzippedBytes: number;
+  entriesLeft: number;
+  bytesLeft: number;
+  /** Set once a per-message budget ran out: no further archive is opened. */
+  exhausted: boolean;
+  findings: BuiltinFinding[];
+  /** Paths already reported as executable, so a name and a content check report a file once. */
+  flagged: Set<string>;
+  yauzl: typeof import('yauzl');
+}
+
+/**
+ * Scans one message. Never throws: a message mailparser cannot read yields no findings
+ * (the engines after this layer still see it), and anything that fails midway keeps what
+ * was found before it. Note that mailparser refuses a message of more than 1000 MIME parts
+ * or with a header block over 1 MB, so such a message passes this layer unexamined.
+ */
+export async function builtinScan(message: Buffer, opts: BuiltinScanOptions = {}): Promise<BuiltinFinding[]> {
+  const maxZipEntries = nonNegative(opts.maxZipEntries, 1000);
+  const maxUnzippedBytes = nonNegative(opts.maxUnzippedBytes, 50 * 1024 * 1024);
+  const findings: BuiltinFinding[] = [];
+  try {
+    const ctx: Ctx = {
+      executables: opts.executables ?? true,
+      maxZipDepth: nonNegative(opts.maxZipDepth, 2),
+      maxZipEntries,
+      maxUnzippedBytes,
+      entriesLeft: maxZipEntries,
+      bytesLeft: maxUnzippedBytes,
+      exhausted: false,
+      findings,
+      flagged: new Set(),
+      // Loaded on first use, like the parser: a box with scanning off never pays for them.
+      yauzl: (await import('yauzl')).default,
+    };
+    await scanMessage(ctx, message, [], 0);
+  } catch {
+    // A parse failure is no finding; see above.
+  }
+  return findings;
+}
+
+function nonNegative(v: number | undefined, dflt: number): number {
+  return v !== undefined && Number.isFinite(v) && v >= 0 ? Math.floor(v) : dflt;
+}
+
+async function scanMessage(ctx: Ctx, raw: Buffer, path: string[], depth: number): Promise<void> {
+  const { simpleParser } = await import('mailparser');
+  const mail = await simpleParser(raw, {
+    // Only the decoded parts are wanted: no checksums, no generated HTML, and cid: images
+    // left as links rather than copied into the HTML as data: URLs.
+    checksumAlgo: false,
+    skipTextToHtml: true,
+    skipTextLinks: true,
+    keepCidLinks: true,
+  });
+  const body = [mail.text ?? '', typeof mail.html === 'string' ? mail.html : ''];
+  const where = pathText([...path, 'message body']);
+  if (body.some((t) => t.includes(GTUBE_TEXT))) ctx.findings.push({ kind: 'spam', rule: 'GTUBE', detail: where });
+  if (body.some((t) => t.includes(EICAR_TEXT))) ctx.findings.push({ kind: 'virus', rule: 'EICAR', detail: where });
+
+  for (const att of mail.attachments) {
+    const name = att.filename ?? '';
+    const label = name || `unnamed ${att.contentType}`;
+    const content = att.content;
+    if (!Buffer.isBuffer(content)) continue;
+    if (att.contentType === 'message/rfc822' && depth < MAX_MESSAGE_DEPTH) {
+      // A forwarded message is a message of its own: its attachments are decoded only by parsing it.
+      await scanMessage(ctx, content, [...path, label], depth + 1).catch(() => undefined);
+      continue;
+    }
+    // A text attachment is a text part too (SpamAssassin matches GTUBE in it as well).
+    if (att.contentType.startsWith('text/') && content.includes(GTUBE)) ctx.findings.push({ kind: 'spam', rule: 'GTUBE', detail: pathText([...path, label]) });
+    judge(ctx, [...path, label], name, content.subarray(0, HEAD_BYTES), content.includes(EICAR), false);
+    if (looksZip(content)) await openZip(ctx, [...path, label], content, 1);
+  }
+}
+
+/** Reports what one file (an attachment or an archive entry) is, from its name and first bytes. */
+function judge(ctx: Ctx, path: string[], name: string, head: Buffer, eicar: boolean, encrypted: boolean): void {
+  if (eicar) ctx.findings.push({ kind: 'virus', rule: 'EICAR', detail: pathText(path) });
+  if (!ctx.executables) return;
+  const content = head.length ? sniffExecutable(head) : null;
+  const byName = dangerousName(name);
+  if (!content && !byName) return;
+  let what = content ?? `.${byName!.ext} file name`;
+  if (byName?.decoy) what += ` disguised as .${byName.decoy}`;
+  if (byName?.hidden) what += ', name reversed by invisible characters';
+  if (encrypted) what += ', encrypted';
+  flagExecutable(ctx, path, byName?.decoy ? 'DOUBLE_EXTENSION' : 'EXE_ATTACHMENT', what);
+}
+
+function flagExecutable(ctx: Ctx, path: string[], rule: string, what: string): void {
+  const key = path.join('\n');
+  if (ctx.flagged.has(key)) return;
+  ctx.flagged.add(key);
+  ctx.findings.push({ kind: 'executable', rule, detail: `${pathText(path)} (${what})` });
+}
+
+/** Once per message: the budgets are per message, so the first archive to hit one ends all unpacking. */
+function budgetHit(ctx: Ctx, path: string[], what: string): void {
+  if (ctx.exhausted) return;
+  ctx.exhausted = true;
+  ctx.findings.push({ kind: 'executable', rule: 'ZIP_LIMIT', detail: `${pathText(path)} (${what})` });
+}
+
+/**
+ * Zips in zips in zips are a known way past scanners that stop at some depth: an archive
+ * not looked into cannot be called clean.
+ */
+function tooDeep(ctx: Ctx, path: string[]): void {
+  ctx.findings.push({ kind: 'executable', rule: 'ZIP_LIMIT', detail: `${pathText(path)} (archives nested deeper than ${ctx.maxZipDepth})` });
+}
+
+function bytesText(n: number): string {
+  return n >= 1024 * 1024 ? `${+(n / 1024 / 1024).toFixed(1)} MiB` : `${n} bytes`;
+}
+
+function looksZip(b: Buffer): boolean {
+  // A local file header, or the end record of an empty archive.
+  return b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && ((b[2] === 3 && b[3] === 4) || (b[2] === 5 && b[3] === 6));
+}
+
+/**
+ * Opens an archive found at nesting `level` (1 for an attachment) and judges every entry.
+ * A corrupt archive is not an error: what was listed before the damage is still judged.
+ */
+async function openZip(ctx: Ctx, path: string[], data: Buffer, level: number): Promise<void> {
+  if (ctx.exhausted) return;
+  if (level > ctx.maxZipDepth) return tooDeep(ctx, path);
+  let zip: ZipFile;
+  try {
+    // Names are decoded here rather than by yauzl, which refuses the whole archive at a name
+    // like "../x.exe" or "C:/x.exe": a sender could hide an entry behind such a name.
+    zip = await ctx.yauzl.fromBufferPromise(data, { decodeStrings: false, validateEntrySizes: true });
+  } catch {
+    return;
+  }
+  let manifest = false;
+  let javaClass = false;
+  let dex = false;
+  try {
+    for await (const entry of zip.eachEntry()) {
+      if (ctx.entriesLeft <= 0) {
+        budgetHit(ctx, path, `more than ${ctx.maxZipEntries} archive entries`);
+        break;
+      }
+      ctx.entriesLeft--;
+      const name = ctx.yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+      if (name.endsWith('/')) continue;
+      const lower = name.toLowerCase();
+      if (lower === 'meta-inf/manifest.mf') manifest = true;
+      else if (lower.endsWith('.class')) javaClass = true;
+      else if (lower === 'classes.dex') dex = true;
+
+      const here = [...path, name];
+      const encrypted = entry.isEncrypted();
+      const got = !encrypted && entry.canDecodeFileData() ? await readEntry(ctx, zip, entry, here, level < ctx.maxZipDepth) : null;
+      judge(ctx, here, name, got?.head ?? Buffer.alloc(0), got?.eicar ?? false, encrypted);
+      if (got && looksZip(got.head)) {
+        if (got.all) await openZip(ctx, here, got.all, level + 1);
+        else if (!got.cut) tooDeep(ctx, here);
+      }
+      if (ctx.exhausted) break;
+    }
+  } catch {
+    // A damaged central directory: the entries before it were judged.
+  } finally {
+    zip.close();
+  }
+  // Renamed Java and Android programs: an archive with a manifest and classes, or with Dalvik code.
+  if (!ctx.executables) return;
+  if (manifest && javaClass) flagExecutable(ctx, path, 'EXE_ATTACHMENT', 'Java program');
+  else if (dex) flagExecutable(ctx, path, 'EXE_ATTACHMENT', 'Android package');
+}
+
+interface EntryData {
+  head: Buffer;
+  /** The whole entry, kept only when it may be an archive to open next. */
+  all: Buffer | null;
+  eicar: boolean;
+  /** Unpacking stopped at the byte budget. */
+  cut: boolean;
+}
+
+/**
+ * Unpacks one entry as a stream, counting every byte against the message's budget, so a
+ * bomb is stopped by what it inflates to and not by the size it declares. Only the head
+ * is kept, plus the whole entry when it looks like a zip that may be opened next.
+ */
+function readEntry(ctx: Ctx, zip: ZipFile, entry: Entry, path: string[], mayOpen: boolean): Promise<EntryData | null> {
+  return new Promise((resolve) => {
+    zip.openReadStream(entry, (err, stream) => {
+      if (err || !stream) return resolve(null);
+      const head: Buffer[] = [];
+      let headLen = 0;
+      let all: Buffer[] | null = null;
+      let sniffed = false;
+      let tail = Buffer.alloc(0);
+      let eicar = false;
+      let cut = false;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        resolve({ head: Buffer.concat(head), all: all && !cut ? Buffer.concat(all) : null, eicar, cut });
+      };
+      stream.on('data', (chunk: Buffer) => {
+        if (done) return;
+        if (chunk.length > ctx.bytesLeft) {
+          chunk = chunk.subarray(0, ctx.bytesLeft);
+          cut = true;
+        }
+        ctx.bytesLeft -= chunk.length;
+        if (headLen < HEAD_BYTES) {
+          const part = chunk.subarray(0, HEAD_BYTES - headLen);
+          head.push(part);
+          headLen += part.length;
+          if (!sniffed && headLen >= 4) {
+            sniffed = true;
+            // The chunks before this one were all head (under 4 bytes), so the entry so far is head.
+            if (mayOpen && looksZip(Buffer.concat(head))) all = head.slice(0, -1);
+          }
+        }
+        all?.push(chunk);
+        // The pattern may straddle two chunks: look across the seam too.
+        if (!eicar && (chunk.includes(EICAR) || Buffer.concat([tail, chunk.subarray(0, EICAR.length - 1)]).includes(EICAR))) eicar = true;
+        tail = Buffer.from(chunk.subarray(Math.max(0, chunk.length - (EICAR.length - 1))));
+        if (cut) {
+          budgetHit(ctx, path, `more than ${bytesText(ctx.maxUnzippedBytes)} unpacked`);
+          stream.destroy();
+          finish();
+        }
+      });
+      // A truncated or lying entry (bad deflate data, wrong size): judge what came out of it.
+      stream.on('error', finish);
+      stream.on('end', finish);
+      stream.on('close', finish);
+    });
+  });
+}
+
+/** What kind of program the bytes are, from their magic numbers; null when none. */
+function sniffExecutable(b: Buffer): string | null {
+  if (b.length >= 0x40 && b[0] === 0x4d && b[1] === 0x5a) {
+    // Every text file starting "MZ" is not a program: Windows runs it only with a PE header where e_lfanew points.
+    const pe = b.readUInt32LE(0x3c);
+    if (pe + 4 <= b.length && b.readUInt32BE(pe) === 0x50450000) return 'PE executable';
+  }
+  if (b.length >= 4) {
+    const m = b.readUInt32BE(0);
+    if (m === 0x7f454c46) return 'ELF executable';
+    if (m === 0xfeedface || m === 0xfeedfacf || m === 0xcefaedfe || m === 0xcffaedfe) return 'Mach-O executable';
+    // The same magic starts a Java class file, whose next word is its version (45 and up);
+    // a universal binary's is its number of architectures.
+    if ((m === 0xcafebabe || m === 0xcafebabf) && b.length >= 8 && b.readUInt32BE(4) >= 1 && b.readUInt32BE(4) <= 20) return 'Mach-O universal executable';
+  }
+  if (b.length >= LNK_HEADER.length && b.subarray(0, LNK_HEADER.length).equals(LNK_HEADER)) return 'Windows shortcut';
+  const msi = oleInstaller(b);
+  if (msi) return msi;
+  return null;
+}
+
+const LNK_HEADER = Buffer.from('4c0000000114020000000000c000000000000046', 'hex');
+const OLE_MAGIC = Buffer.from('d0cf11e0a1b11ae1', 'hex');
+/** {000C10xx-0000-0000-C000-000000000046} as stored, minus its first byte. */
+const MSI_CLSID_REST = Buffer.from('100c0000000000c000000000000046', 'hex');
+
+/**
+ * An OLE compound file is also a Word or Excel 97 document, so the magic alone says
+ * nothing: an installer is told by the class ID of its root storage.
+ */
+function oleInstaller(b: Buffer): string | null {
+  if (b.length < 512 || !b.subarray(0, 8).equals(OLE_MAGIC)) return null;
+  const shift = b.readUInt16LE(0x1e);
+  if (shift !== 9 && shift !== 12) return null;
+  const dirSector = b.readUInt32LE(0x30);
+  const clsid = (dirSector + 1) * 2 ** shift + 0x50;
+  if (clsid + 16 > b.length) return null;
+  if (!b.subarray(clsid + 1, clsid + 16).equals(MSI_CLSID_REST)) return null;
+  const kind = b[clsid];
+  if (kind === 0x84) return 'Windows installer';
+  if (kind === 0x86) return 'Windows installer patch';
+  if (kind === 0x82) return 'Windows installer transform';
+  return null;
+}
+
+/** The dangerous extension of a file name, and the one before it when that poses as a document. */
+function dangerousName(name: string): { ext: string; decoy?: string; hidden?: boolean } | null {
+  const base = name.split(/[\\/]/).pop() ?? '';
+  const real = base.replace(INVISIBLE, '');
+  // Windows drops trailing dots and spaces, so "setup.exe. " runs as setup.exe.
+  const parts = real.replace(/[. ]+$/, '').toLowerCase().split('.');
+  if (parts.length < 2) return null;
+  const ext = parts[parts.length - 1]!;
+  if (!DANGEROUS_EXT.has(ext)) return null;
+  const out: { ext: string; decoy?: string; hidden?: boolean } = { ext };
+  const prev = parts.length > 2 ? parts[parts.length - 2]!.trim() : '';
+  if (DECOY_EXT.has(prev)) out.decoy = prev;
+  if (real !== base) out.hidden = true;
+  return out;
+}
+
+/**
+ * A path for a finding's detail. The names come from the sender and the detail goes into
+ * logs, headers and alert mails: no control or direction characters, bounded length.
+ */
+function pathText(path: string[]): string {
+  return path
+    .map((p) => {
+      const s = p.replace(INVISIBLE, '').replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+      return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+    })
+    .join(' > ');
+}
+
+export interface VolumeAnomalyOptions {
+  /** Active days an account needs before it can be anomalous (default 7). */
+  minDaysOfHistory: number;
+  /** Today above this many times the usual day is anomalous (default 5)... */
+  factor: number;
+  /** ...and above this many messages (default 50). */
+  floor: number;
+}
+
+/** Active days kept per account; the usual volume is taken over the last USUAL_DAYS of them. */
+const KEEP_DAYS = 30;
+const USUAL_DAYS = 14;
+const DAY_MS = 86_400_000;
+
+/**
+ * Per-account outbound volume against the account's own habit. A stolen password or an
+ * infected PC shows as an account suddenly sending many times what it usually does, well
+ * under any fixed daily limit sized for the busiest user.
+ *
+ * History is counted in days the account sent mail, not calendar days, and the usual
+ * volume is their median: weekends and holidays do not pull it down, one earlier spike
+ * (an attack that ran a day before being noticed) does not raise it, and a dormant
+ * account that wakes up spraying is still compared with the habit it had.
+ */
+export class VolumeAnomaly {
+  private readonly opts: VolumeAnomalyOptions;
+  /** Per account, day number (days since 1970-01-01) to messages that day. */
+  private days = new Map<string, Map<number, number>>();
+
+  constructor(opts: Partial<VolumeAnomalyOptions> = {}) {
+    this.opts = {
+      minDaysOfHistory: nonNegative(opts.minDaysOfHistory, 7),
+      factor: opts.factor !== undefined && Number.isFinite(opts.factor) && opts.factor > 0 ? opts.factor : 5,
+      floor: nonNegative(opts.floor, 50),
+    };
+  }
+
+  /** Counts one message; `day` is the box's local day, "2025-03-01". A malformed day is ignored. */
+  record(account: string, day: string): void {
+    const d = dayNumber(day);
+    if (d === null) return;
+    let m = this.days.get(account);
+    if (!m) this.days.set(account, (m = new Map()));
+    m.set(d, (m.get(d) ?? 0) + 1);
+    if (m.size > KEEP_DAYS) m.delete(Math.min(...m.keys()));
+  }
+
+  /** Today's count (as recorded so far) against the median of the account's recent active days before it. */
+  check(account: string, day: string): { anomalous: boolean; today: number; usual: number } {
+    const d = dayNumber(day);
+    const m = this.days.get(account);
+    if (d === null || !m) return { anomalous: false, today: 0, usual: 0 };
+    const today = m.get(d) ?? 0;
+    const before = [...m.keys()].filter((k) => k < d).sort((a, b) => b - a);
+    const recent = before.slice(0, USUAL_DAYS).map((k) => m.get(k)!);
+    const usual = median(recent);
+    const anomalous = before.length >= this.opts.minDaysOfHistory && today > Math.max(this.opts.factor * usual, this.opts.floor);
+    return { anomalous, today, usual };
+  }
+
+  /** Plain JSON: { v: 1, accounts: [[account, [["2025-03-01", 12], ...]], ...] }. */
+  snapshot(): unknown {
+    const accounts: [string, [string, number][]][] = [];
+    for (const [account, m] of this.days) {
+      accounts.push([account, [...m].sort((a, b) => a[0] - b[0]).map(([d, n]) => [dayString(d), n])]);
+    }
+    return { v: 1, accounts };
+  }
+
+  /**
+   * Replaces the state with a snapshot. The file may be from an older build or damaged:
+   * whatever does not look right is skipped, never thrown on.
+   */
+  restore(data: unknown): void {
+    this.days = new Map();
+    if (typeof data !== 'object' || data === null) return;
+    const { v, accounts } = data as { v?: unknown; accounts?: unknown };
+    if (v !== 1 || !Array.isArray(accounts)) return;
+    for (const item of accounts) {
+      if (!Array.isArray(item) || typeof item[0] !== 'string' || !Array.isArray(item[1])) continue;
+      const m = this.days.get(item[0]) ?? new Map<number, number>();
+      for (const pair of item[1] as unknown[]) {
+        if (!Array.isArray(pair)) continue;
+        const d = typeof pair[0] === 'string' ? dayNumber(pair[0]) : null;
+        const n: unknown = pair[1];
+        if (d === null || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) continue;
+        m.set(d, n);
+      }
+      const keep = [...m.keys()].sort((a, b) => b - a).slice(KEEP_DAYS);
+      for (const k of keep) m.delete(k);
+      if (m.size) this.days.set(item[0], m);
+    }
+  }
+}
+
+function median(xs: number[]): number {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function dayNumber(day: string): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) return null;
+  const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  // Date.UTC rolls "2025-02-31" over into March; such a day is not one.
+  return dayString(t / DAY_MS) === day ? t / DAY_MS : null;
+}
+
+function dayString(d: number): string {
+  return new Date(d * DAY_MS).toISOString().slice(0, 10);
+}

@@ -1,0 +1,118 @@
+import { link, mkdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sublevel, type Db, type GroupCommitter, type BatchOp } from '../store/db.js';
+import type { DirSyncer } from '../store/atomic.js';
+import type { Envelope } from '../spool/spool.js';
+import { SPOOL_SUBLEVEL } from '../spool/spool.js';
+import type { Logger } from '../log/logger.js';
+
+const SUBLEVEL = 'quarantine';
+
+export interface QuarantineRecord {
+  id: string;
+  envelope: Envelope;
+  class: 'spam' | 'virus';
+  /** What the scanners found, one line ("builtin:EICAR: attachment eicar.com; clamav:Eicar-Test-Signature"). */
+  summary: string;
+  quarantined: string;
+  expires: string;
+}
+
+/**
+ * Quarantined messages: the data file under `<data-dir>/quarantine/`, the envelope and
+ * verdict in LevelDB. A message moves here from the spool by a hard link and one synced
+ * batch that writes the quarantine record and removes the spool record, so a crash leaves
+ * it in exactly one of the two (or, before the batch, still in the spool, where recovery
+ * sends it here again).
+ */
+export class QuarantineStore {
+  readonly dir: string;
+
+  constructor(
+    dataDir: string,
+    private readonly db: Db,
+    private readonly group: GroupCommitter,
+    private readonly dirs: DirSyncer,
+    private readonly log: Logger,
+  ) {
+    this.dir = join(dataDir, 'quarantine');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  path(id: string): string {
+    return join(this.dir, `${id}.eml`);
+  }
+
+  /** Moves a committed spool message into quarantine. */
+  async add(env: Envelope, spoolPath: string, days: number, now = new Date()): Promise<QuarantineRecord> {
+    const scan = env.scan;
+    const rec: QuarantineRecord = {
+      id: env.id,
+      envelope: env,
+      class: scan?.class ?? 'spam',
+      summary: scan?.summary ?? '',
+      quarantined: now.toISOString(),
+      expires: new Date(now.getTime() + days * 86_400_000).toISOString(),
+    };
+    await link(spoolPath, this.path(env.id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    await this.dirs.sync(this.dir);
+    await this.group.write([
+      { type: 'put', sublevel: SUBLEVEL, key: env.id, value: rec },
+      { type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id },
+    ]);
+    await unlink(spoolPath).catch(() => undefined);
+    this.log.info({ evt: 'quarantine.add', id: env.id, class: rec.class, from: env.from, rcpt: env.rcpt, login: env.login, ip: env.clientIp, summary: rec.summary }, 'message quarantined');
+    return rec;
+  }
+
+  async get(id: string): Promise<QuarantineRecord | undefined> {
+    return (await sublevel(this.db, SUBLEVEL).get(id)) as QuarantineRecord | undefined;
+  }
+
+  async list(): Promise<QuarantineRecord[]> {
+    const out: QuarantineRecord[] = [];
+    for await (const v of sublevel(this.db, SUBLEVEL).values()) out.push(v as QuarantineRecord);
+    return out;
+  }
+
+  async content(id: string): Promise<Buffer> {
+    if (!(await this.get(id))) throw new Error(`quarantine: no message ${id}`);
+    return readFile(this.path(id));
+  }
+
+  /** The op that forgets a record (for a release, in the same batch as the spool's record). */
+  removeOp(id: string): BatchOp {
+    return { type: 'del', sublevel: SUBLEVEL, key: id };
+  }
+
+  /** Deletes a quarantined message for good. */
+  async remove(id: string): Promise<QuarantineRecord> {
+    const rec = await this.get(id);
+    if (!rec) throw new Error(`quarantine: no message ${id}`);
+    await this.group.write([this.removeOp(id)]);
+    await unlink(this.path(id)).catch(() => undefined);
+    return rec;
+  }
+
+  /** Called once a released message is back in the spool. */
+  async forgetFile(id: string): Promise<void> {
+    await unlink(this.path(id)).catch(() => undefined);
+  }
+
+  /** Deletes what has passed its expiry; returns how many. */
+  async expire(now = new Date()): Promise<number> {
+    let n = 0;
+    for (const rec of await this.list()) {
+      if (Date.parse(rec.expires) > now.getTime()) continue;
+      await this.remove(rec.id);
+      n++;
+    }
+    if (n) this.log.info({ evt: 'quarantine.expire', removed: n }, 'expired quarantined messages deleted');
+    return n;
+  }
+}
