@@ -27,7 +27,6 @@ import { Alerter } from './alerts/alerts.js';
 import { AuthPolicy } from './policy/auth.js';
 import { ThresholdPolicy } from './policy/thresholds.js';
 import { ThresholdStore } from './store/counters.js';
-import { createReadStream } from 'node:fs';
 import { DnsClient } from './delivery/dns.js';
 import { SmtpClient } from './delivery/transport.js';
 import { QueueRunner } from './delivery/runner.js';

@@ -137,7 +137,8 @@ function exchange(
 
 const SPAMD_HEAD_END = Buffer.from('\r\n\r\n');
 
-/** spamd's reply is complete once it closes; these say only whether what came is whole. */
+/** Whether the bytes so far are a whole reply: the head plus as many body bytes as its
+ *  Content-length says, or an error status line (which spamd sends alone, then closes). */
 function spamdReplyComplete(reply: Buffer): boolean {
   const headEnd = reply.indexOf(SPAMD_HEAD_END);
   if (headEnd < 0) {

@@ -1,18 +1,12 @@
 // A real DNS server for tests: dnsmasq bound to one loopback address, answering only from the
 // records given here and never forwarding (--no-resolv, no server= lines), so a test's DNS can
 // never leak off the machine and its answers do not depend on /etc/hosts or /etc/resolv.conf.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { promises as dnsPromises } from 'node:dns';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './daemon.js';
+import { removeDir, spawnDaemon, startOnPort, waitUntilReady, withTempDir, type DaemonProcess } from './daemon-process.js';
 
 const DNSMASQ = '/usr/sbin/dnsmasq';
-// util-linux's setpriv (essential on Debian) lets the kernel SIGKILL dnsmasq when this Node
-// process dies, even by SIGKILL, so a crashed test run cannot leave a server holding the port.
-const SETPRIV = '/usr/bin/setpriv';
 
 export interface DnsRecords {
   /** MX records. host '.' publishes a null MX (RFC 7505, "MX 0 ."), served as a raw RR whose
@@ -45,51 +39,37 @@ export interface DnsServerOptions {
 const marker = (gen: number) => `gen${gen}.mlsd-dns-marker.invalid`;
 
 export class DnsServer {
-  private stderr = '';
   private gen = 0;
-  private exited: Promise<void>;
 
   private constructor(
-    private readonly proc: ChildProcess,
+    private readonly daemon: DaemonProcess,
     readonly host: string,
     readonly port: number,
     private readonly dir: string,
-  ) {
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    proc.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-  }
+  ) {}
 
   /** "host:port", the form Node's dns Resolver.setServers() takes. */
   get address(): string {
     return `${this.host}:${this.port}`;
   }
 
-  static async start(opts: DnsServerOptions): Promise<DnsServer> {
-    const dir = await mkdtemp(join(tmpdir(), 'mlsd-dns-'));
-    try {
+  static start(opts: DnsServerOptions): Promise<DnsServer> {
+    return withTempDir('mlsd-dns-', async (dir) => {
       // dnsmasq re-reads addn-hosts on SIGHUP; keep the directory readable in case it runs as
       // a non-root user (it does when the tests are not run as root).
       await chmod(dir, 0o755);
       await writeFile(join(dir, 'records.conf'), recordsConf(opts.records, join(dir, 'dynamic.hosts')));
       await writeFile(join(dir, 'dynamic.hosts'), hostsFile(0, []));
-      let lastErr: unknown;
       // A port picked by freePort() is free for TCP only; dnsmasq also needs it for UDP.
-      for (let attempt = 0; attempt < (opts.port ? 1 : 5); attempt++) {
-        const port = opts.port ?? (await freePort(opts.host));
-        const s = new DnsServer(spawnDnsmasq(opts, port, dir), opts.host, port, dir);
-        try {
-          await s.waitForGeneration(0, 5000);
-          return s;
-        } catch (err) {
-          lastErr = err;
-          await s.kill();
-        }
-      }
-      throw lastErr;
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true });
-      throw err;
-    }
+      return startOnPort({
+        host: opts.host,
+        port: opts.port,
+        attempts: 5,
+        launch: (port) => new DnsServer(spawnDnsmasq(opts, port, dir), opts.host, port, dir),
+        ready: (s) => s.waitForGeneration(0, 5000),
+        discard: (s) => s.kill(),
+      });
+    });
   }
 
   /**
@@ -101,49 +81,41 @@ export class DnsServer {
     // The whole file is read at once on SIGHUP (which also clears the cache), so seeing this
     // generation's marker in an answer proves every record of the new set is being served.
     await writeFile(join(this.dir, 'dynamic.hosts'), hostsFile(gen, records));
-    this.proc.kill('SIGHUP');
+    this.daemon.proc.kill('SIGHUP');
     await this.waitForGeneration(gen, 5000);
   }
 
   /** dnsmasq's own log (stderr): start-up, reloads and, with logQueries, each query. */
   log(): string {
-    return this.stderr;
+    return this.daemon.output;
   }
 
   async stop(): Promise<void> {
     await this.kill();
-    await rm(this.dir, { recursive: true, force: true });
+    await removeDir(this.dir);
   }
 
-  private async kill(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) {
-      this.proc.kill('SIGTERM');
-      const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-      await this.exited;
-      clearTimeout(t);
-    }
+  private kill(): Promise<void> {
+    return this.daemon.terminate(3000);
   }
 
-  private async waitForGeneration(gen: number, timeoutMs: number): Promise<void> {
+  private waitForGeneration(gen: number, timeoutMs: number): Promise<number> {
     const r = new dnsPromises.Resolver({ timeout: 300, tries: 1 });
     r.setServers([this.address]);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null)
-        throw new Error(`dnsmasq exited (${this.proc.exitCode ?? this.proc.signalCode}): ${this.stderr}`);
-      try {
-        await r.resolve4(marker(gen));
-        return;
-      } catch {
-        // not listening yet, or still answering from the previous file
-      }
-      if (Date.now() > deadline) throw new Error(`dnsmasq did not serve generation ${gen} in ${timeoutMs} ms: ${this.stderr}`);
-      await new Promise((res) => setTimeout(res, 25));
-    }
+    return waitUntilReady(this.daemon, {
+      timeoutMs,
+      intervalMs: 25,
+      probe: () =>
+        r.resolve4(marker(gen)).then(
+          () => true,
+          () => false, // not listening yet, or still answering from the previous file
+        ),
+      timeoutMessage: `dnsmasq did not serve generation ${gen} in ${timeoutMs} ms`,
+    });
   }
 }
 
-function spawnDnsmasq(opts: DnsServerOptions, port: number, dir: string): ChildProcess {
+function spawnDnsmasq(opts: DnsServerOptions, port: number, dir: string): DaemonProcess {
   const args = [
     '--keep-in-foreground',
     `--conf-file=${join(dir, 'records.conf')}`, // and so not /etc/dnsmasq.conf
@@ -162,10 +134,9 @@ function spawnDnsmasq(opts: DnsServerOptions, port: number, dir: string): ChildP
     ...(process.getuid?.() === 0 ? ['--user=root', '--group=root'] : []),
     ...(opts.logQueries ? ['--log-queries'] : []),
   ];
-  const [cmd, argv] = existsSync(SETPRIV)
-    ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', DNSMASQ, ...args]]
-    : [DNSMASQ, args];
-  return spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Under setpriv, so a crashed test run cannot leave a server holding the port (see
+  // spawnDaemon). Only stderr: that is where --log-facility=- logs.
+  return spawnDaemon('dnsmasq', DNSMASQ, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /** dnsmasq.conf syntax (not argv) because only the file parser honours quotes, which TXT text

@@ -1,17 +1,12 @@
 // Postfix's smtp-sink as a scriptable remote MTA: it answers a fixed script (accept, or a 4xx or
 // 5xx at one stage) and can dump each transaction to a file, so a test can play the remote
 // side of a delivery that is accepted, deferred or bounced.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeDir, shutDown, spawnDaemon, talk, waitUntilReady, type DaemonProcess } from './daemon-process.js';
 
 const SMTP_SINK = '/usr/sbin/smtp-sink';
-// The kernel SIGKILLs the sink when this Node process dies (even by SIGKILL), so a crashed run
-// cannot leave a sink holding a port the next run wants.
-const SETPRIV = '/usr/bin/setpriv';
 
 /**
  * How the sink answers. With the default reply texts (see softReply/hardReply):
@@ -82,20 +77,13 @@ const REPLY_ARGS: Record<SinkReply, string[]> = {
 };
 
 export class SmtpSink {
-  private stderr = '';
-  private exited: Promise<void>;
-
   private constructor(
-    private readonly proc: ChildProcess,
+    private readonly daemon: DaemonProcess,
     readonly host: string,
     readonly port: number,
     /** Where dumps go (null without dumpDir). */
     readonly dumpDir: string | null,
-  ) {
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    proc.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    proc.stdout!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-  }
+  ) {}
 
   static async start(opts: SmtpSinkOptions): Promise<SmtpSink> {
     const dumpDir = opts.dumpDir ? await mkdtemp(join(tmpdir(), 'mlsd-sink-')) : null;
@@ -116,8 +104,9 @@ export class SmtpSink {
       `inet:${opts.host}:${opts.port}`,
       '64',
     ];
-    const [cmd, argv] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', SMTP_SINK, ...args]] : [SMTP_SINK, args];
-    const sink = new SmtpSink(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }), opts.host, opts.port, dumpDir);
+    // Under setpriv (see spawnDaemon), so a crashed run cannot leave a sink holding a port the
+    // next run wants.
+    const sink = new SmtpSink(spawnDaemon('smtp-sink', SMTP_SINK, args), opts.host, opts.port, dumpDir);
     try {
       await sink.waitForGreeting(5000);
       return sink;
@@ -125,7 +114,7 @@ export class SmtpSink {
       // Not stop(): if something else holds the port, waiting for it to be free would only
       // hide the real error behind a timeout.
       await sink.kill();
-      if (dumpDir) await rm(dumpDir, { recursive: true, force: true });
+      if (dumpDir) await removeDir(dumpDir);
       throw err;
     }
   }
@@ -164,51 +153,29 @@ export class SmtpSink {
 
   /** What smtp-sink printed (fatal errors, -v / -c output). */
   output(): string {
-    return this.stderr;
+    return this.daemon.output;
   }
 
   /** Stops the sink and resolves once host:port can be bound again, so a test can start the
    *  next sink there at once. Removes the dump dir. */
-  async stop(): Promise<void> {
-    await this.kill();
-    await waitPortFree(this.host, this.port, 5000);
-    if (this.dumpDir) await rm(this.dumpDir, { recursive: true, force: true });
+  stop(): Promise<void> {
+    return shutDown(() => this.kill(), this.host, this.port, 'smtp-sink', this.dumpDir);
   }
 
-  private async kill(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) {
-      this.proc.kill('SIGTERM');
-      const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-      await this.exited;
-      clearTimeout(t);
-    }
+  private kill(): Promise<void> {
+    return this.daemon.terminate(3000);
   }
 
-  private async waitForGreeting(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null)
-        throw new Error(`smtp-sink exited (${this.proc.exitCode ?? this.proc.signalCode}): ${this.stderr}`);
-      const greeting = await new Promise<string>((resolve) => {
-        const s = connect({ host: this.host, port: this.port });
-        let got = '';
-        const done = () => (s.destroy(), resolve(got));
-        s.setTimeout(1000, done);
-        s.on('data', (c: Buffer) => {
-          got += c.toString();
-          if (got.includes('\n')) {
-            s.write('QUIT\r\n');
-            done();
-          }
-        });
-        s.once('error', done);
-        s.once('close', done);
-      });
-      // Any complete reply line: with -r/-f CONNECT the greeting itself is 4xx/5xx.
-      if (/^\d{3}[ -]/.test(greeting)) return;
-      if (Date.now() > deadline) throw new Error(`smtp-sink gave no greeting on ${this.host}:${this.port}: ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  private waitForGreeting(timeoutMs: number): Promise<number> {
+    return waitUntilReady(this.daemon, {
+      timeoutMs,
+      intervalMs: 25,
+      // Reads the first reply line (sending nothing before it), then says QUIT and hangs up.
+      // Any complete reply line will do: with -r/-f CONNECT the greeting itself is 4xx/5xx.
+      probe: async () =>
+        /^\d{3}[ -]/.test(await talk(this.host, this.port, { until: (got) => got.includes('\n'), farewell: 'QUIT\r\n', timeoutMs: 1000 })),
+      timeoutMessage: `smtp-sink gave no greeting on ${this.host}:${this.port}`,
+    });
   }
 }
 
@@ -239,19 +206,4 @@ function parseDump(path: string, raw: Buffer): SinkDump {
     d.message = body;
   }
   return d;
-}
-
-/** Binds host:port the way the next server will: success proves the old one let go. */
-async function waitPortFree(host: string, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, host, () => s.close(() => resolve(true)));
-    });
-    if (free) return;
-    if (Date.now() > deadline) throw new Error(`${host}:${port} still in use after stopping smtp-sink`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

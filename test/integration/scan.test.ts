@@ -7,6 +7,8 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import yazl from 'yazl';
 import { TestDaemon, freePort, swaks, type LogLine } from '../helpers/daemon.js';
 import { SmtpSink } from '../helpers/smtp-sink.js';
+import { SpamdServer } from '../helpers/spamd.js';
+import { ClamdServer } from '../helpers/clamd.js';
 import type { QuarantineRecord } from '../../src/scan/quarantine.js';
 
 /**
@@ -196,4 +198,44 @@ test('quarantine delete and expiry; viruses can be quarantined instead of refuse
   await d.waitFor((l) => l.evt === 'quarantine.expire');
   assert.deepEqual(await quarantine(d), []);
   assert.deepEqual((await readdir(join(d.dataDir, 'quarantine'))).filter((f) => f.endsWith('.eml')), []);
+});
+
+test('with real engines (spamd, clamd on loopback): verdicts combine; a clamd-only signature is refused; an engine down defers (451 4.7.1) or passes with a header', async () => {
+  const [spamd, clamd] = await Promise.all([SpamdServer.start({ host: '127.0.41.20' }), ClamdServer.start({ host: '127.0.41.21' })]);
+  cleanups.push(() => spamd.stop(), () => clamd.stop());
+  const { d, sink } = await setup('127.0.41.6', {
+    spamassassin: { enabled: true, host: spamd.host, port: spamd.port },
+    clamav: { enabled: true, host: clamd.host, port: clamd.port },
+    timeoutSeconds: 20,
+  });
+  const spam = await sendAsAlice(d, { subject: 'offer', text: `Dear friend ${GTUBE}` });
+  assert.ok(spam.ok, spam.response);
+  const [q] = await quarantine(d);
+  assert.match(q!.summary, /builtin:GTUBE/);
+  assert.match(q!.summary, /spamassassin:[^;]*GTUBE/, 'spamd saw it too');
+
+  // Only clamd knows this pattern (test/fixtures/clamav): the verdict is clamd's.
+  const v = await sendAsAlice(d, { subject: 'scan me', attachments: [{ filename: 'data.bin', content: 'xx MLSD-CLAMAV-ONLY-TEST-PATTERN-7f3a9c xx' }] });
+  assert.equal(v.ok, false);
+  assert.match(v.response, /^554 5\.7\.1 /);
+  const line = await d.waitFor((l) => scanned(l) && l.class === 'virus');
+  assert.match(String(line.findings), /clamav:Mlsd\.Test\.ClamavOnly/);
+
+  const clean = await sendAsAlice(d, { subject: 'minutes of the meeting', text: 'Hi Bob,\n\nthe minutes are below.\n\nRegards,\nAlice' });
+  assert.ok(clean.ok, clean.response);
+  await sink.waitForMessages(1);
+
+  // clamd goes away: mail is deferred, nothing is lost (the client keeps it and retries).
+  await clamd.stop();
+  const deferred = await sendAsAlice(d, { subject: 'while clamd is down', text: 'hello' });
+  assert.equal(deferred.ok, false);
+  assert.match(deferred.response, /^451 4\.7\.1 /);
+  const events = JSON.parse((await d.cli(['events', 'list', '--json'])).stdout) as { kind: string; text: string }[];
+  assert.ok(events.some((e) => e.kind === 'scan.engineFailure' && /clamd/.test(e.text)));
+  assert.equal((await d.cli(['config', 'set', 'scan.onEngineFailure', '"pass"'])).code, 0);
+  const passed = await sendAsAlice(d, { subject: 'passed unscanned', text: 'hello' });
+  assert.ok(passed.ok, passed.response);
+  const dumps = await sink.waitForMessages(2);
+  const p = dumps.find((x) => x.message.includes('Subject: passed unscanned'))!;
+  assert.match(p.message, /^X-Mlsd-Scan: incomplete; clamd /m);
 });
