@@ -108,8 +108,10 @@ export async function builtinScan(message: Buffer, opts: BuiltinScanOptions = {}
       yauzl: (await import('yauzl')).default,
     };
     await scanMessage(ctx, message, [], 0);
-  } catch {
-    // A parse failure is no finding; see above.
+  } catch (err) {
+    // mailparser refuses what no mail program sends (over 1000 MIME parts, a header block
+    // over 1 MB): such a message cannot be looked into, so it is not let out unexamined.
+    findings.push({ kind: 'executable', rule: 'MIME_LIMIT', detail: `cannot be examined: ${(err as Error).message.replace(/[\r\n]+/g, ' ').slice(0, 200)}` });
   }
   return findings;
 }

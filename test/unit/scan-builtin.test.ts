@@ -416,3 +416,11 @@ test('volume: restore tolerates garbage, keeping only what is well formed', () =
   v.record('g', '2025-03-05');
   assert.deepEqual(v.check('g', '2025-03-05'), { anomalous: false, today: 1, usual: 4 });
 });
+
+test('a message the MIME parser refuses (over 1000 parts) is not let through unexamined', async () => {
+  const parts = Array.from({ length: 1100 }, (_, i) => `--b\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`).join('');
+  const msg = Buffer.from(`From: a@example.test\r\nTo: b@remote.test\r\nSubject: many\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n${parts}--b--\r\n`);
+  const f = await builtinScan(msg);
+  assert.equal(f.length, 1);
+  assert.equal(f[0]!.rule, 'MIME_LIMIT');
+});
