@@ -6,7 +6,7 @@ import { ConfigStore } from './config/config.js';
 import type { Config } from './config/schema.js';
 import { AccountStore } from './accounts/accounts.js';
 import { generatePassword, hashPassword } from './accounts/password.js';
-import { openDb, GroupCommitter } from './store/db.js';
+import { openDb, GroupCommitter, sublevel } from './store/db.js';
 import { DirSyncer, writeFileAtomic } from './store/atomic.js';
 import { Spool } from './spool/spool.js';
 import { MaildirDelivery } from './delivery/maildir.js';
@@ -255,6 +255,12 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   config.onChange(() => thresholds.reload());
   // Scanning state: hits per account (or client) in the last 24 h, and the volume anomaly signal.
   const anomaly = new VolumeAnomaly({ minDaysOfHistory: 7, factor: config.current.scan.anomaly.factor, floor: config.current.scan.anomaly.floor });
+  // Its history is weeks long: kept in LevelDB (saved each minute and at stop), not lost at a restart.
+  const ANOMALY_KEY = { sublevel: 'scan-state', key: 'volume-anomaly' };
+  anomaly.restore(await sublevel(db, ANOMALY_KEY.sublevel).get(ANOMALY_KEY.key).catch(() => undefined));
+  const saveAnomaly = () => group.writeLazy([{ type: 'put', ...ANOMALY_KEY, value: anomaly.snapshot() }]).catch((err: Error) => log.error({ evt: 'scan.anomaly.save', err: err.message }, 'could not save volume history'));
+  const anomalyTimer = setInterval(() => void saveAnomaly(), 60_000);
+  anomalyTimer.unref();
   const anomalyReported = new Set<string>();
   const hits = new Map<string, number[]>();
   const noteHit = (facts: SessionFacts, cls: string, summary: string) => {
@@ -435,6 +441,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       // No new outbound transaction from here; those under way get time to hear their 250
       // (systemd allows 90 s), so a restart does not send again what a peer has taken.
       clearInterval(quarantineTimer);
+      clearInterval(anomalyTimer);
+      await saveAnomaly();
       const draining = runner.stop(60_000);
       await router.idle();
       router.stop();
