@@ -163,7 +163,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     },
     deliverLocal: async (entry, rcpt, path) => {
       if (!isMailbox(rcpt)) return false;
-      await maildir.deliver(rcpt, `Return-Path: <${entry.from}>\r\nDelivered-To: ${rcpt}\r\n`, path, entry.size);
+      await maildir.deliver(rcpt, `Return-Path: <${entry.from}>\r\nDelivered-To: ${rcpt}\r\n${entry.prefix ?? ''}`, path, entry.size);
       return true;
     },
     isLocalDomain,
@@ -192,15 +192,30 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
 
   const quarantine = new QuarantineStore(dataDir, db, group, dirs, log.child({ mod: 'quarantine' }));
   await quarantine.init();
+  await quarantine.sweepOrphans();
+  const quarantineBusy = new Set<string>();
+  const quarantineOp = async <T,>(id: string, op: () => Promise<T>): Promise<T> => {
+    if (quarantineBusy.has(id)) throw new Error(`quarantine: ${id} is being released or deleted right now`);
+    quarantineBusy.add(id);
+    try {
+      return await op();
+    } finally {
+      quarantineBusy.delete(id);
+    }
+  };
   // A committed message goes to the router, unless the scanners said quarantine or delete
   // (kept in its spool record, so recovery after a crash decides the same way).
   const dispatch = (env: Envelope, body: Buffer[] | null): void => {
     const action = env.scan?.action;
     if (action === 'quarantine') {
-      void quarantine
-        .add(env, spool.dataPath(env.id), config.current.scan.quarantineDays)
-        .then(() => events.emit({ kind: 'scan.quarantined', severity: 'info', account: env.login ?? undefined, ip: env.clientIp, text: `${env.id} from <${env.from}> quarantined (${env.scan!.class}): ${env.scan!.summary}` }))
-        .catch((err: Error) => log.error({ evt: 'quarantine.fail', id: env.id, err: err.message }, 'could not quarantine; kept in the spool until the next start'));
+      void quarantine.add(env, spool.dataPath(env.id), config.current.scan.quarantineDays).then(
+        () => emitSafe({ kind: 'scan.quarantined', severity: 'info', account: env.login ?? undefined, ip: env.clientIp, text: `${env.id} from <${env.from}> quarantined (${env.scan!.class}): ${env.scan!.summary}` }),
+        (err: Error) => {
+          // It stays in the spool (never delivered, never lost) and is tried again.
+          log.error({ evt: 'quarantine.fail', id: env.id, err: err.message }, 'could not quarantine; will try again in 30 s');
+          setTimeout(() => dispatch(env, null), 30_000).unref();
+        },
+      );
     } else if (action === 'delete') {
       // Accepted and dropped on purpose (scan.*.action delete): the log line is its only trace.
       log.info({ evt: 'scan.deleted', id: env.id, from: env.from, rcpt: env.rcpt, login: env.login, ip: env.clientIp, summary: env.scan!.summary }, 'spam deleted');
@@ -263,15 +278,19 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   anomalyTimer.unref();
   const anomalyReported = new Set<string>();
   const hits = new Map<string, number[]>();
+  const emitSafe = (ev: Parameters<EventLog['emit']>[0]) => void events.emit(ev).catch((err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
+  const hitAlerted = new Map<string, number>();
   const noteHit = (facts: SessionFacts, cls: string, summary: string) => {
     const who = facts.login ?? facts.clientIp;
     const now = Date.now();
     const list = (hits.get(who) ?? []).filter((t) => t > now - 86_400_000);
     list.push(now);
     hits.set(who, list);
-    if (list.length === config.current.scan.alertAfterHits) {
+    // Again after each alert period while it goes on (the alerter itself also de-duplicates).
+    if (list.length >= config.current.scan.alertAfterHits && now - (hitAlerted.get(who) ?? 0) >= config.current.alerts.periodMinutes * 60_000) {
+      hitAlerted.set(who, now);
       // Repeated spam or viruses from one account or PC: it is compromised or infected.
-      void events.emit({
+      emitSafe({
         kind: 'scan.compromised',
         severity: 'critical',
         account: facts.login ?? undefined,
@@ -281,6 +300,9 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       });
     }
   };
+  const MAX_CONCURRENT_SCANS = 4;
+  let scansRunning = 0;
+  const scanWaiters: (() => void)[] = [];
   const content: SmtpPolicies['content'] = async (facts, m) => {
     const cfg = config.current;
     const direction = facts.login || relay.isTrustedClient(facts.clientIp) ? 'outbound' : 'inbound';
@@ -291,14 +313,39 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       const a = anomaly.check(facts.login, day);
       if (a.anomalous && !anomalyReported.has(`${facts.login}|${day}`)) {
         anomalyReported.add(`${facts.login}|${day}`);
-        void events.emit({ kind: 'scan.anomaly', severity: 'warning', account: facts.login, text: `${facts.login} sent ${a.today} messages today, usually about ${a.usual}`, data: { today: a.today, usual: a.usual } });
+        emitSafe({ kind: 'scan.anomaly', severity: 'warning', account: facts.login, text: `${facts.login} sent ${a.today} messages today, usually about ${a.usual}`, data: { today: a.today, usual: a.usual } });
       }
     }
     if (m.size > cfg.scan.maxBytes) {
       log.warn({ evt: 'scan.skip', direction, size: m.size, maxBytes: cfg.scan.maxBytes, login: facts.login, ip: facts.clientIp }, 'message too large to scan');
+      emitSafe({ kind: 'scan.skipped', severity: 'warning', account: facts.login ?? undefined, ip: facts.clientIp, text: `a ${m.size}-byte message from <${m.from}> was passed unscanned (scan.maxBytes ${cfg.scan.maxBytes})` });
       return null;
     }
-    const result = await scanMessage(await m.contents(), cfg.scan);
+    // A scan holds the whole message in memory: a few at a time bound that (and they are
+    // CPU-bound anyway), whatever the number of sessions.
+    // Waiting for a slot counts against the engines' timeout: past it, the message is
+    // handled as an engine failure rather than keeping the client waiting.
+    const slotDeadline = Date.now() + cfg.scan.timeoutSeconds * 1000;
+    while (scansRunning >= MAX_CONCURRENT_SCANS) {
+      const left = slotDeadline - Date.now();
+      const got = left > 0 && (await new Promise<boolean>((r) => {
+        const t = setTimeout(() => { const i = scanWaiters.indexOf(wake); if (i >= 0) scanWaiters.splice(i, 1); r(false); }, left);
+        const wake = () => { clearTimeout(t); r(true); };
+        scanWaiters.push(wake);
+      }));
+      if (!got && scansRunning >= MAX_CONCURRENT_SCANS) {
+        log.warn({ evt: 'scan.busy', login: facts.login, ip: facts.clientIp }, 'no scanner free in time');
+        return decide({ class: 'clean', findings: [], errors: ['all scanners busy'], scores: [], ms: 0 }, direction, cfg.scan);
+      }
+    }
+    scansRunning++;
+    let result;
+    try {
+      result = await scanMessage(await m.contents(), cfg.scan);
+    } finally {
+      scansRunning--;
+      scanWaiters.shift()?.();
+    }
     const decision = decide(result, direction, cfg.scan);
     const summary = summarize(result);
     log.info(
@@ -306,11 +353,11 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       'message scanned',
     );
     if (result.errors.length) {
-      void events.emit({ kind: 'scan.engineFailure', severity: 'warning', text: `content scanning incomplete (${result.errors.join('; ')}); messages are ${cfg.scan.onEngineFailure === 'defer' ? 'deferred (451)' : 'passed with a header'}` });
+      emitSafe({ kind: 'scan.engineFailure', severity: 'warning', text: `content scanning incomplete (${result.errors.join('; ')}); messages are ${cfg.scan.onEngineFailure === 'defer' ? 'deferred (451)' : 'passed with a header'}` });
     }
     if (result.class !== 'clean') {
-      if (decision.kind === 'refuse') void events.emit({ kind: 'scan.rejected', severity: 'info', account: facts.login ?? undefined, ip: facts.clientIp, text: `refused at end of DATA from <${m.from}> (${result.class}): ${summary}` });
-      noteHit(facts, result.class, summary);
+      if (decision.kind === 'refuse') emitSafe({ kind: 'scan.rejected', severity: 'info', account: facts.login ?? undefined, ip: facts.clientIp, text: `refused at end of DATA from <${m.from}> (${result.class}): ${summary}` });
+      if (direction === 'outbound') noteHit(facts, result.class, summary);
     }
     return decision;
   };
@@ -369,13 +416,14 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
         events,
         quarantine: {
           list: () => quarantine.list(),
+          // One operation per message at a time: a double release must not deliver twice.
           show: async (id) => ({ record: (await quarantine.get(id))!, content: await quarantine.content(id) }),
-          delete: async (id) => {
+          delete: (id) => quarantineOp(id, async () => {
             const rec = await quarantine.remove(id);
             log.info({ evt: 'quarantine.delete', id, from: rec.envelope.from }, 'quarantined message deleted');
             return rec;
-          },
-          release: async (id) => {
+          }),
+          release: (id) => quarantineOp(id, async () => {
             const rec = await quarantine.get(id);
             if (!rec) throw new Error(`quarantine: no message ${id}`);
             // Back into the normal flow, without the scanners' verdict, as the admin decided.
@@ -386,7 +434,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
             log.info({ evt: 'quarantine.release', id, from: env.from, rcpt: env.rcpt, class: rec.class, summary: rec.summary }, 'quarantined message released by the administrator');
             router.submit(env);
             return rec;
-          },
+          }),
         },
         dkimRecord: (domain) => {
           if (!config.current.domains.includes(domain)) throw new Error(`dkim: ${domain} is not a local domain (domains: ${config.current.domains.join(', ')})`);

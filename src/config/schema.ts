@@ -198,7 +198,7 @@ export const configSchema = z.strictObject({
       virusAction: z.enum(['quarantine', 'reject']).default('reject').describe('Viruses and executable attachments are never delivered: quarantined, or refused at end of DATA with 554 5.7.1'),
       onEngineFailure: z.enum(['defer', 'pass']).default('defer').describe('An engine down or slow: defer (451 4.7.1, the client retries) or pass the message with a header'),
       timeoutSeconds: z.number().min(0.1).max(300).default(30).describe('How long an engine may take'),
-      maxBytes: z.number().int().min(1024).default(25 * 1024 * 1024).describe('Larger messages are not scanned (logged)'),
+      maxBytes: z.number().int().min(1024).default(52428800).describe('Larger messages are not scanned (an event); the default scans everything smtp.maxMessageBytes lets in'),
       quarantineDays: z.number().min(0.00001).max(365).default(30).describe('Quarantined messages are deleted after this long'),
       alertAfterHits: z.number().int().min(1).max(1000).default(3).describe('Quarantined/refused messages from one account or client in 24 h that raise a compromised-account alert'),
       executables: z.boolean().default(true).describe('Treat executable attachments (also inside zips) like viruses'),

@@ -1,4 +1,4 @@
-import { link, mkdir, readFile, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sublevel, type Db, type GroupCommitter, type BatchOp } from '../store/db.js';
 import type { DirSyncer } from '../store/atomic.js';
@@ -99,6 +99,22 @@ export class QuarantineStore {
     return rec;
   }
 
+  /**
+   * Removes files no record refers to (a crash between a record's removal and its file's):
+   * safe, since a released message has its own link in the spool.
+   */
+  async sweepOrphans(): Promise<number> {
+    const known = new Set((await this.list()).map((r) => r.id));
+    let n = 0;
+    for (const name of await readdir(this.dir)) {
+      if (!name.endsWith('.eml') || known.has(name.slice(0, -4))) continue;
+      await unlink(join(this.dir, name)).catch(() => undefined);
+      n++;
+    }
+    if (n) this.log.info({ evt: 'quarantine.sweep', removed: n }, 'removed unreferenced quarantine files');
+    return n;
+  }
+
   /** Called once a released message is back in the spool. */
   async forgetFile(id: string): Promise<void> {
     await unlink(this.path(id)).catch(() => undefined);
@@ -109,8 +125,8 @@ export class QuarantineStore {
     let n = 0;
     for (const rec of await this.list()) {
       if (Date.parse(rec.expires) > now.getTime()) continue;
-      await this.remove(rec.id);
-      n++;
+      // Released or deleted meanwhile: nothing to do for it, go on with the others.
+      if (await this.remove(rec.id).then(() => true, () => false)) n++;
     }
     if (n) this.log.info({ evt: 'quarantine.expire', removed: n }, 'expired quarantined messages deleted');
     return n;

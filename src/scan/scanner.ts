@@ -86,7 +86,8 @@ export function decide(r: ScanResult, direction: 'outbound' | 'inbound', s: Scan
   if (r.errors.length) {
     // No engine said spam, but one could not look: the message is not known to be clean.
     if (s.onEngineFailure === 'defer') return { kind: 'refuse', reply: replies.scanUnavailable };
-    return { kind: 'accept', addHeaders: `X-Mlsd-Scan: incomplete; ${headerSafe(r.errors.join('; '))}\r\n` };
+    // The engines' own errors (internal addresses) stay in our log, not in mail that leaves.
+    return { kind: 'accept', addHeaders: `X-Mlsd-Scan: incomplete (${r.errors.length} engine(s) did not answer)\r\n` };
   }
   return { kind: 'accept' };
 }

@@ -66,7 +66,8 @@ export class Incoming {
   static async create(dir: string, mapError: (err: unknown) => SpoolError): Promise<Incoming> {
     const id = newMessageId();
     const path = join(dir, `${id}.eml`);
-    const fh = await open(path, 'wx', 0o600);
+    // Read-write: the scanners read a large message back before it is committed.
+    const fh = await open(path, 'wx+', 0o600);
     return new Incoming(id, path, fh, mapError);
   }
 
