@@ -22,7 +22,7 @@ import { loadOrCreateTls } from './smtp/tls.js';
 import { SmtpService, type SmtpPolicies } from './smtp/server.js';
 import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
 import { runCommand } from './commands/commands.js';
-import { EventLog } from './events/events.js';
+import { EventLog, type EventInput } from './events/events.js';
 import { Alerter } from './alerts/alerts.js';
 import { AuthPolicy } from './policy/auth.js';
 import { ThresholdPolicy } from './policy/thresholds.js';
@@ -34,11 +34,8 @@ import { DkimKeys } from './delivery/dkim.js';
 import { composeDsn, mayBounce, readHeaderBlock } from './delivery/bounce.js';
 import { DnsblMonitor } from './reputation/dnsbl.js';
 import { QuarantineStore } from './scan/quarantine.js';
-import { decide, scanMessage, summarize } from './scan/scanner.js';
-import { VolumeAnomaly } from './scan/builtin.js';
-import { localDay } from './policy/window.js';
+import { ContentPolicy } from './scan/policy.js';
 import type { Envelope } from './spool/spool.js';
-import type { SessionFacts } from './policy/types.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -77,6 +74,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs);
 
   const events = new EventLog(db, log.child({ mod: 'events' }));
+  // An event that cannot be written (full disk, closing database) is logged, never a crash.
+  const emitSafe = (ev: EventInput) => void events.emit(ev).catch((err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
   const isLocalDomain = (d: string) => config.current.domains.includes(d);
   const isMailbox = (a: string) => accounts.user(a) !== undefined || a.startsWith('postmaster@');
 
@@ -138,10 +137,9 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     dns,
     client,
     dataPath: (id) => spool.dataPath(id),
-    sign: async (entry, message, body) => {
+    sign: async (entry, message) => {
       const domain = signingDomain(entry.from);
-      if (!domain) return '';
-      return dkim.sign(body ? Buffer.concat(body) : message, domain, config.current.dkim.selector);
+      return domain ? dkim.sign(message, domain, config.current.dkim.selector) : '';
     },
     bounce: async (entry, failed) => {
       const headers = await readHeaderBlock(spool.dataPath(entry.id));
@@ -168,7 +166,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     },
     isLocalDomain,
     reroute: () => dnsbl.ownListed(),
-    emit: (ev) => void events.emit(ev).catch(() => undefined),
+    emit: emitSafe,
     log: log.child({ mod: 'queue' }),
   });
 
@@ -244,7 +242,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   events.subscribe((ev) => void alerter.handle(ev));
   const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
   const thresholdStore = new ThresholdStore(db, group, (err) => log.error({ evt: 'counters.write', err: err.message }, 'could not save counters'));
-  const thresholds = new ThresholdPolicy(() => config.current, (ev) => void events.emit(ev).catch(() => undefined), thresholdStore);
+  const thresholds = new ThresholdPolicy(() => config.current, emitSafe, thresholdStore);
   thresholds.restore(await thresholdStore.load());
   // Concurrent sessions of one account can trip its limit together: suspend it once.
   const suspending = new Set<string>();
@@ -268,102 +266,21 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       .finally(() => suspending.delete(login));
   });
   config.onChange(() => thresholds.reload());
-  // Scanning state: hits per account (or client) in the last 24 h, and the volume anomaly signal.
-  const anomaly = new VolumeAnomaly({ minDaysOfHistory: 7, factor: config.current.scan.anomaly.factor, floor: config.current.scan.anomaly.floor });
-  // Its history is weeks long: kept in LevelDB (saved each minute and at stop), not lost at a restart.
+  const contentPolicy = new ContentPolicy({
+    config: () => config.current,
+    isTrustedClient: (ip) => relay.isTrustedClient(ip),
+    emit: emitSafe,
+    log: log.child({ mod: 'scan' }),
+  });
+  // The volume history is weeks long: kept in LevelDB (saved each minute and at stop).
   const ANOMALY_KEY = { sublevel: 'scan-state', key: 'volume-anomaly' };
-  anomaly.restore(await sublevel(db, ANOMALY_KEY.sublevel).get(ANOMALY_KEY.key).catch(() => undefined));
-  const saveAnomaly = () => group.writeLazy([{ type: 'put', ...ANOMALY_KEY, value: anomaly.snapshot() }]).catch((err: Error) => log.error({ evt: 'scan.anomaly.save', err: err.message }, 'could not save volume history'));
+  contentPolicy.restore(await sublevel(db, ANOMALY_KEY.sublevel).get(ANOMALY_KEY.key).catch(() => undefined));
+  const saveAnomaly = () => group.writeLazy([{ type: 'put', ...ANOMALY_KEY, value: contentPolicy.snapshot() }]).catch((err: Error) => log.error({ evt: 'scan.anomaly.save', err: err.message }, 'could not save volume history'));
   const anomalyTimer = setInterval(() => void saveAnomaly(), 60_000);
   anomalyTimer.unref();
-  const anomalyReported = new Set<string>();
-  const hits = new Map<string, number[]>();
-  const emitSafe = (ev: Parameters<EventLog['emit']>[0]) => void events.emit(ev).catch((err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
-  const hitAlerted = new Map<string, number>();
-  const noteHit = (facts: SessionFacts, cls: string, summary: string) => {
-    const who = facts.login ?? facts.clientIp;
-    const now = Date.now();
-    const list = (hits.get(who) ?? []).filter((t) => t > now - 86_400_000);
-    list.push(now);
-    hits.set(who, list);
-    // Again after each alert period while it goes on (the alerter itself also de-duplicates).
-    if (list.length >= config.current.scan.alertAfterHits && now - (hitAlerted.get(who) ?? 0) >= config.current.alerts.periodMinutes * 60_000) {
-      hitAlerted.set(who, now);
-      // Repeated spam or viruses from one account or PC: it is compromised or infected.
-      emitSafe({
-        kind: 'scan.compromised',
-        severity: 'critical',
-        account: facts.login ?? undefined,
-        ip: facts.clientIp,
-        text: `${list.length} messages from ${facts.login ? `account ${facts.login}` : `client ${facts.clientIp}`} were ${cls === 'virus' ? 'infected' : 'spam'} in 24 h (last: ${summary}); check the PC and change the password`,
-        data: { hits: list.length, last: summary },
-      });
-    }
-  };
-  const MAX_CONCURRENT_SCANS = 4;
-  let scansRunning = 0;
-  const scanWaiters: (() => void)[] = [];
-  const content: SmtpPolicies['content'] = async (facts, m) => {
-    const cfg = config.current;
-    const direction = facts.login || relay.isTrustedClient(facts.clientIp) ? 'outbound' : 'inbound';
-    if (!cfg.scan[direction].enabled) return null;
-    if (direction === 'outbound' && facts.login) {
-      const day = localDay(Date.now(), cfg.timezone);
-      anomaly.record(facts.login, day);
-      const a = anomaly.check(facts.login, day);
-      if (a.anomalous && !anomalyReported.has(`${facts.login}|${day}`)) {
-        anomalyReported.add(`${facts.login}|${day}`);
-        emitSafe({ kind: 'scan.anomaly', severity: 'warning', account: facts.login, text: `${facts.login} sent ${a.today} messages today, usually about ${a.usual}`, data: { today: a.today, usual: a.usual } });
-      }
-    }
-    if (m.size > cfg.scan.maxBytes) {
-      log.warn({ evt: 'scan.skip', direction, size: m.size, maxBytes: cfg.scan.maxBytes, login: facts.login, ip: facts.clientIp }, 'message too large to scan');
-      emitSafe({ kind: 'scan.skipped', severity: 'warning', account: facts.login ?? undefined, ip: facts.clientIp, text: `a ${m.size}-byte message from <${m.from}> was passed unscanned (scan.maxBytes ${cfg.scan.maxBytes})` });
-      return null;
-    }
-    // A scan holds the whole message in memory: a few at a time bound that (and they are
-    // CPU-bound anyway), whatever the number of sessions.
-    // Waiting for a slot counts against the engines' timeout: past it, the message is
-    // handled as an engine failure rather than keeping the client waiting.
-    const slotDeadline = Date.now() + cfg.scan.timeoutSeconds * 1000;
-    while (scansRunning >= MAX_CONCURRENT_SCANS) {
-      const left = slotDeadline - Date.now();
-      const got = left > 0 && (await new Promise<boolean>((r) => {
-        const t = setTimeout(() => { const i = scanWaiters.indexOf(wake); if (i >= 0) scanWaiters.splice(i, 1); r(false); }, left);
-        const wake = () => { clearTimeout(t); r(true); };
-        scanWaiters.push(wake);
-      }));
-      if (!got && scansRunning >= MAX_CONCURRENT_SCANS) {
-        log.warn({ evt: 'scan.busy', login: facts.login, ip: facts.clientIp }, 'no scanner free in time');
-        return decide({ class: 'clean', findings: [], errors: ['all scanners busy'], scores: [], ms: 0 }, direction, cfg.scan);
-      }
-    }
-    scansRunning++;
-    let result;
-    try {
-      result = await scanMessage(await m.contents(), cfg.scan);
-    } finally {
-      scansRunning--;
-      scanWaiters.shift()?.();
-    }
-    const decision = decide(result, direction, cfg.scan);
-    const summary = summarize(result);
-    log.info(
-      { evt: 'scan.result', direction, class: result.class, findings: summary || null, errors: result.errors.length ? result.errors : undefined, ms: result.ms, decision: decision.kind === 'commit' ? decision.scan.action : decision.kind, from: m.from, rcpt: m.rcpt, login: facts.login, ip: facts.clientIp },
-      'message scanned',
-    );
-    if (result.errors.length) {
-      emitSafe({ kind: 'scan.engineFailure', severity: 'warning', text: `content scanning incomplete (${result.errors.join('; ')}); messages are ${cfg.scan.onEngineFailure === 'defer' ? 'deferred (451)' : 'passed with a header'}` });
-    }
-    if (result.class !== 'clean') {
-      if (decision.kind === 'refuse') emitSafe({ kind: 'scan.rejected', severity: 'info', account: facts.login ?? undefined, ip: facts.clientIp, text: `refused at end of DATA from <${m.from}> (${result.class}): ${summary}` });
-      if (direction === 'outbound') noteHit(facts, result.class, summary);
-    }
-    return decision;
-  };
 
   const policies: SmtpPolicies = {
-    content,
+    content: (facts, m) => contentPolicy.check(facts, m),
     connect: (facts) => thresholds.connect(facts),
     disconnect: (facts) => thresholds.disconnect(facts),
     authenticate: async (facts, login, password) => {
@@ -449,6 +366,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
         },
         status: async () => {
           const fs = await statfs(dataDir);
+          const queue = runner.stats();
+          const routing = config.current.routing;
           return {
             version: VERSION,
             pid: process.pid,
@@ -459,12 +378,12 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
             users: accounts.listUsers().length,
             aliases: accounts.listAliases().length,
             spoolPending: (await spool.pending()).length,
-            queue: runner.stats(),
-            routing: (() => {
-              const r = config.current.routing;
-              const st = runner.stats();
-              return { mode: r.mode, effective: r.mode === 'smarthost' || st.smarthost.rerouted ? ('smarthost' as const) : ('mx' as const), smarthost: r.smarthost.host ? `${r.smarthost.host}:${r.smarthost.port}` : null };
-            })(),
+            queue,
+            routing: {
+              mode: routing.mode,
+              effective: routing.mode === 'smarthost' || queue.smarthost.rerouted ? 'smarthost' : 'mx',
+              smarthost: routing.smarthost.host ? `${routing.smarthost.host}:${routing.smarthost.port}` : null,
+            },
             dnsbl: dnsbl.status().ips.map((i) => ({ ip: i.ip, label: i.label, listed: i.listed, zones: i.zones.map((z) => ({ zone: z.zone, state: z.state, answer: z.answer, reason: z.reason, error: z.error })) })),
             dataDiskFreeBytes: fs.bavail * fs.bsize,
             memory: (({ rss, heapUsed, external }) => ({ rssBytes: rss, heapUsedBytes: heapUsed, externalBytes: external }))(process.memoryUsage()),

@@ -20,7 +20,7 @@ export interface RunnerDeps {
   client: { send(dest: Destination, tx: Transaction): Promise<TransactionResult> };
   dataPath: (id: string) => string;
   /** DKIM-Signature header field(s) to put in front of the message, or ''. */
-  sign: (entry: QueueEntry, message: () => Readable, body: Buffer[] | undefined) => Promise<string>;
+  sign: (entry: QueueEntry, message: () => Readable) => Promise<string>;
   /** Mails a delivery status notification for these recipients (decides itself whether one may be sent). */
   bounce: (entry: QueueEntry, failed: FailedRecipient[]) => Promise<void>;
   /** A queued recipient of a local domain (its mailbox was gone at routing): true if delivered now. */
@@ -468,7 +468,7 @@ export class QueueRunner {
           const body = held && entry.prefix ? [Buffer.from(entry.prefix), ...held] : held;
           // The message as it leaves: our added header fields, then the spooled message.
           const source = () => (body ? Readable.from(body) : messageStream(entry.prefix ?? '', path));
-          const dkim = await this.deps.sign(entry, body ? () => Readable.from(body) : source, body);
+          const dkim = await this.deps.sign(entry, source);
           const tx: Transaction = {
             from: entry.from,
             rcpts: job.rcpts.map((r) => r.address),

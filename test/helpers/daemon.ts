@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +131,13 @@ export class TestDaemon {
     return runCli([...args, '--config-dir', this.configDir], stdin);
   }
 
+  /** Every message in a local user's Maildir new/, as text. */
+  async mailbox(user: string, domain = 'example.test'): Promise<string[]> {
+    const dir = join(this.dataDir, 'mail', domain, user, 'Maildir', 'new');
+    const names = await readdir(dir).catch(() => [] as string[]);
+    return Promise.all(names.map((n) => readFile(join(dir, n), 'utf8')));
+  }
+
   async addUser(address: string, password: string): Promise<void> {
     const r = await this.cli(['user', 'add', address, '--password-stdin'], password + '\n');
     if (r.code !== 0) throw new Error(`user add failed: ${r.stderr}`);
@@ -167,6 +174,17 @@ export function runCli(args: string[], stdin?: string): Promise<{ code: number; 
     if (stdin !== undefined) child.stdin!.end(stdin);
     else child.stdin!.end();
   });
+}
+
+/** Polls `f` until it returns something truthy (its value), or fails naming `what`. */
+export async function eventually<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Runs swaks (the real client) and returns its transcript. */

@@ -1,9 +1,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { TestDaemon, swaks, freePort, type LogLine } from '../helpers/daemon.js';
+import { TestDaemon, swaks, freePort, eventually, type LogLine } from '../helpers/daemon.js';
 import { DnsServer } from '../helpers/dns.js';
 import { PostfixPeer } from '../helpers/postfix.js';
 import { SmtpSink } from '../helpers/smtp-sink.js';
@@ -52,23 +52,7 @@ async function queue(d: TestDaemon): Promise<QueueEntry[]> {
   return JSON.parse(r.stdout) as QueueEntry[];
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const attempt = (id: string, result: string) => (l: LogLine) => l.evt === 'delivery.attempt' && l.id === id && l.result === result;
-
-async function mailbox(d: TestDaemon, user: string): Promise<string[]> {
-  const dir = join(d.dataDir, 'mail', 'example.test', user, 'Maildir', 'new');
-  const files = await readdir(dir).catch(() => []);
-  return Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
-}
 
 /** mailauth's verifier, with the key look-up answered from `mlsd dkim show`. */
 async function verifyDkim(d: TestDaemon, raw: Buffer) {
@@ -178,8 +162,8 @@ test('mx mode: MX records from a DNS server on loopback, the first MX down, the 
   const id3 = await send(d, 'y@no-such-domain.test', { auth: ['alice@example.test', 'alice-password-1'], subject: 'to nowhere' });
   const l3 = await d.waitFor(attempt(id3, 'bounced'));
   assert.match(String(l3.reply), /^550 5\.1\.2 /);
-  const dsns = await until('two DSNs in alice\'s mailbox', async () => {
-    const box = (await mailbox(d, 'alice')).filter((m) => m.includes('report-type=delivery-status'));
+  const dsns = await eventually('two DSNs in alice\'s mailbox', async () => {
+    const box = (await d.mailbox('alice')).filter((m) => m.includes('report-type=delivery-status'));
     return box.length >= 2 && box;
   });
   assert.ok(dsns.some((m) => /Status: 5\.1\.10/.test(m) && /Final-Recipient: rfc822; ?x@nomail\.test/i.test(m)));
@@ -232,7 +216,7 @@ test('4xx then 2xx: deferred with the reply, retried, delivered once; 5xx: a DSN
 
   const id2 = await send(d, 'gina@strict.test', { auth: ['alice@example.test', 'alice-password-1'], subject: 'Quarterly figures' });
   await d.waitFor(attempt(id2, 'bounced'));
-  const dsn = await until('the DSN', async () => (await mailbox(d, 'alice')).find((m) => m.includes('report-type=delivery-status')));
+  const dsn = await eventually('the DSN', async () => (await d.mailbox('alice')).find((m) => m.includes('report-type=delivery-status')));
   assert.match(dsn, /^Return-Path: <>/m);
   assert.match(dsn, /From: Mail Delivery System <MAILER-DAEMON@mail\.example\.test>/);
   assert.match(dsn, /Content-Type: message\/delivery-status/);
@@ -246,12 +230,12 @@ test('4xx then 2xx: deferred with the reply, retried, delivered once; 5xx: a DSN
   assert.deepEqual(await queue(d), []);
 
   // A message with the null sender that bounces makes no DSN at all.
-  const before = (await mailbox(d, 'alice')).length;
+  const before = (await d.mailbox('alice')).length;
   const r = await swaks(['--server', `${d.host}:${d.ports.mx}`, '--local-interface', PC, '--from', '<>', '--to', 'gina@strict.test', '--h-Subject', 'a bounce itself']);
   const id3 = /queued as (\w+)/.exec(r.out)![1]!;
   await d.waitFor(attempt(id3, 'bounced'));
   await d.waitFor((l) => l.evt === 'bounce.suppressed' && l.id === id3);
-  assert.equal((await mailbox(d, 'alice')).length, before);
+  assert.equal((await d.mailbox('alice')).length, before);
   assert.deepEqual(await queue(d), []);
 });
 
@@ -296,7 +280,7 @@ test('a restart (kill -9) in the middle of a deferred queue loses nothing and se
   for (const e of q) assert.deepEqual(e.recipients.map((r) => r.state).sort(), ['deferred', 'delivered']);
   await d.cli(['queue', 'flush']);
   await later.waitForMessages(5);
-  await until('an empty queue', async () => (await queue(d)).length === 0);
+  await eventually('an empty queue', async () => (await queue(d)).length === 0);
   await new Promise((r) => setTimeout(r, 300));
   assert.equal((await ok.messages()).length, 5, 'no second copy to the peer that had answered 250');
   assert.equal((await later.messages()).length, 5);
@@ -367,7 +351,7 @@ test('DNSBL self-check: a listing is an event, an alert and a status line; with 
   assert.match(status.stdout, /blacklists: 192\.0\.2\.10 \(own\) LISTED on bl\.test \(Listed: spam trap hits/);
   const events = JSON.parse((await d.cli(['events', 'list', '--json'])).stdout) as { kind: string; text: string }[];
   assert.ok(events.some((e) => e.kind === 'dnsbl.listed' && /192\.0\.2\.10 is listed on bl\.test \(127\.0\.0\.2/.test(e.text)));
-  await until('the admin alert', async () => (await mailbox(d, 'admin')).find((m) => m.includes('X-Mlsd-Event: dnsbl.listed')));
+  await eventually('the admin alert', async () => (await d.mailbox('admin')).find((m) => m.includes('X-Mlsd-Event: dnsbl.listed')));
 
   const id = await send(d, 'ivy@remote.test', { subject: 'while listed' });
   const l1 = await d.waitFor(attempt(id, 'delivered'));

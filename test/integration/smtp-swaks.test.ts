@@ -1,7 +1,5 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { TestDaemon, swaks, serverLines } from '../helpers/daemon.js';
 
 // Loopback plan for this file: daemon on 127.0.1.1; a listed client 127.0.2.10, a listed
@@ -31,12 +29,6 @@ const sub = (user: string, pass: string, from: string, to: string, extra: string
   swaks(['--server', `${HOST}:${d.ports.submission}`, '--local-interface', UNLISTED, '--tls', '--auth', 'PLAIN', '--auth-user', user, '--auth-password', pass, '--from', from, '--to', to, ...extra]);
 const lastLine = (out: string) => serverLines(out).at(-2) ?? ''; // the line before 221 Bye
 const hasLine = (out: string, line: string) => serverLines(out).includes(line);
-
-async function mailbox(user: string): Promise<string[]> {
-  const dir = join(d.dataDir, 'mail', 'example.test', user, 'Maildir', 'new');
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return Promise.all(names.map((n) => readFile(join(dir, n), 'utf8')));
-}
 
 test('an unlisted client cannot relay: 554 5.7.1 at RCPT, and the refusal is logged', async () => {
   const r = await mx('a@remote.test', 'x@elsewhere.test', UNLISTED);
@@ -68,7 +60,7 @@ test('local mail from outside is delivered to the Maildir with Received and Deli
   const r = await mx('friend@remote.test', 'bob@example.test', UNLISTED, ['--header', 'Subject: local-delivery-check']);
   assert.match(lastLine(r.out), /^250 2\.0\.0/, r.out);
   await d.waitFor((l) => l.evt === 'delivery.local' && l.rcpt === 'bob@example.test');
-  const msgs = (await mailbox('bob')).filter((m) => m.includes('local-delivery-check'));
+  const msgs = (await d.mailbox('bob')).filter((m) => m.includes('local-delivery-check'));
   assert.equal(msgs.length, 1);
   assert.match(msgs[0]!, /^Return-Path: <friend@remote\.test>\r\nDelivered-To: bob@example\.test\r\nReceived: from .* \(\[127\.0\.4\.20\]\)/);
 });
@@ -79,8 +71,8 @@ test('unknown local user: 550 5.1.1; an alias reaches every member', async () =>
   assert.match(lastLine(r.out), /^250 2\.0\.0/);
   await d.waitFor((l) => l.evt === 'delivery.local' && l.rcpt === 'carol@example.test');
   await d.waitFor((l) => l.evt === 'delivery.local' && l.rcpt === 'bob@example.test' && l.id === r.out.match(/queued as (\w+)/)![1]);
-  assert.equal((await mailbox('bob')).filter((m) => m.includes('alias-fanout')).length, 1);
-  assert.equal((await mailbox('carol')).filter((m) => m.includes('alias-fanout')).length, 1);
+  assert.equal((await d.mailbox('bob')).filter((m) => m.includes('alias-fanout')).length, 1);
+  assert.equal((await d.mailbox('carol')).filter((m) => m.includes('alias-fanout')).length, 1);
 });
 
 test('postmaster is accepted at every local domain and delivered with no account', async () => {
@@ -89,7 +81,7 @@ test('postmaster is accepted at every local domain and delivered with no account
     assert.match(lastLine(r.out), /^250 2\.0\.0/, r.out);
     await d.waitFor((l) => l.evt === 'delivery.local' && l.rcpt === to);
   }
-  assert.equal((await mailbox('postmaster')).filter((m) => m.includes('to-postmaster')).length, 1);
+  assert.equal((await d.mailbox('postmaster')).filter((m) => m.includes('to-postmaster')).length, 1);
 });
 
 test('address tricks from an unlisted client never relay', async () => {
