@@ -49,6 +49,7 @@ test-unit: build
 bench: build test-deps
 	$(NODE) dist/test/bench/smtp-accept.js
 	$(NODE) dist/test/bench/smtp-relay.js
+	$(NODE) dist/test/bench/ha.js
 
 clean:
 	rm -rf dist node_modules var

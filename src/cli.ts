@@ -15,6 +15,7 @@ const USAGE = `usage:
   mlsd queue list [--json] | queue flush | queue retry ID | queue delete ID
   mlsd dkim show DOMAIN
   mlsd quarantine list [--json] | quarantine show ID | quarantine release ID | quarantine delete ID
+  mlsd ha status [--json] | ha switchover | ha promote --force
 every command but start takes --config-dir DIR (default: the board's)`;
 
 function fail(msg: string): never {
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
         'password-stdin': { type: 'boolean' },
         to: { type: 'string' },
         senders: { type: 'string' },
+        force: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
   const req: ControlRequest = { argv: [...positionals], json: values.json };
   if (values.to) req.argv.push('--to', values.to);
   if (values.senders) req.argv.push('--senders', values.senders);
+  if (values.force) req.argv.push('--force');
   if (values['password-stdin']) req.stdin = readFileSync(0, 'utf8');
   const res = await request(socketPath(configDir), req).catch((err: Error) => fail(err.message));
   if (!res.ok) fail(res.error);

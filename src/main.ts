@@ -1,5 +1,6 @@
 import { mkdir, readFile, statfs, unlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, relative, resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ConfigStore } from './config/config.js';
@@ -36,6 +37,17 @@ import { DnsblMonitor } from './reputation/dnsbl.js';
 import { QuarantineStore } from './scan/quarantine.js';
 import { ContentPolicy } from './scan/policy.js';
 import type { Envelope } from './spool/spool.js';
+import type { Board } from './hw/board.js';
+import type { Db } from './store/db.js';
+import type { CommandContext } from './commands/commands.js';
+import type { ControlResponse } from './commands/control.js';
+import { HaNode } from './ha/node.js';
+import type { MergeTarget } from './ha/replicator.js';
+import { haCommand } from './ha/commands.js';
+import { configDirFiles, applyConfigDirFiles } from './ha/configsync.js';
+import { hasIdentity, writeDurable } from './ha/files.js';
+import { serialportLine } from './hw/serialport-line.js';
+import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -45,6 +57,29 @@ export interface StartOptions {
 
 export interface Daemon {
   stop(): Promise<void>;
+}
+
+/** What the composition root shares with the mail services it starts (once, or at each HA promotion). */
+interface ServiceContext {
+  board: Board;
+  configDir: string;
+  dataDir: string;
+  started: number;
+  config: ConfigStore;
+  db: Db;
+  group: GroupCommitter;
+  dirs: DirSyncer;
+  events: EventLog;
+  emitSafe: (ev: EventInput) => void;
+  ha: HaNode | null;
+  log: Logger;
+}
+
+/** The running mail services: SMTP, routing, the queue, scanning, alerts. */
+interface Services {
+  commands: CommandContext;
+  merge: MergeTarget;
+  stop(drainMs: number): Promise<void>;
 }
 
 const VERSION = '0.1.0';
@@ -62,27 +97,109 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const { store: config, created } = await ConfigStore.open(configDir, board.defaults);
   if (created) log.info({ evt: 'config.created', path: join(configDir, 'config.json'), board: board.model }, 'config created from board defaults');
   await ensureAdminPassword(configDir);
-
-  const accounts = await AccountStore.open(configDir);
-  const tls = await loadOrCreateTls(configDir, config.current.hostname, log);
   const db = await openDb(join(dataDir, 'db'));
   const group = new GroupCommitter(db);
   const dirs = new DirSyncer();
-  const spool = new Spool(dataDir, db, group, dirs, log.child({ mod: 'spool' }), () => config.current.spool.minFreeBytes);
-  await spool.init();
-  const queue = new OutboundQueue(db);
-  const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs);
-
   const events = new EventLog(db, log.child({ mod: 'events' }));
   // An event that cannot be written (full disk, closing database) is logged, never a crash.
   const emitSafe = (ev: EventInput) => void events.emit(ev).catch((err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
+  config.onChange((_cfg: Config, key: string) => log.info({ evt: 'config.set', key }, 'config changed'));
+
+  let services: Services | null = null;
+  let ha: HaNode | null = null;
+  const ctx = (): ServiceContext => ({ board, configDir, dataDir, started, config, db, group, dirs, events, emitSafe, ha, log });
+  const haCfg = config.current.ha;
+  if (haCfg.enabled) {
+    // Mail service runs only on the active box; a standby applies what the active sends.
+    const serial = haCfg.serial.device ? serialportLine(haCfg.serial.device, haCfg.serial.baud, log.child({ mod: 'serial' })) : null;
+    ha = new HaNode({
+      ha: () => config.current.ha,
+      db,
+      group,
+      dirs,
+      dataDir,
+      serial,
+      activate: async () => {
+        if (!services) services = await startServices(ctx());
+      },
+      deactivate: async () => {
+        const s = services;
+        services = null;
+        await s?.stop(5000);
+      },
+      configFiles: () => configDirFiles(configDir),
+      applyConfigFiles: (files) => applyConfigDirFiles(configDir, files, config),
+      merge: () => services?.merge ?? null,
+      configVersion: () => createHash('sha256').update(JSON.stringify({ ...config.current, ha: null })).digest('hex').slice(0, 12),
+      emit: emitSafe,
+      log: log.child({ mod: 'ha' }),
+    });
+    await ha.start();
+    // Config-dir changes (accounts, keys, config) reach the standby within a few seconds.
+    const cfgTimer = setInterval(() => void ha!.replicator.configChanged().catch(() => undefined), 2000);
+    cfgTimer.unref();
+  } else {
+    services = await startServices(ctx());
+  }
+
+  const control = new ControlServer(socketPath(configDir), async (req): Promise<ControlResponse> => {
+    const haRes = await haCommand(ha, req);
+    if (haRes) return haRes;
+    if (!services) {
+      // A standby has its own event log (link faults, takeovers) and its HA state to show.
+      if (req.argv[0] === 'events' && req.argv[1] === 'list') return runCommand({ events } as Pick<CommandContext, 'events'> as CommandContext, req);
+      if (req.argv[0] === 'status' && ha) {
+        const s = (await haCommand(ha, { ...req, argv: ['ha', 'status'] }))!;
+        return s.ok ? { ok: true, text: `mail service runs on the active box; this box is ${ha.role}\n${s.text}`, json: { ha: s.json } } : s;
+      }
+      return { ok: false, error: `this box is the HA ${ha?.role ?? 'standby'} box; run that on the active box` };
+    }
+    const res = await runCommand(services.commands, req);
+    // A user added or a setting changed reaches the standby now, not at the next poll.
+    if (ha && res.ok) void ha.replicator.configChanged().catch(() => undefined);
+    return res;
+  });
+  await control.start();
+  log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, ha: haCfg.enabled ? haCfg.nodeId : false }, 'mlsd ready');
+
+  return {
+    async stop() {
+      await control.stop();
+      await ha?.stop();
+      const s = services;
+      services = null;
+      // Outbound transactions under way get time to hear their 250 (systemd allows 90 s),
+      // so a restart does not send again what a peer has taken.
+      await s?.stop(60_000);
+      await dirs.close();
+      await db.close();
+      log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');
+    },
+  };
+}
+
+/**
+ * Starts the mail services on this box's data: at daemon start, or when an HA standby
+ * becomes active (then everything is read afresh from what replication wrote).
+ */
+async function startServices(c: ServiceContext): Promise<Services> {
+  const { board, configDir, dataDir, started, config, db, group, dirs, events, emitSafe, log } = c;
+  const unsubscribe: (() => void)[] = [];
+  const onConfig = (fn: (cfg: Config, key: string) => void) => unsubscribe.push(config.onChange(fn));
+  const accounts = await AccountStore.open(configDir);
+  const tls = await loadOrCreateTls(configDir, config.current.hostname, log);
+  const spool = new Spool(dataDir, db, group, dirs, log.child({ mod: 'spool' }), () => config.current.spool.minFreeBytes);
+  await spool.init();
+  const queue = new OutboundQueue(db);
+  const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs, c.ha ? (path) => c.ha!.replicator.file(relative(dataDir, path)) : undefined);
+  if (c.ha) spool.addCommitHook((env, path, body) => c.ha!.replicator.commit(env, path, body));
+
   const isLocalDomain = (d: string) => config.current.domains.includes(d);
   const isMailbox = (a: string) => accounts.user(a) !== undefined || a.startsWith('postmaster@');
 
   let relay = new RelayPolicy(config.current);
-  config.onChange((cfg: Config, key: string) => {
+  onConfig((cfg: Config) => {
     relay = new RelayPolicy(cfg);
-    log.info({ evt: 'config.set', key }, 'config changed');
   });
 
   // Mail mlsd writes itself (alerts, bounces) goes through its own spool: local
@@ -98,7 +215,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
 
   const dkim = await DkimKeys.open(configDir, log.child({ mod: 'dkim' }));
   await dkim.ensure(config.current.domains, config.current.dkim.selector);
-  config.onChange((cfg) => void dkim.ensure(cfg.domains, cfg.dkim.selector).catch((err: Error) => log.error({ evt: 'dkim.keygen.fail', err: err.message }, 'could not make DKIM keys')));
+  onConfig((cfg) => void dkim.ensure(cfg.domains, cfg.dkim.selector).catch((err: Error) => log.error({ evt: 'dkim.keygen.fail', err: err.message }, 'could not make DKIM keys')));
   const dns = new DnsClient(() => config.current.dns);
   const dnsbl = new DnsblMonitor({
     settings: () => config.current.dnsbl,
@@ -161,7 +278,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     },
     deliverLocal: async (entry, rcpt, path) => {
       if (!isMailbox(rcpt)) return false;
-      await maildir.deliver(rcpt, `Return-Path: <${entry.from}>\r\nDelivered-To: ${rcpt}\r\n${entry.prefix ?? ''}`, path, entry.size);
+      await maildir.deliver(rcpt, `Return-Path: <${entry.from}>\r\nDelivered-To: ${rcpt}\r\n${entry.prefix ?? ''}`, path, entry.size, undefined, entry.id);
       return true;
     },
     isLocalDomain,
@@ -186,7 +303,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     log: log.child({ mod: 'router' }),
   });
   dnsbl.onChange(() => runner.routingChanged());
-  config.onChange(() => runner.routingChanged());
+  onConfig(() => runner.routingChanged());
 
   const quarantine = new QuarantineStore(dataDir, db, group, dirs, log.child({ mod: 'quarantine' }));
   await quarantine.init();
@@ -239,7 +356,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     log: log.child({ mod: 'alerts' }),
     sink: async (from, to, message) => void (await submitLocal(from, to, message, 'alerts')),
   });
-  events.subscribe((ev) => void alerter.handle(ev));
+  unsubscribe.push(events.subscribe((ev) => void alerter.handle(ev)));
   const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
   const thresholdStore = new ThresholdStore(db, group, (err) => log.error({ evt: 'counters.write', err: err.message }, 'could not save counters'));
   const thresholds = new ThresholdPolicy(() => config.current, emitSafe, thresholdStore);
@@ -265,7 +382,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       .catch((err: Error) => log.error({ evt: 'suspend.fail', login, err: err.message }, 'could not suspend account'))
       .finally(() => suspending.delete(login));
   });
-  config.onChange(() => thresholds.reload());
+  onConfig(() => thresholds.reload());
   const contentPolicy = new ContentPolicy({
     config: () => config.current,
     isTrustedClient: (ip) => relay.isTrustedClient(ip),
@@ -310,8 +427,14 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     headerFrom: (facts, addresses) => checkHeaderFrom(config.current.senderLoginMismatch, facts, addresses, accounts),
   };
 
+  // Under HA the listeners bind the service address, which only the active box holds.
+  const smtpConfig = (): Config => {
+    const cfg = config.current;
+    const addr = cfg.ha.enabled ? cfg.ha.serviceAddress : '';
+    return addr ? { ...cfg, smtp: { ...cfg.smtp, listeners: cfg.smtp.listeners.map((l) => ({ ...l, host: addr })) } } : cfg;
+  };
   const smtp = new SmtpService({
-    config: () => config.current,
+    config: smtpConfig,
     policies,
     spool,
     onCommitted: (env, body) => {
@@ -321,12 +444,29 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     tls,
     log: log.child({ mod: 'smtp' }),
   });
-  await smtp.start();
-  config.onChange((cfg) => smtp.applyConfig(cfg));
+  let bindTimer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const serviceAddr = config.current.ha.enabled ? config.current.ha.serviceAddress : '';
+  const addressPort = board.adapter === 'linux' ? linuxServiceAddress(board.network?.lan ?? 'eth0', log.child({ mod: 'net' })) : simServiceAddress;
+  if (serviceAddr) await addressPort.claim(serviceAddr);
+  if (c.ha) {
+    // The service address may still be held by the other box (both active in a partition,
+    // before one steps down): keep trying instead of failing the takeover.
+    const bind = async (): Promise<void> => {
+      bindTimer = null;
+      try {
+        await smtp.start();
+      } catch (err) {
+        await smtp.stop();
+        log.warn({ evt: 'smtp.bind.retry', err: (err as Error).message }, 'cannot bind the service address yet; retrying every second');
+        if (!stopped) bindTimer = setTimeout(() => void bind(), 1000);
+      }
+    };
+    await bind();
+  } else await smtp.start();
+  onConfig(() => smtp.applyConfig(smtpConfig()));
 
-  const control = new ControlServer(socketPath(configDir), (req) =>
-    runCommand(
-      {
+  const commands: CommandContext = {
         config,
         accounts,
         queue: runner,
@@ -386,40 +526,65 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
             },
             dnsbl: dnsbl.status().ips.map((i) => ({ ip: i.ip, label: i.label, listed: i.listed, zones: i.zones.map((z) => ({ zone: z.zone, state: z.state, answer: z.answer, reason: z.reason, error: z.error })) })),
             dataDiskFreeBytes: fs.bavail * fs.bsize,
+            ...(c.ha ? { ha: c.ha.status() } : {}),
             memory: (({ rss, heapUsed, external }) => ({ rssBytes: rss, heapUsedBytes: heapUsed, externalBytes: external }))(process.memoryUsage()),
           };
         },
-      },
-      req,
-    ),
-  );
-  await control.start();
+      };
   dnsbl.start();
   const expireQuarantine = () => void quarantine.expire().catch((err: Error) => log.error({ evt: 'quarantine.expire.fail', err: err.message }, 'could not expire quarantine'));
   expireQuarantine();
   const quarantineTimer = setInterval(expireQuarantine, 3600_000);
   quarantineTimer.unref();
-  log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, listeners: smtp.addresses() }, 'mlsd ready');
+
+  const merge: MergeTarget = {
+    // Mail the other box accepted while both served alone: taken in unless already here.
+    spool: async (env, body) => {
+      if ((await spool.has(env.id)) || (await queue.has(env.id))) return false;
+      await writeDurable(dataDir, `spool/${env.id}.eml`, body, dirs);
+      await group.write([{ type: 'put', sublevel: 'spool', key: env.id, value: env }]);
+      log.info({ evt: 'ha.merge.spool', id: env.id }, 'took in a message the other box accepted alone');
+      dispatch(env, null);
+      return true;
+    },
+    queue: async (e, body) => {
+      const entry = e as unknown as import('./delivery/queue.js').QueueEntry;
+      if ((await spool.has(entry.id)) || (await queue.has(entry.id))) return false;
+      await writeDurable(dataDir, `spool/${entry.id}.eml`, body, dirs);
+      await group.write([queue.enqueueOp(entry)]);
+      log.info({ evt: 'ha.merge.queue', id: entry.id }, 'took in a queued message the other box accepted alone');
+      runner.add(entry);
+      return true;
+    },
+    mailbox: async (rel, body) => {
+      if (await hasIdentity(dataDir, rel)) return false;
+      await writeDurable(dataDir, rel, body, dirs);
+      return true;
+    },
+  };
+  log.info({ evt: 'services.ready', listeners: smtp.addresses() }, 'mail services running');
 
   return {
-    async stop() {
-      await control.stop();
+    commands,
+    merge,
+    async stop(drainMs: number) {
+      stopped = true;
+      if (bindTimer) clearTimeout(bindTimer);
       await smtp.stop();
-      // No new outbound transaction from here; those under way get time to hear their 250
-      // (systemd allows 90 s), so a restart does not send again what a peer has taken.
+      if (serviceAddr) await addressPort.release(serviceAddr).catch((err: Error) => log.error({ evt: 'ha.release.fail', err: err.message }, 'could not drop the service address'));
+      // No new outbound transaction from here; those under way get drainMs to finish.
       clearInterval(quarantineTimer);
       clearInterval(anomalyTimer);
       await saveAnomaly();
-      const draining = runner.stop(60_000);
+      const draining = runner.stop(drainMs);
       await router.idle();
       router.stop();
       dnsbl.stop();
       await draining;
       client.close();
       await thresholdStore.close();
-      await dirs.close();
-      await db.close();
-      log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');
+      unsubscribe.forEach((u) => u());
+      log.info({ evt: 'services.stopped' }, 'mail services stopped');
     },
   };
 }

@@ -48,6 +48,15 @@ const KINDS: Record<string, KindText> = {
   'scan.engineFailure': { severity: 'warning', en: 'content scanning engine not answering', zh: '郵件掃描引擎沒有回應' },
   'scan.anomaly': { severity: 'warning', en: 'unusual outbound volume from an account', zh: '帳號外寄郵件量異常' },
   'smarthost.throttled': { severity: 'warning', en: 'the smarthost refuses mail over its quota; outbound mail paused', zh: '轉寄主機 (smarthost) 超過寄信額度，外寄郵件暫停' },
+  'ha.linkFault': { severity: 'critical', en: 'HA link fault (one heartbeat link down)', zh: '備援連線故障（一條心跳線路中斷）', everyEvent: true },
+  'ha.linkRestored': { severity: 'info', en: 'HA link restored', zh: '備援連線已恢復', everyEvent: true },
+  'ha.failover': { severity: 'critical', en: 'HA failover: this box took over', zh: '備援切換：本機已接手服務', everyEvent: true },
+  'ha.peerOutOfSync': { severity: 'warning', en: 'HA standby out of sync', zh: '備援備用機未同步', everyEvent: true },
+  'ha.inSync': { severity: 'info', en: 'HA standby in sync again', zh: '備援備用機已同步', everyEvent: true },
+  'ha.demoted': { severity: 'critical', en: 'HA: both boxes served alone; this one stepped down and merged', zh: '備援：兩台主機曾同時服務，本機已退回備用並合併郵件', everyEvent: true },
+  'ha.fenced': { severity: 'critical', en: 'HA: this box cut itself off (no peer, no gateway)', zh: '備援：本機已停止服務（對方與閘道皆無回應）', everyEvent: true },
+  'ha.merged': { severity: 'warning', en: 'HA: mail accepted by both boxes alone was merged', zh: '備援：兩台主機各自收下的郵件已合併', everyEvent: true },
+  'ha.switchover': { severity: 'info', en: 'HA switchover', zh: '備援手動切換', everyEvent: true },
 };
 
 interface KeyState {

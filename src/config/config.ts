@@ -90,8 +90,24 @@ export class ConfigStore {
     return this.cfg;
   }
 
-  onChange(fn: (cfg: Config, key: string) => void): void {
+  /** Returns the unsubscribe. */
+  onChange(fn: (cfg: Config, key: string) => void): () => void {
     this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Takes a whole document from the HA peer. This box's own `ha` section is kept: node
+   * id, priority, addresses and serial device are per box.
+   */
+  async replaceFromPeer(doc: unknown): Promise<boolean> {
+    const mine = structuredClone(this.cfg.ha);
+    const next = validateConfig({ ...(doc as object), ha: mine });
+    if (JSON.stringify(next) === JSON.stringify(this.cfg)) return false;
+    await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
+    this.cfg = next;
+    for (const fn of this.listeners) fn(next, '(from HA peer)');
+    return true;
   }
 
   async set(key: string, value: unknown): Promise<Config> {

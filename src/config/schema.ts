@@ -220,6 +220,30 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('Spam and virus scanning; the built-in layer (GTUBE, EICAR, executables) always runs'),
+  ha: z
+    .strictObject({
+      enabled: z.boolean().default(false).describe('Run as one box of a real-time HA pair'),
+      nodeId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected a short lower-case name such as a').default('a').describe('This box in the pair; the two must differ'),
+      priority: z.number().int().min(0).max(1000).default(100).describe('With both boxes up and current, the higher priority is active'),
+      listen: z.strictObject({ host: z.string().min(1).default('0.0.0.0'), port: port.default(7001) }).prefault({}).describe('Replication and network heartbeat: where this box listens'),
+      peer: z.strictObject({ host: z.string().default(''), port: port.default(7001) }).prefault({}).describe('The other box'),
+      sharedKey: z.string().default('').describe('Secret shared by both boxes: authenticates heartbeats, authenticates and encrypts replication'),
+      serial: z
+        .strictObject({ device: z.string().default('').describe('Null-modem heartbeat cable; empty for none'), baud: z.number().int().min(1200).max(921600).default(115200) })
+        .prefault({}),
+      heartbeatMs: z.number().int().min(20).max(10000).default(200),
+      deadMs: z.number().int().min(100).max(60000).default(1500).describe('The peer is dead when both links are silent this long'),
+      initDeadMs: z.number().int().min(100).max(120000).default(5000).describe('At boot, how long to wait for a peer before deciding alone'),
+      syncTimeoutMs: z.number().int().min(50).max(60000).default(2000).describe('How long a commit waits for the standby'),
+      onPeerLost: z.enum(['accept', 'tempfail']).default('accept').describe('Standby not answering: accept on one disk (and catch up later), or answer 451 4.3.0'),
+      serviceAddress: z.string().default('').describe('The address clients use; held by the active box'),
+      gateway: z.string().default('').describe('host:port whose reachability tells a box with both links down that its own network still works; empty for no check'),
+    })
+    .prefault({})
+    .refine((h) => !h.enabled || h.peer.host !== '', { message: 'ha.enabled needs the other box in ha.peer.host', path: ['peer', 'host'] })
+    .refine((h) => !h.enabled || h.sharedKey.length >= 16, { message: 'ha.enabled needs a sharedKey of at least 16 characters', path: ['sharedKey'] })
+    .refine((h) => h.deadMs > h.heartbeatMs * 2, { message: 'deadMs must be more than two heartbeats', path: ['deadMs'] })
+    .refine((h) => h.initDeadMs >= h.deadMs, { message: 'initDeadMs must be at least deadMs', path: ['initDeadMs'] }),
   spool: z
     .strictObject({
       minFreeBytes: z

@@ -2,6 +2,7 @@ import { open, mkdir, rename, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
 import type { DirSyncer } from '../store/atomic.js';
 
 /**
@@ -17,6 +18,8 @@ export class MaildirDelivery {
   constructor(
     private readonly mailRoot: string,
     private readonly dirs: DirSyncer,
+    /** Told of every file delivered (the HA replicator copies it to the standby). */
+    private readonly onDelivered?: (path: string) => void,
   ) {}
 
   mailboxPath(address: string): string {
@@ -28,6 +31,19 @@ export class MaildirDelivery {
     if (this.made.has(box)) return;
     for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true, mode: 0o700 });
     this.made.add(box);
+  }
+
+  /**
+   * The name of one message's copy for one recipient, the same on every try and on both
+   * boxes of an HA pair: delivering it again replaces the file instead of adding a second
+   * copy, and the two boxes' mailboxes merge by name after both served alone.
+   */
+  private stableName(id: string, rcpt: string, size: number): string {
+    const ms = parseInt(id.slice(0, 9), 36);
+    const sec = Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
+    const r = createHash('sha256').update(rcpt).digest('hex').slice(0, 12);
+    // A fixed host part: the two boxes of a pair must pick the same name.
+    return `${sec}.M${id}R${r}.mlsd,S=${size}`;
   }
 
   private uniqueName(size: number): string {
@@ -42,13 +58,14 @@ export class MaildirDelivery {
    * Delivered-To). The message comes from `body` when the caller has it in memory (one
    * write), else it is streamed from the spool file.
    */
-  async deliver(address: string, prefix: string, sourcePath: string, sourceSize: number, body?: Buffer[]): Promise<string> {
+  async deliver(address: string, prefix: string, sourcePath: string, sourceSize: number, body?: Buffer[], messageId?: string): Promise<string> {
     const box = this.mailboxPath(address);
     await this.ensure(box);
     const head = Buffer.from(prefix);
-    const name = this.uniqueName(head.length + sourceSize);
+    const name = messageId ? this.stableName(messageId, address, head.length + sourceSize) : this.uniqueName(head.length + sourceSize);
     const tmp = join(box, 'tmp', name);
-    const fh = await open(tmp, 'wx', 0o600);
+    // 'w', not 'wx': a stable name's temp file may be left from a crash in this very step.
+    const fh = await open(tmp, messageId ? 'w' : 'wx', 0o600);
     try {
       if (body) await fh.writev([head, ...body]);
       else {
@@ -65,6 +82,7 @@ export class MaildirDelivery {
     const final = join(box, 'new', name);
     await rename(tmp, final);
     await this.dirs.sync(join(box, 'new'));
+    this.onDelivered?.(final);
     return final;
   }
 }

@@ -119,7 +119,7 @@ export class Router {
           continue;
         }
         const prefix = `Return-Path: <${env.from}>\r\nDelivered-To: ${rcpt}\r\n${env.addHeaders ?? ''}`;
-        const file = await maildir.deliver(rcpt, prefix, path, env.size, body);
+        const file = await maildir.deliver(rcpt, prefix, path, env.size, body, env.id);
         log.info({ evt: 'delivery.local', id: env.id, rcpt, file }, 'delivered to mailbox');
       }
       const toQueue = [...remote, ...undeliverable];

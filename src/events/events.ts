@@ -50,8 +50,10 @@ export class EventLog {
     return ev;
   }
 
-  subscribe(fn: (ev: MlsdEvent) => void): void {
+  /** Returns the unsubscribe (services that stop and start again under HA must not pile up). */
+  subscribe(fn: (ev: MlsdEvent) => void): () => void {
     this.bus.on('event', fn);
+    return () => this.bus.off('event', fn);
   }
 
   async list(limit = 100): Promise<MlsdEvent[]> {

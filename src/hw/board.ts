@@ -11,6 +11,8 @@ export interface Board {
   serial: Record<string, { device: string; baud: number }>;
   gpio: Record<string, unknown>;
   dataDisk: Record<string, unknown>;
+  /** Network interfaces: `lan` carries the HA service address. */
+  network?: { lan?: string; ha?: string };
   defaults: Record<string, unknown>;
 }
 

@@ -34,6 +34,7 @@ export const replies = {
   authTemporaryFailure: r(454, '4.7.0', 'Temporary authentication failure'),
   tooManyErrors: r(421, '4.7.0', 'Error: too many errors, closing connection'),
   virusFound: r(554, '5.7.1', 'Message content rejected: virus or executable content found'),
+  haNotInSync: r(451, '4.3.0', 'Error: the standby mail server is not in sync, try again later'),
   scanUnavailable: r(451, '4.7.1', 'Error: content scanning temporarily unavailable, try again later'),
 } as const;
 

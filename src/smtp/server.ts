@@ -309,8 +309,8 @@ export class SmtpService {
       else if (msg) await msg.discard();
       await drain().catch(() => undefined);
       const kind = (err as { kind?: string }).kind;
-      const reply = kind === 'full' ? replies.storageFull : replies.internalError;
-      if (kind !== 'full') this.deps.log.error({ evt: 'smtp.data.error', cid: session.id, err: (err as Error).message }, 'could not store message');
+      const reply = kind === 'full' ? replies.storageFull : kind === 'peerLost' ? replies.haNotInSync : replies.internalError;
+      if (kind !== 'full' && kind !== 'peerLost') this.deps.log.error({ evt: 'smtp.data.error', cid: session.id, err: (err as Error).message }, 'could not store message');
       cb(this.refuse(l, session, reply, 'data', { from, rcpt }));
     }
   }

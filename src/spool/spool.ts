@@ -26,11 +26,11 @@ export interface Envelope {
 }
 
 /**
- * Something that must also hold the message before the client hears 250 (the HA peer,
- * in a later issue). It runs after the local write is durable; if it throws, the
+ * Something that must also hold the message before the client hears 250 (the HA
+ * standby). It runs after the local write is durable; if it throws, the
  * commit fails and the client gets a 4xx.
  */
-export type CommitHook = (env: Envelope, dataPath: string) => Promise<void>;
+export type CommitHook = (env: Envelope, dataPath: string, body: Buffer[] | null) => Promise<void>;
 
 export class SpoolError extends Error {
   constructor(readonly kind: 'full' | 'io', message: string) {
@@ -228,15 +228,28 @@ export class Spool {
       // The file's entry was made at begin(), so its directory sync may run beside the
       // file's own fsync; the envelope record is written only after both are durable.
       await Promise.all([msg.syncAndClose(), this.dirs.sync(this.dir)]);
-      await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps]);
+      // Not mirrored as a record: the commit hook sends the peer the envelope with its data.
+      await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps], { replicate: false });
       msg.committed = true;
     } catch (err) {
       await msg.discard();
       throw this.noteError(err);
     }
     // A hook that fails makes the client retry (4xx); the local copy stays and is routed,
-    // so the worst case is a duplicate, never a loss.
-    for (const hook of this.hooks) await hook(env, msg.path);
+    // so the worst case is a duplicate, never a loss. A hook may instead ask for the
+    // commit to be taken back (HA with onPeerLost tempfail: nothing on one disk only).
+    for (const hook of this.hooks) {
+      try {
+        await hook(env, msg.path, msg.body);
+      } catch (err) {
+        if ((err as { undoCommit?: boolean }).undoCommit) {
+          await this.group.write([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }], { replicate: false });
+          await unlink(msg.path).catch(() => undefined);
+          msg.committed = false;
+        }
+        throw err;
+      }
+    }
   }
 
   /**
@@ -255,6 +268,10 @@ export class Spool {
     } catch (err) {
       throw this.noteError(err);
     }
+  }
+
+  async has(id: string): Promise<boolean> {
+    return (await sublevel(this.db, SPOOL_SUBLEVEL).get(id)) != null;
   }
 
   /** Envelopes committed but not yet fully routed (for recovery at start). */

@@ -79,10 +79,13 @@ export class DirSyncer {
   }
 }
 
-/** Durable write: temp file, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+/**
+ * Durable write: temp file, fsync, rename, fsync the directory (through `dirs` when given,
+ * so concurrent writers into one folder share the folder's fsync).
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, dirs?: DirSyncer): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'w', mode);
   try {
@@ -95,6 +98,6 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   }
   await fh.close();
   await rename(tmp, path);
-  await fsyncDir(dir);
+  await (dirs ? dirs.sync(dir) : fsyncDir(dir));
 }
 

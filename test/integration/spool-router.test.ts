@@ -67,7 +67,7 @@ test('the router fans an alias out to mailboxes and the queue, then clears the s
   for (const u of ['bob', 'carol']) {
     const files = await readdir(box(dir, u));
     assert.equal(files.length, 1);
-    assert.match(files[0]!, /^\d+\.M\d+P\d+Q\d+\.[^,/]+,S=\d+$/);
+    assert.match(files[0]!, /^\d+\.M[0-9A-Z]+R[0-9a-f]{12}\.mlsd,S=\d+$/);
     const text = await readFile(join(box(dir, u), files[0]!), 'utf8');
     assert.equal(text, `Return-Path: <a@remote.test>\r\nDelivered-To: ${u}@example.test\r\nSubject: fan\r\n\r\nbody\r\n`);
   }

@@ -1,0 +1,332 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import type { BatchOp, Db } from '../store/db.js';
+import { sublevel } from '../store/db.js';
+import type { Envelope } from '../spool/spool.js';
+import type { NetLink, Reply } from './netlink.js';
+import type { FrameHeader } from './wire.js';
+import { identity, inventory, safeRel } from './files.js';
+
+/** LevelDB sublevels that hold mail state; each box keeps its own event log and HA state. */
+export const REPLICATED_SUBLEVELS = ['spool', 'queue', 'quarantine', 'delivery-state', 'scan-state', 'counters', 'seen'] as const;
+const replicated = new Set<string>(REPLICATED_SUBLEVELS);
+
+export type PeerSync = 'down' | 'merging' | 'syncing' | 'inSync';
+
+/** The commit that the peer did not confirm, under `ha.onPeerLost: tempfail`. */
+export class PeerLostError extends Error {
+  readonly kind = 'peerLost';
+  /** The spool takes its commit back: the client gets 451 and keeps the message. */
+  readonly undoCommit = true;
+}
+
+/** What the active box does with mail only the other box had (after both served alone). */
+export interface MergeTarget {
+  spool(env: Envelope, body: Buffer): Promise<boolean>;
+  queue(entry: { id: string } & Record<string, unknown>, body: Buffer): Promise<boolean>;
+  mailbox(rel: string, body: Buffer): Promise<boolean>;
+}
+
+export interface ReplicatorDeps {
+  link: NetLink;
+  dataDir: string;
+  db: Db;
+  settings: () => { syncTimeoutMs: number; onPeerLost: 'accept' | 'tempfail' };
+  /** Config-dir files to mirror (name → contents), and a hash that changes with them. */
+  configFiles: () => Promise<Record<string, Buffer>>;
+  merge: () => MergeTarget | null;
+  /** The box's epoch: sync generations of a later active are always larger. */
+  epoch: () => number;
+  onSync: (state: PeerSync, reason: string) => void;
+  /** The other box handed over what it accepted alone (counts per kind). */
+  onMerged: (counts: Record<string, number>) => void;
+  log: Logger;
+}
+
+type Job = () => Promise<void>;
+
+/**
+ * The active box's side of replication. One ordered stream carries everything: message
+ * commits (whose callers wait for the standby's fsync), then, asynchronously, the LevelDB
+ * batches (routing outcomes, queue state, counters), mailbox files and config files. A
+ * standby that joins first gets a snapshot taken inside the same stream, so every change
+ * made while it is read is applied after it.
+ */
+export class Replicator {
+  state: PeerSync = 'down';
+  /** Messages acknowledged while the standby was not in sync: held on this disk only. */
+  oneDiskOnly = 0;
+  /** Frames sent and frames the standby has confirmed. */
+  seq = 0;
+  acked = 0;
+  private jobs: Job[] = [];
+  private pumping = false;
+  private readonly waiters = new Map<number, { resolve: () => void; timer: NodeJS.Timeout }>();
+  private syncedSeq = 0;
+  private session = 0;
+  private configSent = '';
+
+  constructor(private readonly d: ReplicatorDeps) {
+    d.link.onOutbound((up) => {
+      if (!up && this.state !== 'down') this.lost('network link to the standby went down');
+    });
+    d.link.onFrame((f, dir, reply) => {
+      if (dir === 'out' && f.header.t === 'ack') this.onAck(f.header.seq as number);
+      if (dir === 'in' && f.header.t === 'join') void this.onJoin(f.header, reply);
+      if (dir === 'in' && f.header.t.startsWith('merge-')) this.mergeChain = this.mergeChain.then(() => this.onMergeFrame(f.header, f.body, reply));
+    });
+  }
+
+  /** Changes whenever the standby drops out of sync; it compares it with the one it synced at. */
+  get generation(): number {
+    return this.d.epoch() * 1_000_000 + this.session;
+  }
+
+  get inSync(): boolean {
+    return this.state === 'inSync';
+  }
+
+  /** Behind by this many frames (sent, not yet confirmed). */
+  get behind(): number {
+    return this.seq - this.acked;
+  }
+
+  /** Stops replicating (the box is no longer active). */
+  stop(reason: string): void {
+    if (this.state !== 'down') this.lost(reason);
+    this.jobs = [];
+  }
+
+  private setState(s: PeerSync, reason: string): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.d.onSync(s, reason);
+  }
+
+  /** Marks the standby out of sync; every commit waiting on it is answered now. */
+  private lost(reason: string): void {
+    this.session++;
+    this.jobs = [];
+    this.setState('down', reason);
+    const w = [...this.waiters.values()];
+    this.waiters.clear();
+    for (const x of w) {
+      clearTimeout(x.timer);
+      x.resolve();
+    }
+    this.d.link.resetOutbound();
+  }
+
+  private enqueue(job: Job): void {
+    this.jobs.push(job);
+    if (!this.pumping) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    const session = this.session;
+    while (this.jobs.length > 0 && session === this.session) {
+      const job = this.jobs.shift()!;
+      try {
+        await job();
+      } catch (err) {
+        if (session === this.session) this.lost(`replication stream broke: ${(err as Error).message}`);
+      }
+    }
+    this.pumping = false;
+    if (this.jobs.length > 0) void this.pump();
+  }
+
+  private frame(h: FrameHeader, body?: Buffer | null): Promise<void> {
+    const seq = ++this.seq;
+    return this.d.link.send({ ...h, seq }, body);
+  }
+
+  private onAck(seq: number): void {
+    if (seq > this.acked) this.acked = seq;
+    const w = this.waiters.get(seq);
+    if (w) {
+      this.waiters.delete(seq);
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    if (this.state === 'syncing' && this.syncedSeq && seq >= this.syncedSeq) {
+      this.syncedSeq = 0;
+      this.oneDiskOnly = 0;
+      this.setState('inSync', 'standby confirmed the snapshot');
+    }
+  }
+
+  /**
+   * The spool's commit hook. In sync: resolves once the standby has fsynced the message
+   * and its envelope. Otherwise, or if it does not answer within syncTimeoutMs, the
+   * administrator's `ha.onPeerLost` decides: accept on this disk only, or a 451.
+   */
+  async commit(env: Envelope, dataPath: string, body: Buffer[] | null): Promise<void> {
+    const { onPeerLost, syncTimeoutMs } = this.d.settings();
+    if (this.state === 'inSync') {
+      const data = body ? Buffer.concat(body) : await readFile(dataPath);
+      const session = this.session;
+      let confirmed = false;
+      await new Promise<void>((resolve) => {
+        this.enqueue(async () => {
+          // Jobs run one at a time, so the frame sent below gets exactly this number.
+          const mySeq = this.seq + 1;
+          const timer = setTimeout(() => {
+            if (this.waiters.delete(mySeq) && this.session === session) {
+              this.lost(`standby did not confirm ${env.id} within ${syncTimeoutMs} ms`);
+            }
+            resolve();
+          }, syncTimeoutMs);
+          this.waiters.set(mySeq, {
+            resolve: () => {
+              confirmed = this.acked >= mySeq;
+              resolve();
+            },
+            timer,
+          });
+          await this.frame({ t: 'commit', env }, data);
+        });
+        // A session that ends before the job runs (link lost) answers at once.
+        if (this.session !== session) resolve();
+      });
+      if (confirmed) return;
+    }
+    if (onPeerLost === 'tempfail') throw new PeerLostError('the standby is not in sync');
+    this.oneDiskOnly++;
+    if (this.state === 'syncing' || this.state === 'merging') {
+      // Queued behind the snapshot, so the standby still gets it; nobody waits for it.
+      const data = body ? Buffer.concat(body) : await readFile(dataPath).catch(() => null);
+      if (data) this.enqueue(() => this.frame({ t: 'commit', env }, data));
+    }
+  }
+
+  /** Observer of every LevelDB batch written through the group committer. */
+  ops(ops: BatchOp[]): void {
+    if (this.state !== 'inSync' && this.state !== 'syncing') return;
+    const mine = ops.filter((o) => replicated.has(o.sublevel));
+    if (mine.length) this.enqueue(() => this.frame({ t: 'ops', ops: mine }));
+  }
+
+  /** A file written under the data dir (a mailbox delivery): sent as it is when its turn comes. */
+  file(rel: string): void {
+    if (this.state !== 'inSync' && this.state !== 'syncing') return;
+    this.enqueue(async () => {
+      const data = await readFile(join(this.d.dataDir, safeRel(rel))).catch(() => null);
+      // Gone already (a mail client deleted it): the snapshot of a later sync settles it.
+      if (data) await this.frame({ t: 'file', rel }, data);
+    });
+  }
+
+  /** Sends the config files if they changed since last sent. */
+  async configChanged(force = false): Promise<void> {
+    if (this.state !== 'inSync' && this.state !== 'syncing') return;
+    const files = await this.d.configFiles();
+    const sig = Object.entries(files)
+      .map(([k, v]) => `${k}:${v.toString('base64')}`)
+      .sort()
+      .join('|');
+    if (!force && sig === this.configSent) return;
+    this.configSent = sig;
+    const payload = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.toString('base64')]));
+    this.enqueue(() => this.frame({ t: 'cfgfiles', files: payload }));
+  }
+
+  /**
+   * A standby asks to (re)join. A box that served alone first hands over what only it
+   * has; then the snapshot goes out through the stream, then live changes follow.
+   */
+  private async onJoin(h: FrameHeader, reply: Reply): Promise<void> {
+    if (this.state === 'merging' || this.state === 'syncing' || this.state === 'inSync') {
+      if (this.state !== 'inSync') return;
+      // A standby that asks again has lost its place (it restarted): start over.
+      this.lost('standby asked to join again');
+    }
+    if (!this.d.link.outboundUp) return; // it asks again until both connections are up
+    const theirs = Array.isArray(h.inventory) ? (h.inventory as string[]) : [];
+    const session = this.session;
+    if (h.merge) {
+      this.setState('merging', 'standby served alone; taking what only it has');
+      const mine = new Set((await inventory(this.d.dataDir)).map(identity));
+      const want = theirs.filter((r) => r.startsWith('mail/') && !mine.has(identity(r)));
+      const done = new Promise<void>((resolve) => (this.mergeDone = resolve));
+      reply({ t: 'pull', files: want, records: true });
+      const ok = await Promise.race([done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 600_000).unref())]);
+      if (!ok || session !== this.session) return;
+    }
+    this.setState('syncing', 'sending the snapshot');
+    this.enqueue(() => this.snapshot(theirs));
+  }
+
+  private mergeDone: (() => void) | null = null;
+  private mergeChain: Promise<void> = Promise.resolve();
+  private merged = 0;
+
+  /** Frames the merging standby sends over its own connection. */
+  async onMergeFrame(h: FrameHeader, body: Buffer | null, reply: Reply): Promise<void> {
+    const target = this.d.merge();
+    try {
+      if (h.t === 'merge-done') {
+        this.d.log.info({ evt: 'ha.merge.done', ...(h.counts as object), taken: this.merged }, 'merged what the other box accepted alone');
+        this.d.onMerged({ ...(h.counts as Record<string, number>), taken: this.merged });
+        this.merged = 0;
+        this.mergeDone?.();
+        this.mergeDone = null;
+        return;
+      }
+      if (!target || !body) return;
+      let took = false;
+      if (h.t === 'merge-spool') took = await target.spool(h.env as Envelope, body);
+      else if (h.t === 'merge-queue') took = await target.queue(h.entry as { id: string }, body);
+      else if (h.t === 'merge-file') {
+        safeRel(h.rel);
+        took = await target.mailbox(h.rel as string, body);
+      }
+      if (took) this.merged++;
+    } catch (err) {
+      this.d.log.error({ evt: 'ha.merge.fail', t: h.t, err: (err as Error).message }, 'could not merge an item; the other box keeps it');
+    } finally {
+      if (h.t !== 'merge-done') reply({ t: 'merge-ack', n: h.n });
+    }
+  }
+
+  private async snapshot(theirs: string[]): Promise<void> {
+    const started = Date.now();
+    await this.frame({ t: 'snap-begin', sublevels: REPLICATED_SUBLEVELS });
+    let records = 0;
+    for (const name of REPLICATED_SUBLEVELS) {
+      let batch: [string, unknown][] = [];
+      for await (const [k, v] of sublevel(this.d.db, name).iterator()) {
+        batch.push([k, v]);
+        if (batch.length >= 500) {
+          await this.frame({ t: 'snap-db', sublevel: name, entries: batch });
+          records += batch.length;
+          batch = [];
+        }
+      }
+      if (batch.length) await this.frame({ t: 'snap-db', sublevel: name, entries: batch });
+      records += batch.length;
+    }
+    const mine = await inventory(this.d.dataDir);
+    const have = new Set(theirs);
+    let files = 0;
+    for (const rel of mine) {
+      if (have.has(rel)) continue;
+      const data = await readFile(join(this.d.dataDir, rel)).catch(() => null);
+      if (!data) continue;
+      await this.frame({ t: 'file', rel }, data);
+      files++;
+    }
+    const mineSet = new Set(mine);
+    const prune = theirs.filter((r) => !mineSet.has(r));
+    if (prune.length) await this.frame({ t: 'prune', rels: prune });
+    await this.configChanged(true).catch(() => undefined);
+    // configChanged queued its frame behind us; 'synced' must follow it, so it is queued too.
+    this.enqueue(async () => {
+      await this.frame({ t: 'synced', gen: this.generation });
+      this.syncedSeq = this.seq;
+      this.d.log.info({ evt: 'ha.sync.sent', records, files, pruned: prune.length, ms: Date.now() - started }, 'snapshot sent to the standby');
+    });
+  }
+}
