@@ -274,12 +274,14 @@ export class HaNode {
     this.watchLinks(links(inputs));
     if (this.busy) return;
     // A standby that is behind asks (again) for a snapshot once both connections are up.
-    if (this.role === 'syncing' && this.peer?.role === 'active' && this.link.outboundUp && now - this.joinAt > 3000) {
+    if (this.role === 'syncing' && this.peer?.role === 'active' && this.link.outboundUp && now - this.joinAt > 1000) {
       this.joinAt = now;
       void this.applier.join(this.joinMerge).catch((err: Error) => this.d.log.warn({ evt: 'ha.join.fail', err: err.message }, 'could not ask for a snapshot; retrying'));
     }
     await this.run(decide(inputs));
   }
+
+  private faultSeen: { fault: 'serial' | 'network'; since: number } | null = null;
 
   private watchLinks(l: ReturnType<typeof links>): void {
     if (l.peerAlive !== this.peerWasAlive) {
@@ -287,12 +289,19 @@ export class HaNode {
       if (!l.peerAlive) this.d.emit({ kind: 'ha.peerLost', severity: 'critical', text: `HA peer silent on both links for ${this.d.ha().deadMs} ms (this box: ${this.role})` });
       else this.d.emit({ kind: 'ha.peerSeen', severity: 'info', text: `HA peer ${this.peer?.node ?? ''} heard (this box: ${this.role})` });
     }
-    if (l.fault !== this.fault) {
+    // A fault must last another deadMs before it is one: at a peer's death one link falls
+    // silent a heartbeat before the other, and at a start one link is heard first.
+    let fault = l.fault;
+    if (fault !== 'none' && fault !== this.fault) {
+      if (this.faultSeen?.fault !== fault) this.faultSeen = { fault, since: this.now() };
+      if (this.now() - this.faultSeen.since < this.d.ha().deadMs) fault = this.fault;
+    } else if (fault === 'none') this.faultSeen = null;
+    if (fault !== this.fault) {
       const was = this.fault;
-      this.fault = l.fault;
-      if (l.fault !== 'none') {
-        const what = l.fault === 'serial' ? 'the serial heartbeat cable is silent while the network link works' : 'the network link is silent while the serial heartbeat cable works';
-        this.d.emit({ kind: 'ha.linkFault', severity: 'critical', text: `HA link fault: ${what}; no takeover (the peer is alive). Check the ${l.fault === 'serial' ? 'cable' : 'network'}.`, data: { link: l.fault } });
+      this.fault = fault;
+      if (fault !== 'none') {
+        const what = fault === 'serial' ? 'the serial heartbeat cable is silent while the network link works' : 'the network link is silent while the serial heartbeat cable works';
+        this.d.emit({ kind: 'ha.linkFault', severity: 'critical', text: `HA link fault: ${what}; no takeover (the peer is alive). Check the ${fault === 'serial' ? 'cable' : 'network'}.`, data: { link: fault } });
       } else if (was !== 'none') this.d.emit({ kind: 'ha.linkRestored', severity: 'info', text: `HA ${was} link restored`, data: { link: was } });
     }
   }

@@ -151,7 +151,9 @@ export class Replicator {
       clearTimeout(w.timer);
       w.resolve();
     }
-    if (this.state === 'syncing' && this.syncedSeq && seq >= this.syncedSeq) {
+    // Only the ack of 'synced' itself: the standby acks it after everything before it is
+    // applied, while commits sent later are acked out of that order.
+    if (this.state === 'syncing' && this.syncedSeq && seq === this.syncedSeq) {
       this.syncedSeq = 0;
       this.oneDiskOnly = 0;
       this.setState('inSync', 'standby confirmed the snapshot');

@@ -36,6 +36,9 @@ export class TcpProxy {
       }
       const b = connect({ host: this.target.host, port: this.target.port, localAddress: this.host });
       b.on('error', () => undefined);
+      // Without it Nagle and delayed ACKs add ~80 ms to every replicated commit.
+      a.setNoDelay(true);
+      b.setNoDelay(true);
       const pair = { a, b, held: false };
       this.pairs.add(pair);
       a.on('data', (d) => {
