@@ -165,6 +165,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   return {
     async stop() {
       await control.stop();
+      // An active box hands the service to its in-sync standby before it goes.
+      await ha?.handOver();
       await ha?.stop();
       const s = services;
       services = null;
@@ -186,6 +188,10 @@ async function startServices(c: ServiceContext): Promise<Services> {
   const { board, configDir, dataDir, started, config, db, group, dirs, events, emitSafe, log } = c;
   const unsubscribe: (() => void)[] = [];
   const onConfig = (fn: (cfg: Config, key: string) => void) => unsubscribe.push(config.onChange(fn));
+  // First, before anything runs: a box that cannot hold the service address is not active.
+  const serviceAddr = config.current.ha.enabled ? config.current.ha.serviceAddress : '';
+  const addressPort = board.adapter === 'linux' ? linuxServiceAddress(board.network?.lan ?? 'eth0', log.child({ mod: 'net' })) : simServiceAddress;
+  if (serviceAddr) await addressPort.claim(serviceAddr);
   const accounts = await AccountStore.open(configDir);
   const tls = await loadOrCreateTls(configDir, config.current.hostname, log);
   const spool = new Spool(dataDir, db, group, dirs, log.child({ mod: 'spool' }), () => config.current.spool.minFreeBytes);
@@ -320,6 +326,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
   };
   // A committed message goes to the router, unless the scanners said quarantine or delete
   // (kept in its spool record, so recovery after a crash decides the same way).
+  const retryTimers = new Set<NodeJS.Timeout>();
   const dispatch = (env: Envelope, body: Buffer[] | null): void => {
     const action = env.scan?.action;
     if (action === 'quarantine') {
@@ -328,7 +335,11 @@ async function startServices(c: ServiceContext): Promise<Services> {
         (err: Error) => {
           // It stays in the spool (never delivered, never lost) and is tried again.
           log.error({ evt: 'quarantine.fail', id: env.id, err: err.message }, 'could not quarantine; will try again in 30 s');
-          setTimeout(() => dispatch(env, null), 30_000).unref();
+          const t = setTimeout(() => {
+            retryTimers.delete(t);
+            dispatch(env, null);
+          }, 30_000);
+          retryTimers.add(t);
         },
       );
     } else if (action === 'delete') {
@@ -446,9 +457,6 @@ async function startServices(c: ServiceContext): Promise<Services> {
   });
   let bindTimer: NodeJS.Timeout | null = null;
   let stopped = false;
-  const serviceAddr = config.current.ha.enabled ? config.current.ha.serviceAddress : '';
-  const addressPort = board.adapter === 'linux' ? linuxServiceAddress(board.network?.lan ?? 'eth0', log.child({ mod: 'net' })) : simServiceAddress;
-  if (serviceAddr) await addressPort.claim(serviceAddr);
   if (c.ha) {
     // The service address may still be held by the other box (both active in a partition,
     // before one steps down): keep trying instead of failing the takeover.
@@ -556,6 +564,13 @@ async function startServices(c: ServiceContext): Promise<Services> {
       runner.add(entry);
       return true;
     },
+    quarantine: async (rec, body) => {
+      if (await quarantine.get(rec.id)) return false;
+      await writeDurable(dataDir, `quarantine/${rec.id}.eml`, body, dirs);
+      await group.write([{ type: 'put', sublevel: 'quarantine', key: rec.id, value: rec }]);
+      log.info({ evt: 'ha.merge.quarantine', id: rec.id }, 'took in a message the other box quarantined alone');
+      return true;
+    },
     mailbox: async (rel, body) => {
       if (await hasIdentity(dataDir, rel)) return false;
       await writeDurable(dataDir, rel, body, dirs);
@@ -570,6 +585,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
     async stop(drainMs: number) {
       stopped = true;
       if (bindTimer) clearTimeout(bindTimer);
+      retryTimers.forEach((t) => clearTimeout(t));
       await smtp.stop();
       if (serviceAddr) await addressPort.release(serviceAddr).catch((err: Error) => log.error({ evt: 'ha.release.fail', err: err.message }, 'could not drop the service address'));
       // No new outbound transaction from here; those under way get drainMs to finish.

@@ -20,6 +20,10 @@ export interface ApplierDeps {
   onSnapshotBegin: () => void;
   /** The snapshot and everything before it is applied; `gen` is the active's sync generation. */
   onSynced: (gen: number) => Promise<void>;
+  /** A frame could not be applied: this box is behind until the next snapshot. */
+  onBroken: (reason: string) => void;
+  /** The active answered a join: 'later' (ask again soon) or 'pull' (a merge is under way). */
+  onJoinAnswer: (answer: 'later' | 'pull') => void;
   log: Logger;
 }
 
@@ -35,46 +39,68 @@ const replicatedSet = new Set<string>(REPLICATED_SUBLEVELS);
 export class Applier {
   enabled = false;
   applied = 0;
+  /** Set when a frame failed: nothing more is applied until the next snapshot begins. */
+  private broken = false;
   private chain: Promise<void> = Promise.resolve();
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly inflight = new Map<string, Promise<void>>();
 
   constructor(private readonly d: ApplierDeps) {
     d.link.onFrame((f, dir, reply) => {
       if (dir === 'in' && this.enabled) this.handle(f, reply);
-      if (dir === 'out' && f.header.t === 'pull' && this.enabled) void this.sendMerge(f.header, reply);
+      if (dir === 'out' && this.enabled && f.header.t === 'pull') {
+        d.onJoinAnswer('pull');
+        void this.sendMerge(f.header);
+      }
+      if (dir === 'out' && this.enabled && f.header.t === 'join-later') d.onJoinAnswer('later');
     });
+  }
+
+  /** Resolves once every frame received so far is applied (before this box takes over). */
+  async drain(): Promise<void> {
+    await this.chain;
+    await Promise.all([...this.inflight.values()]);
   }
 
   private handle(f: Frame, reply: Reply): void {
     const h = f.header;
     const seq = h.seq as number | undefined;
     if (seq === undefined) return; // heartbeats and the like
+    if (h.t === 'snap-begin') this.broken = false;
+    if (this.broken) return;
     const ack = () => {
       if (seq > this.applied) this.applied = seq;
       reply({ t: 'ack', seq });
     };
     const fail = (err: Error) => {
-      // A frame that cannot be applied leaves this box behind: dropping the connection
-      // makes the active mark it out of sync and send a fresh snapshot.
+      if (this.broken) return;
+      // A frame that cannot be applied leaves this box behind: it says so (it must not
+      // take over now), stops applying, and drops the connection so the active resyncs.
+      this.broken = true;
       this.d.log.error({ evt: 'ha.apply.fail', t: h.t, seq, err: err.message }, 'could not apply a replicated change; resyncing');
+      this.d.onBroken(`could not apply a replicated ${h.t}: ${err.message}`);
       this.d.link.resetInbound();
     };
     if (h.t === 'commit') {
-      const p = this.commit(h.env as Envelope, f.body ?? Buffer.alloc(0)).then(ack, fail);
-      this.inflight.add(p);
-      void p.finally(() => this.inflight.delete(p));
+      const env = h.env as Envelope;
+      const p = this.commit(env, f.body ?? Buffer.alloc(0)).then(ack, fail);
+      this.inflight.set(env.id, p);
+      void p.finally(() => {
+        if (this.inflight.get(env.id) === p) this.inflight.delete(env.id);
+      });
       return;
     }
     const barrier = h.t === 'snap-begin' || h.t === 'synced';
     this.chain = this.chain
       .then(async () => {
-        if (barrier) await Promise.all([...this.inflight]);
+        if (this.broken) throw new Error('skipped after an earlier failure');
+        if (barrier) await Promise.all([...this.inflight.values()]);
         await this.apply(h, f.body);
       })
       .then(ack, fail);
   }
 
   private async commit(env: Envelope, body: Buffer): Promise<void> {
+    checkId(env.id);
     await writeDurable(this.d.dataDir, `spool/${env.id}.eml`, body, this.d.dirs);
     await this.d.group.write([{ type: 'put', sublevel: 'spool', key: env.id, value: env }], { replicate: false });
   }
@@ -116,6 +142,10 @@ export class Applier {
    */
   private async ops(ops: BatchOp[]): Promise<void> {
     const mine = ops.filter((o) => replicatedSet.has(o.sublevel));
+    for (const o of mine) if (o.sublevel === 'spool' || o.sublevel === 'queue' || o.sublevel === 'quarantine') checkId(o.key);
+    // A change about a message whose commit is still being written waits for it (during a
+    // sync, commits are not waited for by the active, so they can still be in flight).
+    await Promise.all(mine.map((o) => this.inflight.get(o.key)).filter(Boolean));
     for (const o of mine) {
       if (o.type !== 'put') continue;
       if (o.sublevel === 'quarantine') await this.linkIfMissing(`spool/${o.key}.eml`, `quarantine/${o.key}.eml`);
@@ -150,9 +180,9 @@ export class Applier {
     this.d.log.info({ evt: 'ha.join', merge, files: files.length }, 'asked the active box for a snapshot');
   }
 
-  /** Sends the active the mail it asked for, and every message still in spool or queue here. */
-  private async sendMerge(h: FrameHeader, _reply: Reply): Promise<void> {
-    const counts = { files: 0, spool: 0, queue: 0 };
+  /** Sends the active the mail it asked for, and every message still in spool, queue or quarantine here. */
+  private async sendMerge(h: FrameHeader): Promise<void> {
+    const counts = { files: 0, spool: 0, queue: 0, quarantine: 0 };
     let n = 0;
     try {
       for (const rel of (h.files as string[]) ?? []) {
@@ -177,6 +207,13 @@ export class Applier {
           await this.d.link.send({ t: 'merge-queue', entry: q, n: ++n }, body);
           counts.queue++;
         }
+        for await (const rec of sublevel(this.d.db, 'quarantine').values()) {
+          const r = rec as { id: string };
+          const body = await readFile(join(this.d.dataDir, 'quarantine', `${r.id}.eml`)).catch(() => null);
+          if (!body) continue;
+          await this.d.link.send({ t: 'merge-quarantine', record: r, n: ++n }, body);
+          counts.quarantine++;
+        }
       }
       await this.d.link.send({ t: 'merge-done', counts });
       this.d.log.info({ evt: 'ha.merge.sent', ...counts }, 'handed the active box what only this box had');
@@ -184,4 +221,9 @@ export class Applier {
       this.d.log.error({ evt: 'ha.merge.sendFail', err: (err as Error).message }, 'could not hand over mail; will try again at the next join');
     }
   }
+}
+
+/** Record keys name files (spool/<id>.eml): only the id alphabet, never a path. */
+function checkId(id: unknown): void {
+  if (typeof id !== 'string' || !/^[0-9A-Za-z._-]{1,128}$/.test(id) || id.startsWith('.')) throw new Error(`HA: refusing record key ${String(id)}`);
 }

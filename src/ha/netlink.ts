@@ -14,6 +14,8 @@ const PSK_CIPHERS = 'ECDHE-PSK-CHACHA20-POLY1305:ECDHE-PSK-AES256-CBC-SHA384:PSK
 
 export type Reply = (header: FrameHeader, body?: Buffer | null) => void;
 
+let nextConnId = 1;
+
 export interface NetLinkOptions {
   nodeId: string;
   listen: { host: string; port: number };
@@ -27,7 +29,9 @@ export interface NetLinkOptions {
 
 class Conn {
   private readonly reader = new FrameReader();
+  readonly id = nextConnId++;
   lastHeard = Date.now();
+  private corked = false;
   constructor(
     readonly socket: tls.TLSSocket,
     readonly dir: 'in' | 'out',
@@ -51,8 +55,20 @@ class Conn {
     });
   }
 
+  /**
+   * Frames written in one turn of the event loop leave as one TLS record batch: each
+   * socket write is otherwise a record of its own and a syscall.
+   */
   write(header: FrameHeader, body?: Buffer | null): boolean {
     if (this.socket.destroyed || !this.socket.writable) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     let ok = true;
     for (const b of encodeFrame(header, body)) ok = this.socket.write(b);
     return ok;
@@ -66,7 +82,8 @@ export class NetLink {
   private stopped = false;
   private dialTimer: NodeJS.Timeout | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
-  private frameFns: ((f: Frame, dir: 'in' | 'out', reply: Reply) => void)[] = [];
+  private frameFns: ((f: Frame, dir: 'in' | 'out', reply: Reply, conn: number) => void)[] = [];
+  private inCloseFns: ((conn: number) => void)[] = [];
   private heardFns: (() => void)[] = [];
   private outFns: ((up: boolean) => void)[] = [];
   private drainWaiters: (() => void)[] = [];
@@ -74,8 +91,12 @@ export class NetLink {
 
   constructor(private readonly o: NetLinkOptions) {}
 
-  onFrame(fn: (f: Frame, dir: 'in' | 'out', reply: Reply) => void): void {
+  onFrame(fn: (f: Frame, dir: 'in' | 'out', reply: Reply, conn: number) => void): void {
     this.frameFns.push(fn);
+  }
+  /** An inbound connection (the peer's outbound) closed. */
+  onInboundClose(fn: (conn: number) => void): void {
+    this.inCloseFns.push(fn);
   }
   onHeard(fn: () => void): void {
     this.heardFns.push(fn);
@@ -174,7 +195,7 @@ export class NetLink {
       dir,
       (f, c) => {
         const reply: Reply = (h, b) => void c.write(h, b);
-        for (const fn of this.frameFns) fn(f, c.dir, reply);
+        for (const fn of this.frameFns) fn(f, c.dir, reply, c.id);
       },
       () => this.heardFns.forEach((fn) => fn()),
       this.o.log,
@@ -184,7 +205,10 @@ export class NetLink {
       // A peer that reconnects has given up its old connection.
       for (const old of this.inbound) old.socket.destroy();
       this.inbound.add(conn);
-      socket.once('close', () => this.inbound.delete(conn));
+      socket.once('close', () => {
+        this.inbound.delete(conn);
+        this.inCloseFns.forEach((fn) => fn(conn.id));
+      });
       return;
     }
     this.out = conn;

@@ -64,7 +64,8 @@ export class HaNode {
   private serialBuf = '';
   private fault: 'none' | 'serial' | 'network' = 'none';
   private peerWasAlive = false;
-  private joinAt = 0;
+  /** When a standby that is behind may next ask the active for a snapshot. */
+  private nextJoinAt = 0;
   private joinMerge = false;
   private lastBadFrameLog = 0;
   readonly link: NetLink;
@@ -107,9 +108,15 @@ export class HaNode {
       dirs: d.dirs,
       applyConfigFiles: d.applyConfigFiles,
       onSnapshotBegin: () => {
-        this.joinAt = Number.MAX_SAFE_INTEGER; // the active answered; no need to ask again
-        if (this.saved.inSync) void this.save({ inSync: false });
+        this.nextJoinAt = this.now() + 10_000; // the active answered; ask again only if this stalls
+        if (this.saved.inSync) void this.save({ inSync: false }).catch((err: Error) => this.d.log.error({ evt: 'ha.save.fail', err: err.message }, 'could not save HA state'));
       },
+      onBroken: (reason) => {
+        void this.save({ inSync: false }).catch((err: Error) => this.d.log.error({ evt: 'ha.save.fail', err: err.message }, 'could not save HA state'));
+        this.setRole(this.role === 'standby' ? 'syncing' : this.role, reason);
+        this.nextJoinAt = this.now() + 1000;
+      },
+      onJoinAnswer: (answer) => (this.nextJoinAt = this.now() + (answer === 'later' ? 500 : 10_000)),
       onSynced: async (gen) => {
         await this.save({ inSync: true, syncGen: gen, lastRole: 'standby', epoch: Math.max(this.saved.epoch, this.peer?.epoch ?? 0) });
         if (this.role === 'syncing') this.setRole('standby', 'in sync with the active box');
@@ -227,9 +234,9 @@ export class HaNode {
     // means it lost us since (a missed commit, a broken stream): we are behind.
     if ((this.role === 'standby' || this.role === 'syncing') && hb.role === 'active' && hb.gen !== undefined) {
       if (this.saved.inSync && hb.gen > this.saved.syncGen) {
-        void this.save({ inSync: false });
+        void this.save({ inSync: false }).catch((err: Error) => this.d.log.error({ evt: 'ha.save.fail', err: err.message }, 'could not save HA state'));
         this.setRole('syncing', 'the active box no longer counts this box in sync');
-        this.joinAt = 0;
+        this.nextJoinAt = 0;
       }
     }
   }
@@ -274,8 +281,8 @@ export class HaNode {
     this.watchLinks(links(inputs));
     if (this.busy) return;
     // A standby that is behind asks (again) for a snapshot once both connections are up.
-    if (this.role === 'syncing' && this.peer?.role === 'active' && this.link.outboundUp && now - this.joinAt > 1000) {
-      this.joinAt = now;
+    if (this.role === 'syncing' && this.peer?.role === 'active' && this.link.outboundUp && now >= this.nextJoinAt) {
+      this.nextJoinAt = now + 3000;
       void this.applier.join(this.joinMerge).catch((err: Error) => this.d.log.warn({ evt: 'ha.join.fail', err: err.message }, 'could not ask for a snapshot; retrying'));
     }
     await this.run(decide(inputs));
@@ -315,7 +322,7 @@ export class HaNode {
           return await this.promote(dec.reason, false);
         case 'join':
           this.joinMerge = dec.merge;
-          this.joinAt = 0;
+          this.nextJoinAt = 0;
           this.applier.enabled = true;
           this.setRole('syncing', dec.reason);
           return;
@@ -325,7 +332,7 @@ export class HaNode {
           await this.d.deactivate();
           this.d.emit({ kind: 'ha.demoted', severity: 'critical', text: `this box stepped down: ${dec.reason}; handing over what it accepted alone` });
           this.joinMerge = dec.merge;
-          this.joinAt = 0;
+          this.nextJoinAt = 0;
           this.applier.enabled = true;
           await this.save({ lastRole: 'active', inSync: false });
           return;
@@ -354,11 +361,21 @@ export class HaNode {
   private async promote(reason: string, forced: boolean): Promise<void> {
     const from = this.role;
     this.applier.enabled = false;
+    // Everything the old active sent must be in the database before services read it.
+    await Promise.race([this.applier.drain(), new Promise((r) => setTimeout(r, 5000))]);
+    const before = { ...this.saved };
     const epoch = Math.max(this.saved.epoch, this.peer?.epoch ?? 0) + 1;
     const failover = from === 'standby' || from === 'outdated' || from === 'syncing';
     await this.save({ epoch, lastRole: 'active', inSync: false, ...(failover || forced ? { lastFailover: { at: new Date(this.now()).toISOString(), role: from, reason } } : {}) });
     const t0 = this.now();
-    await this.d.activate();
+    try {
+      await this.d.activate();
+    } catch (err) {
+      // Not active after all: this box stays what it was (an in-sync standby may try again).
+      await this.save(before);
+      this.applier.enabled = true;
+      throw err;
+    }
     this.setRole('active', reason);
     this.d.log.info({ evt: 'ha.promoted', epoch, from, reason, ms: this.now() - t0 }, 'this box is now active');
     this.d.emit({ kind: failover || forced ? 'ha.failover' : 'ha.active', severity: failover || forced ? 'critical' : 'info', text: `this box is now active (epoch ${epoch}, was ${from}): ${reason}` });
@@ -377,8 +394,18 @@ export class HaNode {
     return `active at epoch ${this.saved.epoch}`;
   }
 
+  /**
+   * At a graceful stop of the active box: its services stop while replication still runs,
+   * then the in-sync standby is told to take over (instead of finding it dead 1.5 s later,
+   * or worse, finding itself out of sync and staying down).
+   */
+  async handOver(): Promise<void> {
+    if (this.role !== 'active' || !this.replicator.inSync || this.busy) return;
+    await this.switchover(false).catch((err: Error) => this.d.log.warn({ evt: 'ha.handover.fail', err: err.message }, 'could not hand over at stop; the standby will find this box gone'));
+  }
+
   /** `mlsd ha switchover`: hand the service to the in-sync standby, then follow it. */
-  async switchover(): Promise<string> {
+  async switchover(rejoin = true): Promise<string> {
     if (this.role !== 'active') throw new Error(`ha: switchover runs on the active box (this one is ${this.role})`);
     if (!this.replicator.inSync) throw new Error('ha: the standby is not in sync; a switchover now would lose mail');
     if (this.busy) throw new Error('ha: a role change is under way; try again');
@@ -389,7 +416,7 @@ export class HaNode {
       const until = this.now() + 10_000;
       while (this.replicator.behind > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 20));
       if (this.replicator.behind > 0) {
-        await this.d.activate();
+        if (rejoin) await this.d.activate();
         throw new Error('ha: the standby did not confirm the last changes; switchover called off');
       }
       const ha = this.d.ha();
@@ -399,7 +426,7 @@ export class HaNode {
       this.replicator.stop('switchover');
       await this.save({ lastRole: 'standby', inSync: false });
       this.joinMerge = false;
-      this.joinAt = 0;
+      this.nextJoinAt = 0;
       this.applier.enabled = true;
       this.setRole('syncing', 'switchover: the peer takes over');
       this.d.emit({ kind: 'ha.switchover', severity: 'info', text: `switchover: ${this.peer?.node ?? 'the peer'} takes over; this box becomes the standby` });
@@ -449,7 +476,12 @@ function probeGateway(spec: string, timeoutMs: number): Promise<boolean> {
   const host = spec.slice(0, i);
   const port = Number(spec.slice(i + 1));
   return new Promise((resolve) => {
-    const s = connect({ host, port });
+    let s: ReturnType<typeof connect>;
+    try {
+      s = connect({ host, port });
+    } catch {
+      return resolve(false); // a malformed ha.gateway never reaches anything
+    }
     const done = (ok: boolean) => {
       clearTimeout(t);
       s.destroy();

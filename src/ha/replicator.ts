@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { BatchOp, Db } from '../store/db.js';
@@ -25,6 +25,7 @@ export class PeerLostError extends Error {
 export interface MergeTarget {
   spool(env: Envelope, body: Buffer): Promise<boolean>;
   queue(entry: { id: string } & Record<string, unknown>, body: Buffer): Promise<boolean>;
+  quarantine(record: { id: string } & Record<string, unknown>, body: Buffer): Promise<boolean>;
   mailbox(rel: string, body: Buffer): Promise<boolean>;
 }
 
@@ -33,7 +34,7 @@ export interface ReplicatorDeps {
   dataDir: string;
   db: Db;
   settings: () => { syncTimeoutMs: number; onPeerLost: 'accept' | 'tempfail' };
-  /** Config-dir files to mirror (name → contents), and a hash that changes with them. */
+  /** Config-dir files to mirror (name → contents). */
   configFiles: () => Promise<Record<string, Buffer>>;
   merge: () => MergeTarget | null;
   /** The box's epoch: sync generations of a later active are always larger. */
@@ -46,6 +47,15 @@ export interface ReplicatorDeps {
 
 type Job = () => Promise<void>;
 
+interface CommitWaiter {
+  seq: number;
+  timer: NodeJS.Timeout;
+  done: (confirmed: boolean) => void;
+}
+
+/** How long a merging standby may take to hand over what only it has. */
+const MERGE_TIMEOUT_MS = 600_000;
+
 /**
  * The active box's side of replication. One ordered stream carries everything: message
  * commits (whose callers wait for the standby's fsync), then, asynchronously, the LevelDB
@@ -57,24 +67,45 @@ export class Replicator {
   state: PeerSync = 'down';
   /** Messages acknowledged while the standby was not in sync: held on this disk only. */
   oneDiskOnly = 0;
-  /** Frames sent and frames the standby has confirmed. */
+  /** Frames sent and the highest the standby has confirmed. */
   seq = 0;
   acked = 0;
   private jobs: Job[] = [];
   private pumping = false;
-  private readonly waiters = new Map<number, { resolve: () => void; timer: NodeJS.Timeout }>();
+  /** Commits waiting for the standby, from the moment they are queued. */
+  private readonly waiting = new Set<CommitWaiter>();
+  private readonly bySeq = new Map<number, CommitWaiter>();
+  /** Frames sent and not yet acknowledged (acks of commits overtake ordered frames). */
+  private readonly unacked = new Set<number>();
   private syncedSeq = 0;
   private session = 0;
+  private jobSession = 0;
   private configSent = '';
+  /** The standby connection a join or merge came in on (a new connection restarts it). */
+  private joinConn = -1;
+  private mergeDone: ((ok: boolean) => void) | null = null;
+  private mergeChain: Promise<void> = Promise.resolve();
+  private merged = 0;
+  private mergeFailed = false;
 
   constructor(private readonly d: ReplicatorDeps) {
     d.link.onOutbound((up) => {
       if (!up && this.state !== 'down') this.lost('network link to the standby went down');
     });
-    d.link.onFrame((f, dir, reply) => {
+    d.link.onInboundClose((conn) => {
+      if (conn === this.joinConn && (this.state === 'merging' || this.state === 'syncing')) this.lost('the standby dropped its connection while joining');
+    });
+    d.link.onFrame((f, dir, reply, conn) => {
       if (dir === 'out' && f.header.t === 'ack') this.onAck(f.header.seq as number);
-      if (dir === 'in' && f.header.t === 'join') void this.onJoin(f.header, reply);
-      if (dir === 'in' && f.header.t.startsWith('merge-')) this.mergeChain = this.mergeChain.then(() => this.onMergeFrame(f.header, f.body, reply));
+      if (dir === 'in' && f.header.t === 'join') {
+        void this.onJoin(f.header, reply, conn).catch((err: Error) => {
+          this.d.log.error({ evt: 'ha.join.fail', err: err.message }, 'could not start a sync for the standby');
+          this.lost(`sync could not start: ${err.message}`);
+        });
+      }
+      if (dir === 'in' && f.header.t.startsWith('merge-') && conn === this.joinConn) {
+        this.mergeChain = this.mergeChain.then(() => this.onMergeFrame(f.header, f.body, reply));
+      }
     });
   }
 
@@ -87,9 +118,9 @@ export class Replicator {
     return this.state === 'inSync';
   }
 
-  /** Behind by this many frames (sent, not yet confirmed). */
+  /** Frames sent and not yet confirmed. */
   get behind(): number {
-    return this.seq - this.acked;
+    return this.unacked.size;
   }
 
   /** Stops replicating (the box is no longer active). */
@@ -109,11 +140,18 @@ export class Replicator {
     this.session++;
     this.jobs = [];
     this.setState('down', reason);
-    const w = [...this.waiters.values()];
-    this.waiters.clear();
+    this.mergeDone?.(false);
+    this.mergeDone = null;
+    this.joinConn = -1;
+    this.syncedSeq = 0;
+    this.unacked.clear();
+    this.bySeq.clear();
+    // Every commit still waiting, queued or sent, is answered now (as not confirmed).
+    const w = [...this.waiting];
+    this.waiting.clear();
     for (const x of w) {
       clearTimeout(x.timer);
-      x.resolve();
+      x.done(false);
     }
     this.d.link.resetOutbound();
   }
@@ -129,6 +167,7 @@ export class Replicator {
     while (this.jobs.length > 0 && session === this.session) {
       const job = this.jobs.shift()!;
       try {
+        this.jobSession = session;
         await job();
       } catch (err) {
         if (session === this.session) this.lost(`replication stream broke: ${(err as Error).message}`);
@@ -138,18 +177,23 @@ export class Replicator {
     if (this.jobs.length > 0) void this.pump();
   }
 
+  /** Sends one frame of the current session; a job left over from a lost session stops here. */
   private frame(h: FrameHeader, body?: Buffer | null): Promise<void> {
+    if (this.jobSession !== this.session) return Promise.reject(new Error('replication session ended'));
     const seq = ++this.seq;
+    this.unacked.add(seq);
     return this.d.link.send({ ...h, seq }, body);
   }
 
   private onAck(seq: number): void {
     if (seq > this.acked) this.acked = seq;
-    const w = this.waiters.get(seq);
+    this.unacked.delete(seq);
+    const w = this.bySeq.get(seq);
     if (w) {
-      this.waiters.delete(seq);
+      this.bySeq.delete(seq);
+      this.waiting.delete(w);
       clearTimeout(w.timer);
-      w.resolve();
+      w.done(true);
     }
     // Only the ack of 'synced' itself: the standby acks it after everything before it is
     // applied, while commits sent later are acked out of that order.
@@ -170,28 +214,27 @@ export class Replicator {
     if (this.state === 'inSync') {
       const data = body ? Buffer.concat(body) : await readFile(dataPath);
       const session = this.session;
-      let confirmed = false;
-      await new Promise<void>((resolve) => {
+      const confirmed = await new Promise<boolean>((resolve) => {
+        // The clock runs from the moment the commit is queued: a standby that drains its
+        // socket slowly holds up the queue, and that counts against it.
+        const w: CommitWaiter = {
+          seq: 0,
+          done: resolve,
+          timer: setTimeout(() => {
+            if (!this.waiting.delete(w)) return;
+            this.bySeq.delete(w.seq);
+            resolve(false);
+            if (this.session === session) this.lost(`standby did not confirm ${env.id} within ${syncTimeoutMs} ms`);
+          }, syncTimeoutMs),
+        };
+        this.waiting.add(w);
         this.enqueue(async () => {
+          if (!this.waiting.has(w)) return; // answered already (timed out, or the session ended)
           // Jobs run one at a time, so the frame sent below gets exactly this number.
-          const mySeq = this.seq + 1;
-          const timer = setTimeout(() => {
-            if (this.waiters.delete(mySeq) && this.session === session) {
-              this.lost(`standby did not confirm ${env.id} within ${syncTimeoutMs} ms`);
-            }
-            resolve();
-          }, syncTimeoutMs);
-          this.waiters.set(mySeq, {
-            resolve: () => {
-              confirmed = this.acked >= mySeq;
-              resolve();
-            },
-            timer,
-          });
+          w.seq = this.seq + 1;
+          this.bySeq.set(w.seq, w);
           await this.frame({ t: 'commit', env }, data);
         });
-        // A session that ends before the job runs (link lost) answers at once.
-        if (this.session !== session) resolve();
       });
       if (confirmed) return;
     }
@@ -204,26 +247,33 @@ export class Replicator {
     }
   }
 
+  private get streaming(): boolean {
+    return this.state === 'inSync' || this.state === 'syncing';
+  }
+
   /** Observer of every LevelDB batch written through the group committer. */
   ops(ops: BatchOp[]): void {
-    if (this.state !== 'inSync' && this.state !== 'syncing') return;
+    if (!this.streaming) return;
     const mine = ops.filter((o) => replicated.has(o.sublevel));
     if (mine.length) this.enqueue(() => this.frame({ t: 'ops', ops: mine }));
   }
 
-  /** A file written under the data dir (a mailbox delivery): sent as it is when its turn comes. */
+  /**
+   * A file delivered under the data dir (a mailbox copy), sent as it is when its turn
+   * comes. A mail client may have moved it from new/ to cur/ meanwhile: it is looked for
+   * there by its unique name. Only a file the user already deleted is not sent.
+   */
   file(rel: string): void {
-    if (this.state !== 'inSync' && this.state !== 'syncing') return;
+    if (!this.streaming) return;
     this.enqueue(async () => {
-      const data = await readFile(join(this.d.dataDir, safeRel(rel))).catch(() => null);
-      // Gone already (a mail client deleted it): the snapshot of a later sync settles it.
-      if (data) await this.frame({ t: 'file', rel }, data);
+      const found = await readMoved(this.d.dataDir, rel);
+      if (found) await this.frame({ t: 'file', rel: found.rel }, found.data);
     });
   }
 
   /** Sends the config files if they changed since last sent. */
   async configChanged(force = false): Promise<void> {
-    if (this.state !== 'inSync' && this.state !== 'syncing') return;
+    if (!this.streaming) return;
     const files = await this.d.configFiles();
     const sig = Object.entries(files)
       .map(([k, v]) => `${k}:${v.toString('base64')}`)
@@ -239,57 +289,69 @@ export class Replicator {
    * A standby asks to (re)join. A box that served alone first hands over what only it
    * has; then the snapshot goes out through the stream, then live changes follow.
    */
-  private async onJoin(h: FrameHeader, reply: Reply): Promise<void> {
-    if (this.state === 'merging' || this.state === 'syncing' || this.state === 'inSync') {
-      if (this.state !== 'inSync') return;
-      // A standby that asks again has lost its place (it restarted): start over.
+  private async onJoin(h: FrameHeader, reply: Reply, conn: number): Promise<void> {
+    if (this.state !== 'down') {
+      // The same connection asking again while its join is under way: nothing new.
+      if (conn === this.joinConn && this.state !== 'inSync') return;
+      // A standby that asks again on a new connection, or once in sync, lost its place.
       this.lost('standby asked to join again');
     }
-    if (!this.d.link.outboundUp) return; // it asks again until both connections are up
-    const theirs = Array.isArray(h.inventory) ? (h.inventory as string[]) : [];
+    if (!this.d.link.outboundUp) {
+      reply({ t: 'join-later' }); // it asks again as soon as both connections are up
+      return;
+    }
+    this.joinConn = conn;
+    const theirs = Array.isArray(h.inventory) ? (h.inventory as string[]).filter((r) => typeof r === 'string') : [];
     const session = this.session;
     if (h.merge) {
       this.setState('merging', 'standby served alone; taking what only it has');
       const mine = new Set((await inventory(this.d.dataDir)).map(identity));
       const want = theirs.filter((r) => r.startsWith('mail/') && !mine.has(identity(r)));
-      const done = new Promise<void>((resolve) => (this.mergeDone = resolve));
+      this.merged = 0;
+      this.mergeFailed = false;
+      const done = new Promise<boolean>((resolve) => (this.mergeDone = resolve));
+      const timer = setTimeout(() => this.mergeDone?.(false), MERGE_TIMEOUT_MS);
       reply({ t: 'pull', files: want, records: true });
-      const ok = await Promise.race([done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 600_000).unref())]);
-      if (!ok || session !== this.session) return;
+      const ok = await done;
+      clearTimeout(timer);
+      if (session !== this.session) return;
+      if (!ok) {
+        // Never snapshot over mail the other box still holds alone: it would be pruned there.
+        this.lost(this.mergeFailed ? 'could not take in all the mail the standby had alone' : 'the standby did not finish handing over its mail');
+        return;
+      }
     }
     this.setState('syncing', 'sending the snapshot');
     this.enqueue(() => this.snapshot(theirs));
   }
 
-  private mergeDone: (() => void) | null = null;
-  private mergeChain: Promise<void> = Promise.resolve();
-  private merged = 0;
-
   /** Frames the merging standby sends over its own connection. */
-  async onMergeFrame(h: FrameHeader, body: Buffer | null, reply: Reply): Promise<void> {
+  private async onMergeFrame(h: FrameHeader, body: Buffer | null, reply: Reply): Promise<void> {
+    if (h.t === 'merge-done') {
+      this.d.log.info({ evt: 'ha.merge.done', ...(h.counts as object), taken: this.merged, failed: this.mergeFailed }, 'the other box handed over what it accepted alone');
+      if (!this.mergeFailed) this.d.onMerged({ ...(h.counts as Record<string, number>), taken: this.merged });
+      this.mergeDone?.(!this.mergeFailed);
+      this.mergeDone = null;
+      return;
+    }
     const target = this.d.merge();
     try {
-      if (h.t === 'merge-done') {
-        this.d.log.info({ evt: 'ha.merge.done', ...(h.counts as object), taken: this.merged }, 'merged what the other box accepted alone');
-        this.d.onMerged({ ...(h.counts as Record<string, number>), taken: this.merged });
-        this.merged = 0;
-        this.mergeDone?.();
-        this.mergeDone = null;
-        return;
-      }
-      if (!target || !body) return;
+      if (!target) throw new Error('mail services are not running');
+      if (!body) throw new Error('merge item without data');
       let took = false;
       if (h.t === 'merge-spool') took = await target.spool(h.env as Envelope, body);
       else if (h.t === 'merge-queue') took = await target.queue(h.entry as { id: string }, body);
+      else if (h.t === 'merge-quarantine') took = await target.quarantine(h.record as { id: string }, body);
       else if (h.t === 'merge-file') {
         safeRel(h.rel);
         took = await target.mailbox(h.rel as string, body);
       }
       if (took) this.merged++;
     } catch (err) {
-      this.d.log.error({ evt: 'ha.merge.fail', t: h.t, err: (err as Error).message }, 'could not merge an item; the other box keeps it');
+      this.mergeFailed = true;
+      this.d.log.error({ evt: 'ha.merge.fail', t: h.t, err: (err as Error).message }, 'could not take in an item; the other box keeps it and the join starts over');
     } finally {
-      if (h.t !== 'merge-done') reply({ t: 'merge-ack', n: h.n });
+      reply({ t: 'merge-ack', n: h.n });
     }
   }
 
@@ -331,4 +393,19 @@ export class Replicator {
       this.d.log.info({ evt: 'ha.sync.sent', records, files, pruned: prune.length, ms: Date.now() - started }, 'snapshot sent to the standby');
     });
   }
+}
+
+/** A Maildir file where it was delivered, or where a mail client moved it (new/ → cur/). */
+async function readMoved(dataDir: string, rel: string): Promise<{ rel: string; data: Buffer } | null> {
+  const data = await readFile(join(dataDir, safeRel(rel))).catch(() => null);
+  if (data) return { rel, data };
+  const m = /^(mail\/.+)\/(?:new|cur)\/([^/:]+)$/.exec(rel);
+  if (!m) return null;
+  const cur = `${m[1]}/cur`;
+  const names = await readdir(join(dataDir, safeRel(`${cur}/x`), '..')).catch(() => [] as string[]);
+  const name = names.find((n) => n.startsWith(`${m[2]}:`));
+  if (!name) return null;
+  const moved = `${cur}/${name}`;
+  const d = await readFile(join(dataDir, safeRel(moved))).catch(() => null);
+  return d ? { rel: moved, data: d } : null;
 }
