@@ -155,8 +155,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       return { ok: false, error: `this box is the HA ${ha?.role ?? 'standby'} box; run that on the active box` };
     }
     const res = await runCommand(services.commands, req);
-    // A user added or a setting changed reaches the standby now, not at the next poll.
-    if (ha && res.ok) void ha.replicator.configChanged().catch(() => undefined);
+    // A user added or a setting changed reaches the standby before the command returns.
+    if (ha && res.ok) await ha.replicator.configChanged().catch(() => undefined);
     return res;
   });
   await control.start();
@@ -197,7 +197,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
   const spool = new Spool(dataDir, db, group, dirs, log.child({ mod: 'spool' }), () => config.current.spool.minFreeBytes);
   await spool.init();
   const queue = new OutboundQueue(db);
-  const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs, c.ha ? (path) => c.ha!.replicator.file(relative(dataDir, path)) : undefined);
+  const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs, c.ha ? (path, source) => c.ha!.replicator.delivered(relative(dataDir, path), source) : undefined);
   if (c.ha) spool.addCommitHook((env, path, body) => c.ha!.replicator.commit(env, path, body));
 
   const isLocalDomain = (d: string) => config.current.domains.includes(d);
@@ -456,6 +456,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
     log: log.child({ mod: 'smtp' }),
   });
   let bindTimer: NodeJS.Timeout | null = null;
+  let bindWarned = false;
   let stopped = false;
   if (c.ha) {
     // The service address may still be held by the other box (both active in a partition,
@@ -464,10 +465,12 @@ async function startServices(c: ServiceContext): Promise<Services> {
       bindTimer = null;
       try {
         await smtp.start();
+        if (bindWarned) log.info({ evt: 'smtp.bind.done', listeners: smtp.addresses() }, 'service address bound');
       } catch (err) {
         await smtp.stop();
-        log.warn({ evt: 'smtp.bind.retry', err: (err as Error).message }, 'cannot bind the service address yet; retrying every second');
-        if (!stopped) bindTimer = setTimeout(() => void bind(), 1000);
+        if (!bindTimer && !bindWarned) log.warn({ evt: 'smtp.bind.retry', err: (err as Error).message }, 'cannot bind the service address yet; retrying');
+        bindWarned = true;
+        if (!stopped) bindTimer = setTimeout(() => void bind(), 250);
       }
     };
     await bind();

@@ -18,8 +18,11 @@ export class MaildirDelivery {
   constructor(
     private readonly mailRoot: string,
     private readonly dirs: DirSyncer,
-    /** Told of every file delivered (the HA replicator copies it to the standby). */
-    private readonly onDelivered?: (path: string) => void,
+    /**
+     * Told of every file delivered (the HA replicator copies it to the standby); for a
+     * message of the spool, with its id and the header lines put in front of it.
+     */
+    private readonly onDelivered?: (path: string, source?: { messageId: string; prefix: string }) => void,
   ) {}
 
   mailboxPath(address: string): string {
@@ -82,7 +85,7 @@ export class MaildirDelivery {
     const final = join(box, 'new', name);
     await rename(tmp, final);
     await this.dirs.sync(join(box, 'new'));
-    this.onDelivered?.(final);
+    this.onDelivered?.(final, messageId ? { messageId, prefix } : undefined);
     return final;
   }
 }

@@ -94,6 +94,7 @@ export class Applier {
       .then(async () => {
         if (this.broken) throw new Error('skipped after an earlier failure');
         if (barrier) await Promise.all([...this.inflight.values()]);
+        if (typeof h.id === 'string') await this.inflight.get(h.id);
         await this.apply(h, f.body);
       })
       .then(ack, fail);
@@ -111,6 +112,12 @@ export class Applier {
         return this.ops(h.ops as BatchOp[]);
       case 'file':
         return writeDurable(this.d.dataDir, h.rel as string, body ?? Buffer.alloc(0), this.d.dirs);
+      case 'deliver': {
+        // The same bytes the active wrote: its header lines, then the message from our spool.
+        checkId(h.id);
+        const message = await readFile(join(this.d.dataDir, 'spool', `${h.id as string}.eml`));
+        return writeDurable(this.d.dataDir, h.rel as string, Buffer.concat([Buffer.from(h.prefix as string), message]), this.d.dirs);
+      }
       case 'prune':
         for (const rel of h.rels as string[]) await unlink(join(this.d.dataDir, safeRel(rel))).catch(() => undefined);
         return;

@@ -87,6 +87,10 @@ export class Replicator {
   private mergeChain: Promise<void> = Promise.resolve();
   private merged = 0;
   private mergeFailed = false;
+  /** Messages whose commit went into this session's stream: the standby holds their data. */
+  private readonly streamed = new Set<string>();
+  /** The last queued 'ops' frame, while it is still last in the queue (later batches join it). */
+  private opsTail: { ops: BatchOp[]; job: Job } | null = null;
 
   constructor(private readonly d: ReplicatorDeps) {
     d.link.onOutbound((up) => {
@@ -144,6 +148,8 @@ export class Replicator {
     this.mergeDone = null;
     this.joinConn = -1;
     this.syncedSeq = 0;
+    this.streamed.clear();
+    this.opsTail = null;
     this.unacked.clear();
     this.bySeq.clear();
     // Every commit still waiting, queued or sent, is answered now (as not confirmed).
@@ -228,6 +234,7 @@ export class Replicator {
           }, syncTimeoutMs),
         };
         this.waiting.add(w);
+        this.streamed.add(env.id);
         this.enqueue(async () => {
           if (!this.waiting.has(w)) return; // answered already (timed out, or the session ended)
           // Jobs run one at a time, so the frame sent below gets exactly this number.
@@ -243,7 +250,10 @@ export class Replicator {
     if (this.state === 'syncing' || this.state === 'merging') {
       // Queued behind the snapshot, so the standby still gets it; nobody waits for it.
       const data = body ? Buffer.concat(body) : await readFile(dataPath).catch(() => null);
-      if (data) this.enqueue(() => this.frame({ t: 'commit', env }, data));
+      if (data) {
+        this.streamed.add(env.id);
+        this.enqueue(() => this.frame({ t: 'commit', env }, data));
+      }
     }
   }
 
@@ -255,7 +265,40 @@ export class Replicator {
   ops(ops: BatchOp[]): void {
     if (!this.streaming) return;
     const mine = ops.filter((o) => replicated.has(o.sublevel));
-    if (mine.length) this.enqueue(() => this.frame({ t: 'ops', ops: mine }));
+    if (!mine.length) return;
+    for (const o of mine) {
+      // The standby lets go of the data when these records do; so does the stream.
+      if (o.type === 'del' && (o.sublevel === 'queue' || o.sublevel === 'spool') && !mine.some((x) => x.type === 'put' && x.key === o.key)) this.streamed.delete(o.key);
+    }
+    // Batches that follow one another with nothing between them go as one frame.
+    const tail = this.opsTail;
+    if (tail && this.jobs[this.jobs.length - 1] === tail.job) {
+      tail.ops.push(...mine);
+      return;
+    }
+    const next = {
+      ops: mine,
+      job: async () => {
+        if (this.opsTail === next) this.opsTail = null;
+        await this.frame({ t: 'ops', ops: next.ops });
+      },
+    };
+    this.opsTail = next;
+    this.enqueue(next.job);
+  }
+
+  /**
+   * A mailbox copy was delivered. When the standby already has the message (its commit is
+   * in this session's stream), only the header lines go and it writes the same file from
+   * its own copy; otherwise the file itself is sent.
+   */
+  delivered(rel: string, source?: { messageId: string; prefix: string }): void {
+    if (!this.streaming) return;
+    if (source && this.streamed.has(source.messageId)) {
+      this.enqueue(() => this.frame({ t: 'deliver', rel, id: source.messageId, prefix: source.prefix }));
+      return;
+    }
+    this.file(rel);
   }
 
   /**
@@ -271,7 +314,11 @@ export class Replicator {
     });
   }
 
-  /** Sends the config files if they changed since last sent. */
+  /**
+   * Sends the config files if they changed since last sent. Resolves once the standby has
+   * them (or the session ends, or syncTimeoutMs passes), so `mlsd user add` on the active
+   * returns with the account on both boxes.
+   */
   async configChanged(force = false): Promise<void> {
     if (!this.streaming) return;
     const files = await this.d.configFiles();
@@ -282,7 +329,21 @@ export class Replicator {
     if (!force && sig === this.configSent) return;
     this.configSent = sig;
     const payload = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.toString('base64')]));
-    this.enqueue(() => this.frame({ t: 'cfgfiles', files: payload }));
+    if (force) {
+      // Inside the snapshot: queued behind it, nobody waits.
+      this.enqueue(() => this.frame({ t: 'cfgfiles', files: payload }));
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const w: CommitWaiter = { seq: 0, done: () => resolve(), timer: setTimeout(() => this.waiting.delete(w) && resolve(), this.d.settings().syncTimeoutMs) };
+      this.waiting.add(w);
+      this.enqueue(async () => {
+        if (!this.waiting.has(w)) return void (await this.frame({ t: 'cfgfiles', files: payload }));
+        w.seq = this.seq + 1;
+        this.bySeq.set(w.seq, w);
+        await this.frame({ t: 'cfgfiles', files: payload });
+      });
+    });
   }
 
   /**

@@ -72,7 +72,12 @@ export class SmtpService {
   async start(): Promise<void> {
     for (const l of this.deps.config().smtp.listeners) {
       const server = new SMTPServer(this.options(l));
-      server.on('error', (err) => this.deps.log.error({ evt: 'smtp.error', listener: l.name, err: err.message }, 'listener error'));
+      // smtp-server re-emits its socket's errors and would throw without a listener. A
+      // failure to bind is the caller's to report (it may be retrying); later ones are logged.
+      let bound = false;
+      server.on('error', (err) => {
+        if (bound) this.deps.log.error({ evt: 'smtp.error', listener: l.name, err: err.message }, 'listener error');
+      });
       await new Promise<void>((resolve, reject) => {
         const onErr = (err: Error) => reject(new Error(`smtp.listeners ${l.name}: cannot listen on ${l.host}:${l.port}: ${err.message}`));
         server.server.once('error', onErr);
@@ -81,6 +86,7 @@ export class SmtpService {
           resolve();
         });
       });
+      bound = true;
       const addr = server.server.address() as AddressInfo;
       this.deps.log.info({ evt: 'smtp.listen', listener: l.name, host: addr.address, port: addr.port }, 'listening');
       this.servers.push({ listener: l, server });

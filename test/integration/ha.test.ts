@@ -13,7 +13,9 @@ after(async () => {
 });
 
 async function send(host: string, port: number, to: string, subject: string, localAddress: string): Promise<string> {
-  const c = await RawSmtp.open(host, port, localAddress);
+  const c = await RawSmtp.open(host, port, localAddress).catch((err: Error) => {
+    throw new Error(`${subject}: ${err.message}`);
+  });
   try {
     await c.reply();
     await c.cmd('EHLO client.test');
@@ -221,8 +223,8 @@ test('both links cut: the standby takes over while the active keeps serving; whe
   // Nothing was merged twice: one copy of each.
   const copies = (await b.mailbox('alice')).filter((m) => /Subject: split-0/.test(m)).length;
   assert.equal(copies, 1);
-  // And b serves the address now.
-  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'after-heal', '127.0.55.20'), /^250 /);
+  // And b serves the address now (as soon as a has let go of it).
+  await eventually('b serves the address', async () => /^250 /.test(await send(p.service, p.ports.mx, 'alice@example.test', 'after-heal', '127.0.55.20').catch(() => '')), 5000);
   await eventually('after-heal on both', async () => (await subjects(a)).has('after-heal') && (await subjects(b)).has('after-heal'));
 });
 
@@ -296,4 +298,19 @@ test('a box that loses both links and its own gateway stops serving (fenced); th
     gwA.close();
     gwB.close();
   }
+});
+
+test('a graceful stop (SIGTERM) of the active hands the service to the in-sync standby at once, with nothing left behind', async () => {
+  const p = await startHaPair({ net: '127.0.59', ha: { deadMs: 5000, initDeadMs: 5000 } });
+  pairs.push(p);
+  const { active, standby } = await startedInSync(p);
+  await active.addUser('alice@example.test', 'password-1234');
+  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'before-stop', '127.0.59.20'), /^250 /);
+  const t0 = Date.now();
+  await active.stop();
+  // With deadMs at 5 s, a takeover well before that can only be the handover.
+  await eventually('the standby active', async () => (await p.status(standby)).role === 'active', 4000);
+  assert.ok(Date.now() - t0 < 5000);
+  await eventually('it serves', async () => /^250 /.test(await send(p.service, p.ports.mx, 'alice@example.test', 'after-stop', '127.0.59.20').catch(() => '')), 5000);
+  assert.ok((await subjects(standby)).has('before-stop'));
 });
