@@ -138,12 +138,21 @@ export class Incoming {
     if (failure) throw failure;
   }
 
-  async syncAndClose(): Promise<void> {
+  private finished = false;
+
+  /** Writes what is still buffered: the file then holds the whole message, not yet durably. */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
     // A message that fits in one batch is kept (an exact-size copy) for the router's
     // mailbox copies, which then need not read the file back.
     if (!this.wroteEarly && this.acc) this.whole = [Buffer.from(this.acc.subarray(0, this.accLen))];
     await this.flush();
     this.acc = null;
+  }
+
+  async syncAndClose(): Promise<void> {
+    await this.finish();
     await this.fh.sync().catch((err) => {
       throw this.mapError(err);
     });
@@ -224,7 +233,12 @@ export class Spool {
   }
 
   async commit(msg: Incoming, env: Envelope, extraOps: BatchOp[] = []): Promise<void> {
+    // The hooks (the HA standby's copy) run while our own copy is made durable: the client
+    // waits for the slower of the two, not for both in turn. Their outcome is judged after.
+    let hooks: Promise<unknown> | null = null;
     try {
+      await msg.finish();
+      if (this.hooks.length) hooks = this.runHooks(env, msg).then(() => null, (err: unknown) => err ?? new Error('commit hook failed'));
       // The file's entry was made at begin(), so its directory sync may run beside the
       // file's own fsync; the envelope record is written only after both are durable.
       await Promise.all([msg.syncAndClose(), this.dirs.sync(this.dir)]);
@@ -232,24 +246,26 @@ export class Spool {
       await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps], { replicate: false });
       msg.committed = true;
     } catch (err) {
+      await hooks;
       await msg.discard();
       throw this.noteError(err);
     }
     // A hook that fails makes the client retry (4xx); the local copy stays and is routed,
     // so the worst case is a duplicate, never a loss. A hook may instead ask for the
     // commit to be taken back (HA with onPeerLost tempfail: nothing on one disk only).
-    for (const hook of this.hooks) {
-      try {
-        await hook(env, msg.path, msg.body);
-      } catch (err) {
-        if ((err as { undoCommit?: boolean }).undoCommit) {
-          await this.group.write([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }], { replicate: false });
-          await unlink(msg.path).catch(() => undefined);
-          msg.committed = false;
-        }
-        throw err;
+    const failed = await hooks;
+    if (failed) {
+      if ((failed as { undoCommit?: boolean }).undoCommit) {
+        await this.group.write([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }], { replicate: false });
+        await unlink(msg.path).catch(() => undefined);
+        msg.committed = false;
       }
+      throw failed;
     }
+  }
+
+  private async runHooks(env: Envelope, msg: Incoming): Promise<void> {
+    for (const hook of this.hooks) await hook(env, msg.path, msg.body);
   }
 
   /**
