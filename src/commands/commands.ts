@@ -5,6 +5,7 @@ import type { QueueRunner, QueueStats } from '../delivery/runner.js';
 import type { QuarantineRecord } from '../scan/quarantine.js';
 import type { ControlRequest, ControlResponse } from './control.js';
 import type { EventLog } from '../events/events.js';
+import type { HaStatusInfo } from '../ha/node.js';
 
 export interface StatusInfo {
   version: string;
@@ -21,6 +22,8 @@ export interface StatusInfo {
   dnsbl: { ip: string; label: string; listed: boolean; zones: { zone: string; state: string; answer?: string; reason?: string; error?: string }[] }[];
   dataDiskFreeBytes: number;
   memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number };
+  /** `mlsd ha status --json`, when the box is one of an HA pair. */
+  ha?: HaStatusInfo;
 }
 
 export interface CommandContext {
@@ -97,6 +100,9 @@ export async function runCommand(ctx: CommandContext, req: ControlRequest): Prom
           ...(s.dnsbl.length
             ? s.dnsbl.map((d) => `blacklists: ${d.ip} (${d.label}) ${d.listed ? 'LISTED on ' + d.zones.filter((z) => z.state === 'listed' || (z.state === 'error' && z.answer)).map((z) => `${z.zone}${z.reason ? ` (${z.reason})` : ''}`).join(', ') : d.zones.length ? 'not listed' : 'not checked yet'}${d.zones.some((z) => z.state === 'error') ? `; ${d.zones.filter((z) => z.state === 'error').length} list(s) did not answer` : ''}`)
             : ['blacklists: no address to watch (dnsbl.checkIps is empty)']),
+          ...(s.ha
+            ? [`HA: ${s.ha.role}; peer ${s.ha.peer.node ?? '?'} ${s.ha.peer.role ?? 'unknown'}; replication ${s.ha.replication}${s.ha.oneDiskOnly ? `; ${s.ha.oneDiskOnly} message(s) on this disk only` : ''}${s.ha.linkFault !== 'none' ? `; LINK FAULT (${s.ha.linkFault})` : ''}`]
+            : []),
           `data disk free: ${Math.round(s.dataDiskFreeBytes / 1048576)} MiB`,
           `memory: ${Math.round(s.memory.rssBytes / 1048576)} MiB resident, ${Math.round(s.memory.heapUsedBytes / 1048576)} MiB JS heap`,
         ];

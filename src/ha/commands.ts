@@ -8,7 +8,7 @@ export async function haCommand(node: HaNode | null, req: ControlRequest): Promi
   const sub = req.argv[1];
   try {
     if (sub === 'status') {
-      const s = node.status() as Record<string, any>;
+      const s = node.status();
       const p = s.peer;
       const lines = [
         `node ${s.nodeId}: ${s.role} (epoch ${s.epoch}, priority ${s.priority})`,

@@ -44,6 +44,27 @@ export interface HaNodeDeps {
 
 const STATE_KEY = { sublevel: 'ha-state', key: 'self' };
 
+/** What `mlsd ha status --json` shows. */
+export interface HaStatusInfo {
+  nodeId: string;
+  role: Role;
+  epoch: number;
+  priority: number;
+  peer: {
+    node: string | null;
+    role: string | null;
+    epoch: number | null;
+    configMatches: boolean | null;
+    links: { serial: string; network: string };
+    lastHeardMs: number | null;
+  };
+  linkFault: 'none' | 'serial' | 'network';
+  replication: string;
+  oneDiskOnly: number;
+  onPeerLost: 'accept' | 'tempfail';
+  lastFailover: SavedState['lastFailover'];
+}
+
 /**
  * One box of the HA pair: sends heartbeats on both links, decides its role (roles.ts)
  * and carries the decision out: starting mail service on promotion, stopping it on
@@ -436,7 +457,7 @@ export class HaNode {
     return 'the peer is taking over; this box joins as standby';
   }
 
-  status(): Record<string, unknown> {
+  status(): HaStatusInfo {
     const ha = this.d.ha();
     const now = this.now();
     const l = links({ now, heardSerial: this.heardSerial, heardNet: this.heardNet, serialConfigured: !!this.d.serial, deadMs: ha.deadMs });
