@@ -198,7 +198,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
   await spool.init();
   const queue = new OutboundQueue(db);
   const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs, c.ha ? (path, source) => c.ha!.replicator.delivered(relative(dataDir, path), source) : undefined);
-  if (c.ha) spool.addCommitHook((env, path, body) => c.ha!.replicator.commit(env, path, body));
+  if (c.ha) spool.addCommitHook((env, path, body, localDurable) => c.ha!.replicator.commit(env, path, body, localDurable));
 
   const isLocalDomain = (d: string) => config.current.domains.includes(d);
   const isMailbox = (a: string) => accounts.user(a) !== undefined || a.startsWith('postmaster@');

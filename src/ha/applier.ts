@@ -93,7 +93,11 @@ export class Applier {
     this.chain = this.chain
       .then(async () => {
         if (this.broken) throw new Error('skipped after an earlier failure');
-        if (barrier) await Promise.all([...this.inflight.values()]);
+        if (barrier) {
+          await Promise.all([...this.inflight.values()]);
+          // A commit that failed while we waited leaves this box behind: no 'synced' then.
+          if (this.broken) throw new Error('skipped after an earlier failure');
+        }
         if (typeof h.id === 'string') await this.inflight.get(h.id);
         await this.apply(h, f.body);
       })

@@ -186,10 +186,15 @@ export class HaNode {
     await this.d.serial?.stop();
   }
 
-  private async save(p: Partial<SavedState>): Promise<void> {
+  private saving: Promise<void> = Promise.resolve();
+
+  /** Saves are written in the order they are made, each with the state as it was then. */
+  private save(p: Partial<SavedState>): Promise<void> {
     this.saved = { ...this.saved, ...p };
+    const state = this.saved;
     // classic-level honours `sync` on a put; abstract-level's types do not list it.
-    await sublevel(this.d.db, STATE_KEY.sublevel).put(STATE_KEY.key, this.saved, { sync: true } as object);
+    this.saving = this.saving.catch(() => undefined).then(() => sublevel(this.d.db, STATE_KEY.sublevel).put(STATE_KEY.key, state, { sync: true } as object));
+    return this.saving;
   }
 
   private selfState(): SelfState {
@@ -384,7 +389,7 @@ export class HaNode {
     this.applier.enabled = false;
     // Everything the old active sent must be in the database before services read it.
     await Promise.race([this.applier.drain(), new Promise((r) => setTimeout(r, 5000))]);
-    const before = { ...this.saved };
+    const before = { epoch: this.saved.epoch, lastRole: this.saved.lastRole, lastFailover: this.saved.lastFailover };
     const epoch = Math.max(this.saved.epoch, this.peer?.epoch ?? 0) + 1;
     const failover = from === 'standby' || from === 'outdated' || from === 'syncing';
     await this.save({ epoch, lastRole: 'active', inSync: false, ...(failover || forced ? { lastFailover: { at: new Date(this.now()).toISOString(), role: from, reason } } : {}) });
@@ -432,11 +437,13 @@ export class HaNode {
     if (this.busy) throw new Error('ha: a role change is under way; try again');
     this.busy = true;
     try {
+      const gen = this.replicator.generation;
       await this.d.deactivate();
-      // Everything the stopped services wrote must reach the standby before it takes over.
+      // Everything the stopped services wrote must reach the standby before it takes over,
+      // and it must still be in the same sync (a lost sync also empties the in-flight count).
       const until = this.now() + 10_000;
       while (this.replicator.behind > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 20));
-      if (this.replicator.behind > 0) {
+      if (this.replicator.behind > 0 || !this.replicator.inSync || this.replicator.generation !== gen) {
         if (rejoin) await this.d.activate();
         throw new Error('ha: the standby did not confirm the last changes; switchover called off');
       }

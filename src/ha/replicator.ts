@@ -81,6 +81,7 @@ export class Replicator {
   private session = 0;
   private jobSession = 0;
   private configSent = '';
+  private configPending: Promise<void> | null = null;
   /** The standby connection a join or merge came in on (a new connection restarts it). */
   private joinConn = -1;
   private mergeDone: ((ok: boolean) => void) | null = null;
@@ -108,7 +109,7 @@ export class Replicator {
         });
       }
       if (dir === 'in' && f.header.t.startsWith('merge-') && conn === this.joinConn) {
-        this.mergeChain = this.mergeChain.then(() => this.onMergeFrame(f.header, f.body, reply));
+        this.mergeChain = this.mergeChain.then(() => (conn === this.joinConn ? this.onMergeFrame(f.header, f.body, reply) : undefined));
       }
     });
   }
@@ -215,7 +216,7 @@ export class Replicator {
    * and its envelope. Otherwise, or if it does not answer within syncTimeoutMs, the
    * administrator's `ha.onPeerLost` decides: accept on this disk only, or a 451.
    */
-  async commit(env: Envelope, dataPath: string, body: Buffer[] | null): Promise<void> {
+  async commit(env: Envelope, dataPath: string, body: Buffer[] | null, localDurable: Promise<void> = Promise.resolve()): Promise<void> {
     const { onPeerLost, syncTimeoutMs } = this.d.settings();
     if (this.state === 'inSync') {
       const data = body ? Buffer.concat(body) : await readFile(dataPath);
@@ -247,8 +248,10 @@ export class Replicator {
     }
     if (onPeerLost === 'tempfail') throw new PeerLostError('the standby is not in sync');
     this.oneDiskOnly++;
-    if (this.state === 'syncing' || this.state === 'merging') {
-      // Queued behind the snapshot, so the standby still gets it; nobody waits for it.
+    // Decided only once our own record is durable: a snapshot that starts from then on
+    // reads it; one that started before may have missed it, so the commit is queued behind.
+    await localDurable.catch(() => undefined);
+    if (this.state !== 'down') {
       const data = body ? Buffer.concat(body) : await readFile(dataPath).catch(() => null);
       if (data) {
         this.streamed.add(env.id);
@@ -326,7 +329,7 @@ export class Replicator {
       .map(([k, v]) => `${k}:${v.toString('base64')}`)
       .sort()
       .join('|');
-    if (!force && sig === this.configSent) return;
+    if (!force && sig === this.configSent) return this.configPending ?? undefined;
     this.configSent = sig;
     const payload = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.toString('base64')]));
     if (force) {
@@ -334,7 +337,7 @@ export class Replicator {
       this.enqueue(() => this.frame({ t: 'cfgfiles', files: payload }));
       return;
     }
-    await new Promise<void>((resolve) => {
+    const pending = new Promise<void>((resolve) => {
       const w: CommitWaiter = { seq: 0, done: () => resolve(), timer: setTimeout(() => this.waiting.delete(w) && resolve(), this.d.settings().syncTimeoutMs) };
       this.waiting.add(w);
       this.enqueue(async () => {
@@ -344,6 +347,10 @@ export class Replicator {
         await this.frame({ t: 'cfgfiles', files: payload });
       });
     });
+    // A caller that finds these files already on their way waits for the same confirmation.
+    this.configPending = pending;
+    await pending;
+    if (this.configPending === pending) this.configPending = null;
   }
 
   /**

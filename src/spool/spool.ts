@@ -30,7 +30,7 @@ export interface Envelope {
  * standby). It runs after the local write is durable; if it throws, the
  * commit fails and the client gets a 4xx.
  */
-export type CommitHook = (env: Envelope, dataPath: string, body: Buffer[] | null) => Promise<void>;
+export type CommitHook = (env: Envelope, dataPath: string, body: Buffer[] | null, localDurable: Promise<void>) => Promise<void>;
 
 export class SpoolError extends Error {
   constructor(readonly kind: 'full' | 'io', message: string) {
@@ -236,16 +236,25 @@ export class Spool {
     // The hooks (the HA standby's copy) run while our own copy is made durable: the client
     // waits for the slower of the two, not for both in turn. Their outcome is judged after.
     let hooks: Promise<unknown> | null = null;
+    let durable!: () => void;
+    let notDurable!: (err: unknown) => void;
+    const localDurable = new Promise<void>((resolve, reject) => {
+      durable = resolve;
+      notDurable = reject;
+    });
+    localDurable.catch(() => undefined);
     try {
       await msg.finish();
-      if (this.hooks.length) hooks = this.runHooks(env, msg).then(() => null, (err: unknown) => err ?? new Error('commit hook failed'));
+      if (this.hooks.length) hooks = this.runHooks(env, msg, localDurable).then(() => null, (err: unknown) => err ?? new Error('commit hook failed'));
       // The file's entry was made at begin(), so its directory sync may run beside the
       // file's own fsync; the envelope record is written only after both are durable.
       await Promise.all([msg.syncAndClose(), this.dirs.sync(this.dir)]);
       // Not mirrored as a record: the commit hook sends the peer the envelope with its data.
       await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps], { replicate: false });
       msg.committed = true;
+      durable();
     } catch (err) {
+      notDurable(err);
       await hooks;
       await msg.discard();
       throw this.noteError(err);
@@ -264,8 +273,8 @@ export class Spool {
     }
   }
 
-  private async runHooks(env: Envelope, msg: Incoming): Promise<void> {
-    for (const hook of this.hooks) await hook(env, msg.path, msg.body);
+  private async runHooks(env: Envelope, msg: Incoming, localDurable: Promise<void>): Promise<void> {
+    for (const hook of this.hooks) await hook(env, msg.path, msg.body, localDurable);
   }
 
   /**
