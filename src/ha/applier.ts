@@ -1,4 +1,4 @@
-import { link, readFile, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { sublevel, type BatchOp, type Db, type GroupCommitter } from '../store/db.js';
@@ -104,9 +104,26 @@ export class Applier {
       .then(ack, fail);
   }
 
+  private spoolReady: Promise<unknown> | null = null;
+
+  /**
+   * As the active's own spool does it: the file in place, fsynced, its folder fsynced
+   * (shared), then the record. No temp file and rename: a file without a record is an
+   * orphan, never read, and swept at promotion.
+   */
   private async commit(env: Envelope, body: Buffer): Promise<void> {
     checkId(env.id);
-    await writeDurable(this.d.dataDir, `spool/${env.id}.eml`, body, this.d.dirs);
+    const dir = join(this.d.dataDir, 'spool');
+    this.spoolReady ??= mkdir(dir, { recursive: true, mode: 0o700 });
+    await this.spoolReady;
+    const fh = await open(join(dir, `${env.id}.eml`), 'w', 0o600);
+    try {
+      await fh.writeFile(body);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.d.dirs.sync(dir);
     await this.d.group.write([{ type: 'put', sublevel: 'spool', key: env.id, value: env }], { replicate: false });
   }
 
