@@ -45,7 +45,7 @@ import { HaNode } from './ha/node.js';
 import type { MergeTarget } from './ha/replicator.js';
 import { haCommand } from './ha/commands.js';
 import { configDirFiles, applyConfigDirFiles } from './ha/configsync.js';
-import { hasIdentity, writeDurable } from './ha/files.js';
+import { findInMaildir, writeDurable } from './ha/files.js';
 import { serialportLine } from './hw/serialport-line.js';
 import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
 
@@ -575,7 +575,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
       return true;
     },
     mailbox: async (rel, body) => {
-      if (await hasIdentity(dataDir, rel)) return false;
+      if (await findInMaildir(dataDir, rel)) return false;
       await writeDurable(dataDir, rel, body, dirs);
       return true;
     },

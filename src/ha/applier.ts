@@ -211,12 +211,11 @@ export class Applier {
   /** Sends the active the mail it asked for, and every message still in spool, queue or quarantine here. */
   private async sendMerge(h: FrameHeader): Promise<void> {
     const counts = { files: 0, spool: 0, queue: 0, quarantine: 0 };
-    let n = 0;
     try {
       for (const rel of (h.files as string[]) ?? []) {
         const body = await readFile(join(this.d.dataDir, safeRel(rel))).catch(() => null);
         if (!body) continue;
-        await this.d.link.send({ t: 'merge-file', rel, n: ++n }, body);
+        await this.d.link.send({ t: 'merge-file', rel }, body);
         counts.files++;
       }
       if (h.records) {
@@ -224,7 +223,7 @@ export class Applier {
           const e = env as Envelope;
           const body = await readFile(join(this.d.dataDir, 'spool', `${e.id}.eml`)).catch(() => null);
           if (!body) continue;
-          await this.d.link.send({ t: 'merge-spool', env: e, n: ++n }, body);
+          await this.d.link.send({ t: 'merge-spool', env: e }, body);
           counts.spool++;
         }
         for await (const entry of sublevel(this.d.db, 'queue').values()) {
@@ -232,14 +231,14 @@ export class Applier {
           if (!q.recipients.some((r) => r.state === 'queued' || r.state === 'deferred')) continue;
           const body = await readFile(join(this.d.dataDir, 'spool', `${q.id}.eml`)).catch(() => null);
           if (!body) continue;
-          await this.d.link.send({ t: 'merge-queue', entry: q, n: ++n }, body);
+          await this.d.link.send({ t: 'merge-queue', entry: q }, body);
           counts.queue++;
         }
         for await (const rec of sublevel(this.d.db, 'quarantine').values()) {
           const r = rec as { id: string };
           const body = await readFile(join(this.d.dataDir, 'quarantine', `${r.id}.eml`)).catch(() => null);
           if (!body) continue;
-          await this.d.link.send({ t: 'merge-quarantine', record: r, n: ++n }, body);
+          await this.d.link.send({ t: 'merge-quarantine', record: r }, body);
           counts.quarantine++;
         }
       }

@@ -32,8 +32,26 @@ export async function inventory(dataDir: string): Promise<string[]> {
  * unique name, whether it sits in new/ or cur/ and whatever flags a mail client gave it.
  */
 export function identity(rel: string): string {
+  const m = maildirName(rel);
+  return m ? `${m.box}/*/${m.base}` : rel;
+}
+
+/** A Maildir file's folder and unique name (without the ":2,flags" a mail client adds). */
+function maildirName(rel: string): { box: string; base: string } | null {
   const m = /^(mail\/.+)\/(?:new|cur)\/([^/:]+)(?::.*)?$/.exec(rel);
-  return m ? `${m[1]}/*/${m[2]}` : rel;
+  return m ? { box: m[1]!, base: m[2]! } : null;
+}
+
+/** Where this Maildir message is now (new/ or cur/, any flags), relative to the data dir. */
+export async function findInMaildir(dataDir: string, rel: string): Promise<string | null> {
+  const m = maildirName(rel);
+  if (!m) return (await exists(join(dataDir, safeRel(rel)))) ? rel : null;
+  for (const sub of ['new', 'cur']) {
+    const names = await readdir(join(dataDir, safeRel(`${m.box}/${sub}`))).catch(() => [] as string[]);
+    const name = names.find((n) => n === m.base || n.startsWith(`${m.base}:`));
+    if (name) return `${m.box}/${sub}/${name}`;
+  }
+  return null;
 }
 
 /** Refuses paths that would leave the replicated folders ("..", absolute, odd names). */
@@ -55,16 +73,4 @@ export async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** True when the Maildir already holds this message (in new/ or cur/, with any flags). */
-export async function hasIdentity(dataDir: string, rel: string): Promise<boolean> {
-  const m = /^(mail\/.+)\/(?:new|cur)\/([^/:]+)(?::.*)?$/.exec(rel);
-  if (!m) return exists(join(dataDir, safeRel(rel)));
-  const [, box, base] = m;
-  for (const sub of ['new', 'cur']) {
-    const names = await readdir(join(dataDir, safeRel(`${box}/${sub}/x`), '..')).catch(() => [] as string[]);
-    if (names.some((n) => n === base || n.startsWith(`${base}:`))) return true;
-  }
-  return false;
 }

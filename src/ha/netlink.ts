@@ -242,11 +242,6 @@ export class NetLink {
     }
   }
 
-  /** Same, without waiting for room (acks and small records: order matters, not pace). */
-  sendNow(header: FrameHeader, body?: Buffer | null): boolean {
-    return this.out?.write(header, body) ?? false;
-  }
-
   /** A heartbeat on every connection, unless one is already backed up with data. */
   heartbeat(header: FrameHeader): void {
     for (const c of [...this.inbound, ...(this.out ? [this.out] : [])]) {

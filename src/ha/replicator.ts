@@ -1,4 +1,4 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { BatchOp, Db } from '../store/db.js';
@@ -6,7 +6,7 @@ import { sublevel } from '../store/db.js';
 import type { Envelope } from '../spool/spool.js';
 import type { NetLink, Reply } from './netlink.js';
 import type { FrameHeader } from './wire.js';
-import { identity, inventory, safeRel } from './files.js';
+import { findInMaildir, identity, inventory, safeRel } from './files.js';
 
 /** LevelDB sublevels that hold mail state; each box keeps its own event log and HA state. */
 export const REPLICATED_SUBLEVELS = ['spool', 'queue', 'quarantine', 'delivery-state', 'scan-state', 'counters', 'seen'] as const;
@@ -67,9 +67,8 @@ export class Replicator {
   state: PeerSync = 'down';
   /** Messages acknowledged while the standby was not in sync: held on this disk only. */
   oneDiskOnly = 0;
-  /** Frames sent and the highest the standby has confirmed. */
+  /** Frames sent. */
   seq = 0;
-  acked = 0;
   private jobs: Job[] = [];
   private pumping = false;
   /** Commits waiting for the standby, from the moment they are queued. */
@@ -109,7 +108,7 @@ export class Replicator {
         });
       }
       if (dir === 'in' && f.header.t.startsWith('merge-') && conn === this.joinConn) {
-        this.mergeChain = this.mergeChain.then(() => (conn === this.joinConn ? this.onMergeFrame(f.header, f.body, reply) : undefined));
+        this.mergeChain = this.mergeChain.then(() => (conn === this.joinConn ? this.onMergeFrame(f.header, f.body) : undefined));
       }
     });
   }
@@ -193,7 +192,6 @@ export class Replicator {
   }
 
   private onAck(seq: number): void {
-    if (seq > this.acked) this.acked = seq;
     this.unacked.delete(seq);
     const w = this.bySeq.get(seq);
     if (w) {
@@ -312,8 +310,9 @@ export class Replicator {
   file(rel: string): void {
     if (!this.streaming) return;
     this.enqueue(async () => {
-      const found = await readMoved(this.d.dataDir, rel);
-      if (found) await this.frame({ t: 'file', rel: found.rel }, found.data);
+      const now = await findInMaildir(this.d.dataDir, rel);
+      const data = now ? await readFile(join(this.d.dataDir, safeRel(now))).catch(() => null) : null;
+      if (data) await this.frame({ t: 'file', rel: now }, data);
     });
   }
 
@@ -394,7 +393,7 @@ export class Replicator {
   }
 
   /** Frames the merging standby sends over its own connection. */
-  private async onMergeFrame(h: FrameHeader, body: Buffer | null, reply: Reply): Promise<void> {
+  private async onMergeFrame(h: FrameHeader, body: Buffer | null): Promise<void> {
     if (h.t === 'merge-done') {
       this.d.log.info({ evt: 'ha.merge.done', ...(h.counts as object), taken: this.merged, failed: this.mergeFailed }, 'the other box handed over what it accepted alone');
       if (!this.mergeFailed) this.d.onMerged({ ...(h.counts as Record<string, number>), taken: this.merged });
@@ -418,8 +417,6 @@ export class Replicator {
     } catch (err) {
       this.mergeFailed = true;
       this.d.log.error({ evt: 'ha.merge.fail', t: h.t, err: (err as Error).message }, 'could not take in an item; the other box keeps it and the join starts over');
-    } finally {
-      reply({ t: 'merge-ack', n: h.n });
     }
   }
 
@@ -461,19 +458,4 @@ export class Replicator {
       this.d.log.info({ evt: 'ha.sync.sent', records, files, pruned: prune.length, ms: Date.now() - started }, 'snapshot sent to the standby');
     });
   }
-}
-
-/** A Maildir file where it was delivered, or where a mail client moved it (new/ → cur/). */
-async function readMoved(dataDir: string, rel: string): Promise<{ rel: string; data: Buffer } | null> {
-  const data = await readFile(join(dataDir, safeRel(rel))).catch(() => null);
-  if (data) return { rel, data };
-  const m = /^(mail\/.+)\/(?:new|cur)\/([^/:]+)$/.exec(rel);
-  if (!m) return null;
-  const cur = `${m[1]}/cur`;
-  const names = await readdir(join(dataDir, safeRel(`${cur}/x`), '..')).catch(() => [] as string[]);
-  const name = names.find((n) => n.startsWith(`${m[2]}:`));
-  if (!name) return null;
-  const moved = `${cur}/${name}`;
-  const d = await readFile(join(dataDir, safeRel(moved))).catch(() => null);
-  return d ? { rel: moved, data: d } : null;
 }
