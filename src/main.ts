@@ -2,6 +2,7 @@ import { mkdir, readFile, statfs, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, relative, resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
+import { VERSION } from './core/version.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ConfigStore } from './config/config.js';
 import type { Config } from './config/schema.js';
@@ -81,8 +82,6 @@ interface Services {
   merge: MergeTarget;
   stop(drainMs: number): Promise<void>;
 }
-
-const VERSION = '0.1.0';
 
 /** The composition root: the only place that picks concrete adapters and wires services. */
 export async function startDaemon(opts: StartOptions, log: Logger = createLogger()): Promise<Daemon> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DNS_LABEL_PATTERN, DOMAIN_PATTERN } from '../core/names.js';
 
 function isTimeZone(tz: string): boolean {
   try {
@@ -16,7 +17,7 @@ function isTimeZone(tz: string): boolean {
 
 const domainName = z
   .string()
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/, 'expected a lower-case domain name such as example.test');
+  .regex(DOMAIN_PATTERN, 'expected a lower-case domain name such as example.test');
 
 const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
   error: 'expected an IPv4/IPv6 address or CIDR range such as 192.168.1.0/24',
@@ -167,7 +168,7 @@ export const configSchema = z.strictObject({
   dkim: z
     .strictObject({
       enabled: z.boolean().default(true).describe('Sign outbound mail from local domains'),
-      selector: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a DNS label such as mlsd').default('mlsd'),
+      selector: z.string().regex(DNS_LABEL_PATTERN, 'expected a DNS label such as mlsd').default('mlsd'),
     })
     .prefault({}),
   dnsbl: z

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import type { DKIMSignOptions } from 'mailauth';
 import { writeFileAtomic } from '../store/atomic.js';
 import type { Logger } from '../log/logger.js';
+import { DNS_LABEL_PATTERN, DOMAIN_PATTERN } from '../core/names.js';
 
 /**
  * DKIM keys and signing for outbound mail.
@@ -20,8 +21,8 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 
 // A selector is one DNS label (config schema); it cannot contain a dot, which is what lets
 // `<domain>.<selector>.key` be split unambiguously at its last dot.
-const SELECTOR = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const DOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const SELECTOR = DNS_LABEL_PATTERN;
+const DOMAIN = DOMAIN_PATTERN;
 const KEY_FILE = /^(.+)\.([a-z0-9][a-z0-9-]{0,62})\.key$/;
 
 interface DkimKey {

@@ -5,6 +5,7 @@ import type { GroupCommitter } from '../store/db.js';
 import type { MaildirDelivery } from './maildir.js';
 import type { OutboundQueue, QueueEntry } from './queue.js';
 import type { Logger } from '../log/logger.js';
+import { domainOf } from '../core/names.js';
 
 export interface RecipientResolver {
   isLocalDomain(domain: string): boolean;
@@ -18,8 +19,6 @@ export interface RecipientResolver {
 
 const IN_MEMORY_BYTES = 1024 * 1024;
 const HELD_BODY_BYTES = 4 * 1024 * 1024;
-
-const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1);
 
 /**
  * Takes committed messages out of the spool: local recipients get a Maildir copy, remote

@@ -10,6 +10,7 @@ import { HostUnusable, type Destination, type RcptOutcome, type Transaction, typ
 import { isPending, type OutboundQueue, type QueueEntry, type QueueRecipient } from './queue.js';
 import type { FailedRecipient } from './bounce.js';
 import { MinHeap } from './heap.js';
+import { domainOf } from '../core/names.js';
 import { SlidingMinute, SlidingWindow } from '../policy/window.js';
 
 export interface RunnerDeps {
@@ -59,7 +60,6 @@ export interface QueueStats {
 const HOUR = 3600_000;
 const BODY_BUDGET = 16 * 1024 * 1024;
 const DAY = 24 * HOUR;
-const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1).toLowerCase();
 
 // A smarthost answering like this is telling us to slow down, not that this message is bad:
 // the whole smarthost route pauses instead of hammering it. A full mailbox (4.2.2) and a

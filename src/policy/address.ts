@@ -5,6 +5,8 @@
  * either refused or stays an opaque local part. Nothing here ever re-routes.
  */
 
+import { DOMAIN_PATTERN } from '../core/names.js';
+
 export interface AddressParts {
   local: string;
   domain: string;
@@ -13,7 +15,7 @@ export interface AddressParts {
 // RFC 5321 dot-atom local part: atext characters, no leading/trailing/double dots.
 // "%" and "!" are atext, so they may appear; they are never interpreted as routing.
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
-const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+const DOMAIN = DOMAIN_PATTERN;
 
 /** Lower-cases the domain (and the local part: mlsd mailboxes are case-insensitive). */
 export function normalizeAddress(address: string): string | null {

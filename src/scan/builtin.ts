@@ -1,4 +1,5 @@
 import type { Entry, ZipFile } from 'yauzl';
+import { DAY_MS } from '../core/clock.js';
 
 /**
  * The built-in scanning layer: needs no engine, so it runs on every outbound message and
@@ -416,7 +417,6 @@ export interface VolumeAnomalyOptions {
 /** Active days kept per account; the usual volume is taken over the last USUAL_DAYS of them. */
 const KEEP_DAYS = 30;
 const USUAL_DAYS = 14;
-const DAY_MS = 86_400_000;
 
 /**
  * Per-account outbound volume against the account's own habit. A stolen password or an

@@ -5,6 +5,7 @@ import type { ContentDecision, SessionFacts } from '../policy/types.js';
 import { localDay } from '../policy/window.js';
 import { VolumeAnomaly } from './builtin.js';
 import { decide, scanMessage, summarize, type ScanResult } from './scanner.js';
+import { DAY_MS } from '../core/clock.js';
 
 export interface ContentMessage {
   from: string;
@@ -15,7 +16,6 @@ export interface ContentMessage {
 
 /** A scan holds its whole message in memory: a few at a time bound that (they are CPU-bound anyway). */
 const MAX_CONCURRENT_SCANS = 4;
-const DAY_MS = 86_400_000;
 
 /**
  * The end-of-DATA content policy: decides whether a message is scanned (local senders,

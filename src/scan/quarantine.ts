@@ -5,6 +5,7 @@ import type { DirSyncer } from '../store/atomic.js';
 import type { Envelope } from '../spool/spool.js';
 import { SPOOL_SUBLEVEL } from '../spool/spool.js';
 import type { Logger } from '../log/logger.js';
+import { DAY_MS } from '../core/clock.js';
 
 const SUBLEVEL = 'quarantine';
 
@@ -55,7 +56,7 @@ export class QuarantineStore {
       class: scan?.class ?? 'spam',
       summary: scan?.summary ?? '',
       quarantined: now.toISOString(),
-      expires: new Date(now.getTime() + days * 86_400_000).toISOString(),
+      expires: new Date(now.getTime() + days * DAY_MS).toISOString(),
     };
     await link(spoolPath, this.path(env.id)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
