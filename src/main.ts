@@ -1,18 +1,28 @@
 import { mkdir, readFile, statfs, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
 import { VERSION } from './core/version.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ConfigStore } from './config/config.js';
 import type { Config } from './config/schema.js';
 import { AccountStore } from './accounts/accounts.js';
-import { generatePassword, hashPassword } from './accounts/password.js';
+import { ensureAdminPassword, ADMIN_DATA } from './accounts/admin.js';
+import { ACCOUNTS_DATA } from './accounts/accounts.js';
+import { CONFIG_DATA } from './config/config.js';
 import { openDb, GroupCommitter, sublevel } from './store/db.js';
-import { DirSyncer, writeFileAtomic } from './store/atomic.js';
-import { Spool } from './spool/spool.js';
-import { MaildirDelivery } from './delivery/maildir.js';
-import { OutboundQueue } from './delivery/queue.js';
+import { DirSyncer } from './store/atomic.js';
+import { DataRegistry } from './store/data.js';
+import { LocalDurability, type Durability } from './store/durability.js';
+import { HaDurability } from './ha/durability.js';
+import { Spool, SPOOL_DATA } from './spool/spool.js';
+import { MaildirDelivery, MAILDIR_DATA } from './delivery/maildir.js';
+import { OutboundQueue, QUEUE_DATA, type QueueEntry } from './delivery/queue.js';
+import { DKIM_DATA } from './delivery/dkim.js';
+import { TLS_DATA } from './smtp/tls.js';
+import { EVENTS_DATA } from './events/events.js';
+import { THRESHOLD_DATA } from './store/counters.js';
+import { QUARANTINE_DATA, type QuarantineRecord } from './scan/quarantine.js';
 import { Router } from './delivery/router.js';
 import { RelayPolicy } from './policy/relay.js';
 import { checkRecipient } from './policy/recipient.js';
@@ -39,14 +49,17 @@ import { QuarantineStore } from './scan/quarantine.js';
 import { ContentPolicy } from './scan/policy.js';
 import type { Envelope } from './spool/spool.js';
 import type { Board } from './hw/board.js';
+import type { DataDecl } from './store/data.js';
+
+const SCAN_STATE_SUBLEVEL = 'scan-state';
+const SCAN_STATE_DATA: DataDecl = { owner: 'scan', sublevels: [{ name: SCAN_STATE_SUBLEVEL, describe: 'the volume anomaly history', replicate: true }] };
+const HA_DATA: DataDecl = { owner: 'ha', sublevels: [{ name: 'ha-state', describe: "this box's HA role, epoch and sync generation", replicate: false }] };
 import type { Db } from './store/db.js';
 import type { CommandContext } from './commands/commands.js';
 import type { ControlResponse } from './commands/control.js';
 import { HaNode } from './ha/node.js';
-import type { MergeTarget } from './ha/replicator.js';
 import { haCommand } from './ha/commands.js';
 import { configDirFiles, applyConfigDirFiles } from './ha/configsync.js';
-import { findInMaildir, writeDurable } from './ha/files.js';
 import { serialportLine } from './hw/serialport-line.js';
 import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
 
@@ -68,7 +81,7 @@ interface ServiceContext {
   started: number;
   config: ConfigStore;
   db: Db;
-  group: GroupCommitter;
+  group: Durability;
   dirs: DirSyncer;
   events: EventLog;
   emitSafe: (ev: EventInput) => void;
@@ -79,7 +92,6 @@ interface ServiceContext {
 /** The running mail services: SMTP, routing, the queue, scanning, alerts. */
 interface Services {
   commands: CommandContext;
-  merge: MergeTarget;
   stop(drainMs: number): Promise<void>;
 }
 
@@ -95,10 +107,14 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
 
   const { store: config, created } = await ConfigStore.open(configDir, board.defaults);
   if (created) log.info({ evt: 'config.created', path: join(configDir, 'config.json'), board: board.model }, 'config created from board defaults');
-  await ensureAdminPassword(configDir);
+  await ensureAdminPassword(configDir, (line) => process.stdout.write(line));
   const db = await openDb(join(dataDir, 'db'));
-  const group = new GroupCommitter(db);
   const dirs = new DirSyncer();
+  const data = new DataRegistry([CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, HA_DATA]);
+  data.onConfigFile('config.json', async (bytes) => void (await config.replaceFromPeer(JSON.parse(bytes.toString('utf8')))));
+  const committer = new GroupCommitter(db);
+  const local = new LocalDurability(data, committer, dirs, dataDir);
+  let group: Durability = local;
   const events = new EventLog(db, log.child({ mod: 'events' }));
   // An event that cannot be written (full disk, closing database) is logged, never a crash.
   const emitSafe = (ev: EventInput) => void events.emit(ev).catch((err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
@@ -114,7 +130,9 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     ha = new HaNode({
       ha: () => config.current.ha,
       db,
-      group,
+      group: committer,
+      data,
+      local,
       dirs,
       dataDir,
       serial,
@@ -126,17 +144,16 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
         services = null;
         await s?.stop(5000);
       },
-      configFiles: () => configDirFiles(configDir),
-      applyConfigFiles: (files) => applyConfigDirFiles(configDir, files, config),
-      merge: () => services?.merge ?? null,
+      configFiles: () => configDirFiles(configDir, data),
+      applyConfigFiles: (files) => applyConfigDirFiles(configDir, files, data),
       configVersion: () => createHash('sha256').update(JSON.stringify({ ...config.current, ha: null })).digest('hex').slice(0, 12),
       emit: emitSafe,
       log: log.child({ mod: 'ha' }),
     });
+    group = new HaDurability(local, ha.replicator);
     await ha.start();
-    // Config-dir changes (accounts, keys, config) reach the standby within a few seconds.
-    const cfgTimer = setInterval(() => void ha!.replicator.configChanged().catch(() => undefined), 2000);
-    cfgTimer.unref();
+    // Config-dir changes (accounts, keys, config) reach the standby as they are made.
+    config.onChange(() => void group.configChanged().catch(() => undefined));
   } else {
     services = await startServices(ctx());
   }
@@ -196,8 +213,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
   const spool = new Spool(dataDir, db, group, dirs, log.child({ mod: 'spool' }), () => config.current.spool.minFreeBytes);
   await spool.init();
   const queue = new OutboundQueue(db);
-  const maildir = new MaildirDelivery(join(dataDir, 'mail'), dirs, c.ha ? (path, source) => c.ha!.replicator.delivered(relative(dataDir, path), source) : undefined);
-  if (c.ha) spool.addCommitHook((env, path, body, localDurable) => c.ha!.replicator.commit(env, path, body, localDurable));
+  const maildir = new MaildirDelivery(dataDir, dirs, group);
 
   const isLocalDomain = (d: string) => config.current.domains.includes(d);
   const isMailbox = (a: string) => accounts.user(a) !== undefined || a.startsWith('postmaster@');
@@ -254,7 +270,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
   };
   const runner = new QueueRunner({
     queue,
-    group,
+    group: group as unknown as GroupCommitter,
     config: () => config.current,
     dns,
     client,
@@ -329,7 +345,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
   const dispatch = (env: Envelope, body: Buffer[] | null): void => {
     const action = env.scan?.action;
     if (action === 'quarantine') {
-      void quarantine.add(env, spool.dataPath(env.id), config.current.scan.quarantineDays).then(
+      void quarantine.add(env, spool.dataPath(env.id), spool.removeOp(env.id), config.current.scan.quarantineDays).then(
         () => emitSafe({ kind: 'scan.quarantined', severity: 'info', account: env.login ?? undefined, ip: env.clientIp, text: `${env.id} from <${env.from}> quarantined (${env.scan!.class}): ${env.scan!.summary}` }),
         (err: Error) => {
           // It stays in the spool (never delivered, never lost) and is tried again.
@@ -345,7 +361,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
       // Accepted and dropped on purpose (scan.*.action delete): the log line is its only trace.
       log.info({ evt: 'scan.deleted', id: env.id, from: env.from, rcpt: env.rcpt, login: env.login, ip: env.clientIp, summary: env.scan!.summary }, 'spam deleted');
       void group
-        .writeLazy([{ type: 'del', sublevel: 'spool', key: env.id }])
+        .writeLazy([spool.removeOp(env.id)])
         .then(() => unlink(spool.dataPath(env.id)))
         .catch(() => undefined);
     } else router.submit(env, body);
@@ -400,7 +416,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
     log: log.child({ mod: 'scan' }),
   });
   // The volume history is weeks long: kept in LevelDB (saved each minute and at stop).
-  const ANOMALY_KEY = { sublevel: 'scan-state', key: 'volume-anomaly' };
+  const ANOMALY_KEY = { sublevel: SCAN_STATE_SUBLEVEL, key: 'volume-anomaly' };
   contentPolicy.restore(await sublevel(db, ANOMALY_KEY.sublevel).get(ANOMALY_KEY.key).catch(() => undefined));
   const saveAnomaly = () => group.writeLazy([{ type: 'put', ...ANOMALY_KEY, value: contentPolicy.snapshot() }]).catch((err: Error) => log.error({ evt: 'scan.anomaly.save', err: err.message }, 'could not save volume history'));
   const anomalyTimer = setInterval(() => void saveAnomaly(), 60_000);
@@ -547,45 +563,41 @@ async function startServices(c: ServiceContext): Promise<Services> {
   const quarantineTimer = setInterval(expireQuarantine, 3600_000);
   quarantineTimer.unref();
 
-  const merge: MergeTarget = {
-    // Mail the other box accepted while both served alone: taken in unless already here.
-    spool: async (env, body) => {
-      if ((await spool.has(env.id)) || (await queue.has(env.id))) return false;
-      await writeDurable(dataDir, `spool/${env.id}.eml`, body, dirs);
-      await group.write([{ type: 'put', sublevel: 'spool', key: env.id, value: env }]);
-      log.info({ evt: 'ha.merge.spool', id: env.id }, 'took in a message the other box accepted alone');
+  // Mail the other box accepted while both served alone: taken in unless already here.
+  const unmerge = [
+    group.data.onMerge('spool', async (id, value, body) => {
+      if ((await spool.has(id)) || (await queue.has(id))) return false;
+      const env = value as Envelope;
+      await group.writeFile(`spool/${id}.eml`, body);
+      await group.write([{ type: 'put', sublevel: 'spool', key: id, value: env }]);
+      log.info({ evt: 'ha.merge.spool', id }, 'took in a message the other box accepted alone');
       dispatch(env, null);
       return true;
-    },
-    queue: async (e, body) => {
-      const entry = e as unknown as import('./delivery/queue.js').QueueEntry;
-      if ((await spool.has(entry.id)) || (await queue.has(entry.id))) return false;
-      await writeDurable(dataDir, `spool/${entry.id}.eml`, body, dirs);
+    }),
+    group.data.onMerge('queue', async (id, value, body) => {
+      if ((await spool.has(id)) || (await queue.has(id))) return false;
+      const entry = value as QueueEntry;
+      await group.writeFile(`spool/${id}.eml`, body);
       await group.write([queue.enqueueOp(entry)]);
-      log.info({ evt: 'ha.merge.queue', id: entry.id }, 'took in a queued message the other box accepted alone');
+      log.info({ evt: 'ha.merge.queue', id }, 'took in a queued message the other box accepted alone');
       runner.add(entry);
       return true;
-    },
-    quarantine: async (rec, body) => {
-      if (await quarantine.get(rec.id)) return false;
-      await writeDurable(dataDir, `quarantine/${rec.id}.eml`, body, dirs);
-      await group.write([{ type: 'put', sublevel: 'quarantine', key: rec.id, value: rec }]);
-      log.info({ evt: 'ha.merge.quarantine', id: rec.id }, 'took in a message the other box quarantined alone');
+    }),
+    group.data.onMerge('quarantine', async (id, value, body) => {
+      if (await quarantine.get(id)) return false;
+      await group.writeFile(`quarantine/${id}.eml`, body);
+      await group.write([{ type: 'put', sublevel: 'quarantine', key: id, value: value as QuarantineRecord }]);
+      log.info({ evt: 'ha.merge.quarantine', id }, 'took in a message the other box quarantined alone');
       return true;
-    },
-    mailbox: async (rel, body) => {
-      if (await findInMaildir(dataDir, rel)) return false;
-      await writeDurable(dataDir, rel, body, dirs);
-      return true;
-    },
-  };
+    }),
+  ];
   log.info({ evt: 'services.ready', listeners: smtp.addresses() }, 'mail services running');
 
   return {
     commands,
-    merge,
     async stop(drainMs: number) {
       stopped = true;
+      unmerge.forEach((u) => u());
       if (bindTimer) clearTimeout(bindTimer);
       retryTimers.forEach((t) => clearTimeout(t));
       await smtp.stop();
@@ -605,18 +617,4 @@ async function startServices(c: ServiceContext): Promise<Services> {
       log.info({ evt: 'services.stopped' }, 'mail services stopped');
     },
   };
-}
-
-/** The web admin password: generated at first start, printed once, kept only as a hash. */
-async function ensureAdminPassword(configDir: string): Promise<void> {
-  const path = join(configDir, 'admin.json');
-  try {
-    JSON.parse(await readFile(path, 'utf8'));
-    return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const password = generatePassword();
-  await writeFileAtomic(path, JSON.stringify({ user: 'admin', hash: await hashPassword(password) }, null, 2) + '\n');
-  process.stdout.write(`\nmlsd: web admin user "admin", password (shown once): ${password}\n\n`);
 }

@@ -3,6 +3,13 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import { hashPassword, verifyPassword } from './password.js';
 import { normalizeAddress, splitAddress } from '../policy/address.js';
+import type { DataDecl } from '../store/data.js';
+
+/** Users log in on either box after a takeover; accounts live on the config flash. */
+export const ACCOUNTS_DATA: DataDecl = {
+  owner: 'accounts',
+  configFiles: [{ pattern: /^accounts\.json$/, describe: 'users, aliases, password hashes, suspensions', replicate: true, mode: 0o600 }],
+};
 
 export interface User {
   address: string;

@@ -4,6 +4,13 @@ import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { ConfigError } from './errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
+import type { DataDecl } from '../store/data.js';
+
+/** The config document: shared by an HA pair, each box keeping its own `ha` section. */
+export const CONFIG_DATA: DataDecl = {
+  owner: 'config',
+  configFiles: [{ pattern: /^config\.json$/, describe: 'the config document', replicate: true, mode: 0o600 }],
+};
 
 export { ConfigError };
 

@@ -7,6 +7,13 @@ import type { DKIMSignOptions } from 'mailauth';
 import { writeFileAtomic } from '../store/atomic.js';
 import type { Logger } from '../log/logger.js';
 import { DNS_LABEL_PATTERN, DOMAIN_PATTERN } from '../core/names.js';
+import type { DataDecl } from '../store/data.js';
+
+/** DKIM keys sign with the published key on either box, and survive a data-disk swap. */
+export const DKIM_DATA: DataDecl = {
+  owner: 'dkim',
+  configFiles: [{ pattern: /^dkim\/[^/]+\.key$/, describe: 'DKIM private key per domain and selector', replicate: true, mode: 0o600 }],
+};
 
 /**
  * DKIM keys and signing for outbound mail.

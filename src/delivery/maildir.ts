@@ -1,9 +1,51 @@
-import { open, mkdir, rename, unlink } from 'node:fs/promises';
+import { open, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import type { DirSyncer } from '../store/atomic.js';
+import { exists, type DataDecl } from '../store/data.js';
+import type { Durability } from '../store/durability.js';
+
+const MAIL_FOLDER = 'mail';
+
+/** A Maildir file's folder and unique name (without the ":2,flags" a mail client adds). */
+function maildirName(rel: string): { box: string; base: string } | null {
+  const m = /^(mail\/.+)\/(?:new|cur)\/([^/:]+)(?::.*)?$/.exec(rel);
+  return m ? { box: m[1]!, base: m[2]! } : null;
+}
+
+/**
+ * Mailboxes: the users' mail, under `mail/<domain>/<user>/Maildir`. A mail client moves a
+ * message from new/ to cur/ and adds flags to its name; its identity is its folder and
+ * unique name, wherever it sits now.
+ */
+export const MAILDIR_DATA: DataDecl = {
+  owner: 'mailboxes',
+  folders: [
+    {
+      path: MAIL_FOLDER,
+      describe: 'users\' mailboxes (Maildir++), read by Dovecot',
+      replicate: true,
+      skipDirs: ['tmp'],
+      merge: true,
+      identity: (rel) => {
+        const m = maildirName(rel);
+        return m ? `${m.box}/*/${m.base}` : rel;
+      },
+      locate: async (dataDir, rel) => {
+        const m = maildirName(rel);
+        if (!m) return (await exists(join(dataDir, rel))) ? rel : null;
+        for (const sub of ['new', 'cur']) {
+          const names = await readdir(join(dataDir, `${m.box}/${sub}`)).catch(() => [] as string[]);
+          const name = names.find((n) => n === m.base || n.startsWith(`${m.base}:`));
+          if (name) return `${m.box}/${sub}/${name}`;
+        }
+        return null;
+      },
+    },
+  ],
+};
 
 /**
  * Maildir++ delivery, the layout Dovecot reads: <data>/mail/<domain>/<user>/Maildir.
@@ -15,15 +57,16 @@ export class MaildirDelivery {
   private readonly host = hostname().replace(/[/:]/g, '_');
   private readonly made = new Set<string>();
 
+  private readonly mailRoot: string;
+
   constructor(
-    private readonly mailRoot: string,
+    private readonly dataDir: string,
     private readonly dirs: DirSyncer,
-    /**
-     * Told of every file delivered (the HA replicator copies it to the standby); for a
-     * message of the spool, with its id and the header lines put in front of it.
-     */
-    private readonly onDelivered?: (path: string, source?: { messageId: string; prefix: string }) => void,
-  ) {}
+    /** Told of every file delivered: for a spool message, with its id and the header lines in front. */
+    private readonly durability: Pick<Durability, 'fileWritten'>,
+  ) {
+    this.mailRoot = join(dataDir, MAIL_FOLDER);
+  }
 
   mailboxPath(address: string): string {
     const at = address.lastIndexOf('@');
@@ -85,7 +128,7 @@ export class MaildirDelivery {
     const final = join(box, 'new', name);
     await rename(tmp, final);
     await this.dirs.sync(join(box, 'new'));
-    this.onDelivered?.(final, messageId ? { messageId, prefix } : undefined);
+    this.durability.fileWritten(relative(this.dataDir, final), messageId ? { messageId, prefix } : undefined);
     return final;
   }
 }

@@ -1,6 +1,9 @@
 import { sublevel, type Db, type BatchOp } from '../store/db.js';
+import type { DataDecl } from '../store/data.js';
 
 export const QUEUE_SUBLEVEL = 'queue';
+/** The queue runner's own state (the smarthost budget), under its owner's name. */
+export const DELIVERY_STATE_SUBLEVEL = 'delivery-state';
 
 export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'bounced';
 
@@ -30,6 +33,22 @@ export interface QueueEntry {
 }
 
 export const isPending = (r: QueueRecipient) => r.state === 'queued' || r.state === 'deferred';
+
+/** The outbound queue's data. Its messages' files stay in the spool folder (moved by record only). */
+export const QUEUE_DATA: DataDecl = {
+  owner: 'delivery',
+  sublevels: [
+    {
+      name: QUEUE_SUBLEVEL,
+      describe: 'outbound messages and the state of each recipient',
+      replicate: true,
+      file: (id) => `spool/${id}.eml`,
+      // After a partition only mail still to be sent is worth handing over.
+      merge: (v) => (v as QueueEntry).recipients.some(isPending),
+    },
+    { name: DELIVERY_STATE_SUBLEVEL, describe: 'the smarthost hourly and daily budget', replicate: true },
+  ],
+};
 
 /**
  * The durable outbound queue: one record per message with per-recipient state, in its own

@@ -1,7 +1,7 @@
 import { readFile, unlink } from 'node:fs/promises';
 import type { Envelope } from '../spool/spool.js';
 import { SPOOL_SUBLEVEL } from '../spool/spool.js';
-import type { GroupCommitter } from '../store/db.js';
+import type { Durability } from '../store/durability.js';
 import type { MaildirDelivery } from './maildir.js';
 import type { OutboundQueue, QueueEntry } from './queue.js';
 import type { Logger } from '../log/logger.js';
@@ -40,7 +40,7 @@ export class Router {
       resolver: RecipientResolver;
       maildir: MaildirDelivery;
       queue: OutboundQueue;
-      group: GroupCommitter;
+      group: Pick<Durability, 'writeLazy'>;
       /** Told about each message once its queue record is durable (the queue runner). */
       onQueued?: (entry: QueueEntry, body: Buffer[] | undefined) => void;
       dataPath: (id: string) => string;

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { sublevel, type Db } from '../store/db.js';
+import type { DataDecl } from '../store/data.js';
 import type { Logger } from '../log/logger.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
@@ -21,6 +22,12 @@ export interface MlsdEvent {
 export type EventInput = Omit<MlsdEvent, 'id' | 'time'>;
 
 const SUBLEVEL = 'events';
+
+/** Each box keeps its own event log (a standby's link faults and takeovers are its own). */
+export const EVENTS_DATA: DataDecl = {
+  owner: 'events',
+  sublevels: [{ name: SUBLEVEL, describe: 'the event log (newest 10,000)', replicate: false }],
+};
 
 /**
  * The event bus and its persistent log: every event is written to LevelDB (newest

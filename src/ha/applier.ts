@@ -1,18 +1,18 @@
 import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { sublevel, type BatchOp, type Db, type GroupCommitter } from '../store/db.js';
-import type { DirSyncer } from '../store/atomic.js';
-import type { Envelope } from '../spool/spool.js';
+import { writeFileAtomic, type DirSyncer } from '../store/atomic.js';
+import { checkKey, exists, type DataRegistry } from '../store/data.js';
 import type { NetLink, Reply } from './netlink.js';
 import type { Frame, FrameHeader } from './wire.js';
-import { exists, inventory, safeRel, writeDurable } from './files.js';
-import { REPLICATED_SUBLEVELS } from './replicator.js';
 
 export interface ApplierDeps {
   link: NetLink;
   dataDir: string;
   db: Db;
+  /** What the capabilities declared: which records and folders come from the active. */
+  data: DataRegistry;
   group: GroupCommitter;
   dirs: DirSyncer;
   applyConfigFiles: (files: Record<string, Buffer>) => Promise<void>;
@@ -26,8 +26,6 @@ export interface ApplierDeps {
   onJoinAnswer: (answer: 'later' | 'pull') => void;
   log: Logger;
 }
-
-const replicatedSet = new Set<string>(REPLICATED_SUBLEVELS);
 
 /**
  * The standby's side of replication. Commits are written at once and in parallel (each
@@ -81,11 +79,11 @@ export class Applier {
       this.d.link.resetInbound();
     };
     if (h.t === 'commit') {
-      const env = h.env as Envelope;
-      const p = this.commit(env, f.body ?? Buffer.alloc(0)).then(ack, fail);
-      this.inflight.set(env.id, p);
+      const id = h.id as string;
+      const p = this.commit(id, h.env, f.body ?? Buffer.alloc(0)).then(ack, fail);
+      this.inflight.set(id, p);
       void p.finally(() => {
-        if (this.inflight.get(env.id) === p) this.inflight.delete(env.id);
+        if (this.inflight.get(id) === p) this.inflight.delete(id);
       });
       return;
     }
@@ -104,19 +102,22 @@ export class Applier {
       .then(ack, fail);
   }
 
-  private spoolReady: Promise<unknown> | null = null;
+  private readonly madeDirs = new Map<string, Promise<unknown>>();
 
   /**
    * As the active's own spool does it: the file in place, fsynced, its folder fsynced
    * (shared), then the record. No temp file and rename: a file without a record is an
    * orphan, never read, and swept at promotion.
    */
-  private async commit(env: Envelope, body: Buffer): Promise<void> {
-    checkId(env.id);
-    const dir = join(this.d.dataDir, 'spool');
-    this.spoolReady ??= mkdir(dir, { recursive: true, mode: 0o700 });
-    await this.spoolReady;
-    const fh = await open(join(dir, `${env.id}.eml`), 'w', 0o600);
+  private async commit(id: string, env: unknown, body: Buffer): Promise<void> {
+    checkKey(id);
+    const messages = this.d.data.messages();
+    const path = join(this.d.dataDir, this.d.data.safeRel(messages.file(id)));
+    const dir = dirname(path);
+    let made = this.madeDirs.get(dir);
+    if (!made) this.madeDirs.set(dir, (made = mkdir(dir, { recursive: true, mode: 0o700 })));
+    await made;
+    const fh = await open(path, 'w', 0o600);
     try {
       await fh.writeFile(body);
       await fh.sync();
@@ -124,7 +125,7 @@ export class Applier {
       await fh.close();
     }
     await this.d.dirs.sync(dir);
-    await this.d.group.write([{ type: 'put', sublevel: 'spool', key: env.id, value: env }], { replicate: false });
+    await this.d.group.write([{ type: 'put', sublevel: messages.name, key: id, value: env }], { replicate: false });
   }
 
   private async apply(h: FrameHeader, body: Buffer | null): Promise<void> {
@@ -132,23 +133,23 @@ export class Applier {
       case 'ops':
         return this.ops(h.ops as BatchOp[]);
       case 'file':
-        return writeDurable(this.d.dataDir, h.rel as string, body ?? Buffer.alloc(0), this.d.dirs);
+        return writeFileAtomic(join(this.d.dataDir, this.d.data.safeRel(h.rel)), body ?? Buffer.alloc(0), 0o600, this.d.dirs);
       case 'deliver': {
         // The same bytes the active wrote: its header lines, then the message from our spool.
-        checkId(h.id);
-        const message = await readFile(join(this.d.dataDir, 'spool', `${h.id as string}.eml`));
-        return writeDurable(this.d.dataDir, h.rel as string, Buffer.concat([Buffer.from(h.prefix as string), message]), this.d.dirs);
+        checkKey(h.id);
+        const message = await readFile(join(this.d.dataDir, this.d.data.safeRel(this.d.data.messages().file(h.id as string))));
+        return writeFileAtomic(join(this.d.dataDir, this.d.data.safeRel(h.rel)), Buffer.concat([Buffer.from(h.prefix as string), message]), 0o600, this.d.dirs);
       }
       case 'prune':
-        for (const rel of h.rels as string[]) await unlink(join(this.d.dataDir, safeRel(rel))).catch(() => undefined);
+        for (const rel of h.rels as string[]) await unlink(join(this.d.dataDir, this.d.data.safeRel(rel))).catch(() => undefined);
         return;
       case 'snap-begin':
         this.d.onSnapshotBegin();
-        for (const name of h.sublevels as string[]) if (replicatedSet.has(name)) await sublevel(this.d.db, name).clear();
+        for (const name of h.sublevels as string[]) if (this.d.data.isReplicated(name)) await sublevel(this.d.db, name).clear();
         return;
       case 'snap-db': {
         const name = h.sublevel as string;
-        if (!replicatedSet.has(name)) return;
+        if (!this.d.data.isReplicated(name)) return;
         const entries = h.entries as [string, unknown][];
         await this.d.group.writeLazy(entries.map(([key, value]) => ({ type: 'put', sublevel: name, key, value })), { replicate: false });
         return;
@@ -165,81 +166,76 @@ export class Applier {
   }
 
   /**
-   * A LevelDB batch from the active. A message that moves between the spool and the
-   * quarantine moves by hard link there; here the file is linked the same way first.
+   * A LevelDB batch from the active. Records that stand for a file keep it alive: a record
+   * put where its file is missing takes it from another record of the same key (the
+   * active moved the message by hard link, spool to quarantine and back), and a record
+   * deleted with no record of the batch still naming its file lets the file go.
    */
   private async ops(ops: BatchOp[]): Promise<void> {
-    const mine = ops.filter((o) => replicatedSet.has(o.sublevel));
-    for (const o of mine) if (o.sublevel === 'spool' || o.sublevel === 'queue' || o.sublevel === 'quarantine') checkId(o.key);
+    const data = this.d.data;
+    const mine = ops.filter((o) => data.isReplicated(o.sublevel));
+    const fileOf = (o: BatchOp) => data.fileOf(o.sublevel, o.key); // checks keys that name files
+    for (const o of mine) fileOf(o);
     // A change about a message whose commit is still being written waits for it (during a
     // sync, commits are not waited for by the active, so they can still be in flight).
     await Promise.all(mine.map((o) => this.inflight.get(o.key)).filter(Boolean));
     for (const o of mine) {
-      if (o.type !== 'put') continue;
-      if (o.sublevel === 'quarantine') await this.linkIfMissing(`spool/${o.key}.eml`, `quarantine/${o.key}.eml`);
-      if (o.sublevel === 'spool') await this.linkIfMissing(`quarantine/${o.key}.eml`, `spool/${o.key}.eml`);
+      const file = o.type === 'put' ? fileOf(o) : null;
+      if (file) await this.linkIfMissing(file, data.filesOfKey(o.key).filter((f) => f !== file));
     }
     if (mine.length) await this.d.group.writeLazy(mine, { replicate: false });
-    // The active unlinks a message's file when its last record lets go of it (routed to
-    // mailboxes only, delivered, quarantine deleted); the same records say so here.
-    const put = new Set(mine.filter((o) => o.type === 'put').map((o) => `${o.sublevel}/${o.key}`));
+    const kept = new Set(mine.filter((o) => o.type === 'put').map(fileOf).filter((f): f is string => f !== null));
     for (const o of mine) {
-      if (o.type !== 'del') continue;
-      const kept = (s: string) => put.has(`${s}/${o.key}`);
-      if ((o.sublevel === 'spool' && !kept('queue') && !kept('quarantine')) || (o.sublevel === 'queue' && !kept('spool'))) {
-        await unlink(join(this.d.dataDir, 'spool', `${o.key}.eml`)).catch(() => undefined);
-      }
-      if (o.sublevel === 'quarantine') await unlink(join(this.d.dataDir, 'quarantine', `${o.key}.eml`)).catch(() => undefined);
+      const file = o.type === 'del' ? fileOf(o) : null;
+      if (file && !kept.has(file)) await unlink(join(this.d.dataDir, data.safeRel(file))).catch(() => undefined);
     }
   }
 
-  private async linkIfMissing(fromRel: string, toRel: string): Promise<void> {
-    const to = join(this.d.dataDir, safeRel(toRel));
+  private async linkIfMissing(toRel: string, fromRels: string[]): Promise<void> {
+    const to = join(this.d.dataDir, this.d.data.safeRel(toRel));
     if (await exists(to)) return;
-    await link(join(this.d.dataDir, safeRel(fromRel)), to).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT' && err.code !== 'EEXIST') throw err;
-    });
+    for (const fromRel of fromRels) {
+      const linked = await link(join(this.d.dataDir, this.d.data.safeRel(fromRel)), to).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') return true;
+          if (err.code !== 'ENOENT') throw err;
+          return false;
+        },
+      );
+      if (linked) return;
+    }
   }
 
   /** Asks the active for a snapshot; `merge` first offers what only this box has. */
   async join(merge: boolean): Promise<void> {
-    const files = await inventory(this.d.dataDir);
+    const files = await this.d.data.inventory(this.d.dataDir);
     await this.d.link.send({ t: 'join', merge, inventory: files });
     this.d.log.info({ evt: 'ha.join', merge, files: files.length }, 'asked the active box for a snapshot');
   }
 
-  /** Sends the active the mail it asked for, and every message still in spool, queue or quarantine here. */
+  /** Sends the active the files it asked for, and every record the owners offer after a partition. */
   private async sendMerge(h: FrameHeader): Promise<void> {
-    const counts = { files: 0, spool: 0, queue: 0, quarantine: 0 };
+    const data = this.d.data;
+    const counts: Record<string, number> = { files: 0 };
     try {
       for (const rel of (h.files as string[]) ?? []) {
-        const body = await readFile(join(this.d.dataDir, safeRel(rel))).catch(() => null);
+        const body = await readFile(join(this.d.dataDir, data.safeRel(rel))).catch(() => null);
         if (!body) continue;
         await this.d.link.send({ t: 'merge-file', rel }, body);
-        counts.files++;
+        counts.files!++;
       }
       if (h.records) {
-        for await (const env of sublevel(this.d.db, 'spool').values()) {
-          const e = env as Envelope;
-          const body = await readFile(join(this.d.dataDir, 'spool', `${e.id}.eml`)).catch(() => null);
-          if (!body) continue;
-          await this.d.link.send({ t: 'merge-spool', env: e }, body);
-          counts.spool++;
-        }
-        for await (const entry of sublevel(this.d.db, 'queue').values()) {
-          const q = entry as { id: string; recipients: { state: string }[] };
-          if (!q.recipients.some((r) => r.state === 'queued' || r.state === 'deferred')) continue;
-          const body = await readFile(join(this.d.dataDir, 'spool', `${q.id}.eml`)).catch(() => null);
-          if (!body) continue;
-          await this.d.link.send({ t: 'merge-queue', entry: q }, body);
-          counts.queue++;
-        }
-        for await (const rec of sublevel(this.d.db, 'quarantine').values()) {
-          const r = rec as { id: string };
-          const body = await readFile(join(this.d.dataDir, 'quarantine', `${r.id}.eml`)).catch(() => null);
-          if (!body) continue;
-          await this.d.link.send({ t: 'merge-quarantine', record: r }, body);
-          counts.quarantine++;
+        for (const s of data.mergeable()) {
+          counts[s.name] = 0;
+          for await (const [key, value] of sublevel(this.d.db, s.name).iterator()) {
+            if (!s.merge(value)) continue;
+            const file = data.fileOf(s.name, key);
+            const body = file ? await readFile(join(this.d.dataDir, data.safeRel(file))).catch(() => null) : Buffer.alloc(0);
+            if (!body) continue;
+            await this.d.link.send({ t: 'merge-record', sublevel: s.name, key, value }, body);
+            counts[s.name]!++;
+          }
         }
       }
       await this.d.link.send({ t: 'merge-done', counts });
@@ -248,9 +244,4 @@ export class Applier {
       this.d.log.error({ evt: 'ha.merge.sendFail', err: (err as Error).message }, 'could not hand over mail; will try again at the next join');
     }
   }
-}
-
-/** Record keys name files (spool/<id>.eml): only the id alphabet, never a path. */
-function checkId(id: unknown): void {
-  if (typeof id !== 'string' || !/^[0-9A-Za-z._-]{1,128}$/.test(id) || id.startsWith('.')) throw new Error(`HA: refusing record key ${String(id)}`);
 }

@@ -6,7 +6,9 @@ import { sublevel, type Db, type GroupCommitter } from '../store/db.js';
 import type { DirSyncer } from '../store/atomic.js';
 import type { SerialLine } from '../hw/serial.js';
 import { NetLink } from './netlink.js';
-import { Replicator, type MergeTarget, type PeerSync } from './replicator.js';
+import { Replicator, type PeerSync } from './replicator.js';
+import type { DataRegistry } from '../store/data.js';
+import type { Durability } from '../store/durability.js';
 import { Applier } from './applier.js';
 import { decide, links, isCurrent, type Heartbeat, type Role, type SelfState, type Decision } from './roles.js';
 import { deriveKey, signLine, verifyLine, type FrameHeader } from './wire.js';
@@ -32,9 +34,12 @@ export interface HaNodeDeps {
   /** Starts mail service on this box (binds the service address); stops it. */
   activate: () => Promise<void>;
   deactivate: () => Promise<void>;
+  /** What the capabilities declared: what goes to the standby. */
+  data: DataRegistry;
+  /** This box's own writes, without mirroring (what the other box hands over is written through it). */
+  local: Durability;
   configFiles: () => Promise<Record<string, Buffer>>;
   applyConfigFiles: (files: Record<string, Buffer>) => Promise<void>;
-  merge: () => MergeTarget | null;
   /** A short hash of the shared config document, carried in heartbeats. */
   configVersion: () => string;
   emit: (ev: EventInput) => void;
@@ -112,9 +117,10 @@ export class HaNode {
       link: this.link,
       dataDir: d.dataDir,
       db: d.db,
+      data: d.data,
+      local: d.local,
       settings: () => this.d.ha(),
       configFiles: d.configFiles,
-      merge: d.merge,
       epoch: () => this.saved.epoch,
       onSync: (s, reason) => this.onPeerSync(s, reason),
       onMerged: (c) =>
@@ -125,6 +131,7 @@ export class HaNode {
       link: this.link,
       dataDir: d.dataDir,
       db: d.db,
+      data: d.data,
       group: d.group,
       dirs: d.dirs,
       applyConfigFiles: d.applyConfigFiles,
@@ -144,9 +151,6 @@ export class HaNode {
       },
       log: d.log,
     });
-    d.group.observer = (ops) => {
-      if (this.role === 'active') this.replicator.ops(ops);
-    };
     this.link.onHeard(() => (this.heardNet = this.now()));
     this.link.onFrame((f) => {
       if (f.header.t === 'hb') this.onHeartbeat(f.header as unknown as Heartbeat);

@@ -3,14 +3,10 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { BatchOp, Db } from '../store/db.js';
 import { sublevel } from '../store/db.js';
-import type { Envelope } from '../spool/spool.js';
+import type { DataRegistry } from '../store/data.js';
+import type { Durability, MessageCommit } from '../store/durability.js';
 import type { NetLink, Reply } from './netlink.js';
 import type { FrameHeader } from './wire.js';
-import { findInMaildir, identity, inventory, safeRel } from './files.js';
-
-/** LevelDB sublevels that hold mail state; each box keeps its own event log and HA state. */
-export const REPLICATED_SUBLEVELS = ['spool', 'queue', 'quarantine', 'delivery-state', 'scan-state', 'counters', 'seen'] as const;
-const replicated = new Set<string>(REPLICATED_SUBLEVELS);
 
 export type PeerSync = 'down' | 'merging' | 'syncing' | 'inSync';
 
@@ -21,22 +17,17 @@ export class PeerLostError extends Error {
   readonly undoCommit = true;
 }
 
-/** What the active box does with mail only the other box had (after both served alone). */
-export interface MergeTarget {
-  spool(env: Envelope, body: Buffer): Promise<boolean>;
-  queue(entry: { id: string } & Record<string, unknown>, body: Buffer): Promise<boolean>;
-  quarantine(record: { id: string } & Record<string, unknown>, body: Buffer): Promise<boolean>;
-  mailbox(rel: string, body: Buffer): Promise<boolean>;
-}
-
 export interface ReplicatorDeps {
   link: NetLink;
   dataDir: string;
   db: Db;
+  /** What the capabilities declared: which records and folders go to the standby. */
+  data: DataRegistry;
+  /** This box's own writes (files taken in from the other box are written through it). */
+  local: Durability;
   settings: () => { syncTimeoutMs: number; onPeerLost: 'accept' | 'tempfail' };
   /** Config-dir files to mirror (name → contents). */
   configFiles: () => Promise<Record<string, Buffer>>;
-  merge: () => MergeTarget | null;
   /** The box's epoch: sync generations of a later active are always larger. */
   epoch: () => number;
   onSync: (state: PeerSync, reason: string) => void;
@@ -214,7 +205,8 @@ export class Replicator {
    * and its envelope. Otherwise, or if it does not answer within syncTimeoutMs, the
    * administrator's `ha.onPeerLost` decides: accept on this disk only, or a 451.
    */
-  async commit(env: Envelope, dataPath: string, body: Buffer[] | null, localDurable: Promise<void> = Promise.resolve()): Promise<void> {
+  async commit(c: MessageCommit): Promise<void> {
+    const { env, id, dataPath, body, localDurable } = c;
     const { onPeerLost, syncTimeoutMs } = this.d.settings();
     if (this.state === 'inSync') {
       const data = body ? Buffer.concat(body) : await readFile(dataPath);
@@ -229,17 +221,17 @@ export class Replicator {
             if (!this.waiting.delete(w)) return;
             this.bySeq.delete(w.seq);
             resolve(false);
-            if (this.session === session) this.lost(`standby did not confirm ${env.id} within ${syncTimeoutMs} ms`);
+            if (this.session === session) this.lost(`standby did not confirm ${id} within ${syncTimeoutMs} ms`);
           }, syncTimeoutMs),
         };
         this.waiting.add(w);
-        this.streamed.add(env.id);
+        this.streamed.add(id);
         this.enqueue(async () => {
           if (!this.waiting.has(w)) return; // answered already (timed out, or the session ended)
           // Jobs run one at a time, so the frame sent below gets exactly this number.
           w.seq = this.seq + 1;
           this.bySeq.set(w.seq, w);
-          await this.frame({ t: 'commit', env }, data);
+          await this.frame({ t: 'commit', id, env }, data);
         });
       });
       if (confirmed) return;
@@ -252,8 +244,8 @@ export class Replicator {
     if (this.state !== 'down') {
       const data = body ? Buffer.concat(body) : await readFile(dataPath).catch(() => null);
       if (data) {
-        this.streamed.add(env.id);
-        this.enqueue(() => this.frame({ t: 'commit', env }, data));
+        this.streamed.add(id);
+        this.enqueue(() => this.frame({ t: 'commit', id, env }, data));
       }
     }
   }
@@ -265,11 +257,14 @@ export class Replicator {
   /** Observer of every LevelDB batch written through the group committer. */
   ops(ops: BatchOp[]): void {
     if (!this.streaming) return;
-    const mine = ops.filter((o) => replicated.has(o.sublevel));
+    const data = this.d.data;
+    const mine = ops.filter((o) => data.isReplicated(o.sublevel));
     if (!mine.length) return;
+    const msgFile = (key: string) => data.messages().file(key);
     for (const o of mine) {
-      // The standby lets go of the data when these records do; so does the stream.
-      if (o.type === 'del' && (o.sublevel === 'queue' || o.sublevel === 'spool') && !mine.some((x) => x.type === 'put' && x.key === o.key)) this.streamed.delete(o.key);
+      // The standby lets go of a message's data when no record refers to its file; so does the stream.
+      if (o.type !== 'del' || !this.streamed.has(o.key) || data.fileOf(o.sublevel, o.key) !== msgFile(o.key)) continue;
+      if (!mine.some((x) => x.type === 'put' && x.key === o.key && data.fileOf(x.sublevel, x.key) === msgFile(o.key))) this.streamed.delete(o.key);
     }
     // Batches that follow one another with nothing between them go as one frame.
     const tail = this.opsTail;
@@ -310,8 +305,8 @@ export class Replicator {
   file(rel: string): void {
     if (!this.streaming) return;
     this.enqueue(async () => {
-      const now = await findInMaildir(this.d.dataDir, rel);
-      const data = now ? await readFile(join(this.d.dataDir, safeRel(now))).catch(() => null) : null;
+      const now = await this.d.data.locate(this.d.dataDir, rel);
+      const data = now ? await readFile(join(this.d.dataDir, this.d.data.safeRel(now))).catch(() => null) : null;
       if (data) await this.frame({ t: 'file', rel: now }, data);
     });
   }
@@ -372,8 +367,9 @@ export class Replicator {
     const session = this.session;
     if (h.merge) {
       this.setState('merging', 'standby served alone; taking what only it has');
-      const mine = new Set((await inventory(this.d.dataDir)).map(identity));
-      const want = theirs.filter((r) => r.startsWith('mail/') && !mine.has(identity(r)));
+      const data = this.d.data;
+      const mine = new Set((await data.inventory(this.d.dataDir)).map((r) => data.identity(r)));
+      const want = theirs.filter((r) => data.isMergeableFile(r) && !mine.has(data.identity(r)));
       this.merged = 0;
       this.mergeFailed = false;
       const done = new Promise<boolean>((resolve) => (this.mergeDone = resolve));
@@ -401,17 +397,20 @@ export class Replicator {
       this.mergeDone = null;
       return;
     }
-    const target = this.d.merge();
+    const data = this.d.data;
     try {
-      if (!target) throw new Error('mail services are not running');
       if (!body) throw new Error('merge item without data');
       let took = false;
-      if (h.t === 'merge-spool') took = await target.spool(h.env as Envelope, body);
-      else if (h.t === 'merge-queue') took = await target.queue(h.entry as { id: string }, body);
-      else if (h.t === 'merge-quarantine') took = await target.quarantine(h.record as { id: string }, body);
+      if (h.t === 'merge-record') took = await data.mergeRecord(h.sublevel as string, h.key as string, h.value, body);
       else if (h.t === 'merge-file') {
-        safeRel(h.rel);
-        took = await target.mailbox(h.rel as string, body);
+        const rel = h.rel as string;
+        data.safeRel(rel);
+        if (!data.isMergeableFile(rel)) throw new Error(`${rel} is not in a folder that takes merged files`);
+        // Taken in unless this box has it already (perhaps moved or renamed by a mail client).
+        if (!(await data.locate(this.d.dataDir, rel))) {
+          await this.d.local.writeFile(rel, body);
+          took = true;
+        }
       }
       if (took) this.merged++;
     } catch (err) {
@@ -422,9 +421,10 @@ export class Replicator {
 
   private async snapshot(theirs: string[]): Promise<void> {
     const started = Date.now();
-    await this.frame({ t: 'snap-begin', sublevels: REPLICATED_SUBLEVELS });
+    const sublevels = this.d.data.replicatedSublevels();
+    await this.frame({ t: 'snap-begin', sublevels });
     let records = 0;
-    for (const name of REPLICATED_SUBLEVELS) {
+    for (const name of sublevels) {
       let batch: [string, unknown][] = [];
       for await (const [k, v] of sublevel(this.d.db, name).iterator()) {
         batch.push([k, v]);
@@ -437,7 +437,7 @@ export class Replicator {
       if (batch.length) await this.frame({ t: 'snap-db', sublevel: name, entries: batch });
       records += batch.length;
     }
-    const mine = await inventory(this.d.dataDir);
+    const mine = await this.d.data.inventory(this.d.dataDir);
     const have = new Set(theirs);
     let files = 0;
     for (const rel of mine) {

@@ -1,13 +1,22 @@
 import { link, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sublevel, type Db, type GroupCommitter, type BatchOp } from '../store/db.js';
+import { sublevel, type Db, type BatchOp } from '../store/db.js';
+import type { DataDecl } from '../store/data.js';
+import type { Durability } from '../store/durability.js';
 import type { DirSyncer } from '../store/atomic.js';
 import type { Envelope } from '../spool/spool.js';
-import { SPOOL_SUBLEVEL } from '../spool/spool.js';
 import type { Logger } from '../log/logger.js';
 import { DAY_MS } from '../core/clock.js';
 
 const SUBLEVEL = 'quarantine';
+const FOLDER = 'quarantine';
+
+/** Quarantined messages: a file each and a record with the verdict, kept until they expire. */
+export const QUARANTINE_DATA: DataDecl = {
+  owner: 'quarantine',
+  sublevels: [{ name: SUBLEVEL, describe: 'quarantined messages: envelope, verdict, expiry', replicate: true, file: (id) => `${FOLDER}/${id}.eml`, merge: () => true }],
+  folders: [{ path: FOLDER, describe: 'quarantined message files', replicate: true }],
+};
 
 export interface QuarantineRecord {
   id: string;
@@ -32,11 +41,11 @@ export class QuarantineStore {
   constructor(
     dataDir: string,
     private readonly db: Db,
-    private readonly group: GroupCommitter,
+    private readonly group: Durability,
     private readonly dirs: DirSyncer,
     private readonly log: Logger,
   ) {
-    this.dir = join(dataDir, 'quarantine');
+    this.dir = join(dataDir, FOLDER);
   }
 
   async init(): Promise<void> {
@@ -47,8 +56,8 @@ export class QuarantineStore {
     return join(this.dir, `${id}.eml`);
   }
 
-  /** Moves a committed spool message into quarantine. */
-  async add(env: Envelope, spoolPath: string, days: number, now = new Date()): Promise<QuarantineRecord> {
+  /** Moves a committed spool message into quarantine; `release` is the spool letting go of it. */
+  async add(env: Envelope, spoolPath: string, release: BatchOp, days: number, now = new Date()): Promise<QuarantineRecord> {
     const scan = env.scan;
     const rec: QuarantineRecord = {
       id: env.id,
@@ -64,7 +73,7 @@ export class QuarantineStore {
     await this.dirs.sync(this.dir);
     await this.group.write([
       { type: 'put', sublevel: SUBLEVEL, key: env.id, value: rec },
-      { type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id },
+      release,
     ]);
     await unlink(spoolPath).catch(() => undefined);
     this.log.info({ evt: 'quarantine.add', id: env.id, class: rec.class, from: env.from, rcpt: env.rcpt, login: env.login, ip: env.clientIp, summary: rec.summary }, 'message quarantined');

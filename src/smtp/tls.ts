@@ -2,6 +2,16 @@ import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import type { Logger } from '../log/logger.js';
+import type { DataDecl } from '../store/data.js';
+
+/** The certificate clients see: the same on both boxes of a pair, kept on the config flash. */
+export const TLS_DATA: DataDecl = {
+  owner: 'tls',
+  configFiles: [
+    { pattern: /^tls\/cert\.pem$/, describe: 'TLS certificate (self-signed until one is installed)', replicate: true, mode: 0o644 },
+    { pattern: /^tls\/key\.pem$/, describe: 'TLS private key', replicate: true, mode: 0o600 },
+  ],
+};
 
 export interface TlsMaterial {
   key: string;

@@ -2,8 +2,10 @@ import { open, mkdir, unlink, readdir, statfs, link, type FileHandle } from 'nod
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { sublevel, type Db, type GroupCommitter, type BatchOp } from '../store/db.js';
+import { sublevel, type Db, type BatchOp } from '../store/db.js';
 import type { DirSyncer } from '../store/atomic.js';
+import type { DataDecl } from '../store/data.js';
+import type { Durability } from '../store/durability.js';
 import type { Logger } from '../log/logger.js';
 import type { ScanVerdict } from '../policy/types.js';
 
@@ -25,13 +27,6 @@ export interface Envelope {
   addHeaders?: string;
 }
 
-/**
- * Something that must also hold the message before the client hears 250 (the HA
- * standby). It runs after the local write is durable; if it throws, the
- * commit fails and the client gets a 4xx.
- */
-export type CommitHook = (env: Envelope, dataPath: string, body: Buffer[] | null, localDurable: Promise<void>) => Promise<void>;
-
 export class SpoolError extends Error {
   constructor(readonly kind: 'full' | 'io', message: string) {
     super(message);
@@ -39,6 +34,24 @@ export class SpoolError extends Error {
 }
 
 export const SPOOL_SUBLEVEL = 'spool';
+const SPOOL_FOLDER = 'spool';
+
+/** The spool's data: committed messages not yet routed, one file and one envelope record each. */
+export const SPOOL_DATA: DataDecl = {
+  owner: 'spool',
+  sublevels: [
+    {
+      name: SPOOL_SUBLEVEL,
+      describe: 'envelopes of committed messages not yet routed',
+      replicate: true,
+      messages: true,
+      file: (id) => `${SPOOL_FOLDER}/${id}.eml`,
+      // Mail the stepping-down box accepted alone is routed by the active.
+      merge: () => true,
+    },
+  ],
+  folders: [{ path: SPOOL_FOLDER, describe: 'message files of the spool and the outbound queue', replicate: true }],
+};
 
 /**
  * Incoming data is copied into one buffer of this size and written when it is full: each
@@ -174,30 +187,25 @@ export function newMessageId(): string {
 /**
  * The durable message store. `commit()` is the single place a message becomes ours:
  * data file fsynced, directory entry fsynced, envelope record written with a synced
- * LevelDB batch (shared by concurrent commits), then every commit hook. Only after
+ * LevelDB batch (shared by concurrent commits), then the replica's copy (HA). Only after
  * that may the SMTP layer answer 250.
  */
 export class Spool {
   readonly dir: string;
-  private readonly hooks: CommitHook[] = [];
 
   constructor(
     dataDir: string,
     private readonly db: Db,
-    private readonly group: GroupCommitter,
+    private readonly durability: Durability,
     private readonly dirs: DirSyncer,
     private readonly log: Logger,
     private readonly minFreeBytes: () => number,
   ) {
-    this.dir = join(dataDir, 'spool');
+    this.dir = join(dataDir, SPOOL_FOLDER);
   }
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-  }
-
-  addCommitHook(hook: CommitHook): void {
-    this.hooks.push(hook);
   }
 
   /**
@@ -233,9 +241,9 @@ export class Spool {
   }
 
   async commit(msg: Incoming, env: Envelope, extraOps: BatchOp[] = []): Promise<void> {
-    // The hooks (the HA standby's copy) run while our own copy is made durable: the client
-    // waits for the slower of the two, not for both in turn. Their outcome is judged after.
-    let hooks: Promise<unknown> | null = null;
+    // The replica's copy (the HA standby's) is made while our own copy is made durable: the
+    // client waits for the slower of the two, not for both in turn. Its outcome is judged after.
+    let replica: Promise<unknown> | null = null;
     let durable!: () => void;
     let notDurable!: (err: unknown) => void;
     const localDurable = new Promise<void>((resolve, reject) => {
@@ -245,36 +253,32 @@ export class Spool {
     localDurable.catch(() => undefined);
     try {
       await msg.finish();
-      if (this.hooks.length) hooks = this.runHooks(env, msg, localDurable).then(() => null, (err: unknown) => err ?? new Error('commit hook failed'));
+      replica = this.durability.commitMessage({ id: env.id, env, dataPath: msg.path, body: msg.body, localDurable }).then(() => null, (err: unknown) => err ?? new Error('replica commit failed'));
       // The file's entry was made at begin(), so its directory sync may run beside the
       // file's own fsync; the envelope record is written only after both are durable.
       await Promise.all([msg.syncAndClose(), this.dirs.sync(this.dir)]);
-      // Not mirrored as a record: the commit hook sends the peer the envelope with its data.
-      await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps], { replicate: false });
+      // Not mirrored as a record: commitMessage sends the replica the envelope with its data.
+      await this.durability.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps], { replicate: false });
       msg.committed = true;
       durable();
     } catch (err) {
       notDurable(err);
-      await hooks;
+      await replica;
       await msg.discard();
       throw this.noteError(err);
     }
-    // A hook that fails makes the client retry (4xx); the local copy stays and is routed,
-    // so the worst case is a duplicate, never a loss. A hook may instead ask for the
+    // A replica that fails makes the client retry (4xx); the local copy stays and is routed,
+    // so the worst case is a duplicate, never a loss. The replica may instead ask for the
     // commit to be taken back (HA with onPeerLost tempfail: nothing on one disk only).
-    const failed = await hooks;
+    const failed = await replica;
     if (failed) {
       if ((failed as { undoCommit?: boolean }).undoCommit) {
-        await this.group.write([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }], { replicate: false });
+        await this.durability.write([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }], { replicate: false });
         await unlink(msg.path).catch(() => undefined);
         msg.committed = false;
       }
       throw failed;
     }
-  }
-
-  private async runHooks(env: Envelope, msg: Incoming, localDurable: Promise<void>): Promise<void> {
-    for (const hook of this.hooks) await hook(env, msg.path, msg.body, localDurable);
   }
 
   /**
@@ -289,10 +293,15 @@ export class Spool {
         if (err.code !== 'EEXIST') throw err;
       });
       await this.dirs.sync(this.dir);
-      await this.group.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps]);
+      await this.durability.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps]);
     } catch (err) {
       throw this.noteError(err);
     }
+  }
+
+  /** The record change that lets go of a message (another store took it, or it was dropped). */
+  removeOp(id: string): BatchOp {
+    return { type: 'del', sublevel: SPOOL_SUBLEVEL, key: id };
   }
 
   async has(id: string): Promise<boolean> {

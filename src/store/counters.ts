@@ -1,8 +1,18 @@
-import { sublevel, type Db, type GroupCommitter } from './db.js';
+import { sublevel, type Db, type BatchOp } from './db.js';
+import type { DataDecl } from './data.js';
 
 const COUNTERS = 'counters';
 /** Recipients each login has written to (for the first-time recipient limit). */
 const SEEN = 'seen';
+
+/** The thresholds' memory: it must follow a failover, or a spammer gets a fresh day's quota. */
+export const THRESHOLD_DATA: DataDecl = {
+  owner: 'thresholds',
+  sublevels: [
+    { name: COUNTERS, describe: 'per-IP and per-account day counters', replicate: true },
+    { name: SEEN, describe: 'recipients each login has written to', replicate: true },
+  ],
+};
 
 export interface DayCount {
   day: string;
@@ -20,7 +30,7 @@ export class ThresholdStore {
 
   constructor(
     private readonly db: Db,
-    private readonly group: GroupCommitter,
+    private readonly group: { writeLazy(ops: BatchOp[]): Promise<void> },
     private readonly onError: (err: Error) => void,
   ) {
     this.timer = setInterval(() => void this.flush(), 1000);

@@ -36,26 +36,19 @@ export type BatchOp =
   | { type: 'put'; sublevel: string; key: string; value: unknown }
   | { type: 'del'; sublevel: string; key: string };
 
+export interface WriteOptions {
+  /** False for writes a replica already has: a commit's record (sent with its data), or one received from the peer. */
+  replicate?: boolean;
+}
+
 /**
  * Group commit: writes that arrive while a synced batch is being written go together
  * into the next one, so N concurrent commits cost one fsync of the log, not N.
  */
-export interface WriteOptions {
-  /** False for writes the HA layer sends by itself (a commit) or received from the peer. */
-  replicate?: boolean;
-}
-
 export class GroupCommitter {
   private pending: { ops: BatchOp[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private flushing = false;
-  /** Told of every batch once it is written (the HA replicator mirrors them to the standby). */
-  observer: ((ops: BatchOp[]) => void) | null = null;
-
   constructor(private readonly db: Db) {}
-
-  private observe(ops: BatchOp[], o?: WriteOptions): void {
-    if (this.observer && o?.replicate !== false) this.observer(ops);
-  }
 
   private lazy: { ops: BatchOp[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
@@ -64,10 +57,10 @@ export class GroupCommitter {
    * Only for records whose loss in a crash causes a redelivery, never a loss. Lazy writes
    * made in the same turn of the event loop go to LevelDB as one batch.
    */
-  writeLazy(ops: BatchOp[], o?: WriteOptions): Promise<void> {
+  writeLazy(ops: BatchOp[], _o?: WriteOptions): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.lazy.push({ ops, resolve, reject }) === 1) setImmediate(() => void this.flushLazy());
-    }).then(() => this.observe(ops, o));
+    });
   }
 
   private async flushLazy(): Promise<void> {
@@ -89,11 +82,11 @@ export class GroupCommitter {
     );
   }
 
-  write(ops: BatchOp[], o?: WriteOptions): Promise<void> {
+  write(ops: BatchOp[], _o?: WriteOptions): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ ops, resolve, reject });
       if (!this.flushing) void this.flush();
-    }).then(() => this.observe(ops, o));
+    });
   }
 
   private async flush(): Promise<void> {

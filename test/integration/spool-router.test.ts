@@ -6,22 +6,32 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { openDb, GroupCommitter } from '../../src/store/db.js';
 import { DirSyncer } from '../../src/store/atomic.js';
-import { Spool, type Envelope } from '../../src/spool/spool.js';
-import { MaildirDelivery } from '../../src/delivery/maildir.js';
-import { OutboundQueue } from '../../src/delivery/queue.js';
+import { Spool, SPOOL_DATA, type Envelope } from '../../src/spool/spool.js';
+import { MaildirDelivery, MAILDIR_DATA } from '../../src/delivery/maildir.js';
+import { OutboundQueue, QUEUE_DATA } from '../../src/delivery/queue.js';
+import { DataRegistry } from '../../src/store/data.js';
+import { LocalDurability, type MessageCommit } from '../../src/store/durability.js';
 import { Router } from '../../src/delivery/router.js';
 
 const log = pino({ level: 'silent' });
 
-async function setup() {
+/** A replica that never acknowledges (an HA standby that went away mid-commit). */
+class UnacknowledgedReplica extends LocalDurability {
+  override commitMessage(_c: MessageCommit): Promise<void> {
+    return Promise.reject(new Error('peer did not acknowledge'));
+  }
+}
+
+async function setup(o: { replicaFails?: boolean } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'mlsd-spool-'));
   const db = await openDb(join(dir, 'db'));
-  const group = new GroupCommitter(db);
   const dirs = new DirSyncer();
+  const data = new DataRegistry([SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA]);
+  const group = new (o.replicaFails ? UnacknowledgedReplica : LocalDurability)(data, new GroupCommitter(db), dirs, dir);
   const spool = new Spool(dir, db, group, dirs, log, () => 0);
   await spool.init();
   const queue = new OutboundQueue(db);
-  const maildir = new MaildirDelivery(join(dir, 'mail'), dirs);
+  const maildir = new MaildirDelivery(dir, dirs, group);
   const users = new Set(['bob@example.test', 'carol@example.test']);
   const aliases: Record<string, string[]> = { 'team@example.test': ['bob@example.test', 'carol@example.test', 'partner@remote.test'] };
   const router = new Router({
@@ -99,11 +109,8 @@ test('a mailbox removed after acceptance keeps the message in the queue, deferre
   await db.close();
 });
 
-test('a failing commit hook fails the commit but leaves a complete, routable message', async () => {
-  const { spool, db } = await setup();
-  spool.addCommitHook(async () => {
-    throw new Error('peer did not acknowledge');
-  });
+test('a replica that fails the commit fails it but leaves a complete, routable message', async () => {
+  const { spool, db } = await setup({ replicaFails: true });
   const msg = await spool.begin();
   await msg.write('Subject: hook\r\n\r\n');
   const env: Envelope = { id: msg.id, from: '', rcpt: ['bob@example.test'], clientIp: '192.0.2.1', login: null, listener: 'mx', received: '', size: msg.size };
