@@ -25,13 +25,11 @@ import { THRESHOLD_DATA } from './store/counters.js';
 import { QUARANTINE_DATA, type QuarantineRecord } from './scan/quarantine.js';
 import { Router } from './delivery/router.js';
 import { RelayPolicy } from './policy/relay.js';
-import { checkRecipient } from './policy/recipient.js';
-import { checkEnvelopeSender, checkHeaderFrom } from './policy/senderLogin.js';
-import { normalizeAddress, splitAddress } from './policy/address.js';
-import { replies } from './policy/reply.js';
-import { accept, refuse } from './policy/types.js';
+import { normalizeAddress } from './policy/address.js';
+import { buildChain } from './policy/chain.js';
+import * as units from './policy/units.js';
 import { loadOrCreateTls } from './smtp/tls.js';
-import { SmtpService, type SmtpPolicies } from './smtp/server.js';
+import { SmtpService } from './smtp/server.js';
 import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
 import { runCommand } from './commands/commands.js';
 import { EventLog, type EventInput } from './events/events.js';
@@ -422,36 +420,28 @@ async function startServices(c: ServiceContext): Promise<Services> {
   const anomalyTimer = setInterval(() => void saveAnomaly(), 60_000);
   anomalyTimer.unref();
 
-  const policies: SmtpPolicies = {
-    content: (facts, m) => contentPolicy.check(facts, m),
-    connect: (facts) => thresholds.connect(facts),
-    disconnect: (facts) => thresholds.disconnect(facts),
-    authenticate: async (facts, login, password) => {
-      const r = await auth.authenticate(facts, login, password);
-      // A suspended account's right password is still refused: it may be the spammer's.
-      return r.ok && accounts.suspension(r.login) ? { ok: false, reply: replies.accountSuspended } : r;
-    },
-    mailFrom: (facts, address) => {
-      if (facts.login && accounts.suspension(facts.login)) return refuse(replies.senderSuspended);
-      const norm = normalizeAddress(address);
-      if (norm === null) return facts.login && config.current.senderLoginMismatch === 'reject' ? refuse(replies.senderNotOwned) : accept;
-      if (!splitAddress(norm)) return refuse(replies.badSenderSyntax);
-      const v = checkEnvelopeSender(config.current.senderLoginMismatch, facts, norm, accounts);
-      return v.ok ? thresholds.mail(facts) : v;
-    },
-    rcptTo: async (facts, address) => {
-      const r = checkRecipient(facts, address, relay, accounts, config.current.domains[0] ?? 'localhost');
-      if (!r.verdict.ok) return r;
-      let v = thresholds.rcpt(facts);
-      if (v.ok && facts.login && config.current.thresholds.perAccountNewRecipientsPerDay > 0) {
-        const isNew = !(await thresholdStore.hasSent(facts.login, r.address!));
-        v = thresholds.newRecipient(facts, isNew);
-        if (v.ok && isNew) await thresholdStore.rememberSent(facts.login, r.address!);
-      }
-      return { verdict: v, address: r.address };
-    },
-    headerFrom: (facts, addresses) => checkHeaderFrom(config.current.senderLoginMismatch, facts, addresses, accounts),
-  };
+  // The policy chain; the order the units run in is policy/chain.ts's POLICY_ORDER.
+  const current = () => config.current;
+  const chain = buildChain(
+    [
+      units.connectionThresholdUnit(thresholds),
+      units.tlsRequiredUnit(),
+      units.credentialsUnit(auth),
+      units.accountNotSuspendedUnit(accounts),
+      units.diskReserveUnit(() => spool.hasRoom(), log.child({ mod: 'smtp' })),
+      units.senderNotSuspendedUnit(accounts),
+      units.senderSyntaxUnit(),
+      units.envelopeSenderUnit(current, accounts),
+      units.messageThresholdUnit(thresholds),
+      units.relayUnit(() => relay, current),
+      units.localRecipientUnit(() => relay, accounts),
+      units.recipientThresholdUnit(thresholds),
+      units.newRecipientThresholdUnit(current, thresholds, thresholdStore),
+      units.headerFromUnit(current, accounts),
+      units.contentUnit(contentPolicy),
+    ],
+    [(facts) => thresholds.disconnect(facts)],
+  );
 
   // Under HA the listeners bind the service address, which only the active box holds.
   const smtpConfig = (): Config => {
@@ -461,7 +451,7 @@ async function startServices(c: ServiceContext): Promise<Services> {
   };
   const smtp = new SmtpService({
     config: smtpConfig,
-    policies,
+    chain,
     spool,
     onCommitted: (env, body) => {
       thresholds.committed({ clientIp: env.clientIp, login: env.login, listener: env.listener, tls: false }, env.subject);

@@ -8,9 +8,25 @@ export interface RecipientDirectory {
 }
 
 /**
- * RCPT TO: syntax, then the relay decision, then local existence. A postmaster with no
- * domain (RFC 5321 4.1.1.3) is mapped to postmaster@ the first local domain.
+ * The RCPT TO address as every policy sees it: normalized, and a postmaster with no
+ * domain (RFC 5321 4.1.1.3) mapped to postmaster@ the first local domain. Null for
+ * anything that is not a plain dot-atom@domain.
  */
+export function parseRecipient(rawAddress: string, firstDomain: string): string | null {
+  let address = normalizeAddress(rawAddress);
+  if (address === 'postmaster') address = `postmaster@${firstDomain}`;
+  return address && splitAddress(address) ? address : null;
+}
+
+/** A recipient at a local domain must have an account or alias; `address` is parsed. */
+export function checkLocalRecipient(address: string, relay: RelayPolicy, directory: RecipientDirectory): Verdict {
+  const { local, domain } = splitAddress(address)!;
+  // RFC 5321 4.5.1: postmaster at every local domain must be accepted, account or not.
+  if (relay.isLocalDomain(domain) && local !== 'postmaster' && !directory.exists(address)) return refuse(replies.unknownUser);
+  return accept;
+}
+
+/** RCPT TO: syntax, then the relay decision, then local existence (the chain's first RCPT units). */
 export function checkRecipient(
   facts: SessionFacts,
   rawAddress: string,
@@ -18,15 +34,9 @@ export function checkRecipient(
   directory: RecipientDirectory,
   firstDomain: string,
 ): { verdict: Verdict; address: string | null } {
-  let address = normalizeAddress(rawAddress);
-  if (address === 'postmaster') address = `postmaster@${firstDomain}`;
-  const parts = address ? splitAddress(address) : null;
-  if (!address || !parts) return { verdict: refuse(replies.badRecipientSyntax), address: null };
-  const relayVerdict = relay.check(facts, parts.domain);
+  const address = parseRecipient(rawAddress, firstDomain);
+  if (!address) return { verdict: refuse(replies.badRecipientSyntax), address: null };
+  const relayVerdict = relay.check(facts, splitAddress(address)!.domain);
   if (!relayVerdict.ok) return { verdict: relayVerdict, address };
-  // RFC 5321 4.5.1: postmaster at every local domain must be accepted, account or not.
-  if (relay.isLocalDomain(parts.domain) && parts.local !== 'postmaster' && !directory.exists(address)) {
-    return { verdict: refuse(replies.unknownUser), address };
-  }
-  return { verdict: accept, address };
+  return { verdict: checkLocalRecipient(address, relay, directory), address };
 }

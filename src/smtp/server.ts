@@ -5,27 +5,10 @@ import type { Logger } from '../log/logger.js';
 import type { TlsMaterial } from './tls.js';
 import { replies, type Reply } from './reply.js';
 import { normalizeIp } from '../policy/ipList.js';
-import type { ContentDecision, SessionFacts, Verdict } from '../policy/types.js';
+import { escalate, failureReply, type PolicyChain, type Stage } from '../policy/chain.js';
+import type { SessionFacts } from '../policy/types.js';
 import type { Envelope, Incoming } from '../spool/spool.js';
 import { HeaderCollector, receivedHeader } from './headers.js';
-
-/**
- * What the SMTP layer asks of the rest of mlsd. It decides nothing itself: each hook
- * asks a policy and turns the verdict into a wire reply.
- */
-export interface SmtpPolicies {
-  connect(facts: SessionFacts): Verdict;
-  disconnect(facts: SessionFacts): void;
-  authenticate(facts: SessionFacts, login: string, password: string): Promise<{ ok: true; login: string } | { ok: false; reply: Reply }>;
-  mailFrom(facts: SessionFacts, address: string): Verdict;
-  rcptTo(facts: SessionFacts, address: string): Promise<{ verdict: Verdict; address: string | null }>;
-  headerFrom(facts: SessionFacts, addresses: string[]): Verdict;
-  /**
-   * Content scanning at end of DATA, before commit: null when the message is not scanned
-   * (not a local sender, scanning off). A refusal is answered; anything else is committed.
-   */
-  content?(facts: SessionFacts, msg: { from: string; rcpt: string[]; size: number; subject: string; contents: () => Promise<Buffer> }): Promise<ContentDecision | null>;
-}
 
 export interface SmtpSpool {
   hasRoom(): Promise<boolean>;
@@ -35,7 +18,8 @@ export interface SmtpSpool {
 
 export interface SmtpDeps {
   config: () => Config;
-  policies: SmtpPolicies;
+  /** Decides every stage (policy/chain.ts); this layer only turns its outcomes into replies. */
+  chain: PolicyChain;
   spool: SmtpSpool;
   onCommitted: (env: Envelope, body: Buffer[] | null) => void;
   tls: TlsMaterial;
@@ -49,8 +33,8 @@ interface SessionState {
   rcpt: string[];
   /** The refusal our hooks logged last, so the protocol logger does not log it again. */
   logged: string | null;
-  /** Counted as an open connection by the connect policy (to be released at close). */
-  counted: boolean;
+  /** The connect stage's outcome, once known: true when accepted (the chain is told of its end). */
+  connected: Promise<boolean> | null;
 }
 
 /** An error smtp-server writes as `${responseCode} ${message}`; the message carries our enhanced code. */
@@ -151,16 +135,14 @@ export class SmtpService {
       // Early-talker wait (patched option): worth it on the public MX port only.
       greetingDelay: l.greetingDelayMs ?? (l.implicitTls || l.authRequired ? 0 : 100),
       logger: this.protocolLogger(l) as unknown as SMTPServerOptions['logger'],
-      onConnect: (session, cb) => {
-        const st = this.state(session);
-        const v = this.deps.policies.connect(this.facts(l, session));
-        if (!v.ok) return cb(this.refuse(l, session, v.reply, 'connect'));
-        st.counted = true;
-        cb();
-      },
+      onConnect: (session, cb) => void this.onConnect(l, session, cb),
       onClose: (session) => {
         const st = this.sessions.get(session.id);
-        if (st?.counted) this.deps.policies.disconnect(this.facts(l, session));
+        if (st?.connected) {
+          const facts = this.facts(l, session);
+          // A session may close while its connect stage is still being decided.
+          void st.connected.then((accepted) => accepted && this.deps.chain.disconnect(facts));
+        }
         this.sessions.delete(session.id);
       },
       onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, cb),
@@ -174,7 +156,7 @@ export class SmtpService {
   private state(session: SMTPServerSession): SessionState {
     let s = this.sessions.get(session.id);
     if (!s) {
-      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, rcpt: [], logged: null, counted: false };
+      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, rcpt: [], logged: null, connected: null };
       this.sessions.set(session.id, s);
     }
     return s;
@@ -212,7 +194,7 @@ export class SmtpService {
   private refuse(l: ListenerConfig, session: SMTPServerSession, reply: Reply, stage: string, extra: Record<string, unknown> = {}): ReplyError {
     const st = this.state(session);
     st.errors++;
-    const final = st.errors >= this.deps.config().smtp.maxBadCommands && reply.code >= 500 ? replies.tooManyErrors : reply;
+    const final = escalate(reply, st.errors, this.deps.config().smtp.maxBadCommands);
     const f = this.facts(l, session);
     st.logged = `${final.code} ${final.enhanced} ${final.text}`;
     this.deps.log.info(
@@ -222,51 +204,61 @@ export class SmtpService {
     return new ReplyError(final.code, `${final.enhanced} ${final.text}`);
   }
 
-  private async onAuth(l: ListenerConfig, auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: { user: string }) => void) {
-    if (!(session as { secure?: boolean }).secure) {
-      // A listener without STARTTLS would otherwise take a password in clear text.
-      return cb(this.refuse(l, session, replies.authNeedsTls, 'auth', { user: auth.username }));
-    }
+  /** A stage that could not be decided: the system's fault, logged as an error and answered with a temporary reply. */
+  private failed(l: ListenerConfig, session: SMTPServerSession, stage: Stage, err: unknown, log: { evt: string; msg: string }, extra: Record<string, unknown> = {}): ReplyError {
+    const { reply, expected } = failureReply(stage, err);
+    if (!expected) this.deps.log.error({ evt: log.evt, cid: session.id, err: (err as Error).message }, log.msg);
+    return this.refuse(l, session, reply, stage, extra);
+  }
+
+  private async onConnect(l: ListenerConfig, session: SMTPServerSession, cb: (err?: Error | null) => void) {
+    const st = this.state(session);
+    const decided = this.deps.chain.connect(this.facts(l, session));
+    st.connected = decided.then((o) => o.ok, () => false);
     try {
-      const r = await this.deps.policies.authenticate(this.facts(l, session), auth.username ?? '', auth.password ?? '');
-      if (!r.ok) return cb(this.refuse(l, session, r.reply, 'auth', { user: auth.username }));
-      const login = r.login;
+      const o = await decided;
+      if (!o.ok) return cb(this.refuse(l, session, o.reply, 'connect', { unit: o.unit }));
+      cb();
+    } catch (err) {
+      cb(this.failed(l, session, 'connect', err, { evt: 'smtp.connect.error', msg: 'connection check failed' }));
+    }
+  }
+
+  private async onAuth(l: ListenerConfig, auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: { user: string }) => void) {
+    try {
+      const o = await this.deps.chain.auth(this.facts(l, session), auth.username ?? '', auth.password ?? '');
+      if (!o.ok) return cb(this.refuse(l, session, o.reply, 'auth', { user: auth.username, unit: o.unit }));
+      const login = o.login;
       this.state(session).login = login;
       this.deps.log.info({ evt: 'smtp.auth', listener: l.name, cid: session.id, ip: normalizeIp(session.remoteAddress), login }, 'authenticated');
       cb(null, { user: login });
     } catch (err) {
-      this.deps.log.error({ evt: 'smtp.auth.error', err: (err as Error).message }, 'auth failed internally');
-      cb(this.refuse(l, session, replies.authTemporaryFailure, 'auth'));
+      cb(this.failed(l, session, 'auth', err, { evt: 'smtp.auth.error', msg: 'auth failed internally' }));
     }
   }
 
   private async onMailFrom(l: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
     this.state(session).rcpt = [];
     try {
-      if (!(await this.deps.spool.hasRoom())) return cb(this.refuse(l, session, replies.storageFull, 'mail', { from: address.address }));
+      const o = await this.deps.chain.mail(this.facts(l, session), address.address);
+      if (!o.ok) return cb(this.refuse(l, session, o.reply, 'mail', { from: address.address, unit: o.unit }));
+      cb();
     } catch (err) {
-      this.deps.log.error({ evt: 'spool.statfs', err: (err as Error).message }, 'cannot read free space');
-      return cb(this.refuse(l, session, replies.internalError, 'mail'));
+      cb(this.failed(l, session, 'mail', err, { evt: 'smtp.mail.error', msg: 'sender check failed' }, { from: address.address }));
     }
-    const v = this.deps.policies.mailFrom(this.facts(l, session), address.address);
-    if (!v.ok) return cb(this.refuse(l, session, v.reply, 'mail', { from: address.address }));
-    cb();
   }
 
   private async onRcptTo(l: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
-    let r: { verdict: Verdict; address: string | null };
-    try {
-      r = await this.deps.policies.rcptTo(this.facts(l, session), address.address);
-    } catch (err) {
-      this.deps.log.error({ evt: 'smtp.rcpt.error', err: (err as Error).message }, 'recipient check failed');
-      return cb(this.refuse(l, session, replies.internalError, 'rcpt', { rcpt: address.address }));
-    }
-    const { verdict, address: norm } = r;
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    if (!verdict.ok) return cb(this.refuse(l, session, verdict.reply, 'rcpt', { from, rcpt: address.address }));
-    const st = this.state(session);
-    if (!st.rcpt.includes(norm!)) st.rcpt.push(norm!);
-    cb();
+    try {
+      const o = await this.deps.chain.rcpt(this.facts(l, session), address.address);
+      if (!o.ok) return cb(this.refuse(l, session, o.reply, 'rcpt', { from, rcpt: address.address, unit: o.unit }));
+      const st = this.state(session);
+      if (!st.rcpt.includes(o.address)) st.rcpt.push(o.address);
+      cb();
+    } catch (err) {
+      cb(this.failed(l, session, 'rcpt', err, { evt: 'smtp.rcpt.error', msg: 'recipient check failed' }, { rcpt: address.address }));
+    }
   }
 
   private async onData(l: ListenerConfig, stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void) {
@@ -290,21 +282,16 @@ export class SmtpService {
         await msg.discard();
         return cb(null);
       }
-      const hv = this.deps.policies.headerFrom(facts, headers.fromAddresses());
-      if (!hv.ok) {
-        await msg.discard();
-        return cb(this.refuse(l, session, hv.reply, 'data', { from, rcpt, headerFrom: headers.fields('from') }));
-      }
       const subject = (headers.fields('subject')[0] ?? '').slice(0, 200);
       const incoming = msg;
-      const decision = this.deps.policies.content ? await this.deps.policies.content(facts, { from, rcpt, size: msg.size, subject, contents: () => incoming.contents() }) : null;
-      if (decision?.kind === 'refuse') {
+      const o = await this.deps.chain.data(facts, headers.fromAddresses(), { from, rcpt, size: msg.size, subject, contents: () => incoming.contents() });
+      if (!o.ok) {
         await msg.discard();
-        return cb(this.refuse(l, session, decision.reply, 'data', { from, rcpt, id: msg.id }));
+        return cb(this.refuse(l, session, o.reply, 'data', { from, rcpt, id: msg.id, headerFrom: headers.fields('from'), unit: o.unit }));
       }
       env = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size, subject };
-      if (decision?.kind === 'commit') env.scan = decision.scan;
-      if (decision?.addHeaders) env.addHeaders = decision.addHeaders;
+      if (o.scan) env.scan = o.scan;
+      if (o.addHeaders) env.addHeaders = o.addHeaders;
       await this.deps.spool.commit(msg, env);
       this.deps.log.info({ evt: 'smtp.accept', listener: l.name, cid: session.id, id: env.id, ip: env.clientIp, login: env.login, from, rcpt, size: env.size }, 'message committed');
       this.deps.onCommitted(env, msg.body);
@@ -314,10 +301,7 @@ export class SmtpService {
       if (msg?.committed && env) this.deps.onCommitted(env, msg.body);
       else if (msg) await msg.discard();
       await drain().catch(() => undefined);
-      const kind = (err as { kind?: string }).kind;
-      const reply = kind === 'full' ? replies.storageFull : kind === 'peerLost' ? replies.haNotInSync : replies.internalError;
-      if (kind !== 'full' && kind !== 'peerLost') this.deps.log.error({ evt: 'smtp.data.error', cid: session.id, err: (err as Error).message }, 'could not store message');
-      cb(this.refuse(l, session, reply, 'data', { from, rcpt }));
+      cb(this.failed(l, session, 'data', err, { evt: 'smtp.data.error', msg: 'could not store message' }, { from, rcpt }));
     }
   }
 }
