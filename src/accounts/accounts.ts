@@ -42,9 +42,14 @@ export class AccountError extends Error {
 
 /** Accounts and password hashes live on the config flash: they survive a data-disk swap. */
 export class AccountStore {
-  private constructor(private readonly path: string, private doc: AccountsDoc) {}
+  private constructor(
+    private readonly path: string,
+    private doc: AccountsDoc,
+    /** Told after every save, and awaited (an HA standby gets the file before a command returns). */
+    private readonly onSaved: () => Promise<void>,
+  ) {}
 
-  static async open(configDir: string): Promise<AccountStore> {
+  static async open(configDir: string, onSaved: () => Promise<void> = () => Promise.resolve()): Promise<AccountStore> {
     const path = join(configDir, 'accounts.json');
     let doc: AccountsDoc = { users: {}, aliases: {} };
     try {
@@ -52,12 +57,13 @@ export class AccountStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    return new AccountStore(path, doc);
+    return new AccountStore(path, doc, onSaved);
   }
 
   private async save(next: AccountsDoc): Promise<void> {
     await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
     this.doc = next;
+    await this.onSaved().catch(() => undefined);
   }
 
   private checkAddress(address: string, domains: readonly string[]): string {

@@ -80,6 +80,12 @@ export class QuarantineStore {
     return rec;
   }
 
+  /** A quarantined message the other box of an HA pair held alone: its file, then its record. */
+  async takeIn(rec: QuarantineRecord, body: Buffer): Promise<void> {
+    await this.group.writeFile(`${FOLDER}/${rec.id}.eml`, body);
+    await this.group.write([{ type: 'put', sublevel: SUBLEVEL, key: rec.id, value: rec }]);
+  }
+
   async get(id: string): Promise<QuarantineRecord | undefined> {
     return (await sublevel(this.db, SUBLEVEL).get(id)) as QuarantineRecord | undefined;
   }

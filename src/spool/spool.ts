@@ -299,6 +299,20 @@ export class Spool {
     }
   }
 
+  /** The envelope record of a message held in the spool. */
+  recordOp(env: Envelope): BatchOp {
+    return { type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env };
+  }
+
+  /**
+   * Takes in a message whose bytes came from elsewhere (the other box of an HA pair): its
+   * file durably into the spool folder, then `ops` (its record, or the queue's).
+   */
+  async takeIn(id: string, body: Buffer, ops: BatchOp[]): Promise<void> {
+    await this.durability.writeFile(`${SPOOL_FOLDER}/${id}.eml`, body);
+    await this.durability.write(ops);
+  }
+
   /** The record change that lets go of a message (another store took it, or it was dropped). */
   removeOp(id: string): BatchOp {
     return { type: 'del', sublevel: SPOOL_SUBLEVEL, key: id };

@@ -1,0 +1,184 @@
+import type { BoxContext, Capability } from '../core/capability.js';
+import type { AccountStore } from '../accounts/accounts.js';
+import type { Spool, Envelope } from '../spool/spool.js';
+import { domainOf } from '../core/names.js';
+import { MaildirDelivery } from './maildir.js';
+import { OutboundQueue, type QueueEntry } from './queue.js';
+import { Router } from './router.js';
+import { DnsClient } from './dns.js';
+import { SmtpClient } from './transport.js';
+import { QueueRunner } from './runner.js';
+import { DkimKeys } from './dkim.js';
+import { composeDsn, mayBounce, readHeaderBlock } from './bounce.js';
+
+export interface DeliveryCapability extends Capability {
+  runner: QueueRunner;
+  queue: OutboundQueue;
+  dkim: DkimKeys;
+  dns: DnsClient;
+  /** Routes a committed message: Maildir copies for local recipients, the queue for the rest. */
+  route(env: Envelope, body?: Buffer[] | null): void;
+  /**
+   * Mail mlsd writes itself (alerts, bounces) goes through its own spool: local recipients
+   * get it in their Maildir, remote ones through the queue, equally durable.
+   */
+  submitLocal(from: string, to: string[], message: Buffer, listener: string): Promise<string>;
+  /** Routing falls back to the smarthost while `listed()` says our own address is blacklisted. */
+  rerouteWhen(listed: () => boolean): void;
+  /** Recovery at start: spool files no record refers to go, then the queue starts. */
+  resume(pending: Envelope[]): Promise<void>;
+}
+
+/** Delivery: routing, Maildir copies, the outbound queue and its runner, DKIM signing, bounces. */
+export async function startDelivery(box: BoxContext, spool: Spool, accounts: AccountStore): Promise<DeliveryCapability> {
+  const { config, log, durability } = box;
+  const queue = new OutboundQueue(box.db);
+  const maildir = new MaildirDelivery(box.dataDir, box.dirs, durability);
+  const isLocalDomain = (d: string) => config.current.domains.includes(d);
+  // postmaster@ a local domain without an account or alias gets a mailbox of its own.
+  const isMailbox = (a: string) => accounts.user(a) !== undefined || a.startsWith('postmaster@');
+  const dkim = await DkimKeys.open(box.configDir, log.child({ mod: 'dkim' }));
+  const ensureKeys = () => dkim.ensure(config.current.domains, config.current.dkim.selector).then(() => durability.configChanged());
+  await ensureKeys();
+  const dns = new DnsClient(() => config.current.dns);
+  const client = new SmtpClient(
+    () => ({
+      heloName: config.current.hostname,
+      sourceAddress: config.current.routing.sourceAddress,
+      connectTimeoutMs: config.current.delivery.connectTimeoutSeconds * 1000,
+      idleMs: config.current.delivery.idleConnectionSeconds * 1000,
+    }),
+    log.child({ mod: 'smtp-client' }),
+  );
+  const signingDomain = (from: string): string | null => {
+    const cfg = config.current;
+    if (!cfg.dkim.enabled) return null;
+    // Bounces (null sender) come from MAILER-DAEMON at our hostname: sign for its domain.
+    const domain = from ? domainOf(from) : cfg.domains.find((d) => cfg.hostname === d || cfg.hostname.endsWith('.' + d));
+    return domain && cfg.domains.includes(domain) && dkim.has(domain, cfg.dkim.selector) ? domain : null;
+  };
+  let listed = () => false;
+  const submitLocal = async (from: string, to: string[], message: Buffer, listener: string) => {
+    const msg = await spool.begin();
+    await msg.write(message);
+    const env = { id: msg.id, from, rcpt: to.map((a) => a.toLowerCase()), clientIp: '127.0.0.1', login: null, listener, received: new Date().toISOString(), size: msg.size };
+    await spool.commit(msg, env);
+    router.submit(env, msg.body);
+    return env.id;
+  };
+  const runner = new QueueRunner({
+    queue,
+    group: durability,
+    config: () => config.current,
+    dns,
+    client,
+    dataPath: (id) => spool.dataPath(id),
+    sign: async (entry, message) => {
+      const domain = signingDomain(entry.from);
+      return domain ? dkim.sign(message, domain, config.current.dkim.selector) : '';
+    },
+    bounce: async (entry, failed) => {
+      const headers = await readHeaderBlock(spool.dataPath(entry.id));
+      if (!mayBounce(entry.from, headers)) {
+        log.info({ evt: 'bounce.suppressed', id: entry.id, from: entry.from, rcpt: failed.map((f) => f.recipient) }, 'no bounce for a bounce or a null sender');
+        return;
+      }
+      const dsn = composeDsn({
+        reportingMta: config.current.hostname,
+        originalFrom: entry.from,
+        originalId: entry.id,
+        arrivalDate: new Date(entry.queued),
+        originalHeaders: headers,
+        recipients: failed,
+        now: new Date(),
+      });
+      const id = await submitLocal('', [entry.from], dsn, 'bounce');
+      log.info({ evt: 'bounce.sent', id: entry.id, dsn: id, to: entry.from, rcpt: failed.map((f) => f.recipient) }, 'delivery status notification sent');
+    },
+    deliverLocal: async (entry, rcpt, path) => {
+      if (!isMailbox(rcpt)) return false;
+      await maildir.deliver(rcpt, `Return-Path: <${entry.from}>\r\nDelivered-To: ${rcpt}\r\n${entry.prefix ?? ''}`, path, entry.size, undefined, entry.id);
+      return true;
+    },
+    isLocalDomain,
+    reroute: () => listed(),
+    emit: box.emit,
+    log: log.child({ mod: 'queue' }),
+  });
+  const router = new Router({
+    resolver: {
+      isLocalDomain,
+      expand: (a) => accounts.expand(a),
+      isMailbox,
+      isSuspended: (login) => accounts.suspension(login) !== undefined,
+    },
+    maildir,
+    queue,
+    group: durability,
+    onQueued: (entry, body) => runner.add(entry, body),
+    dataPath: (id) => spool.dataPath(id),
+    log: log.child({ mod: 'router' }),
+  });
+
+  // Mail the other box accepted while both served alone: taken in unless already here.
+  const unmerge = [
+    durability.data.onMerge('spool', async (id, value, body) => {
+      if ((await spool.has(id)) || (await queue.has(id))) return false;
+      const env = value as Envelope;
+      await spool.takeIn(id, body, [spool.recordOp(env)]);
+      log.info({ evt: 'ha.merge.spool', id }, 'took in a message the other box accepted alone');
+      router.submit(env);
+      return true;
+    }),
+    durability.data.onMerge('queue', async (id, value, body) => {
+      if ((await spool.has(id)) || (await queue.has(id))) return false;
+      const entry = value as QueueEntry;
+      await spool.takeIn(id, body, [queue.enqueueOp(entry)]);
+      log.info({ evt: 'ha.merge.queue', id }, 'took in a queued message the other box accepted alone');
+      runner.add(entry);
+      return true;
+    }),
+  ];
+
+  return {
+    runner,
+    queue,
+    dkim,
+    dns,
+    route: (env, body = null) => router.submit(env, body),
+    submitLocal,
+    rerouteWhen: (fn) => {
+      listed = fn;
+    },
+    async resume(pending) {
+      const pendingIds = new Set(pending.map((e) => e.id));
+      await spool.sweepOrphans(async (id) => pendingIds.has(id) || (await queue.has(id)));
+      // Only after the sweep: the runner may write DSNs into the spool as soon as it starts.
+      await runner.start();
+    },
+    configChanged: () => {
+      void ensureKeys().catch((err: Error) => log.error({ evt: 'dkim.keygen.fail', err: err.message }, 'could not make DKIM keys'));
+      runner.routingChanged();
+    },
+    status: ({ serving }) => {
+      if (!serving) return null;
+      const q = runner.stats();
+      const routing = config.current.routing;
+      const r = {
+        mode: routing.mode,
+        effective: routing.mode === 'smarthost' || q.smarthost.rerouted ? 'smarthost' : 'mx',
+        smarthost: routing.smarthost.host ? `${routing.smarthost.host}:${routing.smarthost.port}` : null,
+      };
+      return { json: { queue: q, routing: r }, lines: [] };
+    },
+    async stop(drainMs) {
+      unmerge.forEach((u) => u());
+      // No new outbound transaction from here; those under way get drainMs to finish.
+      const draining = runner.stop(drainMs);
+      await router.idle();
+      router.stop();
+      await draining;
+      client.close();
+    },
+  };
+}

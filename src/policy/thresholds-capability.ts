@@ -1,0 +1,62 @@
+import type { BoxContext, Capability } from '../core/capability.js';
+import type { AccountStore } from '../accounts/accounts.js';
+import type { QueueRunner } from '../delivery/runner.js';
+import type { Envelope } from '../spool/spool.js';
+import { ThresholdStore } from '../store/counters.js';
+import { normalizeAddress } from './address.js';
+import { ThresholdPolicy } from './thresholds.js';
+import { connectionThresholdUnit, messageThresholdUnit, newRecipientThresholdUnit, recipientThresholdUnit } from './units.js';
+
+export interface ThresholdsCapability extends Capability {
+  /** A message was committed (its 250): it counts now. */
+  committed(env: Envelope): void;
+  /** Lifts a suspension and releases the account's held mail; returns how many messages. */
+  unlock(address: string): Promise<number>;
+}
+
+/**
+ * Mail control thresholds, and the stop of a compromised account: at its limit an account
+ * is suspended from sending, its queued mail held, and the administrators alerted.
+ */
+export async function startThresholds(box: BoxContext, accounts: AccountStore, runner: Pick<QueueRunner, 'hold'>): Promise<ThresholdsCapability> {
+  const { config, events, log } = box;
+  const current = () => config.current;
+  const store = new ThresholdStore(box.db, box.durability, (err) => log.error({ evt: 'counters.write', err: err.message }, 'could not save counters'));
+  const thresholds = new ThresholdPolicy(current, box.emit, store);
+  thresholds.restore(await store.load());
+  // Concurrent sessions of one account can trip its limit together: suspend it once.
+  const suspending = new Set<string>();
+  thresholds.onSuspend((login, evidence) => {
+    if (suspending.has(login) || accounts.suspension(login)) return;
+    suspending.add(login);
+    void (async () => {
+      const reason = `${evidence.used} ${evidence.limitName === 'thresholds.perAccountNewRecipientsPerDay' ? 'new recipients' : 'messages'} today, limit ${evidence.limit} (${evidence.limitName})`;
+      if (!(await accounts.suspend(login, reason))) return;
+      const held = await runner.hold(login, true);
+      await events.emit({
+        kind: 'account.suspended',
+        severity: 'critical',
+        account: login,
+        limit: evidence.limitName,
+        text: `${login} suspended from sending: ${reason}; ${held} queued message(s) held`,
+        data: { ...evidence, clientIps: evidence.clientIps.join(', '), sampleSubjects: evidence.sampleSubjects.join(' | '), heldMessages: held },
+      });
+    })()
+      .catch((err: Error) => log.error({ evt: 'suspend.fail', login, err: err.message }, 'could not suspend account'))
+      .finally(() => suspending.delete(login));
+  });
+  return {
+    policies: [connectionThresholdUnit(thresholds), messageThresholdUnit(thresholds), recipientThresholdUnit(thresholds), newRecipientThresholdUnit(current, thresholds, store)],
+    disconnect: (facts) => thresholds.disconnect(facts),
+    committed: (env) => thresholds.committed({ clientIp: env.clientIp, login: env.login, listener: env.listener, tls: false }, env.subject),
+    async unlock(address) {
+      await accounts.unlock(address);
+      const login = normalizeAddress(address) ?? address;
+      const released = await runner.hold(login, false);
+      await events.emit({ kind: 'account.unlocked', severity: 'info', account: login, text: `${login} may send again; ${released} held message(s) released` });
+      return released;
+    },
+    configChanged: () => thresholds.reload(),
+    stop: () => store.close(),
+  };
+}
