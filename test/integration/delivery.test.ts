@@ -53,6 +53,8 @@ async function queue(d: TestDaemon): Promise<QueueEntry[]> {
 }
 
 const attempt = (id: string, result: string) => (l: LogLine) => l.evt === 'delivery.attempt' && l.id === id && l.result === result;
+/** The runner has finished every attempt and nothing is left queued: it cannot send anything more. */
+const emptyAndIdle = (l: LogLine) => l.evt === 'queue.idle' && l.messages === 0;
 
 /** mailauth's verifier, with the key look-up answered from `mlsd dkim show`. */
 async function verifyDkim(d: TestDaemon, raw: Buffer) {
@@ -211,7 +213,7 @@ test('4xx then 2xx: deferred with the reply, retried, delivered once; 5xx: a DSN
   await d.waitFor(attempt(id, 'delivered'));
   await slow.waitForMessages(1);
   assert.deepEqual(await queue(d), []);
-  await new Promise((r) => setTimeout(r, 300));
+  await d.waitFor(emptyAndIdle);
   assert.equal((await slow.messages()).length, 1, 'delivered exactly once');
 
   const id2 = await send(d, 'gina@strict.test', { auth: ['alice@example.test', 'alice-password-1'], subject: 'Quarterly figures' });
@@ -281,7 +283,7 @@ test('a restart (kill -9) in the middle of a deferred queue loses nothing and se
   await d.cli(['queue', 'flush']);
   await later.waitForMessages(5);
   await eventually('an empty queue', async () => (await queue(d)).length === 0);
-  await new Promise((r) => setTimeout(r, 300));
+  await d.waitFor(emptyAndIdle);
   assert.equal((await ok.messages()).length, 5, 'no second copy to the peer that had answered 250');
   assert.equal((await later.messages()).length, 5);
 });

@@ -11,11 +11,15 @@ import type { FailedRecipient } from '../../src/delivery/bounce.js';
 import { DnsClient } from '../../src/delivery/dns.js';
 import { HostUnusable, type Destination, type Transaction, type TransactionResult } from '../../src/delivery/transport.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
+import { DAY_MS, HOUR_MS } from '../../src/core/clock.js';
+import { ManualClock } from '../helpers/clock.js';
 
 /**
  * The queue runner's decisions (grouping, backoff, expiry, caps, budgets, restart) with a
  * scripted transport in place of the network; the real SMTP peers are in the integration
  * tests. The transport is the only stand-in: the queue and LevelDB are the real ones.
+ * Time is a ManualClock: nothing sleeps, a wait the runner schedules happens when a test
+ * advances the clock, and a test waits for the runner to settle (runner.idle()).
  */
 
 type Script = (dest: Destination, tx: Transaction) => Promise<TransactionResult> | TransactionResult;
@@ -26,7 +30,7 @@ const reply = (rcpts: string[], klass: 2 | 4 | 5, text: string): TransactionResu
   ms: 1,
 });
 
-async function setup(overrides: Record<string, unknown>, script: Script, clock: { t: number } = { t: Date.parse('2026-11-30T10:00:00Z') }) {
+async function setup(overrides: Record<string, unknown>, script: Script, clock = new ManualClock(Date.parse('2026-11-30T10:00:00Z'))) {
   const dir = await mkdtemp(join(tmpdir(), 'mlsd-runner-'));
   const db: Db = await openDb(join(dir, 'db'));
   const group = new GroupCommitter(db);
@@ -50,7 +54,6 @@ async function setup(overrides: Record<string, unknown>, script: Script, clock: 
           concurrent++;
           maxConcurrent = Math.max(maxConcurrent, concurrent);
           try {
-            await new Promise((r) => setTimeout(r, 5));
             return await script(dest, tx);
           } finally {
             concurrent--;
@@ -68,13 +71,13 @@ async function setup(overrides: Record<string, unknown>, script: Script, clock: 
       reroute: () => false,
       emit: (ev) => void events.push(ev),
       log: pino({ level: 'silent' }),
-      now: () => clock.t,
+      clock,
     });
   let n = 0;
   const enqueue = async (runner: QueueRunner, rcpts: string[], extra: Partial<QueueEntry> = {}) => {
     const id = `m${++n}`;
     await writeFile(join(dir, `${id}.eml`), 'Subject: t\r\n\r\nhello\r\n');
-    const now = new Date(clock.t).toISOString();
+    const now = new Date(clock.now()).toISOString();
     const entry: QueueEntry = {
       id,
       from: 'alice@example.test',
@@ -102,10 +105,23 @@ async function setup(overrides: Record<string, unknown>, script: Script, clock: 
 
 const smarthost = { routing: { mode: 'smarthost', smarthost: { host: '127.0.0.9', port: 25, tls: 'none' } } };
 
-async function settle(runner: QueueRunner) {
-  await runner.idle();
-  await new Promise((r) => setTimeout(r, 20));
-  await runner.idle();
+/** Waits until the runner has nothing under way and nothing due (what waits, waits on the clock). */
+function settle(runner: QueueRunner): Promise<void> {
+  return runner.idle();
+}
+
+/**
+ * A transport that holds every transaction until opened: the first ones are surely
+ * connected at once while the rest of the mail arrives, which is what the caps are about.
+ */
+function heldTransport() {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  const script: Script = async (_d, tx) => {
+    await opened;
+    return reply(tx.rcpts, 2, '250 ok');
+  };
+  return { script, open };
 }
 
 test('through a smarthost, all recipients of a message go in one transaction; delivered mail leaves queue and spool', async () => {
@@ -156,19 +172,19 @@ test('4xx defers with a doubling wait; 5xx bounces with the remote status; a mix
   assert.equal(by['gone@r.test']!.state, 'bounced');
   assert.equal(by['busy@r.test']!.state, 'deferred');
   assert.equal(by['busy@r.test']!.lastReply, '450 4.2.0 mailbox busy');
-  assert.equal(Date.parse(by['busy@r.test']!.nextAttempt) - s.clock.t, 60_000);
+  assert.equal(Date.parse(by['busy@r.test']!.nextAttempt) - s.clock.now(), 60_000);
   assert.equal(s.bounces.length, 1);
   assert.deepEqual(s.bounces[0]!.failed.map((f) => [f.recipient, f.status, f.diagnostic]), [['gone@r.test', '5.1.1', '550 5.1.1 no such user']]);
   // The durable record says the same: a restart must not send to ok@ or gone@ again.
   const stored = (await s.queue.list()).find((x) => x.id === id)!;
   assert.deepEqual(stored.recipients.map((r) => r.state), ['delivered', 'deferred', 'bounced']);
 
-  s.clock.t += 60_000;
-  runner.retry(id);
+  // When the first wait is over the runner tries again by itself.
+  await s.clock.advance(60_000);
   await settle(runner);
   assert.equal(s.sends.length, 2);
   assert.deepEqual(s.sends[1]!.tx.rcpts, ['busy@r.test']);
-  assert.equal(Date.parse(runner.get(id)!.recipients[1]!.nextAttempt) - s.clock.t, 120_000, 'second wait is twice the first');
+  assert.equal(Date.parse(runner.get(id)!.recipients[1]!.nextAttempt) - s.clock.now(), 120_000, 'second wait is twice the first');
   await runner.stop();
   await s.close();
 });
@@ -205,10 +221,11 @@ test('a DSN that cannot be written (full disk) keeps the recipient deferred; it 
   await settle(runner);
   const r = runner.get(id)!.recipients[0]!;
   assert.equal(r.state, 'deferred');
-  assert.equal(Date.parse(r.nextAttempt) - s.clock.t, 60_000);
+  assert.equal(Date.parse(r.nextAttempt) - s.clock.now(), 60_000);
   assert.equal(s.bounces.length, 0);
   assert.equal((await s.queue.list())[0]!.recipients[0]!.state, 'deferred', 'never stored as bounced without its DSN');
-  s.clock.t += 60_000;
+  // Before the runner's own retry falls due: the operator's retry makes the later attempt.
+  await s.clock.advance(30_000);
   runner.retry(id);
   await settle(runner);
   assert.equal(s.bounces.length, 1);
@@ -218,10 +235,8 @@ test('a DSN that cannot be written (full disk) keeps the recipient deferred; it 
 });
 
 test('after a restart every pending recipient keeps its own due time (none is forgotten)', async () => {
-  // A clock that follows real time: the runner's timers are real.
-  const clock = { get t() { return Date.now(); }, set t(_v: number) { throw new Error('real-time clock'); } };
-  const s = await setup(smarthost, (_d, tx) => reply(tx.rcpts, 2, '250 ok'), clock);
-  const now = Date.now();
+  const s = await setup(smarthost, (_d, tx) => reply(tx.rcpts, 2, '250 ok'));
+  const now = s.clock.now();
   await writeFile(join(s.dir, 'r1.eml'), 'Subject: t\r\n\r\nhello\r\n');
   const at = (ms: number) => new Date(now + ms).toISOString();
   await s.group.write([
@@ -235,7 +250,7 @@ test('after a restart every pending recipient keeps its own due time (none is fo
   ]);
   const runner = s.make();
   await runner.start();
-  await new Promise((r) => setTimeout(r, 800));
+  await s.clock.advance(800);
   await settle(runner);
   assert.deepEqual(s.sends.map((x) => x.tx.rcpts), [['a@one.test'], ['b@two.test']]);
   assert.equal(await s.queue.has('r1'), false);
@@ -250,8 +265,9 @@ test('past delivery.maxQueueDays a deferral becomes a bounce with status 4.4.7',
   const id = await s.enqueue(runner, ['x@r.test']);
   await settle(runner);
   assert.equal(runner.get(id)!.recipients[0]!.state, 'deferred');
-  s.clock.t += 86_400_000 + 1;
-  runner.retry(id);
+  // The runner keeps retrying (waits doubling up to an hour); its first attempt past the
+  // day, at the latest an hour after it, bounces.
+  await s.clock.advance(DAY_MS + HOUR_MS);
   await settle(runner);
   assert.equal(runner.get(id), undefined);
   assert.equal(s.bounces.length, 1);
@@ -262,13 +278,12 @@ test('past delivery.maxQueueDays a deferral becomes a bounce with status 4.4.7',
 });
 
 test('connections to one destination stay within delivery.maxConnectionsPerDomain', async () => {
-  const s = await setup({ ...smarthost, delivery: { maxConnectionsPerDomain: 2 } }, async (_d, tx) => {
-    await new Promise((r) => setTimeout(r, 20));
-    return reply(tx.rcpts, 2, '250 ok');
-  });
+  const transport = heldTransport();
+  const s = await setup({ ...smarthost, delivery: { maxConnectionsPerDomain: 2 } }, transport.script);
   const runner = s.make();
   await runner.start();
   for (let i = 0; i < 8; i++) await s.enqueue(runner, [`u${i}@r.test`]);
+  transport.open();
   await settle(runner);
   assert.equal(s.sends.length, 8);
   assert.equal(s.maxConcurrent(), 2);
@@ -287,7 +302,7 @@ test('delivery.perDomainMessagesPerMinute paces one recipient domain; others are
   const to = (d: string) => s.sends.filter((x) => x.tx.rcpts[0]!.endsWith(d)).length;
   assert.equal(to('one.test'), 2);
   assert.equal(to('two.test'), 1);
-  s.clock.t += 60_000;
+  await s.clock.advance(60_000);
   runner.flush();
   await settle(runner);
   assert.equal(to('one.test'), 3, 'sent once the minute has passed');
@@ -297,13 +312,12 @@ test('delivery.perDomainMessagesPerMinute paces one recipient domain; others are
 
 test('delivery.maxConnections caps connections over all destinations', async () => {
   const routes = Object.fromEntries(['a', 'b', 'c', 'd'].map((d, i) => [`${d}.test`, { host: `127.0.0.${20 + i}`, port: 25, tls: 'none' }]));
-  const s = await setup({ routing: { domains: routes }, delivery: { maxConnections: 2 } }, async (_d, tx) => {
-    await new Promise((r) => setTimeout(r, 20));
-    return reply(tx.rcpts, 2, '250 ok');
-  });
+  const transport = heldTransport();
+  const s = await setup({ routing: { domains: routes }, delivery: { maxConnections: 2 } }, transport.script);
   const runner = s.make();
   await runner.start();
   for (const d of ['a', 'b', 'c', 'd']) for (let i = 0; i < 2; i++) await s.enqueue(runner, [`u${i}@${d}.test`]);
+  transport.open();
   await settle(runner);
   assert.equal(s.sends.length, 8);
   assert.equal(s.maxConcurrent(), 2);
@@ -314,14 +328,17 @@ test('delivery.maxConnections caps connections over all destinations', async () 
 test('queue delete is refused while the message is being delivered', async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inTransport = new Promise<void>((r) => (entered = r));
   const s = await setup(smarthost, async (_d, tx) => {
+    entered();
     await gate;
     return reply(tx.rcpts, 2, '250 ok');
   });
   const runner = s.make();
   await runner.start();
   const id = await s.enqueue(runner, ['a@r.test']);
-  await new Promise((r) => setTimeout(r, 20));
+  await inTransport;
   await assert.rejects(runner.remove(id), /being delivered right now/);
   release();
   await settle(runner);
@@ -345,7 +362,7 @@ test("the smarthost's hourly budget holds mail in the queue without counting an 
   runner.flush();
   await settle(runner);
   assert.equal(s.sends.length, 2, 'a flush does not override the budget');
-  s.clock.t += 3_600_000;
+  await s.clock.advance(HOUR_MS);
   runner.flush();
   await settle(runner);
   assert.equal(s.sends.length, 3, 'sent once the hour has freed a slot');
@@ -384,7 +401,7 @@ test('a quota reply from the smarthost pauses the whole route and raises an even
   await s.enqueue(runner, ['b@r.test']);
   await settle(runner);
   assert.equal(s.sends.length, 2, 'the third message waits for the pause instead of being sent into the refusal');
-  assert.equal(runner.stats().smarthost.pausedUntil, new Date(s.clock.t + 120_000).toISOString());
+  assert.equal(runner.stats().smarthost.pausedUntil, new Date(s.clock.now() + 120_000).toISOString());
   assert.deepEqual(s.events.map((e) => e.kind), ['smarthost.throttled']);
   await runner.stop();
   await s.close();
