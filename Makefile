@@ -50,6 +50,7 @@ bench: build test-deps
 	$(NODE) dist/test/bench/smtp-accept.js
 	$(NODE) dist/test/bench/smtp-relay.js
 	$(NODE) dist/test/bench/ha.js
+	$(NODE) dist/test/bench/scan-engines-startup.js
 
 clean:
 	rm -rf dist node_modules var

@@ -115,6 +115,8 @@ export class Alerter {
       state = this.keys.get(key);
       if (!kind.everyEvent && state?.sentAt !== undefined && t - state.sentAt < periodMs) {
         state.suppressed++;
+        // Held back is a decision too: logged, so "no second mail" can be seen to have been decided.
+        this.log.info({ evt: 'alert.suppressed', kind: ev.kind, key, suppressed: state.suppressed }, 'alert held back: one was mailed for this key within the period');
         return { sent: false, suppressed: state.suppressed };
       }
       // Claim the period before awaiting the sink, so events racing in while the mail is

@@ -3,7 +3,7 @@ import type { EventInput } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
 import type { ContentDecision, SessionFacts } from '../policy/types.js';
 import { localDay } from '../policy/window.js';
-import { VolumeAnomaly } from './builtin.js';
+import { VolumeAnomaly } from './anomaly.js';
 import { decide, scanMessage, summarize, type ScanResult } from './scanner.js';
 import { DAY_MS } from '../core/clock.js';
 

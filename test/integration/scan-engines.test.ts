@@ -109,10 +109,6 @@ after(async () => {
 
 const hungPort = () => (hung.address() as { port: number }).port;
 
-test('daemon start-up times', (t) => {
-  t.diagnostic(`spamd ${spamd.startMs} ms, clamd ${clamd.startMs} ms, rspamd ${rspamd.startMs} ms`);
-});
-
 test('spamd: GTUBE is spam, with the GTUBE rule named', async () => {
   const v = await spamdCheck({ host: spamd.host, port: spamd.port, timeoutMs: T }, GTUBE_MAIL);
   assert.equal(v.spam, true, JSON.stringify(v));

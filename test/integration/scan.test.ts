@@ -96,6 +96,26 @@ function fakeExe(): Buffer {
 
 const scanned = (l: LogLine) => l.evt === 'scan.result';
 
+/**
+ * True once every message the daemon accepted from a client has reached its end: quarantined,
+ * deleted by the scan, or routed (each local recipient in its mailbox, the remote ones queued
+ * and the queue done with them), and every queued message (alerts included) is done. Only
+ * then is what the smarthost received final.
+ */
+function everyMessageSettled(d: TestDaemon): boolean {
+  const ids = (evt: string) => new Set(d.logs.filter((l) => l.evt === evt).map((l) => String(l.id)));
+  const [quarantined, deleted, queued, done] = [ids('quarantine.add'), ids('scan.deleted'), ids('queue.add'), ids('queue.done')];
+  const inMailbox = new Set(d.logs.filter((l) => l.evt === 'delivery.local').map((l) => `${String(l.id)} ${String(l.rcpt)}`));
+  const accepted = d.logs.filter((l) => l.evt === 'smtp.accept');
+  return (
+    accepted.every((l) => {
+      const id = String(l.id);
+      if (quarantined.has(id) || deleted.has(id)) return true;
+      return (l.rcpt as string[]).every((r) => (r.endsWith('@example.test') ? inMailbox.has(`${id} ${r}`) : queued.has(id) && done.has(id)));
+    }) && [...queued].every((id) => done.has(id))
+  );
+}
+
 test('built-in layer: clean mail leaves; GTUBE is quarantined (250, never reaches the smarthost); EICAR and a zipped .exe get 554 5.7.1; repeated hits raise a compromised-account alert', async () => {
   const { d, sink } = await setup(HOST);
   const clean = await sendAsAlice(d, { subject: 'Quarterly figures', text: 'The figures are attached.', attachments: [{ filename: 'figures.txt', content: 'a,b\n1,2\n' }] });
@@ -134,7 +154,7 @@ test('built-in layer: clean mail leaves; GTUBE is quarantined (250, never reache
   assert.ok(events.some((e) => e.kind === 'scan.quarantined'));
   await eventually('the admin alert mail', async () => (await d.mailbox('admin')).some((m) => m.includes('X-Mlsd-Event: scan.compromised')));
 
-  await new Promise((r) => setTimeout(r, 300));
+  await eventually('every accepted message settled', async () => everyMessageSettled(d));
   assert.equal((await sink.messages()).length, 2, 'only the clean messages left the box');
 
   // The administrator looks at the quarantined one and lets it go.
@@ -174,7 +194,7 @@ test('spam actions: deliver adds X-Spam headers, delete drops it (logged); a rel
   assert.equal(inbound.code, 0, inbound.out);
   // Inbound scanning is off by default: the GTUBE mail from outside is delivered.
   await eventually('the inbound mail in alice\'s mailbox', async () => (await d.mailbox('alice')).some((m) => m.includes('Subject: inbound')));
-  await new Promise((res) => setTimeout(res, 300));
+  await eventually('every accepted message settled', async () => everyMessageSettled(d));
   assert.equal((await sink.messages()).length, 1, 'only the tagged message left');
 });
 
@@ -191,7 +211,9 @@ test('quarantine delete and expiry; viruses can be quarantined instead of refuse
   q = await quarantine(d);
   assert.deepEqual(q.map((r) => r.id), [v.id]);
   // Past scan.quarantineDays (here under a second) the next expiry run removes it; one runs at start.
-  await new Promise((r) => setTimeout(r, 1200));
+  // Waited out to the moment the record itself says it expires, not for a guessed while.
+  const expires = Date.parse(q[0]!.expires);
+  while (Date.now() <= expires) await new Promise((r) => setTimeout(r, expires - Date.now() + 1));
   await d.stop();
   await d.start();
   await d.waitFor((l) => l.evt === 'quarantine.expire');

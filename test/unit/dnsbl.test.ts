@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { DnsblMonitor, dnsblQueryName, queryDnsbl, type DnsblLookup, type DnsblSettings } from '../../src/reputation/dnsbl.js';
+import { DnsblMonitor, type DnsblSettings } from '../../src/reputation/dnsbl.js';
+import { dnsblQueryName, queryDnsbl, type DnsblLookup } from '../../src/reputation/dnsbl-query.js';
+import { HOUR_MS } from '../../src/core/clock.js';
+import { ManualClock } from '../helpers/clock.js';
 import { Alerter } from '../../src/alerts/alerts.js';
 import type { EventInput, MlsdEvent } from '../../src/events/events.js';
 
@@ -25,6 +28,7 @@ class FakeDns implements DnsblLookup {
   active = 0;
   maxActive = 0;
   private held: (() => void)[] = [];
+  private activeWaiters: { n: number; resolve: () => void }[] = [];
   holding = false;
 
   set(ip: string, zone: string, answer: Answer, txt?: string[][] | { code: string }): void {
@@ -38,6 +42,12 @@ class FakeDns implements DnsblLookup {
     this.a.delete(dnsblQueryName(ip, zone));
   }
 
+  /** Resolves once `n` look-ups are in progress at the same time. */
+  whenActive(n: number): Promise<void> {
+    if (this.active >= n) return Promise.resolve();
+    return new Promise((resolve) => this.activeWaiters.push({ n, resolve }));
+  }
+
   release(): void {
     this.holding = false;
     for (const r of this.held.splice(0)) r();
@@ -47,6 +57,10 @@ class FakeDns implements DnsblLookup {
     this.calls.push(name);
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
+    for (const w of this.activeWaiters.filter((w) => w.n <= this.active)) {
+      this.activeWaiters.splice(this.activeWaiters.indexOf(w), 1);
+      w.resolve();
+    }
     try {
       if (this.holding) await new Promise<void>((r) => this.held.push(r));
       else await new Promise((r) => setImmediate(r));
@@ -81,7 +95,7 @@ function setup(over: Partial<DnsblSettings> = {}, extras?: () => Promise<{ ip: s
     lookup: dns,
     emit: (ev) => void events.push(ev),
     log,
-    now: () => new Date('2025-03-01T02:00:00.000Z'),
+    clock: new ManualClock(Date.parse('2025-03-01T02:00:00.000Z')),
   });
   mon.onChange((ip, listed, label) => changes.push([ip, listed, label]));
   return { settings, dns, events, changes, lines, mon };
@@ -353,14 +367,15 @@ test('a list removed from dnsbl.zones leaves the status', async () => {
   assert.deepEqual(changes, [[OWN, true, 'own'], [OWN, false, 'own']]);
 });
 
-test('rounds never overlap, and look-ups run at most 8 at once', async () => {
+// A concurrency under 8 would leave whenActive(8) waiting: the timeout makes that a failure.
+test('rounds never overlap, and look-ups run at most 8 at once', { timeout: 10_000 }, async () => {
   const ips = Array.from({ length: 10 }, (_, i) => `198.51.100.${i + 1}`);
   const { dns, mon } = setup({ checkIps: ips, zones: [ZEN, COP, 'psbl.surriel.com'] });
   dns.holding = true;
   const first = mon.checkNow();
   const second = mon.checkNow();
   assert.equal(first, second, 'a second call joins the running round');
-  await new Promise((r) => setTimeout(r, 20));
+  await dns.whenActive(8);
   assert.equal(dns.active, 8);
   dns.release();
   // Look-ups started after the release are not held.
@@ -378,18 +393,18 @@ test('a look-up that never answers is an error after the deadline, and checking 
     resolve4: (name) => (hang ? new Promise<string[]>(() => undefined) : Promise.resolve(name.startsWith('10.2.0.192.') ? ['127.0.0.2'] : [])),
     resolveTxt: () => Promise.reject(dnsError('ENODATA', 'queryTxt', 'x')),
   };
+  const clock = new ManualClock();
   const mon = new DnsblMonitor({
     settings: () => ({ checkIps: [OWN], zones: [ZEN], intervalMinutes: 30 }),
     lookup,
     emit: (ev) => void events.push(ev),
     log: pino({ level: 'silent' }),
     lookupDeadlineMs: 30,
+    clock,
   });
-  // The monitor's timers are unref'd (they must not keep the daemon alive); in the daemon
-  // the servers do, here this does.
-  const keepAlive = setInterval(() => undefined, 1000);
-  const st = await mon.checkNow();
-  clearInterval(keepAlive);
+  const round = mon.checkNow();
+  await clock.advance(30);
+  const st = await round;
   assert.equal(st.ips[0]!.zones[0]!.state, 'error');
   assert.match(st.ips[0]!.zones[0]!.error!, /no answer in 30 ms/);
   hang = false;
@@ -432,34 +447,45 @@ test('a failing emit or listener does not stop the round or other listeners', as
   assert.equal(mon.ownListed(), true);
 });
 
-test('start() checks soon after start and then every intervalMinutes; stop() ends it', async () => {
+// A round that never comes leaves nextScheduledRound() waiting: the timeout makes that a failure.
+test('start() checks soon after start and then every intervalMinutes; stop() ends it', { timeout: 10_000 }, async () => {
   const dns = new FakeDns();
   const settings = { checkIps: [OWN], zones: [ZEN], intervalMinutes: 0.01 }; // 600 ms, the schema's least
+  const clock = new ManualClock();
   const mon = new DnsblMonitor({
     settings: () => settings,
     lookup: dns,
     emit: () => undefined,
     log: pino({ level: 'silent' }),
     startDelayMs: 20,
+    clock,
   });
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   mon.start();
   mon.start(); // a second start does not arm a second timer chain
-  await sleep(5);
+  assert.equal(clock.pending, 1);
+  await clock.advance(5);
   assert.equal(dns.calls.length, 0);
-  await sleep(80);
+  let round = mon.nextScheduledRound();
+  await clock.advance(80);
+  await round;
   assert.equal(dns.calls.length, 1, 'first round soon after start');
   // Read at each tick: the round at ~600 ms schedules the next one 30 minutes later.
   settings.intervalMinutes = 30;
-  await sleep(650);
+  round = mon.nextScheduledRound();
+  await clock.advance(650);
+  await round;
   assert.equal(dns.calls.length, 2, 'second round one interval later');
   mon.stop();
   mon.start();
-  await sleep(80);
+  round = mon.nextScheduledRound();
+  await clock.advance(80);
+  await round;
   assert.equal(dns.calls.length, 3, 'a restart checks soon again');
   mon.stop();
-  await sleep(100);
+  // Past the 30-minute interval the last round armed before stop() cleared it.
+  await clock.advance(2 * HOUR_MS);
   assert.equal(dns.calls.length, 3, 'no rounds after stop');
+  assert.equal(clock.pending, 0, 'no timer left armed');
 });
 
 // --- the alert mail these events become ---
