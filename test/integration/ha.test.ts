@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { eventually } from '../helpers/daemon.js';
+import { eventually, type TestDaemon } from '../helpers/daemon.js';
 import { startHaPair, startedInSync, type HaPair } from '../helpers/ha-pair.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
 
@@ -44,8 +44,12 @@ test('a pair comes up with the higher priority active and the other in sync; a m
   assert.equal((st.peer as unknown as { configMatches: boolean }).configMatches, true);
 });
 
-/** Clients sending to the service address until stopped; records every message that got 250. */
-function streamClients(p: HaPair, n: number, prefix: string) {
+/**
+ * Clients sending to the service address until stopped; records every message that got 250.
+ * A client that cannot reach the address tries again once `serving()` says a box serves it;
+ * if that never comes (it rejects), the client gives up.
+ */
+function streamClients(p: HaPair, n: number, prefix: string, serving: () => Promise<unknown>) {
   const acked: string[] = [];
   const afterKill: { at: number }[] = [];
   let stop = false;
@@ -61,7 +65,7 @@ function streamClients(p: HaPair, n: number, prefix: string) {
             afterKill.push({ at: Date.now() });
           }
         } catch {
-          await new Promise((r) => setTimeout(r, 20));
+          if (!(await serving().then(() => true, () => false))) return;
         }
       }
     })(),
@@ -76,8 +80,15 @@ function streamClients(p: HaPair, n: number, prefix: string) {
   };
 }
 
-const subjects = async (d: import('../helpers/daemon.js').TestDaemon) =>
+const subjects = async (d: TestDaemon) =>
   new Set((await d.mailbox('alice')).map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim() ?? ''));
+
+/** Resolves once `d` has taken over: its promotion to an epoch later than `epoch` (rejects after 20 s). */
+function promotedAfter(d: TestDaemon, epoch: number): Promise<unknown> {
+  const promoted = d.waitFor((l) => l.evt === 'ha.promoted' && Number(l.epoch) > epoch);
+  promoted.catch(() => undefined); // a failed takeover fails the test by its own wait, not as an unhandled rejection
+  return promoted;
+}
 
 test('kill -9 of the active mid-stream, three times over: the survivor serves within deadMs + 1 s and holds every acknowledged message; the killed box rejoins and catches up', async () => {
   const p = await startHaPair({ net: '127.0.51' });
@@ -86,9 +97,13 @@ test('kill -9 of the active mid-stream, three times over: the survivor serves wi
   await active.addUser('alice@example.test', 'password-1234');
   const allAcked: string[] = [];
   for (let round = 1; round <= 3; round++) {
-    const s = streamClients(p, 4, `r${round}`);
+    const epoch = (await p.status(active)).epoch;
+    // Until the kill the active serves; after it, the survivor once it has taken over.
+    let serving: Promise<unknown> = Promise.resolve();
+    const s = streamClients(p, 4, `r${round}`, () => serving);
     await eventually('some messages accepted', async () => s.acked.length >= 20);
     const before = s.acked.length;
+    serving = promotedAfter(standby, epoch);
     const killedAt = Date.now();
     await active.kill9();
     await eventually('a message accepted by the survivor', async () => s.ackTimes.some((t) => t.at > killedAt + 1) && s.acked.length > before);
@@ -115,7 +130,10 @@ test('kill -9 of the active mid-stream, three times over: the survivor serves wi
   }
 });
 
-const events = async (d: import('../helpers/daemon.js').TestDaemon, kind: string) => {
+/** The box's decision as `role` once it has recognised a fault of `link` (logged when first made). */
+const decided = (d: TestDaemon, role: string, link: string) => d.waitFor((l) => l.evt === 'ha.decision' && l.role === role && l.linkFault === link);
+
+const events = async (d: TestDaemon, kind: string) => {
   const r = await d.cli(['events', 'list', '--json']);
   if (r.code !== 0) throw new Error(r.stderr);
   return (JSON.parse(r.stdout) as { kind: string; text: string; data?: { link?: string; taken?: number } }[]).filter((e) => e.kind === kind);
@@ -132,8 +150,11 @@ test('network cut with the serial cable alive: no takeover, a link-fault alert o
   for (const d of [active, standby]) {
     await eventually(`link fault event on ${d === active ? 'active' : 'standby'}`, async () => (await events(d, 'ha.linkFault')).some((e) => e.data?.link === 'network'));
   }
-  // The peer is alive on the cable: nobody takes over.
-  await new Promise((r) => setTimeout(r, 2500));
+  // The peer is alive on the cable: each box, having recognised the fault (deadMs after the
+  // network fell silent, so a takeover would have been decided by then), decides to stay.
+  const [da, ds] = await Promise.all([decided(active, 'active', 'network'), decided(standby, 'syncing', 'network')]);
+  assert.equal(da.decision, 'stay');
+  assert.equal(ds.decision, 'stay');
   const [sa, ss] = await Promise.all([p.status(active), p.status(standby)]);
   assert.equal(sa.role, 'active');
   assert.equal(ss.role, 'syncing', 'the standby knows it is behind');
@@ -161,7 +182,9 @@ test('serial cable cut with the network alive: no takeover, a link-fault alert, 
   for (const d of [active, standby]) {
     await eventually('serial link fault event', async () => (await events(d, 'ha.linkFault')).some((e) => e.data?.link === 'serial'));
   }
-  await new Promise((r) => setTimeout(r, 2000));
+  const [da, ds] = await Promise.all([decided(active, 'active', 'serial'), decided(standby, 'standby', 'serial')]);
+  assert.equal(da.decision, 'stay');
+  assert.equal(ds.decision, 'stay');
   const [sa, ss] = await Promise.all([p.status(active), p.status(standby)]);
   assert.equal(sa.role, 'active');
   assert.equal(ss.role, 'standby');
@@ -181,7 +204,10 @@ test('a standby that is not in sync does not take over when the active dies; pro
   assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'one-disk', '127.0.54.20'), /^250 /);
   await active.kill9();
   await eventually('standby outdated', async () => (await p.status(standby)).role === 'outdated', 10000);
-  await new Promise((r) => setTimeout(r, 1000));
+  // Its first decision as an outdated box with the peer dead: it stays outdated.
+  const d = await standby.waitFor((l) => l.evt === 'ha.decision' && l.role === 'outdated');
+  assert.equal(d.decision, 'stay');
+  assert.equal(d.peerAlive, false);
   assert.equal((await p.status(standby)).role, 'outdated', 'an outdated box must not promote itself');
   const r = await standby.cli(['ha', 'promote']);
   assert.notEqual(r.code, 0);
