@@ -23,7 +23,15 @@ import { accept, refuse } from './policy/types.js';
 import { loadOrCreateTls } from './smtp/tls.js';
 import { SmtpService, type SmtpPolicies } from './smtp/server.js';
 import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
-import { runCommand } from './commands/commands.js';
+import { CommandRegistry } from './commands/registry.js';
+import { StatusReport, statusCommands, daemonStatus, hostStatus } from './commands/status.js';
+import { accountCommands, accountStatus, type AccountCommandDeps } from './accounts/commands.js';
+import { configCommands } from './config/commands.js';
+import { eventCommands } from './events/commands.js';
+import { deliveryCommands, deliveryStatus, type DeliveryCommandDeps, type DeliveryStatusDeps } from './delivery/commands.js';
+import { quarantineCommands, type QuarantineCommandDeps } from './scan/commands.js';
+import { smtpStatus } from './smtp/commands.js';
+import { dnsblStatus } from './reputation/commands.js';
 import { EventLog, type EventInput } from './events/events.js';
 import { Alerter } from './alerts/alerts.js';
 import { AuthPolicy } from './policy/auth.js';
@@ -40,11 +48,9 @@ import { ContentPolicy } from './scan/policy.js';
 import type { Envelope } from './spool/spool.js';
 import type { Board } from './hw/board.js';
 import type { Db } from './store/db.js';
-import type { CommandContext } from './commands/commands.js';
-import type { ControlResponse } from './commands/control.js';
 import { HaNode } from './ha/node.js';
 import type { MergeTarget } from './ha/replicator.js';
-import { haCommand } from './ha/commands.js';
+import { haCommands, haStatus } from './ha/commands.js';
 import { configDirFiles, applyConfigDirFiles } from './ha/configsync.js';
 import { findInMaildir, writeDurable } from './ha/files.js';
 import { serialportLine } from './hw/serialport-line.js';
@@ -76,9 +82,19 @@ interface ServiceContext {
   log: Logger;
 }
 
+/** What the commands and status sections of the running mail services read. */
+interface ServiceCommands {
+  accounts: AccountCommandDeps;
+  delivery: DeliveryCommandDeps;
+  deliveryStatus: DeliveryStatusDeps;
+  quarantine: QuarantineCommandDeps;
+  smtp: Pick<SmtpService, 'addresses'>;
+  dnsbl: Pick<DnsblMonitor, 'status'>;
+}
+
 /** The running mail services: SMTP, routing, the queue, scanning, alerts. */
 interface Services {
-  commands: CommandContext;
+  commands: ServiceCommands;
   merge: MergeTarget;
   stop(drainMs: number): Promise<void>;
 }
@@ -141,21 +157,35 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     services = await startServices(ctx());
   }
 
-  const control = new ControlServer(socketPath(configDir), async (req): Promise<ControlResponse> => {
-    const haRes = await haCommand(ha, req);
-    if (haRes) return haRes;
-    if (!services) {
-      // A standby has its own event log (link faults, takeovers) and its HA state to show.
-      if (req.argv[0] === 'events' && req.argv[1] === 'list') return runCommand({ events } as Pick<CommandContext, 'events'> as CommandContext, req);
-      if (req.argv[0] === 'status' && ha) {
-        const s = (await haCommand(ha, { ...req, argv: ['ha', 'status'] }))!;
-        return s.ok ? { ok: true, text: `mail service runs on the active box; this box is ${ha.role}\n${s.text}`, json: { ha: s.json } } : s;
-      }
-      return { ok: false, error: `this box is the HA ${ha?.role ?? 'standby'} box; run that on the active box` };
-    }
-    const res = await runCommand(services.commands, req);
+  // The one command layer every face calls. Registered once; the commands of the mail
+  // services read whichever services run now (they are rebuilt at each HA promotion).
+  const role = () => ha?.role ?? 'standby';
+  const serving = () => services !== null;
+  const live = (): ServiceCommands => {
+    if (!services) throw new Error(`this box is the HA ${role()} box; run that on the active box`);
+    return services.commands;
+  };
+  const status = new StatusReport();
+  status.add('daemon', daemonStatus(() => ({ version: VERSION, board: board.model, started, hostname: config.current.hostname, role: role() })));
+  status.add('smtp', smtpStatus(() => live().smtp));
+  status.add('accounts', accountStatus(() => live().accounts));
+  status.add('delivery', deliveryStatus(() => live().deliveryStatus));
+  status.add('reputation', dnsblStatus(() => live().dnsbl));
+  status.add('ha', haStatus(() => ha));
+  status.add('host', hostStatus(() => ({ dataDir })));
+  const registry = new CommandRegistry({ serving, role });
+  registry.register('daemon', statusCommands(status, serving));
+  registry.register('accounts', accountCommands(() => live().accounts));
+  registry.register('config', configCommands(() => config));
+  registry.register('events', eventCommands(() => events));
+  registry.register('delivery', deliveryCommands(() => live().delivery));
+  registry.register('scan', quarantineCommands(() => live().quarantine));
+  registry.register('ha', haCommands(() => ha));
+
+  const control = new ControlServer(socketPath(configDir), async (req) => {
+    const res = await registry.run(req);
     // A user added or a setting changed reaches the standby before the command returns.
-    if (ha && res.ok) await ha.replicator.configChanged().catch(() => undefined);
+    if (ha && res.ok && services) await ha.replicator.configChanged().catch(() => undefined);
     return res;
   });
   await control.start();
@@ -476,71 +506,55 @@ async function startServices(c: ServiceContext): Promise<Services> {
   } else await smtp.start();
   onConfig(() => smtp.applyConfig(smtpConfig()));
 
-  const commands: CommandContext = {
-        config,
-        accounts,
-        queue: runner,
-        events,
-        quarantine: {
-          list: () => quarantine.list(),
-          // One operation per message at a time: a double release must not deliver twice.
-          show: async (id) => ({ record: (await quarantine.get(id))!, content: await quarantine.content(id) }),
-          delete: (id) => quarantineOp(id, async () => {
-            const rec = await quarantine.remove(id);
-            log.info({ evt: 'quarantine.delete', id, from: rec.envelope.from }, 'quarantined message deleted');
-            return rec;
-          }),
-          release: (id) => quarantineOp(id, async () => {
-            const rec = await quarantine.get(id);
-            if (!rec) throw new Error(`quarantine: no message ${id}`);
-            // Back into the normal flow, without the scanners' verdict, as the admin decided.
-            const env: Envelope = { ...rec.envelope, scan: undefined };
-            delete env.scan;
-            await spool.adopt(env, quarantine.path(id), [quarantine.removeOp(id)]);
-            await quarantine.forgetFile(id);
-            log.info({ evt: 'quarantine.release', id, from: env.from, rcpt: env.rcpt, class: rec.class, summary: rec.summary }, 'quarantined message released by the administrator');
-            router.submit(env);
-            return rec;
-          }),
-        },
-        dkimRecord: (domain) => {
-          if (!config.current.domains.includes(domain)) throw new Error(`dkim: ${domain} is not a local domain (domains: ${config.current.domains.join(', ')})`);
-          return dkim.dnsRecord(domain, config.current.dkim.selector);
-        },
-        unlock: async (address) => {
-          await accounts.unlock(address);
-          const login = normalizeAddress(address) ?? address;
-          const released = await runner.hold(login, false);
-          await events.emit({ kind: 'account.unlocked', severity: 'info', account: login, text: `${login} may send again; ${released} held message(s) released` });
-          return released;
-        },
-        status: async () => {
-          const fs = await statfs(dataDir);
-          const queue = runner.stats();
-          const routing = config.current.routing;
-          return {
-            version: VERSION,
-            pid: process.pid,
-            uptimeSeconds: Math.round((Date.now() - started) / 1000),
-            board: board.model,
-            hostname: config.current.hostname,
-            listeners: smtp.addresses(),
-            users: accounts.listUsers().length,
-            aliases: accounts.listAliases().length,
-            spoolPending: (await spool.pending()).length,
-            queue,
-            routing: {
-              mode: routing.mode,
-              effective: routing.mode === 'smarthost' || queue.smarthost.rerouted ? 'smarthost' : 'mx',
-              smarthost: routing.smarthost.host ? `${routing.smarthost.host}:${routing.smarthost.port}` : null,
-            },
-            dnsbl: dnsbl.status().ips.map((i) => ({ ip: i.ip, label: i.label, listed: i.listed, zones: i.zones.map((z) => ({ zone: z.zone, state: z.state, answer: z.answer, reason: z.reason, error: z.error })) })),
-            dataDiskFreeBytes: fs.bavail * fs.bsize,
-            ...(c.ha ? { ha: c.ha.status() } : {}),
-            memory: (({ rss, heapUsed, external }) => ({ rssBytes: rss, heapUsedBytes: heapUsed, externalBytes: external }))(process.memoryUsage()),
-          };
-        },
-      };
+  const commands: ServiceCommands = {
+    accounts: {
+      accounts,
+      domains: () => config.current.domains,
+      unlock: async (address) => {
+        await accounts.unlock(address);
+        const login = normalizeAddress(address) ?? address;
+        const released = await runner.hold(login, false);
+        await events.emit({ kind: 'account.unlocked', severity: 'info', account: login, text: `${login} may send again; ${released} held message(s) released` });
+        return released;
+      },
+    },
+    delivery: {
+      queue: runner,
+      dkimRecord: (domain) => {
+        if (!config.current.domains.includes(domain)) throw new Error(`dkim: ${domain} is not a local domain (domains: ${config.current.domains.join(', ')})`);
+        return dkim.dnsRecord(domain, config.current.dkim.selector);
+      },
+    },
+    deliveryStatus: {
+      spoolPending: async () => (await spool.pending()).length,
+      queueStats: () => runner.stats(),
+      routing: () => config.current.routing,
+    },
+    quarantine: {
+      list: () => quarantine.list(),
+      // One operation per message at a time: a double release must not deliver twice.
+      show: async (id) => ({ record: (await quarantine.get(id))!, content: await quarantine.content(id) }),
+      delete: (id) => quarantineOp(id, async () => {
+        const rec = await quarantine.remove(id);
+        log.info({ evt: 'quarantine.delete', id, from: rec.envelope.from }, 'quarantined message deleted');
+        return rec;
+      }),
+      release: (id) => quarantineOp(id, async () => {
+        const rec = await quarantine.get(id);
+        if (!rec) throw new Error(`quarantine: no message ${id}`);
+        // Back into the normal flow, without the scanners' verdict, as the admin decided.
+        const env: Envelope = { ...rec.envelope, scan: undefined };
+        delete env.scan;
+        await spool.adopt(env, quarantine.path(id), [quarantine.removeOp(id)]);
+        await quarantine.forgetFile(id);
+        log.info({ evt: 'quarantine.release', id, from: env.from, rcpt: env.rcpt, class: rec.class, summary: rec.summary }, 'quarantined message released by the administrator');
+        router.submit(env);
+        return rec;
+      }),
+    },
+    smtp,
+    dnsbl,
+  };
   dnsbl.start();
   const expireQuarantine = () => void quarantine.expire().catch((err: Error) => log.error({ evt: 'quarantine.expire.fail', err: err.message }, 'could not expire quarantine'));
   expireQuarantine();
