@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { request, socketPath, type ControlRequest } from './commands/control.js';
@@ -23,34 +22,56 @@ function fail(msg: string): never {
   process.exit(1);
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        'config-dir': { type: 'string' },
-        'data-dir': { type: 'string' },
-        board: { type: 'string' },
-        json: { type: 'boolean' },
-        'password-stdin': { type: 'boolean' },
-        to: { type: 'string' },
-        senders: { type: 'string' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    fail((err as Error).message);
+/** The options the CLI itself uses; anything else goes to the daemon as typed. */
+const OWN_VALUES = new Set(['config-dir', 'data-dir', 'board']);
+const OWN_FLAGS = new Set(['json', 'password-stdin', 'help']);
+
+interface Parsed {
+  values: { 'config-dir'?: string; 'data-dir'?: string; board?: string; json?: boolean; 'password-stdin'?: boolean; help?: boolean };
+  /** The command and its own arguments and options, in order, for the daemon to check against the command's spec. */
+  command: string[];
+}
+
+function parse(argv: string[]): Parsed {
+  const values: Record<string, string | boolean> = {};
+  const command: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === '--') {
+      command.push(...argv.slice(i));
+      break;
+    }
+    if (token === '-h') {
+      values.help = true;
+      continue;
+    }
+    if (!token.startsWith('--')) {
+      command.push(token);
+      continue;
+    }
+    const eq = token.indexOf('=');
+    const name = token.slice(2, eq === -1 ? undefined : eq);
+    if (OWN_FLAGS.has(name)) {
+      if (eq !== -1) fail(`option --${name} takes no value`);
+      values[name] = true;
+    } else if (OWN_VALUES.has(name)) {
+      const value = eq !== -1 ? token.slice(eq + 1) : argv[i + 1]?.startsWith('--') ? undefined : argv[++i];
+      if (!value) fail(`option --${name} needs a value`);
+      values[name] = value;
+    } else command.push(token);
   }
-  const { values, positionals } = parsed;
+  return { values: values as Parsed['values'], command };
+}
+
+async function main(): Promise<void> {
+  const { values, command } = parse(process.argv.slice(2));
+  const positionals = command.filter((t) => !t.startsWith('-'));
   if (values.help || positionals.length === 0) {
     process.stdout.write(USAGE + '\n');
     return;
   }
-  if (positionals[0] === 'start') {
+  if (command[0] === 'start') {
+    if (command.length > 1) fail(`start: unexpected argument ${command[1]}`);
     const { startDaemon } = await import('./main.js');
     let daemon;
     try {
@@ -74,10 +95,7 @@ async function main(): Promise<void> {
   }
 
   const configDir = resolve(values['config-dir'] ?? (await loadBoard(values.board ?? 'sim')).paths.configDir);
-  const req: ControlRequest = { argv: [...positionals], json: values.json };
-  if (values.to) req.argv.push('--to', values.to);
-  if (values.senders) req.argv.push('--senders', values.senders);
-  if (values.force) req.argv.push('--force');
+  const req: ControlRequest = { argv: command, json: values.json };
   if (values['password-stdin']) req.stdin = readFileSync(0, 'utf8');
   const res = await request(socketPath(configDir), req).catch((err: Error) => fail(err.message));
   if (!res.ok) fail(res.error);

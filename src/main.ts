@@ -1,99 +1,58 @@
-import { mkdir, readFile, statfs, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
+import { serialportLine } from './hw/serialport-line.js';
+import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
 import { VERSION } from './core/version.js';
+import { systemClock } from './core/clock.js';
+import type { BoxContext, CapabilityDef } from './core/capability.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { ConfigStore } from './config/config.js';
-import type { Config } from './config/schema.js';
-import { AccountStore } from './accounts/accounts.js';
+import { ConfigStore, CONFIG_DATA } from './config/config.js';
+import { configCommands } from './config/commands.js';
 import { ensureAdminPassword, ADMIN_DATA } from './accounts/admin.js';
 import { ACCOUNTS_DATA } from './accounts/accounts.js';
-import { CONFIG_DATA } from './config/config.js';
-import { openDb, GroupCommitter, sublevel } from './store/db.js';
+import { openDb, GroupCommitter } from './store/db.js';
 import { DirSyncer } from './store/atomic.js';
 import { DataRegistry } from './store/data.js';
 import { LocalDurability, type Durability } from './store/durability.js';
-import { HaDurability } from './ha/durability.js';
-import { Spool, SPOOL_DATA } from './spool/spool.js';
-import { MaildirDelivery, MAILDIR_DATA } from './delivery/maildir.js';
-import { OutboundQueue, QUEUE_DATA, type QueueEntry } from './delivery/queue.js';
+import { EventLog, EVENTS_DATA, type EventInput } from './events/events.js';
+import { eventCommands } from './events/commands.js';
+import { SPOOL_DATA } from './spool/spool.js';
+import { QUEUE_DATA } from './delivery/queue.js';
+import { MAILDIR_DATA } from './delivery/maildir.js';
 import { DKIM_DATA } from './delivery/dkim.js';
 import { TLS_DATA } from './smtp/tls.js';
-import { EVENTS_DATA } from './events/events.js';
 import { THRESHOLD_DATA } from './store/counters.js';
-import { QUARANTINE_DATA, type QuarantineRecord } from './scan/quarantine.js';
-import { Router } from './delivery/router.js';
-import { RelayPolicy } from './policy/relay.js';
-import { normalizeAddress } from './policy/address.js';
-import { buildChain } from './policy/chain.js';
-import * as units from './policy/units.js';
-import { loadOrCreateTls } from './smtp/tls.js';
-import { SmtpService } from './smtp/server.js';
-import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
-import { runCommand } from './commands/commands.js';
-import { EventLog, type EventInput } from './events/events.js';
-import { Alerter } from './alerts/alerts.js';
-import { AuthPolicy } from './policy/auth.js';
-import { ThresholdPolicy } from './policy/thresholds.js';
-import { ThresholdStore } from './store/counters.js';
-import { DnsClient } from './delivery/dns.js';
-import { SmtpClient } from './delivery/transport.js';
-import { QueueRunner } from './delivery/runner.js';
-import { DkimKeys } from './delivery/dkim.js';
-import { composeDsn, mayBounce, readHeaderBlock } from './delivery/bounce.js';
-import { DnsblMonitor } from './reputation/dnsbl.js';
-import { QuarantineStore } from './scan/quarantine.js';
-import { ContentPolicy } from './scan/policy.js';
-import type { Envelope } from './spool/spool.js';
-import type { Board } from './hw/board.js';
-import type { DataDecl } from './store/data.js';
-
-const SCAN_STATE_SUBLEVEL = 'scan-state';
-const SCAN_STATE_DATA: DataDecl = { owner: 'scan', sublevels: [{ name: SCAN_STATE_SUBLEVEL, describe: 'the volume anomaly history', replicate: true }] };
-const HA_DATA: DataDecl = { owner: 'ha', sublevels: [{ name: 'ha-state', describe: "this box's HA role, epoch and sync generation", replicate: false }] };
-import type { Db } from './store/db.js';
-import type { CommandContext } from './commands/commands.js';
-import type { ControlResponse } from './commands/control.js';
+import { QUARANTINE_DATA } from './scan/quarantine.js';
+import { SCAN_STATE_DATA } from './scan/capability.js';
 import { HaNode } from './ha/node.js';
-import { haCommand } from './ha/commands.js';
+import { HA_DATA } from './ha/state.js';
+import { HaDurability } from './ha/durability.js';
+import { haCommands, haStatus } from './ha/commands.js';
 import { configDirFiles, applyConfigDirFiles } from './ha/configsync.js';
-import { serialportLine } from './hw/serialport-line.js';
-import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
+import { CommandRegistry } from './commands/registry.js';
+import { StatusReport, statusCommands, daemonStatus, hostStatus } from './commands/status.js';
+import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
+import { startMailServices, type MailServices } from './services.js';
+import { registerMailCommands } from './services-commands.js';
 
 export interface StartOptions {
   configDir?: string;
   dataDir?: string;
   board?: string;
+  /** Capabilities beyond the built-in mail services (a board's extras; a test's own). */
+  capabilities?: CapabilityDef[];
 }
 
 export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** What the composition root shares with the mail services it starts (once, or at each HA promotion). */
-interface ServiceContext {
-  board: Board;
-  configDir: string;
-  dataDir: string;
-  started: number;
-  config: ConfigStore;
-  db: Db;
-  group: Durability;
-  dirs: DirSyncer;
-  events: EventLog;
-  emitSafe: (ev: EventInput) => void;
-  ha: HaNode | null;
-  log: Logger;
-}
+/** Every built-in capability's data, declared by its owner (HA mirrors it; backup will copy it). */
+const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA];
 
-/** The running mail services: SMTP, routing, the queue, scanning, alerts. */
-interface Services {
-  commands: CommandContext;
-  stop(drainMs: number): Promise<void>;
-}
-
-/** The composition root: the only place that picks concrete adapters and wires services. */
+/** The composition root: picks the adapters, builds the box and its capabilities in order, starts them. */
 export async function startDaemon(opts: StartOptions, log: Logger = createLogger()): Promise<Daemon> {
   const started = Date.now();
   const board = await loadBoard(opts.board ?? 'sim');
@@ -102,25 +61,30 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   await mkdir(configDir, { recursive: true, mode: 0o700 });
   await assertNotRunning(socketPath(configDir));
   await mkdir(dataDir, { recursive: true });
+  const extras = opts.capabilities ?? [];
 
   const { store: config, created } = await ConfigStore.open(configDir, board.defaults);
   if (created) log.info({ evt: 'config.created', path: join(configDir, 'config.json'), board: board.model }, 'config created from board defaults');
+  config.onChange((_cfg, key) => log.info({ evt: 'config.set', key }, 'config changed'));
   await ensureAdminPassword(configDir, (line) => process.stdout.write(line));
   const db = await openDb(join(dataDir, 'db'));
   const dirs = new DirSyncer();
-  const data = new DataRegistry([CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, HA_DATA]);
+  const data = new DataRegistry([...BUILT_IN_DATA, ...extras.flatMap((c) => (c.data ? [c.data] : []))]);
   data.onConfigFile('config.json', async (bytes) => void (await config.replaceFromPeer(JSON.parse(bytes.toString('utf8')))));
   const committer = new GroupCommitter(db);
   const local = new LocalDurability(data, committer, dirs, dataDir);
-  let group: Durability = local;
   const events = new EventLog(db, log.child({ mod: 'events' }));
   // An event that cannot be written (full disk, closing database) is logged, never a crash.
-  const emitSafe = (ev: EventInput) => void events.emit(ev).catch((err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
-  config.onChange((_cfg: Config, key: string) => log.info({ evt: 'config.set', key }, 'config changed'));
+  const emit = (ev: EventInput) => void events.emit(ev).catch((err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
+  const serviceAddress = board.adapter === 'linux' ? linuxServiceAddress(board.network?.lan ?? 'eth0', log.child({ mod: 'net' })) : simServiceAddress;
 
-  let services: Services | null = null;
+  let services: MailServices | null = null;
   let ha: HaNode | null = null;
-  const ctx = (): ServiceContext => ({ board, configDir, dataDir, started, config, db, group, dirs, events, emitSafe, ha, log });
+  let durability: Durability = local;
+  const box = (): BoxContext => ({ board, configDir, dataDir, started, config, db, durability, dirs, events, emit, log, clock: systemClock });
+  const startServices = async () => {
+    services ??= await startMailServices(box(), { serviceAddress, extras });
+  };
   const haCfg = config.current.ha;
   if (haCfg.enabled) {
     // Mail service runs only on the active box; a standby applies what the active sends.
@@ -134,9 +98,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       dirs,
       dataDir,
       serial,
-      activate: async () => {
-        if (!services) services = await startServices(ctx());
-      },
+      activate: startServices,
       deactivate: async () => {
         const s = services;
         services = null;
@@ -145,32 +107,40 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       configFiles: () => configDirFiles(configDir, data),
       applyConfigFiles: (files) => applyConfigDirFiles(configDir, files, data),
       configVersion: () => createHash('sha256').update(JSON.stringify({ ...config.current, ha: null })).digest('hex').slice(0, 12),
-      emit: emitSafe,
+      emit,
       log: log.child({ mod: 'ha' }),
     });
-    group = new HaDurability(local, ha.replicator);
+    durability = new HaDurability(local, ha.replicator);
+    // Config changes reach the standby as they are made (`config set` returns once it has them).
+    config.onChange(() => void durability.configChanged().catch(() => undefined));
     await ha.start();
-    // Config-dir changes (accounts, keys, config) reach the standby as they are made.
-    config.onChange(() => void group.configChanged().catch(() => undefined));
-  } else {
-    services = await startServices(ctx());
-  }
+  } else await startServices();
 
-  const control = new ControlServer(socketPath(configDir), async (req): Promise<ControlResponse> => {
-    const haRes = await haCommand(ha, req);
-    if (haRes) return haRes;
-    if (!services) {
-      // A standby has its own event log (link faults, takeovers) and its HA state to show.
-      if (req.argv[0] === 'events' && req.argv[1] === 'list') return runCommand({ events } as Pick<CommandContext, 'events'> as CommandContext, req);
-      if (req.argv[0] === 'status' && ha) {
-        const s = (await haCommand(ha, { ...req, argv: ['ha', 'status'] }))!;
-        return s.ok ? { ok: true, text: `mail service runs on the active box; this box is ${ha.role}\n${s.text}`, json: { ha: s.json } } : s;
-      }
-      return { ok: false, error: `this box is the HA ${ha?.role ?? 'standby'} box; run that on the active box` };
-    }
-    const res = await runCommand(services.commands, req);
-    // A user added or a setting changed reaches the standby before the command returns.
-    if (ha && res.ok) await ha.replicator.configChanged().catch(() => undefined);
+  // The one command layer every face calls, registered once.
+  const role = () => ha?.role ?? 'standby';
+  const serving = () => services !== null;
+  const live = (): MailServices => {
+    if (!services) throw new Error(`this box is the HA ${role()} box; run that on the active box`);
+    return services;
+  };
+  const status = new StatusReport();
+  const registry = new CommandRegistry({ serving, role });
+  status.add('daemon', daemonStatus(() => ({ version: VERSION, board: board.model, started, hostname: config.current.hostname, role: role() })));
+  registerMailCommands(box(), registry, status, live);
+  status.add('ha', haStatus(() => ha));
+  status.add('host', hostStatus(() => ({ dataDir })));
+  registry.register('daemon', statusCommands(status, serving));
+  registry.register('config', configCommands(() => config));
+  registry.register('events', eventCommands(() => events));
+  registry.register('ha', haCommands(() => ha));
+  for (const c of extras) {
+    registry.register(c.name, c.commands?.(box(), () => (services?.extras.get(c.name) as never) ?? null) ?? []);
+    status.add(c.name, (b) => (b.serving ? (services?.extras.get(c.name)?.status?.(b) ?? null) : null));
+  }
+  const control = new ControlServer(socketPath(configDir), async (req) => {
+    const res = await registry.run(req);
+    // A setting changed or a user added reaches the standby before the command returns.
+    if (res.ok && services) await durability.configChanged().catch(() => undefined);
     return res;
   });
   await control.start();
@@ -190,421 +160,6 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       await dirs.close();
       await db.close();
       log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');
-    },
-  };
-}
-
-/**
- * Starts the mail services on this box's data: at daemon start, or when an HA standby
- * becomes active (then everything is read afresh from what replication wrote).
- */
-async function startServices(c: ServiceContext): Promise<Services> {
-  const { board, configDir, dataDir, started, config, db, group, dirs, events, emitSafe, log } = c;
-  const unsubscribe: (() => void)[] = [];
-  const onConfig = (fn: (cfg: Config, key: string) => void) => unsubscribe.push(config.onChange(fn));
-  // First, before anything runs: a box that cannot hold the service address is not active.
-  const serviceAddr = config.current.ha.enabled ? config.current.ha.serviceAddress : '';
-  const addressPort = board.adapter === 'linux' ? linuxServiceAddress(board.network?.lan ?? 'eth0', log.child({ mod: 'net' })) : simServiceAddress;
-  if (serviceAddr) await addressPort.claim(serviceAddr);
-  const accounts = await AccountStore.open(configDir);
-  const tls = await loadOrCreateTls(configDir, config.current.hostname, log);
-  const spool = new Spool(dataDir, db, group, dirs, log.child({ mod: 'spool' }), () => config.current.spool.minFreeBytes);
-  await spool.init();
-  const queue = new OutboundQueue(db);
-  const maildir = new MaildirDelivery(dataDir, dirs, group);
-
-  const isLocalDomain = (d: string) => config.current.domains.includes(d);
-  const isMailbox = (a: string) => accounts.user(a) !== undefined || a.startsWith('postmaster@');
-
-  let relay = new RelayPolicy(config.current);
-  onConfig((cfg: Config) => {
-    relay = new RelayPolicy(cfg);
-  });
-
-  // Mail mlsd writes itself (alerts, bounces) goes through its own spool: local
-  // recipients get it in their Maildir, remote ones through the queue, equally durable.
-  const submitLocal = async (from: string, to: string[], message: Buffer, listener: string) => {
-    const msg = await spool.begin();
-    await msg.write(message);
-    const env = { id: msg.id, from, rcpt: to.map((a) => a.toLowerCase()), clientIp: '127.0.0.1', login: null, listener, received: new Date().toISOString(), size: msg.size };
-    await spool.commit(msg, env);
-    router.submit(env, msg.body);
-    return env.id;
-  };
-
-  const dkim = await DkimKeys.open(configDir, log.child({ mod: 'dkim' }));
-  await dkim.ensure(config.current.domains, config.current.dkim.selector);
-  onConfig((cfg) => void dkim.ensure(cfg.domains, cfg.dkim.selector).catch((err: Error) => log.error({ evt: 'dkim.keygen.fail', err: err.message }, 'could not make DKIM keys')));
-  const dns = new DnsClient(() => config.current.dns);
-  const dnsbl = new DnsblMonitor({
-    settings: () => config.current.dnsbl,
-    // In smarthost mode the ISP's relay is our reputation too.
-    extraIps: async () => {
-      const sh = config.current.routing.smarthost;
-      if (!sh.host || (config.current.routing.mode !== 'smarthost' && !config.current.dnsbl.autoReroute)) return [];
-      // A failed look-up throws: the monitor then keeps checking the address it knew.
-      const ips = await dns.addresses(sh.host);
-      return ips.filter((ip) => ip.includes('.')).map((ip) => ({ ip, label: 'smarthost' }));
-    },
-    lookup: { resolve4: (n) => dns.resolver().resolve4(n), resolveTxt: (n) => dns.resolver().resolveTxt(n) },
-    emit: (ev) => events.emit(ev),
-    log: log.child({ mod: 'dnsbl' }),
-  });
-  const client = new SmtpClient(
-    () => ({
-      heloName: config.current.hostname,
-      sourceAddress: config.current.routing.sourceAddress,
-      connectTimeoutMs: config.current.delivery.connectTimeoutSeconds * 1000,
-      idleMs: config.current.delivery.idleConnectionSeconds * 1000,
-    }),
-    log.child({ mod: 'smtp-client' }),
-  );
-  const signingDomain = (from: string): string | null => {
-    const cfg = config.current;
-    if (!cfg.dkim.enabled) return null;
-    // Bounces (null sender) come from MAILER-DAEMON at our hostname: sign for its domain.
-    const domain = from ? from.slice(from.lastIndexOf('@') + 1).toLowerCase() : cfg.domains.find((d) => cfg.hostname === d || cfg.hostname.endsWith('.' + d));
-    return domain && cfg.domains.includes(domain) && dkim.has(domain, cfg.dkim.selector) ? domain : null;
-  };
-  const runner = new QueueRunner({
-    queue,
-    group: group as unknown as GroupCommitter,
-    config: () => config.current,
-    dns,
-    client,
-    dataPath: (id) => spool.dataPath(id),
-    sign: async (entry, message) => {
-      const domain = signingDomain(entry.from);
-      return domain ? dkim.sign(message, domain, config.current.dkim.selector) : '';
-    },
-    bounce: async (entry, failed) => {
-      const headers = await readHeaderBlock(spool.dataPath(entry.id));
-      if (!mayBounce(entry.from, headers)) {
-        log.info({ evt: 'bounce.suppressed', id: entry.id, from: entry.from, rcpt: failed.map((f) => f.recipient) }, 'no bounce for a bounce or a null sender');
-        return;
-      }
-      const dsn = composeDsn({
-        reportingMta: config.current.hostname,
-        originalFrom: entry.from,
-        originalId: entry.id,
-        arrivalDate: new Date(entry.queued),
-        originalHeaders: headers,
-        recipients: failed,
-        now: new Date(),
-      });
-      const id = await submitLocal('', [entry.from], dsn, 'bounce');
-      log.info({ evt: 'bounce.sent', id: entry.id, dsn: id, to: entry.from, rcpt: failed.map((f) => f.recipient) }, 'delivery status notification sent');
-    },
-    deliverLocal: async (entry, rcpt, path) => {
-      if (!isMailbox(rcpt)) return false;
-      await maildir.deliver(rcpt, `Return-Path: <${entry.from}>\r\nDelivered-To: ${rcpt}\r\n${entry.prefix ?? ''}`, path, entry.size, undefined, entry.id);
-      return true;
-    },
-    isLocalDomain,
-    reroute: () => dnsbl.ownListed(),
-    emit: emitSafe,
-    log: log.child({ mod: 'queue' }),
-  });
-
-  const router = new Router({
-    resolver: {
-      isLocalDomain,
-      expand: (a) => accounts.expand(a),
-      // postmaster@ a local domain without an account or alias gets a mailbox of its own.
-      isMailbox,
-      isSuspended: (login) => accounts.suspension(login) !== undefined,
-    },
-    maildir,
-    queue,
-    group,
-    onQueued: (entry, body) => runner.add(entry, body),
-    dataPath: (id) => spool.dataPath(id),
-    log: log.child({ mod: 'router' }),
-  });
-  dnsbl.onChange(() => runner.routingChanged());
-  onConfig(() => runner.routingChanged());
-
-  const quarantine = new QuarantineStore(dataDir, db, group, dirs, log.child({ mod: 'quarantine' }));
-  await quarantine.init();
-  await quarantine.sweepOrphans();
-  const quarantineBusy = new Set<string>();
-  const quarantineOp = async <T,>(id: string, op: () => Promise<T>): Promise<T> => {
-    if (quarantineBusy.has(id)) throw new Error(`quarantine: ${id} is being released or deleted right now`);
-    quarantineBusy.add(id);
-    try {
-      return await op();
-    } finally {
-      quarantineBusy.delete(id);
-    }
-  };
-  // A committed message goes to the router, unless the scanners said quarantine or delete
-  // (kept in its spool record, so recovery after a crash decides the same way).
-  const retryTimers = new Set<NodeJS.Timeout>();
-  const dispatch = (env: Envelope, body: Buffer[] | null): void => {
-    const action = env.scan?.action;
-    if (action === 'quarantine') {
-      void quarantine.add(env, spool.dataPath(env.id), spool.removeOp(env.id), config.current.scan.quarantineDays).then(
-        () => emitSafe({ kind: 'scan.quarantined', severity: 'info', account: env.login ?? undefined, ip: env.clientIp, text: `${env.id} from <${env.from}> quarantined (${env.scan!.class}): ${env.scan!.summary}` }),
-        (err: Error) => {
-          // It stays in the spool (never delivered, never lost) and is tried again.
-          log.error({ evt: 'quarantine.fail', id: env.id, err: err.message }, 'could not quarantine; will try again in 30 s');
-          const t = setTimeout(() => {
-            retryTimers.delete(t);
-            dispatch(env, null);
-          }, 30_000);
-          retryTimers.add(t);
-        },
-      );
-    } else if (action === 'delete') {
-      // Accepted and dropped on purpose (scan.*.action delete): the log line is its only trace.
-      log.info({ evt: 'scan.deleted', id: env.id, from: env.from, rcpt: env.rcpt, login: env.login, ip: env.clientIp, summary: env.scan!.summary }, 'spam deleted');
-      void group
-        .writeLazy([spool.removeOp(env.id)])
-        .then(() => unlink(spool.dataPath(env.id)))
-        .catch(() => undefined);
-    } else router.submit(env, body);
-  };
-
-  // Recovery: everything committed but not fully routed is routed again.
-  const pending = await spool.pending();
-  const pendingIds = new Set(pending.map((e) => e.id));
-  await spool.sweepOrphans(async (id) => pendingIds.has(id) || (await queue.has(id)));
-  // Only after the sweep: the runner may write DSNs into the spool as soon as it starts.
-  await runner.start();
-  if (pending.length) log.info({ evt: 'spool.recover', messages: pending.length }, 'resuming routing of committed messages');
-  for (const env of pending) dispatch(env, null);
-
-  const alerter = new Alerter({
-    settings: () => ({ enabled: config.current.thresholds.alert, adminEmails: config.current.alerts.adminEmails, periodMinutes: config.current.alerts.periodMinutes }),
-    hostname: () => config.current.hostname,
-    log: log.child({ mod: 'alerts' }),
-    sink: async (from, to, message) => void (await submitLocal(from, to, message, 'alerts')),
-  });
-  unsubscribe.push(events.subscribe((ev) => void alerter.handle(ev)));
-  const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
-  const thresholdStore = new ThresholdStore(db, group, (err) => log.error({ evt: 'counters.write', err: err.message }, 'could not save counters'));
-  const thresholds = new ThresholdPolicy(() => config.current, emitSafe, thresholdStore);
-  thresholds.restore(await thresholdStore.load());
-  // Concurrent sessions of one account can trip its limit together: suspend it once.
-  const suspending = new Set<string>();
-  thresholds.onSuspend((login, evidence) => {
-    if (suspending.has(login) || accounts.suspension(login)) return;
-    suspending.add(login);
-    void (async () => {
-      const reason = `${evidence.used} ${evidence.limitName === 'thresholds.perAccountNewRecipientsPerDay' ? 'new recipients' : 'messages'} today, limit ${evidence.limit} (${evidence.limitName})`;
-      if (!(await accounts.suspend(login, reason))) return;
-      const held = await runner.hold(login, true);
-      await events.emit({
-        kind: 'account.suspended',
-        severity: 'critical',
-        account: login,
-        limit: evidence.limitName,
-        text: `${login} suspended from sending: ${reason}; ${held} queued message(s) held`,
-        data: { ...evidence, clientIps: evidence.clientIps.join(', '), sampleSubjects: evidence.sampleSubjects.join(' | '), heldMessages: held },
-      });
-    })()
-      .catch((err: Error) => log.error({ evt: 'suspend.fail', login, err: err.message }, 'could not suspend account'))
-      .finally(() => suspending.delete(login));
-  });
-  onConfig(() => thresholds.reload());
-  const contentPolicy = new ContentPolicy({
-    config: () => config.current,
-    isTrustedClient: (ip) => relay.isTrustedClient(ip),
-    emit: emitSafe,
-    log: log.child({ mod: 'scan' }),
-  });
-  // The volume history is weeks long: kept in LevelDB (saved each minute and at stop).
-  const ANOMALY_KEY = { sublevel: SCAN_STATE_SUBLEVEL, key: 'volume-anomaly' };
-  contentPolicy.restore(await sublevel(db, ANOMALY_KEY.sublevel).get(ANOMALY_KEY.key).catch(() => undefined));
-  const saveAnomaly = () => group.writeLazy([{ type: 'put', ...ANOMALY_KEY, value: contentPolicy.snapshot() }]).catch((err: Error) => log.error({ evt: 'scan.anomaly.save', err: err.message }, 'could not save volume history'));
-  const anomalyTimer = setInterval(() => void saveAnomaly(), 60_000);
-  anomalyTimer.unref();
-
-  // The policy chain; the order the units run in is policy/chain.ts's POLICY_ORDER.
-  const current = () => config.current;
-  const chain = buildChain(
-    [
-      units.connectionThresholdUnit(thresholds),
-      units.tlsRequiredUnit(),
-      units.credentialsUnit(auth),
-      units.accountNotSuspendedUnit(accounts),
-      units.diskReserveUnit(() => spool.hasRoom(), log.child({ mod: 'smtp' })),
-      units.senderNotSuspendedUnit(accounts),
-      units.senderSyntaxUnit(),
-      units.envelopeSenderUnit(current, accounts),
-      units.messageThresholdUnit(thresholds),
-      units.relayUnit(() => relay, current),
-      units.localRecipientUnit(() => relay, accounts),
-      units.recipientThresholdUnit(thresholds),
-      units.newRecipientThresholdUnit(current, thresholds, thresholdStore),
-      units.headerFromUnit(current, accounts),
-      units.contentUnit(contentPolicy),
-    ],
-    [(facts) => thresholds.disconnect(facts)],
-  );
-
-  // Under HA the listeners bind the service address, which only the active box holds.
-  const smtpConfig = (): Config => {
-    const cfg = config.current;
-    const addr = cfg.ha.enabled ? cfg.ha.serviceAddress : '';
-    return addr ? { ...cfg, smtp: { ...cfg.smtp, listeners: cfg.smtp.listeners.map((l) => ({ ...l, host: addr })) } } : cfg;
-  };
-  const smtp = new SmtpService({
-    config: smtpConfig,
-    chain,
-    spool,
-    onCommitted: (env, body) => {
-      thresholds.committed({ clientIp: env.clientIp, login: env.login, listener: env.listener, tls: false }, env.subject);
-      dispatch(env, body);
-    },
-    tls,
-    log: log.child({ mod: 'smtp' }),
-  });
-  let bindTimer: NodeJS.Timeout | null = null;
-  let bindWarned = false;
-  let stopped = false;
-  if (c.ha) {
-    // The service address may still be held by the other box (both active in a partition,
-    // before one steps down): keep trying instead of failing the takeover.
-    const bind = async (): Promise<void> => {
-      bindTimer = null;
-      try {
-        await smtp.start();
-        if (bindWarned) log.info({ evt: 'smtp.bind.done', listeners: smtp.addresses() }, 'service address bound');
-      } catch (err) {
-        await smtp.stop();
-        if (!bindTimer && !bindWarned) log.warn({ evt: 'smtp.bind.retry', err: (err as Error).message }, 'cannot bind the service address yet; retrying');
-        bindWarned = true;
-        if (!stopped) bindTimer = setTimeout(() => void bind(), 250);
-      }
-    };
-    await bind();
-  } else await smtp.start();
-  onConfig(() => smtp.applyConfig(smtpConfig()));
-
-  const commands: CommandContext = {
-        config,
-        accounts,
-        queue: runner,
-        events,
-        quarantine: {
-          list: () => quarantine.list(),
-          // One operation per message at a time: a double release must not deliver twice.
-          show: async (id) => ({ record: (await quarantine.get(id))!, content: await quarantine.content(id) }),
-          delete: (id) => quarantineOp(id, async () => {
-            const rec = await quarantine.remove(id);
-            log.info({ evt: 'quarantine.delete', id, from: rec.envelope.from }, 'quarantined message deleted');
-            return rec;
-          }),
-          release: (id) => quarantineOp(id, async () => {
-            const rec = await quarantine.get(id);
-            if (!rec) throw new Error(`quarantine: no message ${id}`);
-            // Back into the normal flow, without the scanners' verdict, as the admin decided.
-            const env: Envelope = { ...rec.envelope, scan: undefined };
-            delete env.scan;
-            await spool.adopt(env, quarantine.path(id), [quarantine.removeOp(id)]);
-            await quarantine.forgetFile(id);
-            log.info({ evt: 'quarantine.release', id, from: env.from, rcpt: env.rcpt, class: rec.class, summary: rec.summary }, 'quarantined message released by the administrator');
-            router.submit(env);
-            return rec;
-          }),
-        },
-        dkimRecord: (domain) => {
-          if (!config.current.domains.includes(domain)) throw new Error(`dkim: ${domain} is not a local domain (domains: ${config.current.domains.join(', ')})`);
-          return dkim.dnsRecord(domain, config.current.dkim.selector);
-        },
-        unlock: async (address) => {
-          await accounts.unlock(address);
-          const login = normalizeAddress(address) ?? address;
-          const released = await runner.hold(login, false);
-          await events.emit({ kind: 'account.unlocked', severity: 'info', account: login, text: `${login} may send again; ${released} held message(s) released` });
-          return released;
-        },
-        status: async () => {
-          const fs = await statfs(dataDir);
-          const queue = runner.stats();
-          const routing = config.current.routing;
-          return {
-            version: VERSION,
-            pid: process.pid,
-            uptimeSeconds: Math.round((Date.now() - started) / 1000),
-            board: board.model,
-            hostname: config.current.hostname,
-            listeners: smtp.addresses(),
-            users: accounts.listUsers().length,
-            aliases: accounts.listAliases().length,
-            spoolPending: (await spool.pending()).length,
-            queue,
-            routing: {
-              mode: routing.mode,
-              effective: routing.mode === 'smarthost' || queue.smarthost.rerouted ? 'smarthost' : 'mx',
-              smarthost: routing.smarthost.host ? `${routing.smarthost.host}:${routing.smarthost.port}` : null,
-            },
-            dnsbl: dnsbl.status().ips.map((i) => ({ ip: i.ip, label: i.label, listed: i.listed, zones: i.zones.map((z) => ({ zone: z.zone, state: z.state, answer: z.answer, reason: z.reason, error: z.error })) })),
-            dataDiskFreeBytes: fs.bavail * fs.bsize,
-            ...(c.ha ? { ha: c.ha.status() } : {}),
-            memory: (({ rss, heapUsed, external }) => ({ rssBytes: rss, heapUsedBytes: heapUsed, externalBytes: external }))(process.memoryUsage()),
-          };
-        },
-      };
-  dnsbl.start();
-  const expireQuarantine = () => void quarantine.expire().catch((err: Error) => log.error({ evt: 'quarantine.expire.fail', err: err.message }, 'could not expire quarantine'));
-  expireQuarantine();
-  const quarantineTimer = setInterval(expireQuarantine, 3600_000);
-  quarantineTimer.unref();
-
-  // Mail the other box accepted while both served alone: taken in unless already here.
-  const unmerge = [
-    group.data.onMerge('spool', async (id, value, body) => {
-      if ((await spool.has(id)) || (await queue.has(id))) return false;
-      const env = value as Envelope;
-      await group.writeFile(`spool/${id}.eml`, body);
-      await group.write([{ type: 'put', sublevel: 'spool', key: id, value: env }]);
-      log.info({ evt: 'ha.merge.spool', id }, 'took in a message the other box accepted alone');
-      dispatch(env, null);
-      return true;
-    }),
-    group.data.onMerge('queue', async (id, value, body) => {
-      if ((await spool.has(id)) || (await queue.has(id))) return false;
-      const entry = value as QueueEntry;
-      await group.writeFile(`spool/${id}.eml`, body);
-      await group.write([queue.enqueueOp(entry)]);
-      log.info({ evt: 'ha.merge.queue', id }, 'took in a queued message the other box accepted alone');
-      runner.add(entry);
-      return true;
-    }),
-    group.data.onMerge('quarantine', async (id, value, body) => {
-      if (await quarantine.get(id)) return false;
-      await group.writeFile(`quarantine/${id}.eml`, body);
-      await group.write([{ type: 'put', sublevel: 'quarantine', key: id, value: value as QuarantineRecord }]);
-      log.info({ evt: 'ha.merge.quarantine', id }, 'took in a message the other box quarantined alone');
-      return true;
-    }),
-  ];
-  log.info({ evt: 'services.ready', listeners: smtp.addresses() }, 'mail services running');
-
-  return {
-    commands,
-    async stop(drainMs: number) {
-      stopped = true;
-      unmerge.forEach((u) => u());
-      if (bindTimer) clearTimeout(bindTimer);
-      retryTimers.forEach((t) => clearTimeout(t));
-      await smtp.stop();
-      if (serviceAddr) await addressPort.release(serviceAddr).catch((err: Error) => log.error({ evt: 'ha.release.fail', err: err.message }, 'could not drop the service address'));
-      // No new outbound transaction from here; those under way get drainMs to finish.
-      clearInterval(quarantineTimer);
-      clearInterval(anomalyTimer);
-      await saveAnomaly();
-      const draining = runner.stop(drainMs);
-      await router.idle();
-      router.stop();
-      dnsbl.stop();
-      await draining;
-      client.close();
-      await thresholdStore.close();
-      unsubscribe.forEach((u) => u());
-      log.info({ evt: 'services.stopped' }, 'mail services stopped');
     },
   };
 }

@@ -18,6 +18,7 @@ export interface MailServices {
   delivery: DeliveryCapability;
   scan: ScanCapability;
   thresholds: ThresholdsCapability;
+  reputation: Capability;
   smtp: SmtpCapability;
   /** Capabilities added by the composition root's caller, by name. */
   extras: Map<string, Capability>;
@@ -73,6 +74,7 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
     delivery,
     scan,
     thresholds,
+    reputation,
     smtp,
     extras,
     all,

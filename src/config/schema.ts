@@ -48,7 +48,9 @@ export const configSchema = z.strictObject({
         { name: 'mx', host: '0.0.0.0', port: 25, starttls: true, implicitTls: false, authRequired: false },
         { name: 'submission', host: '0.0.0.0', port: 587, starttls: true, implicitTls: false, authRequired: true },
         { name: 'smtps', host: '0.0.0.0', port: 465, starttls: false, implicitTls: true, authRequired: false },
-      ]),
+      ])
+        // Bound once, at start.
+        .meta({ restart: true }),
       maxMessageBytes: z.number().int().min(1024).default(52428800).describe('SIZE limit; larger messages get 552 5.3.4'),
       maxRecipients: z.number().int().min(1).max(10000).default(100).describe('Recipients per message; more get 452 4.5.3'),
       maxCommandLength: z.number().int().min(512).max(65536).default(4096).describe('Longest command line accepted'),
@@ -217,7 +219,9 @@ export const configSchema = z.strictObject({
           factor: z.number().min(1).default(5).describe("An account sending more than this many times its usual daily volume is reported"),
           floor: z.number().int().min(1).default(50).describe('...but never below this many messages a day'),
         })
-        .prefault({}),
+        .prefault({})
+        // The volume history is built with these at start.
+        .meta({ restart: true }),
     })
     .prefault({})
     .describe('Spam and virus scanning; the built-in layer (GTUBE, EICAR, executables) always runs'),
@@ -244,7 +248,9 @@ export const configSchema = z.strictObject({
     .refine((h) => !h.enabled || h.peer.host !== '', { message: 'ha.enabled needs the other box in ha.peer.host', path: ['peer', 'host'] })
     .refine((h) => !h.enabled || h.sharedKey.length >= 16, { message: 'ha.enabled needs a sharedKey of at least 16 characters', path: ['sharedKey'] })
     .refine((h) => h.deadMs > h.heartbeatMs * 2, { message: 'deadMs must be more than two heartbeats', path: ['deadMs'] })
-    .refine((h) => h.initDeadMs >= h.deadMs, { message: 'initDeadMs must be at least deadMs', path: ['initDeadMs'] }),
+    .refine((h) => h.initDeadMs >= h.deadMs, { message: 'initDeadMs must be at least deadMs', path: ['initDeadMs'] })
+    // The HA node, its links and its serial line are set up once, at start.
+    .meta({ restart: true }),
   spool: z
     .strictObject({
       minFreeBytes: z

@@ -160,17 +160,6 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
       void ensureKeys().catch((err: Error) => log.error({ evt: 'dkim.keygen.fail', err: err.message }, 'could not make DKIM keys'));
       runner.routingChanged();
     },
-    status: ({ serving }) => {
-      if (!serving) return null;
-      const q = runner.stats();
-      const routing = config.current.routing;
-      const r = {
-        mode: routing.mode,
-        effective: routing.mode === 'smarthost' || q.smarthost.rerouted ? 'smarthost' : 'mx',
-        smarthost: routing.smarthost.host ? `${routing.smarthost.host}:${routing.smarthost.port}` : null,
-      };
-      return { json: { queue: q, routing: r }, lines: [] };
-    },
     async stop(drainMs) {
       unmerge.forEach((u) => u());
       // No new outbound transaction from here; those under way get drainMs to finish.

@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import { sublevel, type Db } from '../store/db.js';
 import type { SelfState } from './roles.js';
+import type { DataDecl } from '../store/data.js';
 
 /** What a box remembers of its HA history across restarts. */
 export interface SavedState {
@@ -13,6 +14,12 @@ export interface SavedState {
 }
 
 const STATE_KEY = { sublevel: 'ha-state', key: 'self' };
+
+/** Each box keeps its own HA state: its role, epoch and the sync generation it last had. */
+export const HA_DATA: DataDecl = {
+  owner: 'ha',
+  sublevels: [{ name: STATE_KEY.sublevel, describe: "this box's HA role, epoch and sync generation", replicate: false }],
+};
 
 /**
  * The box's saved HA state in the database. `current` always holds the latest state

@@ -1,6 +1,7 @@
 import type { BoxContext, Capability } from '../core/capability.js';
 import type { DeliveryCapability } from '../delivery/capability.js';
 import { DnsblMonitor } from './dnsbl.js';
+import { dnsblStatus } from './commands.js';
 
 /** The blacklist watch of the box's own outbound addresses; a listing reroutes delivery. */
 export function startReputation(box: BoxContext, delivery: DeliveryCapability): Capability {
@@ -25,10 +26,7 @@ export function startReputation(box: BoxContext, delivery: DeliveryCapability): 
   dnsbl.onChange(() => delivery.runner.routingChanged());
   dnsbl.start();
   return {
-    status: ({ serving }) =>
-      serving
-        ? { json: { dnsbl: dnsbl.status().ips.map((i) => ({ ip: i.ip, label: i.label, listed: i.listed, zones: i.zones.map((z) => ({ zone: z.zone, state: z.state, answer: z.answer, reason: z.reason, error: z.error })) })) }, lines: [] }
-        : null,
+    status: dnsblStatus(() => dnsbl),
     stop: async () => dnsbl.stop(),
   };
 }

@@ -50,7 +50,6 @@ export async function startSmtp(
   return {
     addresses: () => smtp.addresses(),
     configChanged: () => smtp.applyConfig(smtpConfig()),
-    status: ({ serving }) => (serving ? { json: { listeners: smtp.addresses() }, lines: [] } : null),
     async stop() {
       stopped = true;
       clock.clearTimeout(bindTimer);

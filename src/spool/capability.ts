@@ -14,6 +14,5 @@ export async function startSpool(box: BoxContext): Promise<SpoolCapability> {
   return {
     spool,
     policies: [diskReserveUnit(() => spool.hasRoom(), log.child({ mod: 'smtp' }))],
-    status: async ({ serving }) => (serving ? { json: { spoolPending: (await spool.pending()).length }, lines: [] } : null),
   };
 }

@@ -60,6 +60,23 @@ test('config get/set: a bad value is refused with the key named and nothing chan
   assert.equal((await d.cli(['config', 'get', 'smtp.maxMessageBytes'])).stdout.trim(), '52428800');
 });
 
+test('config set says whether the key takes effect live or at the next start', async () => {
+  const live = await d.cli(['config', 'set', 'smtp.maxRecipients', '50', '--json']);
+  assert.equal(live.code, 0, live.stderr);
+  assert.deepEqual(JSON.parse(live.stdout), { key: 'smtp.maxRecipients', value: 50, restartNeeded: false });
+  assert.equal((await d.cli(['config', 'set', 'smtp.maxRecipients', '100'])).stdout, 'smtp.maxRecipients set\n');
+  const factor = await d.cli(['config', 'set', 'scan.anomaly.factor', '6']);
+  assert.equal(factor.stdout, 'scan.anomaly.factor set (takes effect at the next start)\n');
+  const json = JSON.parse((await d.cli(['config', 'set', 'scan.anomaly.factor', '5', '--json'])).stdout);
+  assert.equal(json.restartNeeded, true);
+});
+
+test('options reach the daemon as typed and are checked against the command', async () => {
+  const r = await d.cli(['queue', 'flush', '--everything']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'mlsd: queue flush: unknown option --everything (usage: queue flush)\n');
+});
+
 test('unknown commands and a stopped daemon give one clear line and a non-zero exit', async () => {
   const r = await d.cli(['frobnicate']);
   assert.equal(r.code, 1);

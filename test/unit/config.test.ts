@@ -4,6 +4,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig, ConfigStore, ConfigError, getKey } from '../../src/config/config.js';
+import { needsRestart } from '../../src/config/restart.js';
 
 const problems = (doc: unknown): string[] => {
   try {
@@ -67,4 +68,26 @@ test('a config file that is not JSON is refused with its path', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mlsd-cfg-'));
   await writeFile(join(dir, 'config.json'), '{ "domains": [');
   await assert.rejects(ConfigStore.open(dir, {}), /config\.json: not valid JSON/);
+});
+
+test('keys read only at start-up are marked in the schema; a parent covers its marked children', () => {
+  const golden: [string, boolean][] = [
+    ['ha', true],
+    ['ha.enabled', true],
+    ['ha.peer.host', true],
+    ['smtp.listeners', true],
+    ['smtp.listeners.0.port', true],
+    ['smtp', true],
+    ['scan.anomaly', true],
+    ['scan.anomaly.factor', true],
+    ['scan', true],
+    ['smtp.maxMessageBytes', false],
+    ['scan.outbound.action', false],
+    ['relay.allowIps', false],
+    ['routing.domains.partner.test.host', false],
+    ['hostname', false],
+    ['thresholds', false],
+    ['nosuch.key', false],
+  ];
+  for (const [key, restart] of golden) assert.equal(needsRestart(key), restart, key);
 });
