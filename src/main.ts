@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
 import { serialportLine } from './hw/serialport-line.js';
 import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
@@ -12,7 +11,7 @@ import { ConfigStore, CONFIG_DATA } from './config/config.js';
 import { configCommands } from './config/commands.js';
 import { ensureAdminPassword, ADMIN_DATA } from './accounts/admin.js';
 import { ACCOUNTS_DATA } from './accounts/accounts.js';
-import { openDb, GroupCommitter } from './store/db.js';
+import { openDataDb, GroupCommitter } from './store/db.js';
 import { DirSyncer } from './store/atomic.js';
 import { DataRegistry } from './store/data.js';
 import { LocalDurability, type Durability } from './store/durability.js';
@@ -64,13 +63,13 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const extras = opts.capabilities ?? [];
 
   const { store: config, created } = await ConfigStore.open(configDir, board.defaults);
-  if (created) log.info({ evt: 'config.created', path: join(configDir, 'config.json'), board: board.model }, 'config created from board defaults');
+  if (created) log.info({ evt: 'config.created', path: config.path, board: board.model }, 'config created from board defaults');
   config.onChange((_cfg, key) => log.info({ evt: 'config.set', key }, 'config changed'));
   await ensureAdminPassword(configDir, (line) => process.stdout.write(line));
-  const db = await openDb(join(dataDir, 'db'));
+  const db = await openDataDb(dataDir);
   const dirs = new DirSyncer();
   const data = new DataRegistry([...BUILT_IN_DATA, ...extras.flatMap((c) => (c.data ? [c.data] : []))]);
-  data.onConfigFile('config.json', async (bytes) => void (await config.replaceFromPeer(JSON.parse(bytes.toString('utf8')))));
+  config.acceptPeerCopies(data);
   const committer = new GroupCommitter(db);
   const local = new LocalDurability(data, committer, dirs, dataDir);
   const events = new EventLog(db, log.child({ mod: 'events' }));
@@ -106,7 +105,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       },
       configFiles: () => configDirFiles(configDir, data),
       applyConfigFiles: (files) => applyConfigDirFiles(configDir, files, data),
-      configVersion: () => createHash('sha256').update(JSON.stringify({ ...config.current, ha: null })).digest('hex').slice(0, 12),
+      configVersion: () => config.sharedVersion(),
       emit,
       log: log.child({ mod: 'ha' }),
     });

@@ -4,7 +4,10 @@ import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { ConfigError } from './errors.js';
 import { writeFileAtomic } from '../store/atomic.js';
-import type { DataDecl } from '../store/data.js';
+import type { DataDecl, DataRegistry } from '../store/data.js';
+import { createHash } from 'node:crypto';
+
+const CONFIG_FILE = 'config.json';
 
 /** The config document: shared by an HA pair, each box keeping its own `ha` section. */
 export const CONFIG_DATA: DataDecl = {
@@ -67,12 +70,12 @@ export class ConfigStore {
   private cfg: Config;
   private readonly listeners = new Set<(cfg: Config, key: string) => void>();
 
-  private constructor(private readonly path: string, cfg: Config) {
+  private constructor(readonly path: string, cfg: Config) {
     this.cfg = cfg;
   }
 
   static async open(configDir: string, boardDefaults: unknown): Promise<{ store: ConfigStore; created: boolean }> {
-    const path = join(configDir, 'config.json');
+    const path = join(configDir, CONFIG_FILE);
     let raw: string | null = null;
     try {
       raw = await readFile(path, 'utf8');
@@ -115,6 +118,16 @@ export class ConfigStore {
     this.cfg = next;
     for (const fn of this.listeners) fn(next, '(from HA peer)');
     return true;
+  }
+
+  /** The peer's copy of the document arrives through the store (this box keeps its own `ha`). */
+  acceptPeerCopies(data: DataRegistry): void {
+    data.onConfigFile(CONFIG_FILE, async (bytes) => void (await this.replaceFromPeer(JSON.parse(bytes.toString('utf8')))));
+  }
+
+  /** A short hash of the document both boxes share (without `ha`), compared in HA heartbeats. */
+  sharedVersion(): string {
+    return createHash('sha256').update(JSON.stringify({ ...this.cfg, ha: null })).digest('hex').slice(0, 12);
   }
 
   async set(key: string, value: unknown): Promise<Config> {

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { DAY_MS, type Clock } from '../core/clock.js';
 import type { Logger } from '../log/logger.js';
-import type { GroupCommitter } from '../store/db.js';
+import type { RecordWriter } from '../store/durability.js';
 import type { FailedRecipient } from './bounce.js';
 import { isPending, type OutboundQueue, type QueueEntry, type QueueRecipient } from './queue.js';
 import type { Job } from './schedule.js';
@@ -11,7 +11,7 @@ const TOO_MANY_RECIPIENTS = /^452[ -](4\.5\.3\b|.*too many recipients)/i;
 
 export interface OutcomeDeps {
   queue: OutboundQueue;
-  group: GroupCommitter;
+  group: RecordWriter;
   config: () => Config;
   clock: Clock;
   /** Mails a delivery status notification for these recipients (decides itself whether one may be sent). */

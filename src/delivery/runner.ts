@@ -2,7 +2,7 @@ import { access, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import { systemClock, type Clock, type Timer } from '../core/clock.js';
-import type { GroupCommitter } from '../store/db.js';
+import type { RecordWriter } from '../store/durability.js';
 import type { EventInput } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
 import type { DnsClient } from './dns.js';
@@ -19,7 +19,7 @@ export { enhancedStatus } from './outcome.js';
 
 export interface RunnerDeps {
   queue: OutboundQueue;
-  group: GroupCommitter;
+  group: RecordWriter;
   config: () => Config;
   dns: DnsClient;
   client: { send(dest: Destination, tx: Transaction): Promise<TransactionResult> };

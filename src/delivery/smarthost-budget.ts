@@ -3,7 +3,8 @@ import { DAY_MS, HOUR_MS, type Clock, type Timer } from '../core/clock.js';
 import type { EventInput } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
 import { SlidingWindow } from '../policy/window.js';
-import { sublevel, type Db, type GroupCommitter } from '../store/db.js';
+import { sublevel, type Db } from '../store/db.js';
+import type { RecordWriter } from '../store/durability.js';
 import type { RcptOutcome } from './transport.js';
 
 const STATE_SUBLEVEL = 'delivery-state';
@@ -19,7 +20,7 @@ const QUOTA_REPLY = /^4\d\d[ -](?!4\.2\.2|4\.5\.3)(?:4\.\d{1,3}\.\d{1,3} )?.*\b(
 export interface SmarthostBudgetDeps {
   /** The database the budget is saved in (the queue's). */
   db: Db;
-  group: GroupCommitter;
+  group: RecordWriter;
   config: () => Config;
   clock: Clock;
   emit: (ev: EventInput) => unknown;

@@ -7,6 +7,7 @@ import type { DataRegistry } from '../store/data.js';
 import type { Durability, MessageCommit } from '../store/durability.js';
 import type { NetLink, Reply } from './netlink.js';
 import type { FrameHeader } from './wire.js';
+import { MergeIntake } from './merge-intake.js';
 
 export type PeerSync = 'down' | 'merging' | 'syncing' | 'inSync';
 
@@ -44,9 +45,6 @@ interface CommitWaiter {
   done: (confirmed: boolean) => void;
 }
 
-/** How long a merging standby may take to hand over what only it has. */
-const MERGE_TIMEOUT_MS = 600_000;
-
 /**
  * The active box's side of replication. One ordered stream carries everything: message
  * commits (whose callers wait for the standby's fsync), then, asynchronously, the LevelDB
@@ -74,16 +72,14 @@ export class Replicator {
   private configPending: Promise<void> | null = null;
   /** The standby connection a join or merge came in on (a new connection restarts it). */
   private joinConn = -1;
-  private mergeDone: ((ok: boolean) => void) | null = null;
-  private mergeChain: Promise<void> = Promise.resolve();
-  private merged = 0;
-  private mergeFailed = false;
+  private readonly intake: MergeIntake;
   /** Messages whose commit went into this session's stream: the standby holds their data. */
   private readonly streamed = new Set<string>();
   /** The last queued 'ops' frame, while it is still last in the queue (later batches join it). */
   private opsTail: { ops: BatchOp[]; job: Job } | null = null;
 
   constructor(private readonly d: ReplicatorDeps) {
+    this.intake = new MergeIntake({ dataDir: d.dataDir, data: d.data, local: d.local, onMerged: d.onMerged, log: d.log });
     d.link.onOutbound((up) => {
       if (!up && this.state !== 'down') this.lost('network link to the standby went down');
     });
@@ -99,7 +95,7 @@ export class Replicator {
         });
       }
       if (dir === 'in' && f.header.t.startsWith('merge-') && conn === this.joinConn) {
-        this.mergeChain = this.mergeChain.then(() => (conn === this.joinConn ? this.onMergeFrame(f.header, f.body) : undefined));
+        this.intake.frame(f.header, f.body, () => conn === this.joinConn);
       }
     });
   }
@@ -135,8 +131,7 @@ export class Replicator {
     this.session++;
     this.jobs = [];
     this.setState('down', reason);
-    this.mergeDone?.(false);
-    this.mergeDone = null;
+    this.intake.cancel();
     this.joinConn = -1;
     this.syncedSeq = 0;
     this.streamed.clear();
@@ -370,53 +365,18 @@ export class Replicator {
       const data = this.d.data;
       const mine = new Set((await data.inventory(this.d.dataDir)).map((r) => data.identity(r)));
       const want = theirs.filter((r) => data.isMergeableFile(r) && !mine.has(data.identity(r)));
-      this.merged = 0;
-      this.mergeFailed = false;
-      const done = new Promise<boolean>((resolve) => (this.mergeDone = resolve));
-      const timer = setTimeout(() => this.mergeDone?.(false), MERGE_TIMEOUT_MS);
+      const merging = this.intake.begin();
       reply({ t: 'pull', files: want, records: true });
-      const ok = await done;
-      clearTimeout(timer);
+      const { ok, failed } = await merging;
       if (session !== this.session) return;
       if (!ok) {
         // Never snapshot over mail the other box still holds alone: it would be pruned there.
-        this.lost(this.mergeFailed ? 'could not take in all the mail the standby had alone' : 'the standby did not finish handing over its mail');
+        this.lost(failed ? 'could not take in all the mail the standby had alone' : 'the standby did not finish handing over its mail');
         return;
       }
     }
     this.setState('syncing', 'sending the snapshot');
     this.enqueue(() => this.snapshot(theirs));
-  }
-
-  /** Frames the merging standby sends over its own connection. */
-  private async onMergeFrame(h: FrameHeader, body: Buffer | null): Promise<void> {
-    if (h.t === 'merge-done') {
-      this.d.log.info({ evt: 'ha.merge.done', ...(h.counts as object), taken: this.merged, failed: this.mergeFailed }, 'the other box handed over what it accepted alone');
-      if (!this.mergeFailed) this.d.onMerged({ ...(h.counts as Record<string, number>), taken: this.merged });
-      this.mergeDone?.(!this.mergeFailed);
-      this.mergeDone = null;
-      return;
-    }
-    const data = this.d.data;
-    try {
-      if (!body) throw new Error('merge item without data');
-      let took = false;
-      if (h.t === 'merge-record') took = await data.mergeRecord(h.sublevel as string, h.key as string, h.value, body);
-      else if (h.t === 'merge-file') {
-        const rel = h.rel as string;
-        data.safeRel(rel);
-        if (!data.isMergeableFile(rel)) throw new Error(`${rel} is not in a folder that takes merged files`);
-        // Taken in unless this box has it already (perhaps moved or renamed by a mail client).
-        if (!(await data.locate(this.d.dataDir, rel))) {
-          await this.d.local.writeFile(rel, body);
-          took = true;
-        }
-      }
-      if (took) this.merged++;
-    } catch (err) {
-      this.mergeFailed = true;
-      this.d.log.error({ evt: 'ha.merge.fail', t: h.t, err: (err as Error).message }, 'could not take in an item; the other box keeps it and the join starts over');
-    }
   }
 
   private async snapshot(theirs: string[]): Promise<void> {

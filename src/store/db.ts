@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Level } from 'level';
 
 export type Db = Level<string, unknown>;
@@ -19,7 +20,12 @@ export function sublevel(db: Db, name: string): Sublevel {
   return s;
 }
 
-/** The LevelDB database on the data disk; each owner takes its own sublevel. */
+/** The LevelDB database of the data disk, in its own folder there. */
+export function openDataDb(dataDir: string): Promise<Db> {
+  return openDb(join(dataDir, 'db'));
+}
+
+/** A LevelDB database; each owner takes its own sublevel. */
 export async function openDb(path: string): Promise<Db> {
   const db = new Level<string, unknown>(path, { valueEncoding: 'json' });
   try {

@@ -44,6 +44,9 @@ export interface Durability {
   configChanged(): Promise<void>;
 }
 
+/** What a store that only writes records needs of the seam. */
+export type RecordWriter = Pick<Durability, 'write' | 'writeLazy'>;
+
 /** One box on its own: writes, and nothing to mirror. */
 export class LocalDurability implements Durability {
   constructor(

@@ -26,6 +26,8 @@ export interface DaemonOptions {
   config?: Record<string, unknown>;
   dataDir?: string;
   configDir?: string;
+  /** The script run as `<entry> start ...` instead of the mlsd CLI (a daemon with a test's own capability). */
+  entry?: string;
 }
 
 export interface LogLine {
@@ -37,6 +39,7 @@ export interface LogLine {
 /** mlsd started as operators start it: `node <bin> start`, in its own temp dirs. */
 export class TestDaemon {
   proc: ChildProcess | null = null;
+  entry = CLI;
   logs: LogLine[] = [];
   stderr = '';
   /** Non-log lines the daemon printed (the one-time admin password notice). */
@@ -57,6 +60,7 @@ export class TestDaemon {
     const dataDir = opts.dataDir ?? join(root, 'data');
     await mkdir(configDir, { recursive: true });
     const d = new TestDaemon(opts.host, root, configDir, dataDir);
+    d.entry = opts.entry ?? CLI;
     d.ports = { mx: await freePort(opts.host), submission: await freePort(opts.host), smtps: await freePort(opts.host) };
     const { smtp: smtpOverrides, ...rest } = (opts.config ?? {}) as { smtp?: Record<string, unknown> };
     const config = {
@@ -84,7 +88,7 @@ export class TestDaemon {
 
   async start(extraArgs: string[] = []): Promise<void> {
     this.logs = [];
-    const proc = spawn(process.execPath, [CLI, 'start', '--config-dir', this.configDir, '--data-dir', this.dataDir, ...extraArgs], {
+    const proc = spawn(process.execPath, [this.entry, 'start', '--config-dir', this.configDir, '--data-dir', this.dataDir, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, MLSD_LOG_LEVEL: 'info' },
     });

@@ -45,14 +45,16 @@ export interface HaPairOptions {
   haA?: Record<string, unknown>;
   haB?: Record<string, unknown>;
   config?: Record<string, unknown>;
+  /** Both boxes run this script instead of the mlsd CLI (see TestDaemon's `entry`). */
+  entry?: string;
 }
 
 export async function startHaPair(o: HaPairOptions): Promise<HaPair> {
   const hostA = `${o.net}.1`;
   const hostB = `${o.net}.2`;
   const service = `${o.net}.10`;
-  const a = await TestDaemon.create({ host: hostA, config: o.config });
-  const b = await TestDaemon.create({ host: hostB, config: o.config });
+  const a = await TestDaemon.create({ host: hostA, config: o.config, entry: o.entry });
+  const b = await TestDaemon.create({ host: hostB, config: o.config, entry: o.entry });
   // One set of SMTP ports for both: the config document is shared by the pair.
   const ports = { mx: await freePort(service), submission: await freePort(service), smtps: await freePort(service) };
   const haA = await freePort(hostA);
