@@ -34,54 +34,78 @@ export interface MailServices {
  * policy unit is known, so no mail arrives before the services that handle it run.
  */
 export async function startMailServices(box: BoxContext, o: { serviceAddress: ServiceAddress; extras: CapabilityDef[] }): Promise<MailServices> {
-  const accounts = await startAccounts(box);
-  const spool = await startSpool(box);
-  const relay = startRelayControl(box, accounts.accounts);
-  const delivery = await startDelivery(box, spool.spool, accounts.accounts);
-  const scan = await startScan(box, spool.spool, delivery.route, relay.isTrustedClient);
-  // Recovery: everything committed but not fully routed is routed again.
-  const pending = await spool.spool.pending();
-  await delivery.resume(pending);
-  if (pending.length) box.log.info({ evt: 'spool.recover', messages: pending.length }, 'resuming routing of committed messages');
-  for (const env of pending) scan.dispatch(env, null);
-  const reputation = startReputation(box, delivery);
-  const alerts = startAlerts(box, delivery.submitLocal);
-  const thresholds = await startThresholds(box, accounts.accounts, delivery.runner);
-  const extras = new Map<string, Capability>();
-  for (const def of o.extras) extras.set(def.name, await def.start(box));
-  const before: Capability[] = [accounts, spool, relay, delivery, scan, reputation, alerts, thresholds, ...extras.values()];
-  const chain = buildChain(
-    before.flatMap((c) => c.policies ?? []),
-    before.flatMap((c) => (c.disconnect ? [c.disconnect] : [])),
-  );
-  const smtp = await startSmtp(box, {
-    chain,
-    spool: spool.spool,
-    onCommitted: (env, body) => {
-      thresholds.committed(env);
-      scan.dispatch(env, body);
-    },
-    serviceAddress: o.serviceAddress,
-  });
-  const all = [...before, smtp];
+  const { log } = box;
+  // First, before anything runs: a box that cannot hold the service address is not active.
+  const ha = box.config.current.ha;
+  const serviceAddr = ha.enabled ? ha.serviceAddress : '';
+  if (serviceAddr) await o.serviceAddress.claim(serviceAddr);
+  const releaseAddress = async () => {
+    if (serviceAddr) await o.serviceAddress.release(serviceAddr).catch((err: Error) => log.error({ evt: 'ha.release.fail', err: err.message }, 'could not drop the service address'));
+  };
+  const started: Capability[] = [];
+  const up = <T extends Capability>(c: T): T => (started.push(c), c);
+  try {
+    const accounts = up(await startAccounts(box));
+    const spool = up(await startSpool(box));
+    const relay = up(startRelayControl(box, accounts.accounts));
+    const delivery = up(await startDelivery(box, spool.spool, accounts.accounts));
+    const scan = up(await startScan(box, spool.spool, delivery.route, relay.isTrustedClient));
+    // Mail the other box of a pair hands over goes where the scanners' verdict says, as recovered mail does.
+    delivery.dispatchWith(scan.dispatch);
+    // Recovery: everything committed but not fully routed is routed again.
+    const pending = await spool.spool.pending();
+    await delivery.resume(pending);
+    if (pending.length) log.info({ evt: 'spool.recover', messages: pending.length }, 'resuming routing of committed messages');
+    for (const env of pending) scan.dispatch(env, null);
+    const reputation = up(startReputation(box, delivery));
+    up(startAlerts(box, delivery.submitLocal));
+    const thresholds = up(await startThresholds(box, accounts.accounts, delivery.runner));
+    const extras = new Map<string, Capability>();
+    for (const def of o.extras) extras.set(def.name, up(await def.start(box)));
+    const chain = buildChain(
+      started.flatMap((c) => c.policies ?? []),
+      started.flatMap((c) => (c.disconnect ? [c.disconnect] : [])),
+    );
+    const smtp = up(
+      await startSmtp(box, {
+        chain,
+        spool: spool.spool,
+        onCommitted: (env, body) => {
+          thresholds.committed(env);
+          scan.dispatch(env, body);
+        },
+      }),
+    );
+    return running(box, { accounts, spool, delivery, scan, thresholds, reputation, smtp, extras, all: [...started] }, releaseAddress);
+  } catch (err) {
+    // Not active after all: nothing that started may keep running on a box that is not.
+    await stopAll(box, started.reverse(), 0);
+    await releaseAddress();
+    throw err;
+  }
+}
+
+/** Stops each capability in turn; one that fails is logged and the rest still stop. */
+async function stopAll(box: BoxContext, order: Capability[], drainMs: number): Promise<void> {
+  for (const c of order) await c.stop?.(drainMs).catch((err: Error) => box.log.error({ evt: 'services.stop.fail', err: err.message }, 'a capability failed to stop'));
+}
+
+function running(box: BoxContext, s: Omit<MailServices, 'stop'>, releaseAddress: () => Promise<void>): MailServices {
+  const all = s.all;
   const unsubscribe = box.config.onChange((cfg, key) => {
     for (const c of all) c.configChanged?.(cfg, key);
   });
-  box.log.info({ evt: 'services.ready', listeners: smtp.addresses() }, 'mail services running');
+  box.log.info({ evt: 'services.ready', listeners: s.smtp.addresses() }, 'mail services running');
   return {
-    accounts,
-    spool,
-    delivery,
-    scan,
-    thresholds,
-    reputation,
-    smtp,
-    extras,
-    all,
+    ...s,
     async stop(drainMs) {
       unsubscribe();
-      // Listeners first, then the rest in reverse order of start.
-      for (const c of [...all].reverse()) await c.stop?.(drainMs);
+      // The listeners first, then the outbound queue drains (alerts and counters of that
+      // drain still work), then the rest in reverse order of start.
+      await stopAll(box, [s.smtp], drainMs);
+      await releaseAddress();
+      await stopAll(box, [s.delivery], drainMs);
+      await stopAll(box, [...all].reverse().filter((c) => c !== s.smtp && c !== s.delivery), drainMs);
       box.log.info({ evt: 'services.stopped' }, 'mail services stopped');
     },
   };

@@ -23,6 +23,11 @@ export interface DeliveryCapability extends Capability {
    * get it in their Maildir, remote ones through the queue, equally durable.
    */
   submitLocal(from: string, to: string[], message: Buffer, listener: string): Promise<string>;
+  /**
+   * Where a message the other box of an HA pair hands over goes: by default straight to
+   * routing; the scanners set their dispatch (their verdict may say quarantine or delete).
+   */
+  dispatchWith(dispatch: (env: Envelope, body: Buffer[] | null) => void): void;
   /** Routing falls back to the smarthost while `listed()` says our own address is blacklisted. */
   rerouteWhen(listed: () => boolean): void;
   /** Recovery at start: spool files no record refers to go, then the queue starts. */
@@ -58,6 +63,7 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
     return domain && cfg.domains.includes(domain) && dkim.has(domain, cfg.dkim.selector) ? domain : null;
   };
   let listed = () => false;
+  let dispatch = (env: Envelope, body: Buffer[] | null) => router.submit(env, body);
   const submitLocal = async (from: string, to: string[], message: Buffer, listener: string) => {
     const msg = await spool.begin();
     await msg.write(message);
@@ -127,7 +133,7 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
       const env = value as Envelope;
       await spool.takeIn(id, body, [spool.recordOp(env)]);
       log.info({ evt: 'ha.merge.spool', id }, 'took in a message the other box accepted alone');
-      router.submit(env);
+      dispatch(env, null);
       return true;
     }),
     durability.data.onMerge('queue', async (id, value, body) => {
@@ -147,6 +153,9 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
     dns,
     route: (env, body = null) => router.submit(env, body),
     submitLocal,
+    dispatchWith: (fn) => {
+      dispatch = fn;
+    },
     rerouteWhen: (fn) => {
       listed = fn;
     },

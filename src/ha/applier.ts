@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { sublevel, type BatchOp, type Db, type GroupCommitter } from '../store/db.js';
 import { writeFileAtomic, type DirSyncer } from '../store/atomic.js';
-import { checkKey, exists, type DataRegistry } from '../store/data.js';
+import { checkKey, exists, filesToFollow, type DataRegistry } from '../store/data.js';
 import type { NetLink, Reply } from './netlink.js';
 import type { Frame, FrameHeader } from './wire.js';
 
@@ -79,7 +79,8 @@ export class Applier {
       this.d.link.resetInbound();
     };
     if (h.t === 'commit') {
-      const id = h.id as string;
+      // A box of the previous version names the message only inside its envelope.
+      const id = (h.id ?? (h.env as { id?: unknown } | null)?.id) as string;
       const p = this.commit(id, h.env, f.body ?? Buffer.alloc(0)).then(ack, fail);
       this.inflight.set(id, p);
       void p.finally(() => {
@@ -111,6 +112,7 @@ export class Applier {
    */
   private async commit(id: string, env: unknown, body: Buffer): Promise<void> {
     checkKey(id);
+    sameId(id, env);
     const messages = this.d.data.messages();
     const path = join(this.d.dataDir, this.d.data.safeRel(messages.file(id)));
     const dir = dirname(path);
@@ -174,21 +176,13 @@ export class Applier {
   private async ops(ops: BatchOp[]): Promise<void> {
     const data = this.d.data;
     const mine = ops.filter((o) => data.isReplicated(o.sublevel));
-    const fileOf = (o: BatchOp) => data.fileOf(o.sublevel, o.key); // checks keys that name files
-    for (const o of mine) fileOf(o);
+    const files = filesToFollow(data, mine);
     // A change about a message whose commit is still being written waits for it (during a
     // sync, commits are not waited for by the active, so they can still be in flight).
     await Promise.all(mine.map((o) => this.inflight.get(o.key)).filter(Boolean));
-    for (const o of mine) {
-      const file = o.type === 'put' ? fileOf(o) : null;
-      if (file) await this.linkIfMissing(file, data.filesOfKey(o.key).filter((f) => f !== file));
-    }
+    for (const l of files.link) await this.linkIfMissing(l.to, l.from);
     if (mine.length) await this.d.group.writeLazy(mine, { replicate: false });
-    const kept = new Set(mine.filter((o) => o.type === 'put').map(fileOf).filter((f): f is string => f !== null));
-    for (const o of mine) {
-      const file = o.type === 'del' ? fileOf(o) : null;
-      if (file && !kept.has(file)) await unlink(join(this.d.dataDir, data.safeRel(file))).catch(() => undefined);
-    }
+    for (const rel of files.unlink) await unlink(join(this.d.dataDir, data.safeRel(rel))).catch(() => undefined);
   }
 
   private async linkIfMissing(toRel: string, fromRels: string[]): Promise<void> {
@@ -244,4 +238,10 @@ export class Applier {
       this.d.log.error({ evt: 'ha.merge.sendFail', err: (err as Error).message }, 'could not hand over mail; will try again at the next join');
     }
   }
+}
+
+/** Owners name a record's files by the id inside it: it must be the key that was checked. */
+function sameId(key: string, value: unknown): void {
+  const id = (value as { id?: unknown } | null)?.id;
+  if (id !== undefined && id !== key) throw new Error(`HA: record ${key} carries another id`);
 }

@@ -1,7 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { BoxContext, Capability } from '../core/capability.js';
 import type { Timer } from '../core/clock.js';
-import type { ServiceAddress } from '../hw/service-address.js';
 import type { PolicyChain } from '../policy/chain.js';
 import type { Envelope, Spool } from '../spool/spool.js';
 import { SmtpService } from './server.js';
@@ -12,18 +11,17 @@ export interface SmtpCapability extends Capability {
 }
 
 /**
- * The listeners. Under HA they bind the service address, which only the active box holds:
- * it is claimed first (a box that cannot hold it is not active), and a bind that fails
- * because the other box still has it (both active in a partition) is retried.
+ * The listeners. Under HA they bind the service address, which only the active box holds
+ * (claimed before the mail services start); a bind that fails because the other box still
+ * has it (both active in a partition, before one steps down) is retried.
  */
 export async function startSmtp(
   box: BoxContext,
-  o: { chain: PolicyChain; spool: Spool; onCommitted: (env: Envelope, body: Buffer[] | null) => void; serviceAddress: ServiceAddress },
+  o: { chain: PolicyChain; spool: Spool; onCommitted: (env: Envelope, body: Buffer[] | null) => void },
 ): Promise<SmtpCapability> {
   const { config, log, clock } = box;
   const ha = config.current.ha;
   const serviceAddr = ha.enabled ? ha.serviceAddress : '';
-  if (serviceAddr) await o.serviceAddress.claim(serviceAddr);
   const tls = await loadOrCreateTls(box.configDir, config.current.hostname, log);
   const smtpConfig = (): Config => {
     const cfg = config.current;
@@ -54,7 +52,6 @@ export async function startSmtp(
       stopped = true;
       clock.clearTimeout(bindTimer);
       await smtp.stop();
-      if (serviceAddr) await o.serviceAddress.release(serviceAddr).catch((err: Error) => log.error({ evt: 'ha.release.fail', err: err.message }, 'could not drop the service address'));
     },
   };
 }

@@ -157,6 +157,9 @@ export class DataRegistry {
     const s = this.sublevels.get(sublevel);
     if (!s?.merge || !s.replicate) throw new Error(`data: sublevel ${String(sublevel)} takes no merged records`);
     checkKey(key);
+    // The owner names files by the record's own id: it must be the key that was checked.
+    const id = (value as { id?: unknown } | null)?.id;
+    if (id !== undefined && id !== key) throw new Error(`data: merged record ${key} carries another id`);
     const h = this.mergers.get(sublevel);
     if (!h) throw new Error(`data: the owner of ${sublevel} (${s.owner}) is not running`);
     return h(key, value, body);
@@ -231,6 +234,39 @@ export class DataRegistry {
   configFileApplier(rel: string): ConfigFileApplier | undefined {
     return this.appliers.get(rel);
   }
+}
+
+/** What a batch of record changes means for the files the records stand for. */
+export interface FileFollow {
+  /** A record put whose file is missing takes it from another record's place (hard link): to, then candidates. */
+  link: { to: string; from: string[] }[];
+  /** Files no record of the batch names any longer after its last change. */
+  unlink: string[];
+}
+
+/**
+ * The files a replica must link or drop when it applies a batch of record changes: the
+ * active moved a message between stores by hard link (spool to quarantine and back) and
+ * let its file go when its last record did. A batch can hold several writes of one record;
+ * each record's last change decides. Keys that name files, and ids inside their records,
+ * are checked first.
+ */
+export function filesToFollow(data: DataRegistry, ops: readonly { type: 'put' | 'del'; sublevel: string; key: string; value?: unknown }[]): FileFollow {
+  const fileOf = (o: (typeof ops)[number]) => data.fileOf(o.sublevel, o.key);
+  for (const o of ops) {
+    if (!fileOf(o) || o.type !== 'put') continue;
+    const id = (o.value as { id?: unknown } | null)?.id;
+    if (id !== undefined && id !== o.key) throw new Error(`data: record ${o.key} of ${o.sublevel} carries another id`);
+  }
+  const link: FileFollow['link'] = [];
+  for (const o of ops) {
+    const to = o.type === 'put' ? fileOf(o) : null;
+    if (to && !link.some((l) => l.to === to)) link.push({ to, from: data.filesOfKey(o.key).filter((f) => f !== to) });
+  }
+  const last = new Map(ops.map((o) => [`${o.sublevel}\n${o.key}`, o]));
+  const kept = new Set([...last.values()].filter((o) => o.type === 'put').map(fileOf).filter((f): f is string => f !== null));
+  const unlink = [...new Set(ops.filter((o) => o.type === 'del').map(fileOf).filter((f): f is string => f !== null && !kept.has(f)))];
+  return { link, unlink };
 }
 
 /** Record keys that name files: only the id alphabet, never a path. */
