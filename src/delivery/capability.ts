@@ -13,7 +13,6 @@ import { composeDsn, mayBounce, readHeaderBlock } from './bounce.js';
 
 export interface DeliveryCapability extends Capability {
   runner: QueueRunner;
-  queue: OutboundQueue;
   dkim: DkimKeys;
   dns: DnsClient;
   /** Routes a committed message: Maildir copies for local recipients, the queue for the rest. */
@@ -148,7 +147,6 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
 
   return {
     runner,
-    queue,
     dkim,
     dns,
     route: (env, body = null) => router.submit(env, body),

@@ -25,8 +25,6 @@ export interface ScanCapability extends Capability {
    * (kept in its spool record, so recovery after a crash decides the same way).
    */
   dispatch(env: Envelope, body: Buffer[] | null): void;
-  /** One operation per message at a time: a double release must not deliver twice. */
-  exclusive<T>(id: string, op: () => Promise<T>): Promise<T>;
   release(id: string): Promise<QuarantineRecord>;
   remove(id: string): Promise<QuarantineRecord>;
 }
@@ -47,6 +45,7 @@ export async function startScan(
   await quarantine.init();
   await quarantine.sweepOrphans();
 
+  // One operation per message at a time: a double release must not deliver twice.
   const busy = new Set<string>();
   const exclusive = async <T>(id: string, op: () => Promise<T>): Promise<T> => {
     if (busy.has(id)) throw new Error(`quarantine: ${id} is being released or deleted right now`);
@@ -97,7 +96,6 @@ export async function startScan(
   return {
     quarantine,
     dispatch,
-    exclusive,
     policies: [contentUnit(contentPolicy)],
     release: (id) =>
       exclusive(id, async () => {
