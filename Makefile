@@ -4,10 +4,12 @@ NODE  ?= node
 # Debian packages the integration tests and benchmarks drive (real clients and peers).
 # dnsmasq-base: DNS server on loopback (MX records, blacklist zone); sasl2-bin and the
 # Cyrus modules: SMTP AUTH on the Postfix that plays the ISP's smarthost; spamd, clamd and
-# rspamd: the scanning engines (clamd with a test signature database from test/fixtures).
+# rspamd: the scanning engines (clamd with a test signature database from test/fixtures);
+# systemd (systemd-analyze) and iproute2: the service unit test (test/integration/service-unit.test.ts).
 TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
 	dnsmasq-base sasl2-bin libsasl2-modules libsasl2-modules-db \
-	spamassassin spamd clamav-daemon rspamd
+	spamassassin spamd clamav-daemon rspamd \
+	systemd iproute2
 
 .PHONY: run build test test-unit test-integration bench deps test-deps clean
 

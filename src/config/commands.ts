@@ -1,26 +1,19 @@
 import type { CommandSpec } from '../commands/registry.js';
 import { getKey, type ConfigStore } from './config.js';
 import { needsRestart } from './restart.js';
+import { maskSecrets } from './secrets.js';
 
-/** Secrets (the smarthost password) are never printed back. */
-function redact(v: unknown, key = ''): unknown {
-  if (/password$/i.test(key)) return typeof v === 'string' && v !== '' ? '********' : v;
-  if (Array.isArray(v)) return v.map((x) => redact(x));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redact(x, k)]));
-  return v;
-}
-
-/** `config get/set`: the config document of record, one dotted key at a time. */
+/** `config get/set`: the config document of record, one dotted key at a time. Secrets are never printed back. */
 export function configCommands(deps: () => ConfigStore): CommandSpec[] {
   return [
     {
       name: 'config get',
-      summary: 'show a config key (secrets masked)',
-      args: [{ name: 'KEY', required: true }],
+      summary: 'show a config key, or the whole document without one (secrets masked)',
+      args: [{ name: 'KEY', required: false }],
       standby: false,
       run: (input) => {
         const key = input.arg('KEY');
-        const v = redact(getKey(deps().current, key), key.split('.').pop());
+        const v = maskSecrets(key, getKey(deps().current, key));
         return { text: JSON.stringify(v, null, 2), json: v };
       },
     },
@@ -44,7 +37,7 @@ export function configCommands(deps: () => ConfigStore): CommandSpec[] {
         const restart = needsRestart(key);
         return {
           text: `${key} set${restart ? ' (takes effect at the next start)' : ''}`,
-          json: { key, value: redact(value, key.split('.').pop()), restartNeeded: restart },
+          json: { key, value: maskSecrets(key, getKey(deps().current, key)), restartNeeded: restart },
         };
       },
     },

@@ -34,30 +34,51 @@ export function validateConfig(doc: unknown): Config {
   return r.data;
 }
 
-/** Reads a dotted key ("relay.allowIps", "smtp.listeners.0.port"). */
+/**
+ * Path segments that reach an object's prototype: `__proto__.toString` would otherwise
+ * walk from the document into Object.prototype and change it for the whole daemon.
+ */
+const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The key's segments; a prototype-reaching or empty segment is refused with the key named. */
+function keyParts(key: string): string[] {
+  const parts = key.split('.');
+  const bad = parts.find((p) => FORBIDDEN_SEGMENTS.has(p));
+  if (bad !== undefined) throw new ConfigError([`${key}: the path segment ${bad} is not allowed`]);
+  if (parts.some((p) => p === '')) throw new ConfigError([`${key}: unknown key`]);
+  return parts;
+}
+
+/** Whether `part` is a field of cur itself (a list's index, an object's own key), never an inherited one. */
+function hasField(cur: unknown, part: string): cur is Record<string, unknown> {
+  if (cur === null || typeof cur !== 'object') return false;
+  if (Array.isArray(cur)) return /^\d+$/.test(part) && Number(part) < cur.length;
+  return Object.hasOwn(cur, part);
+}
+
+/** Reads a dotted key ("relay.allowIps", "smtp.listeners.0.port"); '' is the whole document. */
 export function getKey(doc: unknown, key: string): unknown {
+  if (key === '') return doc;
   let cur: unknown = doc;
-  for (const part of key.split('.')) {
-    if (cur === null || typeof cur !== 'object' || !(part in (cur as object))) {
-      throw new ConfigError([`${key}: unknown key`]);
-    }
-    cur = (cur as Record<string, unknown>)[part];
+  for (const part of keyParts(key)) {
+    if (!hasField(cur, part)) throw new ConfigError([`${key}: unknown key`]);
+    cur = cur[part];
   }
   return cur;
 }
 
 /** Returns a copy of doc with a dotted key replaced; the result still has to be validated. */
 export function setKey(doc: Config, key: string, value: unknown): unknown {
+  const parts = keyParts(key);
   const copy = structuredClone(doc) as unknown as Record<string, unknown>;
-  const parts = key.split('.');
   let cur: Record<string, unknown> = copy;
   for (const part of parts.slice(0, -1)) {
-    const next = cur[part];
+    const next = hasField(cur, part) ? cur[part] : undefined;
     if (next === null || typeof next !== 'object') throw new ConfigError([`${key}: unknown key`]);
     cur = next as Record<string, unknown>;
   }
   const last = parts[parts.length - 1]!;
-  if (!(last in cur)) throw new ConfigError([`${key}: unknown key`]);
+  if (!hasField(cur, last)) throw new ConfigError([`${key}: unknown key`]);
   cur[last] = value;
   return copy;
 }

@@ -9,7 +9,7 @@ declare module 'zod/v4/core' {
 }
 
 /** The schema a field is wrapped in (defaults, optional, refinements piped) is looked through. */
-function unwrap(schema: z.core.$ZodType): z.core.$ZodType | null {
+export function unwrap(schema: z.core.$ZodType): z.core.$ZodType | null {
   const def = schema._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType; in?: z.core.$ZodType };
   if (def.innerType) return def.innerType;
   if (def.type === 'pipe' && def.in) return def.in;
@@ -19,7 +19,7 @@ function unwrap(schema: z.core.$ZodType): z.core.$ZodType | null {
 const marked = (schema: z.core.$ZodType) => z.globalRegistry.get(schema)?.restart === true;
 
 /** The child schema that holds `part` (an object key, an array index, a record key). */
-function child(schema: z.core.$ZodType, part: string): z.core.$ZodType | null {
+export function child(schema: z.core.$ZodType, part: string): z.core.$ZodType | null {
   const def = schema._zod.def as z.core.$ZodTypeDef & { shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType; valueType?: z.core.$ZodType };
   if (def.type === 'object') return Object.hasOwn(def.shape!, part) ? def.shape![part]! : null;
   if (def.type === 'array') return /^\d+$/.test(part) ? def.element! : null;

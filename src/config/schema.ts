@@ -122,7 +122,7 @@ export const configSchema = z.strictObject({
           host: z.string().default('').describe("The ISP's relay (name or address)"),
           port: port.default(587),
           user: z.string().default('').describe('AUTH login at the smarthost (empty: no AUTH)'),
-          password: z.string().default(''),
+          password: z.string().default('').describe('AUTH password at the smarthost').meta({ secret: true }),
           tls: z.enum(['none', 'starttls', 'implicit']).default('starttls').describe('starttls and implicit are required, never skipped'),
           verifyCertificate: z.boolean().default(true).describe("Check the smarthost's certificate against the system CAs"),
           maxPerHour: z.number().int().min(0).default(0).describe('Messages per hour the ISP allows (0 = no limit); past it mail waits in the queue'),
@@ -232,7 +232,7 @@ export const configSchema = z.strictObject({
       priority: z.number().int().min(0).max(1000).default(100).describe('With both boxes up and current, the higher priority is active'),
       listen: z.strictObject({ host: z.string().min(1).default('0.0.0.0'), port: port.default(7001) }).prefault({}).describe('Replication and network heartbeat: where this box listens'),
       peer: z.strictObject({ host: z.string().default(''), port: port.default(7001) }).prefault({}).describe('The other box'),
-      sharedKey: z.string().default('').describe('Secret shared by both boxes: authenticates heartbeats, authenticates and encrypts replication'),
+      sharedKey: z.string().default('').describe('Secret shared by both boxes: authenticates heartbeats, authenticates and encrypts replication').meta({ secret: true }),
       serial: z
         .strictObject({ device: z.string().default('').describe('Null-modem heartbeat cable; empty for none'), baud: z.number().int().min(1200).max(921600).default(115200) })
         .prefault({}),

@@ -42,7 +42,7 @@ export class TestDaemon {
   entry = CLI;
   logs: LogLine[] = [];
   stderr = '';
-  /** Non-log lines the daemon printed (the one-time admin password notice). */
+  /** Non-log lines the daemon printed (the first-start notice naming the admin password file). */
   notices: string[] = [];
   ports: { mx: number; submission: number; smtps: number } = { mx: 0, submission: 0, smtps: 0 };
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];

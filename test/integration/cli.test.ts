@@ -4,6 +4,7 @@ import { stat, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { TestDaemon, runCli, CLI } from '../helpers/daemon.js';
+import { verifyPassword } from '../../src/accounts/password.js';
 
 // Daemon on 127.0.8.1.
 const HOST = '127.0.8.1';
@@ -117,18 +118,27 @@ test('an unknown board is refused in one line', async () => {
   assert.equal(r.stderr, `mlsd: board: no board file nosuchboard.json in ${join(CLI, '../../../board/')}\n`);
 });
 
-test('first start: self-signed certificate and admin password made once, the password printed once', async () => {
-  const notice = d.notices.find((l) => l.includes('password (shown once)'));
-  assert.match(notice ?? '', /^mlsd: web admin user "admin", password \(shown once\): [A-Za-z0-9]{16}$/);
-  const password = notice!.split(': ').at(-1)!;
+test('first start: self-signed certificate and admin password made once; the password goes to a 0600 file, never to stdout/stderr (the journal)', async () => {
+  const passwordFile = join(d.configDir, 'initial-admin-password');
+  assert.deepEqual(
+    d.notices.filter((l) => l.includes('admin')),
+    [`mlsd: web admin user "admin"; its first-start password is in ${passwordFile} (mode 0600)`],
+  );
+  assert.equal((await stat(passwordFile)).mode & 0o777, 0o600);
+  const password = (await readFile(passwordFile, 'utf8')).trim();
+  assert.match(password, /^[A-Za-z0-9]{16}$/);
+  // Nothing the daemon wrote (the journal under systemd) carries the password.
+  const printed = [...d.notices, ...d.logs.map((l) => JSON.stringify(l)), d.stderr].join('\n');
+  assert.ok(!printed.includes(password), 'the admin password was printed');
   const admin = await readFile(join(d.configDir, 'admin.json'), 'utf8');
   assert.doesNotMatch(admin, new RegExp(password));
-  assert.match(admin, /scrypt\$/);
+  assert.ok(await verifyPassword(password, (JSON.parse(admin) as { hash: string }).hash), 'the file holds the password admin.json was made from');
   assert.equal((await stat(join(d.configDir, 'tls', 'key.pem'))).mode & 0o777, 0o600);
   const cert = await readFile(join(d.configDir, 'tls', 'cert.pem'), 'utf8');
   await d.stop();
   await d.start();
-  assert.equal(d.notices.filter((l) => l.includes('password (shown once)')).length, 1);
+  assert.equal(d.notices.filter((l) => l.includes('first-start password')).length, 1);
+  assert.equal((await readFile(passwordFile, 'utf8')).trim(), password);
   assert.equal(await readFile(join(d.configDir, 'tls', 'cert.pem'), 'utf8'), cert);
   assert.ok(!d.logs.some((l) => l.evt === 'tls.generated'));
 });
