@@ -10,7 +10,7 @@ import { RawSmtp } from '../helpers/smtp-client.js';
 
 // The systemd unit of rootfs-overlay, checked with systemd's own tools, and mlsd run the way
 // the unit runs it: an unprivileged user holding only the unit's ambient capabilities.
-// Daemon on 127.0.105.3 (port 25), its SMTP client on 127.0.105.4.
+// Daemon on 127.0.105.3 (port 1019, below 1024), its SMTP client on 127.0.105.4.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const OVERLAY = join(ROOT, 'rootfs-overlay');
 const UNIT = join(OVERLAY, 'etc/systemd/system/mlsd.service');
@@ -106,17 +106,21 @@ function asServiceUser(caps: string[], argv: string[]): string[] {
   return ['--reuid', String(UID), '--regid', String(UID), '--clear-groups', `--inh-caps=${list}`, `--ambient-caps=${list}`, `--bounding-set=${list}`, '--no-new-privs', ...argv];
 }
 
+// Below 1024, so it needs CAP_NET_BIND_SERVICE, but not 25: the Postfix the tests install may
+// listen on *:25, which would make a bind to 127.0.105.3:25 fail for a reason of its own.
+const PRIVILEGED_PORT = 1019;
+
 async function unprivilegedDaemon(): Promise<TestDaemon> {
   const d = await TestDaemon.create({ host: HOST });
   const path = join(d.configDir, 'config.json');
   const doc = JSON.parse(await readFile(path, 'utf8'));
-  doc.smtp.listeners[0].port = 25;
+  doc.smtp.listeners[0].port = PRIVILEGED_PORT;
   await writeFile(path, JSON.stringify(doc));
   for (const p of [d.root, d.configDir, path]) await chown(p, UID, UID);
   return d;
 }
 
-test('mlsd as an unprivileged user with the unit capabilities serves port 25; without CAP_NET_BIND_SERVICE it cannot', asRoot, async () => {
+test('mlsd as an unprivileged user with the unit capabilities serves a port below 1024; without CAP_NET_BIND_SERVICE it cannot', asRoot, async () => {
   const caps = await unitCaps();
   const d = await unprivilegedDaemon();
   try {
@@ -138,7 +142,7 @@ test('mlsd as an unprivileged user with the unit capabilities serves port 25; wi
     });
     try {
       await ready;
-      const c = await RawSmtp.open(HOST, 25, CLIENT);
+      const c = await RawSmtp.open(HOST, PRIVILEGED_PORT, CLIENT);
       try {
         assert.match(await c.reply(), /^220 /);
         assert.match(await c.cmd('EHLO client.test'), /^250[ -]/);
