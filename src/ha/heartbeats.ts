@@ -40,7 +40,7 @@ export class Heartbeats {
   heardNet: number | null = null;
   private serialBuf = '';
   private lastBadFrameLog = 0;
-  private readonly lastRefusalLog = new Map<LineVerdict, number>();
+  private readonly lastRefusalLog = new Map<string, number>();
   private timer: Timer | null = null;
 
   constructor(private readonly d: HeartbeatDeps) {
@@ -126,12 +126,13 @@ export class Heartbeats {
     }
   }
 
-  /** A signed line not acted on: logged at most every BAD_FRAME_LOG_MS per kind (a replay loop would flood the log). */
+  /** A signed line not acted on: logged at most every BAD_FRAME_LOG_MS per verdict and line type (a replay loop would flood the log). */
   private refused(verdict: LineVerdict, msg: FrameHeader): void {
     const now = this.d.clock.now();
-    const last = this.lastRefusalLog.get(verdict);
+    const kind = `${verdict}:${String(msg.t)}`;
+    const last = this.lastRefusalLog.get(kind);
     if (last !== undefined && now - last <= BAD_FRAME_LOG_MS) return;
-    this.lastRefusalLog.set(verdict, now);
+    this.lastRefusalLog.set(kind, now);
     const fields = { t: msg.t, node: msg.node, epoch: msg.epoch, boot: msg.boot, n: msg.n };
     if (verdict === 'replay') this.d.log.warn({ evt: 'ha.serial.replay', ...fields }, 'refused a signed line on the heartbeat cable that was already used (a replay)');
     else if (verdict === 'oldFormat') this.d.log.warn({ evt: 'ha.serial.oldFormat', ...fields }, 'the peer speaks the previous serial line format (no version, no counter): its lines are refused; upgrade it');
