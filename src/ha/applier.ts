@@ -5,7 +5,8 @@ import { sublevel, type BatchOp, type Db, type GroupCommitter } from '../store/d
 import { writeFileAtomic, type DirSyncer } from '../store/atomic.js';
 import { checkKey, exists, filesToFollow, type DataRegistry } from '../store/data.js';
 import type { NetLink, Reply } from './netlink.js';
-import type { Frame, FrameHeader } from './wire.js';
+import { HA_WIRE_VERSION, type Frame, type FrameHeader } from './wire.js';
+import { FileDigests, formatDigest } from './digests.js';
 
 export interface ApplierDeps {
   link: NetLink;
@@ -41,8 +42,11 @@ export class Applier {
   private broken = false;
   private chain: Promise<void> = Promise.resolve();
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Hashes of this box's files, for the join's inventory (kept across joins of one run). */
+  private readonly digests: FileDigests;
 
   constructor(private readonly d: ApplierDeps) {
+    this.digests = new FileDigests(d.dataDir);
     d.link.onFrame((f, dir, reply) => {
       if (dir === 'in' && this.enabled) this.handle(f, reply);
       if (dir === 'out' && this.enabled && f.header.t === 'pull') {
@@ -203,9 +207,22 @@ export class Applier {
 
   /** Asks the active for a snapshot; `merge` first offers what only this box has. */
   async join(merge: boolean): Promise<void> {
-    const files = await this.d.data.inventory(this.d.dataDir);
-    await this.d.link.send({ t: 'join', merge, inventory: files });
-    this.d.log.info({ evt: 'ha.join', merge, files: files.length }, 'asked the active box for a snapshot');
+    const started = Date.now();
+    const listed = await this.d.data.inventory(this.d.dataDir);
+    // Each file with its size and hash: the active re-sends a file whose copy here differs
+    // (a box killed while writing keeps a truncated file under the right name). `inventory`
+    // stays a plain list of names, which is what an active of the previous version reads.
+    const files: string[] = [];
+    const sums: string[] = [];
+    for (const rel of listed) {
+      const d = await this.digests.digest(rel);
+      if (!d) continue; // gone since the listing (a mail client deleted it)
+      files.push(rel);
+      sums.push(formatDigest(d));
+    }
+    this.digests.keepOnly(files);
+    await this.d.link.send({ t: 'join', v: HA_WIRE_VERSION, merge, inventory: files, sums });
+    this.d.log.info({ evt: 'ha.join', merge, files: files.length, hashMs: Date.now() - started }, 'asked the active box for a snapshot');
   }
 
   /** Sends the active the files it asked for, and every record the owners offer after a partition. */

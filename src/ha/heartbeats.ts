@@ -4,6 +4,7 @@ import type { SerialLine } from '../hw/serial.js';
 import type { NetLink } from './netlink.js';
 import type { Heartbeat } from './roles.js';
 import { signLine, verifyLine, type FrameHeader } from './wire.js';
+import type { LineVerdict, SerialReplayGuard } from './serial-guard.js';
 
 /** A heartbeat as sent: the active also says which sync generation its standby is in. */
 export type SentHeartbeat = Heartbeat & { gen: number };
@@ -13,6 +14,8 @@ export interface HeartbeatDeps {
   serial: SerialLine | null;
   /** The key heartbeat lines on the serial cable are signed with. */
   key: Buffer;
+  /** Stamps our serial lines and refuses the peer's replayed ones. */
+  guard: SerialReplayGuard;
   nodeId: () => string;
   heartbeatMs: () => number;
   /** What this box says about itself right now. */
@@ -37,12 +40,16 @@ export class Heartbeats {
   heardNet: number | null = null;
   private serialBuf = '';
   private lastBadFrameLog = 0;
+  private readonly lastRefusalLog = new Map<string, number>();
   private timer: Timer | null = null;
 
   constructor(private readonly d: HeartbeatDeps) {
     d.link.onHeard(() => (this.heardNet = d.clock.now()));
     d.link.onFrame((f) => {
-      if (f.header.t === 'hb') d.onHeartbeat(f.header as unknown as Heartbeat);
+      if (f.header.t === 'hb') {
+        d.guard.heardOnNetwork(f.header);
+        d.onHeartbeat(f.header as unknown as Heartbeat);
+      }
       if (f.header.t === 'takeover') d.onTakeover(f.header);
     });
   }
@@ -68,12 +75,14 @@ export class Heartbeats {
 
   /** Sends a heartbeat now (a role change is news the peer should not wait for). */
   send(): void {
-    const hb = this.d.heartbeat();
+    const { guard } = this.d;
+    // Our boot, and the highest boot of the peer's we took on the cable (serial-guard.ts).
+    const hb = { ...this.d.heartbeat(), serialBoot: guard.ownBoot, serialSeen: guard.seenBoot };
     this.d.link.heartbeat(hb as unknown as FrameHeader);
     const serial = this.d.serial;
     if (serial?.isOpen) {
       // A write that blocks is a cable fault: the line closes and reopens by itself.
-      serial.write(signLine(hb, this.d.key), this.d.heartbeatMs() * 2).catch(() => undefined);
+      serial.write(signLine({ ...hb, ...guard.stamp() }, this.d.key), this.d.heartbeatMs() * 2).catch(() => undefined);
     }
   }
 
@@ -81,7 +90,9 @@ export class Heartbeats {
   sendTakeover(epoch: number): void {
     const notice = { t: 'takeover', node: this.d.nodeId(), epoch };
     this.d.link.heartbeat(notice);
-    this.d.serial?.write(signLine(notice, this.d.key), this.d.heartbeatMs() * 2).catch(() => undefined);
+    // The epoch, our boot and counter, and the peer's boot are inside the HMAC: a recorded
+    // takeover played back later is refused (serial-guard.ts).
+    this.d.serial?.write(signLine({ ...notice, ...this.d.guard.takeoverStamp() }, this.d.key), this.d.heartbeatMs() * 2).catch(() => undefined);
   }
 
   private onSerial(chunk: Buffer): void {
@@ -102,11 +113,29 @@ export class Heartbeats {
         }
         continue;
       }
+      if (msg.node === this.d.nodeId()) continue; // our own echo
+      const verdict = this.d.guard.check(msg);
+      if (verdict !== 'ok') {
+        this.refused(verdict, msg);
+        continue;
+      }
       if (msg.t === 'hb') {
-        if ((msg as unknown as Heartbeat).node === this.d.nodeId()) continue; // our own echo
         this.heardSerial = this.d.clock.now();
         this.d.onHeartbeat(msg as unknown as Heartbeat);
       } else if (msg.t === 'takeover') this.d.onTakeover(msg);
     }
+  }
+
+  /** A signed line not acted on: logged at most every BAD_FRAME_LOG_MS per verdict and line type (a replay loop would flood the log). */
+  private refused(verdict: LineVerdict, msg: FrameHeader): void {
+    const now = this.d.clock.now();
+    const kind = `${verdict}:${String(msg.t)}`;
+    const last = this.lastRefusalLog.get(kind);
+    if (last !== undefined && now - last <= BAD_FRAME_LOG_MS) return;
+    this.lastRefusalLog.set(kind, now);
+    const fields = { t: msg.t, node: msg.node, epoch: msg.epoch, boot: msg.boot, n: msg.n };
+    if (verdict === 'replay') this.d.log.warn({ evt: 'ha.serial.replay', ...fields }, 'refused a signed line on the heartbeat cable that was already used (a replay)');
+    else if (verdict === 'oldFormat') this.d.log.warn({ evt: 'ha.serial.oldFormat', ...fields }, 'the peer speaks the previous serial line format (no version, no counter): its lines are refused; upgrade it');
+    else this.d.log.warn({ evt: 'ha.serial.newFormat', v: msg.v, ...fields }, 'the peer speaks a later serial line format than this box: its lines are refused; upgrade this box');
   }
 }

@@ -13,6 +13,7 @@ import { decide, links, isCurrent, type Decision, type Heartbeat, type Role, typ
 import { deriveKey, type FrameHeader } from './wire.js';
 import { SavedHaState } from './state.js';
 import { Heartbeats, type SentHeartbeat } from './heartbeats.js';
+import { SerialReplayGuard } from './serial-guard.js';
 import { LinkWatch } from './linkwatch.js';
 import { GatewayWatch } from './gateway.js';
 import { JoinRequests } from './join.js';
@@ -71,6 +72,7 @@ export class HaNode {
   private readonly clock: Clock;
   private readonly state: SavedHaState;
   private readonly heartbeats: Heartbeats;
+  private readonly serialGuard: SerialReplayGuard;
   private readonly linkWatch: LinkWatch;
   private readonly joins: JoinRequests;
   private readonly standby: StandbySync;
@@ -88,10 +90,12 @@ export class HaNode {
       onPeerSync: (s, reason) => this.onPeerSync(s, reason),
       standby: this.standby,
     }));
+    this.serialGuard = new SerialReplayGuard(this.state, clock);
     this.heartbeats = new Heartbeats({
       link: this.link,
       serial: d.serial,
       key: deriveKey(ha.sharedKey, 'heartbeat'),
+      guard: this.serialGuard,
       nodeId: () => this.d.ha().nodeId,
       heartbeatMs: () => this.d.ha().heartbeatMs,
       heartbeat: () => this.heartbeat(),
@@ -120,6 +124,7 @@ export class HaNode {
 
   async start(): Promise<void> {
     await this.state.load();
+    await this.serialGuard.begin();
     this.bootAt = this.clock.now();
     const ha = this.d.ha();
     await this.link.start();
@@ -175,6 +180,11 @@ export class HaNode {
 
   private onTakeover(h: FrameHeader): void {
     if (h.node === this.d.ha().nodeId || this.role !== 'standby' || !this.state.current.inSync) return;
+    // The active names its epoch; one older than ours is from a box that has since lost the service.
+    if (typeof h.epoch !== 'number' || h.epoch < this.state.current.epoch) {
+      this.d.log.warn({ evt: 'ha.takeover.stale', node: h.node, epoch: h.epoch, ours: this.state.current.epoch }, 'refused a takeover notice of an older epoch');
+      return;
+    }
     void this.transitions.run({ kind: 'promote', reason: `switchover requested by ${String(h.node)}` });
   }
 

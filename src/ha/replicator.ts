@@ -8,6 +8,7 @@ import type { Durability, MessageCommit } from '../store/durability.js';
 import type { NetLink, Reply } from './netlink.js';
 import type { FrameHeader } from './wire.js';
 import { MergeIntake } from './merge-intake.js';
+import { FileDigests, needsResend, parseDigest, type FileDigest } from './digests.js';
 
 export type PeerSync = 'down' | 'merging' | 'syncing' | 'inSync';
 
@@ -77,8 +78,11 @@ export class Replicator {
   private readonly streamed = new Set<string>();
   /** The last queued 'ops' frame, while it is still last in the queue (later batches join it). */
   private opsTail: { ops: BatchOp[]; job: Job } | null = null;
+  /** Hashes of this box's files, compared with the standby's at a snapshot. */
+  private readonly digests: FileDigests;
 
   constructor(private readonly d: ReplicatorDeps) {
+    this.digests = new FileDigests(d.dataDir);
     this.intake = new MergeIntake({ dataDir: d.dataDir, data: d.data, local: d.local, onMerged: d.onMerged, log: d.log });
     d.link.onOutbound((up) => {
       if (!up && this.state !== 'down') this.lost('network link to the standby went down');
@@ -358,7 +362,16 @@ export class Replicator {
       return;
     }
     this.joinConn = conn;
-    const theirs = Array.isArray(h.inventory) ? (h.inventory as string[]).filter((r) => typeof r === 'string') : [];
+    const listed: unknown[] = Array.isArray(h.inventory) ? h.inventory : [];
+    const sums: unknown[] = Array.isArray(h.sums) ? h.sums : [];
+    // What the standby has: each name with its size and hash (null from a standby of the
+    // previous version, which sends names only: its files are trusted by name, as before).
+    const theirMap = new Map<string, FileDigest | null>();
+    listed.forEach((r, i) => typeof r === 'string' && theirMap.set(r, parseDigest(sums[i])));
+    const theirs = [...theirMap.keys()];
+    if (theirs.length && !Array.isArray(h.sums)) {
+      this.d.log.warn({ evt: 'ha.join.noDigests', files: theirs.length }, 'the standby runs an older version and sends file names only: its files are trusted by name; upgrade it');
+    }
     const session = this.session;
     if (h.merge) {
       this.setState('merging', 'standby served alone; taking what only it has');
@@ -376,10 +389,11 @@ export class Replicator {
       }
     }
     this.setState('syncing', 'sending the snapshot');
-    this.enqueue(() => this.snapshot(theirs));
+    this.enqueue(() => this.snapshot(theirMap));
   }
 
-  private async snapshot(theirs: string[]): Promise<void> {
+  private async snapshot(theirMap: Map<string, FileDigest | null>): Promise<void> {
+    const theirs = [...theirMap.keys()];
     const started = Date.now();
     const sublevels = this.d.data.replicatedSublevels();
     await this.frame({ t: 'snap-begin', sublevels });
@@ -398,15 +412,22 @@ export class Replicator {
       records += batch.length;
     }
     const mine = await this.d.data.inventory(this.d.dataDir);
-    const have = new Set(theirs);
     let files = 0;
+    let repaired = 0;
     for (const rel of mine) {
-      if (have.has(rel)) continue;
+      if (theirMap.has(rel)) {
+        // Same name: the sizes first (a stat), the hash only when they agree.
+        const why = await needsResend(this.digests, rel, theirMap.get(rel)!);
+        if (why === 'same' || why === 'unknown') continue;
+        repaired++;
+        this.d.log.warn({ evt: 'ha.sync.mismatch', rel, differs: why }, "the standby's copy of a file differs from this box's; sending it again");
+      }
       const data = await readFile(join(this.d.dataDir, rel)).catch(() => null);
       if (!data) continue;
       await this.frame({ t: 'file', rel }, data);
       files++;
     }
+    this.digests.keepOnly(mine);
     const mineSet = new Set(mine);
     const prune = theirs.filter((r) => !mineSet.has(r));
     if (prune.length) await this.frame({ t: 'prune', rels: prune });
@@ -415,7 +436,7 @@ export class Replicator {
     this.enqueue(async () => {
       await this.frame({ t: 'synced', gen: this.generation });
       this.syncedSeq = this.seq;
-      this.d.log.info({ evt: 'ha.sync.sent', records, files, pruned: prune.length, ms: Date.now() - started }, 'snapshot sent to the standby');
+      this.d.log.info({ evt: 'ha.sync.sent', records, files, repaired, pruned: prune.length, ms: Date.now() - started }, 'snapshot sent to the standby');
     });
   }
 }

@@ -11,6 +11,9 @@ export interface SavedState {
   /** The active's sync generation this box was last in sync with. */
   syncGen: number;
   lastFailover: { at: string; role: string; reason: string } | null;
+  /** This box's last serial boot number, and the highest of the peer's taken (serial-guard.ts). */
+  serialBoot: number;
+  peerSerialBoot: number;
 }
 
 const STATE_KEY = { sublevel: 'ha-state', key: 'self' };
@@ -27,7 +30,7 @@ export const HA_DATA: DataDecl = {
  * earlier save never overwrites a later one.
  */
 export class SavedHaState {
-  current: SavedState = { epoch: 0, lastRole: 'none', inSync: false, syncGen: 0, lastFailover: null };
+  current: SavedState = { epoch: 0, lastRole: 'none', inSync: false, syncGen: 0, lastFailover: null, serialBoot: 0, peerSerialBoot: 0 };
   private saving: Promise<void> = Promise.resolve();
 
   constructor(

@@ -7,6 +7,13 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * 115200 baud a mail body would starve the heartbeats.
  */
 
+/**
+ * The version of the HA wire formats. Version 1 had no number at all (a frame or line
+ * without `v` is from it). 2: serial lines carry the sender's boot and a counter inside
+ * the HMAC (serial-guard.ts), and a join carries each file's size and hash.
+ */
+export const HA_WIRE_VERSION = 2;
+
 export interface Frame {
   header: FrameHeader;
   body: Buffer | null;

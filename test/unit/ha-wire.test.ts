@@ -174,3 +174,164 @@ test('verifyLine rejects a MAC with anything after its 64 hex digits', () => {
   assert.equal(verifyLine(`${text}0\n`, key), null);
   assert.equal(verifyLine(`${text}zz\n`, key), null);
 });
+
+// --- Replay of signed serial lines (issue 12, finding 10) -----------------------------------
+
+import { mkdtemp, rm, writeFile as writeFileFs, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { openDb, type Db } from '../../src/store/db.js';
+import { SavedHaState } from '../../src/ha/state.js';
+import { SerialReplayGuard } from '../../src/ha/serial-guard.js';
+import { FileDigests, formatDigest, needsResend, parseDigest } from '../../src/ha/digests.js';
+import { HA_WIRE_VERSION } from '../../src/ha/wire.js';
+import { ManualClock } from '../helpers/clock.js';
+
+const silent = pino({ level: 'silent' });
+
+/** One box's guard over its own database, as the node builds it; `restart` loads it again from that database. */
+async function box(db: Db, clock: ManualClock) {
+  const state = new SavedHaState(db, silent);
+  await state.load();
+  const guard = new SerialReplayGuard(state, clock);
+  await guard.begin();
+  return { state, guard };
+}
+
+/** Sends `body` signed, stamped by `from`, to `to`'s guard, as the cable does: the HMAC first, then the guard. */
+function deliver(key: Buffer, line: string, to: SerialReplayGuard) {
+  const msg = verifyLine(line.trimEnd(), key);
+  assert.ok(msg, 'the HMAC is right');
+  return to.check(msg);
+}
+
+test('serial lines: each is taken once; a recorded heartbeat or takeover played back is refused, in the same boot and after either box restarts', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mlsd-hawire-'));
+  try {
+    const key = deriveKey('k', 'heartbeat');
+    const clock = new ManualClock();
+    const dbA = await openDb(join(dir, 'a'));
+    const dbB = await openDb(join(dir, 'b'));
+    let a = await box(dbA, clock);
+    let b = await box(dbB, clock);
+    const hbA = () => signLine({ t: 'hb', node: 'a', epoch: 3, ...a.guard.stamp() }, key);
+    const hbB = () => signLine({ t: 'hb', node: 'b', epoch: 3, ...b.guard.stamp() }, key);
+    // Each learns the other's boot from its lines (a takeover names the receiver's boot).
+    assert.equal(deliver(key, hbB(), a.guard), 'ok');
+    const first = hbA();
+    assert.equal(deliver(key, first, b.guard), 'ok');
+    assert.equal(deliver(key, first, b.guard), 'replay', 'the same line twice');
+    const takeover = signLine({ t: 'takeover', node: 'a', epoch: 3, ...a.guard.takeoverStamp() }, key);
+    const later = hbA();
+    assert.equal(deliver(key, later, b.guard), 'ok');
+    assert.equal(deliver(key, takeover, b.guard), 'replay', 'an older line after a newer one');
+
+    // The epoch is inside the HMAC: a line with its epoch changed does not verify.
+    const forged = takeover.replace('"epoch":3', '"epoch":9');
+    assert.equal(verifyLine(forged.trimEnd(), key), null);
+    // So are the counter and the boot.
+    assert.equal(verifyLine(takeover.replace(/"n":\d+/, '"n":999').trimEnd(), key), null);
+
+    // b restarts (it forgets the counter it had reached): the takeover recorded "yesterday" names
+    // b's previous boot, and is refused; a's live lines are still taken.
+    await clock.advance(86_400_000);
+    await b.state.save({}); // the saves in flight land first (a restart, not a crash)
+    b = await box(dbB, clock);
+    assert.equal(deliver(key, takeover, b.guard), 'replay', 'a takeover of an earlier boot of the receiver');
+    assert.equal(deliver(key, hbA(), b.guard), 'ok', 'the live peer is taken after the restart');
+
+    // a restarts: its boot goes up, so its lines are taken from n = 1 again, and every line of its
+    // earlier boot is refused, also by a b that restarts once more (the peer's boot is saved).
+    const oldBootLine = hbA();
+    a = await box(dbA, clock);
+    assert.equal(deliver(key, hbA(), b.guard), 'ok', "the restarted peer's first line");
+    assert.equal(deliver(key, oldBootLine, b.guard), 'replay');
+    await b.state.save({});
+    b = await box(dbB, clock);
+    assert.equal(deliver(key, oldBootLine, b.guard), 'replay', 'refused after the receiver restarts too');
+    assert.equal(deliver(key, hbA(), b.guard), 'ok');
+
+    // A fresh takeover, naming b's current boot, is taken once.
+    assert.equal(deliver(key, hbB(), a.guard), 'ok');
+    const fresh = signLine({ t: 'takeover', node: 'a', epoch: 3, ...a.guard.takeoverStamp() }, key);
+    assert.equal(deliver(key, fresh, b.guard), 'ok');
+    assert.equal(deliver(key, fresh, b.guard), 'replay');
+    await dbA.close();
+    await dbB.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('serial lines: a box whose saved state is lost and whose clock is behind is not refused for ever; it starts above what the peer says over the network', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mlsd-hawire-'));
+  try {
+    const key = deriveKey('k', 'heartbeat');
+    const dbB = await openDb(join(dir, 'b'));
+    const b = await box(dbB, new ManualClock());
+    const a1 = await box(await openDb(join(dir, 'a1')), new ManualClock());
+    assert.equal(deliver(key, signLine({ t: 'hb', node: 'a', ...a1.guard.stamp() }, key), b.guard), 'ok');
+    // a's data disk is swapped and it boots with its clock at 1970: its boot is far below.
+    const a2 = await box(await openDb(join(dir, 'a2')), new ManualClock(1000));
+    assert.equal(deliver(key, signLine({ t: 'hb', node: 'a', ...a2.guard.stamp() }, key), b.guard), 'replay');
+    // b's heartbeat on the network link says which boot of a's it holds; a goes above it.
+    a2.guard.heardOnNetwork({ t: 'hb', serialSeen: b.guard.seenBoot, serialBoot: b.guard.ownBoot });
+    assert.ok(a2.guard.ownBoot > a1.guard.ownBoot);
+    assert.equal(deliver(key, signLine({ t: 'hb', node: 'a', ...a2.guard.stamp() }, key), b.guard), 'ok');
+    assert.equal(a2.state.current.serialBoot, a2.guard.ownBoot, 'the new boot is saved');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('serial lines: a line of the previous format (no version, no counter) or of a later version is refused, not acted on, and nothing throws', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mlsd-hawire-'));
+  try {
+    const key = deriveKey('k', 'heartbeat');
+    const b = await box(await openDb(join(dir, 'b')), new ManualClock());
+    const cases: [object, string][] = [
+      [{ t: 'takeover', node: 'a', epoch: 3 }, 'oldFormat'],
+      [{ t: 'hb', node: 'a', epoch: 3, role: 'active' }, 'oldFormat'],
+      [{ t: 'hb', node: 'a', v: HA_WIRE_VERSION, boot: 'x', n: 1 }, 'oldFormat'],
+      [{ t: 'hb', node: 'a', v: HA_WIRE_VERSION, boot: 5, n: 0 }, 'oldFormat'],
+      [{ t: 'hb', node: 'a', v: HA_WIRE_VERSION, boot: 5, n: -1 }, 'oldFormat'],
+      [{ t: 'hb', node: 'a', v: HA_WIRE_VERSION, boot: 1e300, n: 1 }, 'oldFormat'],
+      [{ t: 'hb', node: 'a', v: HA_WIRE_VERSION + 1, boot: 5, n: 1 }, 'newFormat'],
+    ];
+    for (const [body, want] of cases) assert.equal(deliver(key, signLine(body, key), b.guard), want, JSON.stringify(body));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+// --- Catch-up compares size and hash (issue 12, finding 10) ----------------------------------
+
+test('digests: same name and content is skipped; a truncated copy differs by size, a same-size changed copy by hash; an old peer (no digest) is trusted by name', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mlsd-hawire-'));
+  try {
+    const body = Buffer.from('Subject: x\r\n\r\n' + 'line of mail\r\n'.repeat(500));
+    await writeFileFs(join(dir, 'f'), body);
+    const mine = new FileDigests(dir);
+    const standbyDir = await mkdtemp(join(tmpdir(), 'mlsd-hawire-sb-'));
+    const theirs = new FileDigests(standbyDir);
+    const copy = async (b: Buffer) => {
+      await writeFileFs(join(standbyDir, 'f'), b);
+      const d = await theirs.digest('f');
+      // It goes over the wire as text, and must come back the same.
+      return parseDigest(formatDigest(d!));
+    };
+    assert.equal(await needsResend(mine, 'f', await copy(body)), 'same');
+    await truncate(join(standbyDir, 'f'), 100);
+    assert.equal(await needsResend(mine, 'f', parseDigest(formatDigest((await theirs.digest('f'))!))), 'size', 'the cache sees the truncation');
+    const flipped = Buffer.from(body);
+    flipped[body.length - 3] = flipped[body.length - 3]! ^ 1;
+    assert.equal(await needsResend(mine, 'f', await copy(flipped)), 'hash');
+    assert.equal(await needsResend(mine, 'f', null), 'unknown');
+    // Hostile or foreign digests are no digest at all.
+    for (const bad of [undefined, 5, '', '12', '12:abc', `-1:${'a'.repeat(64)}`, `1:${'A'.repeat(64)}`, `1:${'a'.repeat(65)}`]) assert.equal(parseDigest(bad), null, String(bad));
+    await rm(standbyDir, { recursive: true, force: true });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
