@@ -56,7 +56,21 @@ export const configSchema = z.strictObject({
       maxCommandLength: z.number().int().min(512).max(65536).default(4096).describe('Longest command line accepted'),
       maxBadCommands: z.number().int().min(1).max(100).default(10).describe('Refused commands before the client is disconnected'),
       socketTimeoutMs: z.number().int().min(1000).default(300000).describe('Idle time before a session is closed'),
-      maxClients: z.number().int().min(1).default(500).describe('Concurrent sessions over all listeners'),
+      maxClients: z
+        .number().int().min(1).default(500)
+        .describe('Concurrent sessions over all listeners (one budget); past smtp.stress.threshold of it the box is under stress'),
+      submissionReserve: z
+        .number().min(0).max(0.9).default(0.1)
+        .describe('Share of maxClients the MX listeners (no AUTH required, no implicit TLS) may not take: kept for people who log in'),
+      stress: z
+        .strictObject({
+          threshold: z.number().gt(0).max(1).default(0.8).describe("Share of maxClients at which stress mode starts (Postfix's ${stress})"),
+          idleTimeoutMs: z.number().int().min(1000).max(300000).default(10000).describe('Under stress: idle time before MAIL after which a session is closed (421 4.7.0)'),
+          errorLimit: z.number().int().min(1).max(100).default(1).describe('Under stress: refusals that end a session'),
+          alertAfterMinutes: z.number().int().min(0).max(1440).default(5).describe('Stress lasting this long mails an alert (0 = never)'),
+        })
+        .prefault({})
+        .describe('Stress mode: when the connection budget runs short, idle sessions before MAIL make room for new clients'),
     })
     .prefault({}),
   relay: z
