@@ -100,7 +100,14 @@ export const configSchema = z.strictObject({
         .number().int().min(0).default(0)
         .describe('Never-before-seen recipients per login per local day; past it the account is suspended (auth.suspendOnThreshold)'),
       perIpConnectionsPerMinute: z.number().int().min(0).default(0).describe('New connections per client IP in any 60 s'),
-      perIpConcurrentConnections: z.number().int().min(0).default(0).describe('Open connections per client IP at once'),
+      perIpConcurrentConnections: z
+        .number().int().min(0).default(50)
+        .describe("Open connections per client address at once (Postfix's smtpd_client_connection_count_limit is 50 too)"),
+      perSubnetConcurrentConnections: z
+        .number().int().min(0).default(100)
+        .describe('Open connections per network (subnetPrefixV4 / subnetPrefixV6) at once; relay.allowIps clients are not counted in it'),
+      subnetPrefixV4: z.number().int().min(8).max(32).default(24).describe('IPv4 network size for perSubnetConcurrentConnections'),
+      subnetPrefixV6: z.number().int().min(16).max(128).default(64).describe('IPv6 network size for perSubnetConcurrentConnections (one customer usually has a /64 or more)'),
       exemptIps: z.array(ipOrCidr).default([]).describe('Clients no threshold applies to (a newsletter sender, a scanner)'),
       exemptAccounts: z.array(z.email()).default([]).describe('Logins no threshold applies to'),
     })
