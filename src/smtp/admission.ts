@@ -52,18 +52,21 @@ export const tooBusy: Reply = { code: 421, enhanced: '4.7.0', text: 'Error: too 
  *
  * Without it an idle-connection flood under any per-address limit fills the budget and every
  * other client gets 421 for the whole 300 s idle timeout. So:
- * - the MX listeners may leave submissionReserve x maxClients slots free, so people who log in
- *   always find room;
+ * - the MX listeners must leave submissionReserve x maxClients slots free, so people who log
+ *   in always find room;
  * - past `threshold` x maxClients the box is under stress: a session idle before MAIL for
  *   idleTimeoutMs is closed, and one refusal ends a session;
- * - when the budget is full, a new client is admitted by closing the longest-idle session that
- *   has not reached MAIL (anonymous ones first). Sessions at MAIL or later are never closed
- *   to make room: they are delivering mail.
+ * - when the budget is full, a new client is admitted by closing a session that has not
+ *   reached MAIL: anonymous before logged-in, then from the address holding the most
+ *   sessions, then the longest idle. Sessions at MAIL or later are never closed to make room:
+ *   they are delivering mail.
  * Entering and leaving stress are events; stress lasting alertAfterMs is an alert.
  */
 export class Admission {
   private readonly sessions = new Map<string, Admitted>();
   private mx = 0;
+  /** Admitted sessions per client address: a flood holds many, a real client one or two. */
+  private readonly perIp = new Map<string, number>();
   private stressSince: number | null = null;
   /** Under stress, since when the sessions have been below the off level. */
   private calmSince: number | null = null;
@@ -107,6 +110,7 @@ export class Admission {
     }
     this.sessions.set(id, { id, ip, kind, lastActive: this.deps.clock.now(), atMail: false, authenticated: false });
     if (kind === 'mx') this.mx++;
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     this.check();
     return { ok: true };
   }
@@ -132,6 +136,9 @@ export class Admission {
     if (!a) return;
     this.sessions.delete(id);
     if (a.kind === 'mx') this.mx--;
+    const n = (this.perIp.get(a.ip) ?? 0) - 1;
+    if (n > 0) this.perIp.set(a.ip, n);
+    else this.perIp.delete(a.ip);
     this.check();
   }
 
@@ -141,12 +148,21 @@ export class Admission {
     this.sweepTimer = this.alertTimer = null;
   }
 
-  /** The session to close to make room: not at MAIL, anonymous before logged-in, longest idle first. */
+  /**
+   * The session to close to make room: one not at MAIL; anonymous before logged-in; then from
+   * the address holding the most sessions (a flood churns so fast that its newest sessions
+   * look less idle than a real client pausing for a second); then the longest idle.
+   */
   private idlest(kind: ListenerKind | null): Admitted | null {
     let best: Admitted | null = null;
+    let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
     for (const a of this.sessions.values()) {
       if (a.atMail || (kind && a.kind !== kind)) continue;
-      if (!best || Number(a.authenticated) < Number(best.authenticated) || (a.authenticated === best.authenticated && a.lastActive < best.lastActive)) best = a;
+      const key: [number, number, number] = [Number(a.authenticated), -(this.perIp.get(a.ip) ?? 0), a.lastActive];
+      if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
+        best = a;
+        bestKey = key;
+      }
     }
     return best;
   }

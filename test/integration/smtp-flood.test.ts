@@ -11,6 +11,8 @@ import { RawSmtp } from '../helpers/smtp-client.js';
 const HOST = '127.1.255.1';
 const MX_CLIENT = '127.1.254.1';
 const SUBMIT_CLIENT = '127.1.254.2';
+/** Connected before the flood, talks (NOOP) every 2 s but never reaches MAIL: it is not idle. */
+const TALKER = '127.1.254.3';
 const PER_ADDRESS = 12;
 const FLOOD_ADDRESSES = Array.from({ length: 250 }, (_, i) => `127.1.${10 + Math.floor(i / 5)}.${1 + (i % 5)}`);
 const BOUND_MS = 2000;
@@ -87,6 +89,15 @@ async function deliver(o: { from: string; port: number; login?: [string, string]
 }
 
 test('an idle-connection flood of 3,000 connections from 250 addresses: a new MX client and an authenticated submission client each send within 2 s; idle flood sessions are closed with 421 4.7.0 and stress mode comes and goes', async (t) => {
+  const talker = await RawSmtp.open(HOST, d.ports.mx, TALKER);
+  assert.match(await talker.reply(), /^220 /);
+  assert.match(await talker.cmd('EHLO talker.example.net'), /^250/);
+  const noops: string[] = [];
+  const talking = setInterval(() => void talker.cmd('NOOP').then((r) => noops.push(r), (e: Error) => noops.push(e.message)), 2000);
+  t.after(() => {
+    clearInterval(talking);
+    talker.close();
+  });
   await openFlood();
   // Let the flood pass the greeting delay and the connect stage.
   await new Promise((r) => setTimeout(r, 1000));
@@ -113,6 +124,9 @@ test('an idle-connection flood of 3,000 connections from 250 addresses: a new MX
 
   const off = await d.waitFor((l) => l.evt === 'smtp.stress.off', 15000);
   t.diagnostic(`closed as idle: ${idleClosed.length}; stress off: ${JSON.stringify(off)}`);
+  clearInterval(talking);
+  assert.ok(noops.length >= 5 && noops.every((r) => r.startsWith('250')), `the talking session kept its place: ${JSON.stringify(noops)}`);
+  assert.match(await talker.cmd('NOOP'), /^250/);
   const evs = JSON.parse((await d.cli(['events', 'list', '--json'])).stdout) as { kind: string }[];
   assert.ok(evs.some((e) => e.kind === 'smtp.stress.on'), 'stress on is in the event log');
   assert.ok(evs.some((e) => e.kind === 'smtp.stress.off'), 'stress off is in the event log');

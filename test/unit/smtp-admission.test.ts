@@ -84,6 +84,22 @@ test('a full budget makes room by closing the longest-idle session before MAIL, 
   assert.equal(a.size, 10);
 });
 
+test('to make room, the address holding the most sessions loses first, even when a lone client has been idle longer', async () => {
+  const { a, clock, closed } = setup({ submissionReserve: 0 });
+  a.admit('lone', '203.0.113.1', 'mx'); // a real client pausing for a second
+  await clock.advance(1_000);
+  // 192.0.2.1 holds four (f0-f3), 192.0.2.2 three, 192.0.2.3 two.
+  for (let i = 0; i < 9; i++) {
+    a.admit(`f${i}`, i < 4 ? '192.0.2.1' : i < 7 ? '192.0.2.2' : '192.0.2.3', 'mx');
+    await clock.advance(10);
+  }
+  a.active('f0');
+  assert.equal(a.admit('f9', '198.51.100.7', 'mx').ok, true);
+  assert.deepEqual(closed.map((c) => c.id), ['f1'], 'from 192.0.2.1, its idlest session (f0 just talked)');
+  for (let i = 10; i < 16; i++) a.admit(`f${i}`, '192.0.2.9', 'mx');
+  assert.equal(closed.some((c) => c.id === 'lone'), false);
+});
+
 test('an MX client at the MX cap makes room among MX sessions only: submission sessions keep the reserve', () => {
   const { a, closed } = setup();
   a.admit('sub', '198.51.100.1', 'submission');
