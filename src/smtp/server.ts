@@ -259,6 +259,8 @@ export class SmtpService {
     try {
       const o = await decided;
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'connect', { unit: o.unit }));
+      // A client that left while the chain decided would never be released.
+      if (this.sessions.get(session.id) !== st) return cb();
       // After the per-address limits: a client over them never takes another's slot.
       const admitted = this.admission.admit(session.id, st.ip, listenerKind(l));
       if (!admitted.ok) return cb(this.refuse(l, session, admitted.reply, 'connect', { unit: 'smtp.admission' }));
