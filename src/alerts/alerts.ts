@@ -57,6 +57,8 @@ const KINDS: Record<string, KindText> = {
   'ha.fenced': { severity: 'critical', en: 'HA: this box cut itself off (no peer, no gateway)', zh: '備援：本機已停止服務（對方與閘道皆無回應）', everyEvent: true },
   'ha.merged': { severity: 'warning', en: 'HA: mail accepted by both boxes alone was merged', zh: '備援：兩台主機各自收下的郵件已合併', everyEvent: true },
   'ha.switchover': { severity: 'info', en: 'HA switchover', zh: '備援手動切換', everyEvent: true },
+  // Stress that lasts is a flood someone must look at; a short burst is only in the event log.
+  'smtp.stress.lasting': { severity: 'critical', en: 'SMTP under stress for a long time (connection flood?)', zh: 'SMTP 連線數長時間接近上限（疑似連線洪水攻擊）' },
 };
 
 interface KeyState {

@@ -56,7 +56,21 @@ export const configSchema = z.strictObject({
       maxCommandLength: z.number().int().min(512).max(65536).default(4096).describe('Longest command line accepted'),
       maxBadCommands: z.number().int().min(1).max(100).default(10).describe('Refused commands before the client is disconnected'),
       socketTimeoutMs: z.number().int().min(1000).default(300000).describe('Idle time before a session is closed'),
-      maxClients: z.number().int().min(1).default(500).describe('Concurrent sessions over all listeners'),
+      maxClients: z
+        .number().int().min(1).default(500)
+        .describe('Concurrent sessions over all listeners (one budget); past smtp.stress.threshold of it the box is under stress'),
+      submissionReserve: z
+        .number().min(0).max(0.9).default(0.1)
+        .describe('Share of maxClients the MX listeners (no AUTH required, no implicit TLS) may not take: kept for people who log in'),
+      stress: z
+        .strictObject({
+          threshold: z.number().gt(0).max(1).default(0.8).describe("Share of maxClients at which stress mode starts (Postfix's ${stress})"),
+          idleTimeoutMs: z.number().int().min(1000).max(300000).default(10000).describe('Under stress: idle time before MAIL after which a session is closed (421 4.7.0)'),
+          errorLimit: z.number().int().min(1).max(100).default(1).describe('Under stress: refusals that end a session'),
+          alertAfterMinutes: z.number().int().min(0).max(1440).default(5).describe('Stress lasting this long mails an alert (0 = never)'),
+        })
+        .prefault({})
+        .describe('Stress mode: when the connection budget runs short, idle sessions before MAIL make room for new clients'),
     })
     .prefault({}),
   relay: z
@@ -86,7 +100,14 @@ export const configSchema = z.strictObject({
         .number().int().min(0).default(0)
         .describe('Never-before-seen recipients per login per local day; past it the account is suspended (auth.suspendOnThreshold)'),
       perIpConnectionsPerMinute: z.number().int().min(0).default(0).describe('New connections per client IP in any 60 s'),
-      perIpConcurrentConnections: z.number().int().min(0).default(0).describe('Open connections per client IP at once'),
+      perIpConcurrentConnections: z
+        .number().int().min(0).default(50)
+        .describe("Open connections per client address at once (Postfix's smtpd_client_connection_count_limit is 50 too)"),
+      perSubnetConcurrentConnections: z
+        .number().int().min(0).default(100)
+        .describe('Open connections per network (subnetPrefixV4 / subnetPrefixV6) at once; relay.allowIps clients are not counted in it'),
+      subnetPrefixV4: z.number().int().min(8).max(32).default(24).describe('IPv4 network size for perSubnetConcurrentConnections'),
+      subnetPrefixV6: z.number().int().min(16).max(128).default(64).describe('IPv6 network size for perSubnetConcurrentConnections (one customer usually has a /64 or more)'),
       exemptIps: z.array(ipOrCidr).default([]).describe('Clients no threshold applies to (a newsletter sender, a scanner)'),
       exemptAccounts: z.array(z.email()).default([]).describe('Logins no threshold applies to'),
     })

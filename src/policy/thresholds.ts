@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { DayCount } from '../store/counters.js';
 import type { EventInput } from '../events/events.js';
-import { IpList } from './ipList.js';
+import { IpList, subnetOf } from './ipList.js';
 import { replies, type Reply } from './reply.js';
 import { accept, refuse, type SessionFacts, type Verdict } from './types.js';
 import { SlidingMinute, localDay } from './window.js';
@@ -13,6 +13,7 @@ type Limit =
   | 'perAccountMessagesPerDay'
   | 'perIpConnectionsPerMinute'
   | 'perIpConcurrentConnections'
+  | 'perSubnetConcurrentConnections'
   | 'perAccountNewRecipientsPerDay';
 
 export type { DayCount };
@@ -45,6 +46,11 @@ export class ThresholdPolicy {
   private readonly minutes = new Map<string, SlidingMinute>();
   private readonly days = new Map<string, DayCount>();
   private readonly open = new Map<string, number>();
+  /** Open connections per network (subnetOf), and the network each address with open ones counts in ('' = none). */
+  private readonly openNet = new Map<string, number>();
+  private readonly netOf = new Map<string, string>();
+  /** A LAN is many hosts in one /24: relay.allowIps clients are not counted per network. */
+  private relayIps: IpList;
   private readonly lastTrip = new Map<string, number>();
   /** Per login, today: the client IPs it sent from and a few subjects (evidence for a suspension). */
   private readonly evidence = new Map<string, { day: string; ips: Set<string>; subjects: string[] }>();
@@ -62,6 +68,7 @@ export class ThresholdPolicy {
   ) {
     this.exemptIps = new IpList(config().thresholds.exemptIps);
     this.exemptAccounts = new Set(config().thresholds.exemptAccounts);
+    this.relayIps = new IpList(config().relay.allowIps);
   }
 
   /** Who suspends an account that reached auth.suspendAtMultiple x its day limit. */
@@ -73,6 +80,7 @@ export class ThresholdPolicy {
   reload(): void {
     this.exemptIps = new IpList(this.config().thresholds.exemptIps);
     this.exemptAccounts = new Set(this.config().thresholds.exemptAccounts);
+    this.relayIps = new IpList(this.config().relay.allowIps);
   }
 
   /** Day counters read back at start (today's only). */
@@ -131,8 +139,16 @@ export class ThresholdPolicy {
     const t = this.now();
     let v = this.over('perIpConnectionsPerMinute', w.count(t), { ip }, replies.tooManyConnections, `too many connections from ${ip} in the last minute`);
     if (v.ok) v = this.over('perIpConcurrentConnections', this.open.get(ip) ?? 0, { ip }, replies.tooManyConnections, `too many open connections from ${ip}`);
+    const th = this.config().thresholds;
+    // An address counts in the network it was first counted in until its last connection closes.
+    const net = this.netOf.get(ip) ?? (this.relayIps.has(ip) ? '' : subnetOf(ip, th.subnetPrefixV4, th.subnetPrefixV6));
+    if (v.ok && net) v = this.over('perSubnetConcurrentConnections', this.openNet.get(net) ?? 0, { ip: net }, replies.tooManyConnections, `too many open connections from ${net}`);
     w.add(t);
-    if (v.ok) this.open.set(ip, (this.open.get(ip) ?? 0) + 1);
+    if (v.ok) {
+      this.open.set(ip, (this.open.get(ip) ?? 0) + 1);
+      this.netOf.set(ip, net);
+      if (net) this.openNet.set(net, (this.openNet.get(net) ?? 0) + 1);
+    }
     this.housekeep();
     return v;
   }
@@ -142,6 +158,13 @@ export class ThresholdPolicy {
     const n = (this.open.get(f.clientIp) ?? 0) - 1;
     if (n > 0) this.open.set(f.clientIp, n);
     else this.open.delete(f.clientIp);
+    const net = this.netOf.get(f.clientIp);
+    if (net) {
+      const m = (this.openNet.get(net) ?? 0) - 1;
+      if (m > 0) this.openNet.set(net, m);
+      else this.openNet.delete(net);
+    }
+    if (n <= 0) this.netOf.delete(f.clientIp);
   }
 
   mail(f: SessionFacts): Verdict {

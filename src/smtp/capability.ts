@@ -27,7 +27,7 @@ export async function startSmtp(
     const cfg = config.current;
     return serviceAddr ? { ...cfg, smtp: { ...cfg.smtp, listeners: cfg.smtp.listeners.map((l) => ({ ...l, host: serviceAddr })) } } : cfg;
   };
-  const smtp = new SmtpService({ config: smtpConfig, chain: o.chain, spool: o.spool, onCommitted: o.onCommitted, tls, log: log.child({ mod: 'smtp' }) });
+  const smtp = new SmtpService({ config: smtpConfig, chain: o.chain, spool: o.spool, onCommitted: o.onCommitted, tls, log: log.child({ mod: 'smtp' }), clock, emit: box.emit });
   let bindTimer: Timer | null = null;
   let bindWarned = false;
   let stopped = false;

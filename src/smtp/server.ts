@@ -9,6 +9,9 @@ import { escalate, failureReply, type PolicyChain, type Stage } from '../policy/
 import type { SessionFacts } from '../policy/types.js';
 import type { Envelope, Incoming } from '../spool/spool.js';
 import { HeaderCollector, receivedHeader } from './headers.js';
+import type { Clock } from '../core/clock.js';
+import type { EventInput } from '../events/events.js';
+import { Admission, type ListenerKind } from './admission.js';
 
 export interface SmtpSpool {
   hasRoom(): Promise<boolean>;
@@ -24,6 +27,8 @@ export interface SmtpDeps {
   onCommitted: (env: Envelope, body: Buffer[] | null) => void;
   tls: TlsMaterial;
   log: Logger;
+  clock: Clock;
+  emit: (ev: EventInput) => void;
 }
 
 interface SessionState {
@@ -50,8 +55,21 @@ class ReplyError extends Error {
 export class SmtpService {
   private readonly servers: { listener: ListenerConfig; server: SMTPServer }[] = [];
   private readonly sessions = new Map<string, SessionState>();
+  /** The connection budget over all listeners and stress mode (admission.ts). */
+  private readonly admission: Admission;
 
-  constructor(private readonly deps: SmtpDeps) {}
+  constructor(private readonly deps: SmtpDeps) {
+    this.admission = new Admission({
+      settings: () => {
+        const { maxClients, submissionReserve, stress } = deps.config().smtp;
+        return { maxClients, submissionReserve, threshold: stress.threshold, idleTimeoutMs: stress.idleTimeoutMs, errorLimit: stress.errorLimit, alertAfterMs: stress.alertAfterMinutes * 60_000 };
+      },
+      clock: deps.clock,
+      emit: deps.emit,
+      log: deps.log,
+      close: (id, reply) => this.closeSession(id, reply, true),
+    });
+  }
 
   async start(): Promise<void> {
     for (const l of this.deps.config().smtp.listeners) {
@@ -88,7 +106,7 @@ export class SmtpService {
         name: cfg.hostname,
         size: cfg.smtp.maxMessageBytes,
         maxRecipients: cfg.smtp.maxRecipients,
-        maxClients: cfg.smtp.maxClients,
+        maxClients: libraryMaxClients(cfg),
         maxCommandLength: cfg.smtp.maxCommandLength,
         socketTimeout: cfg.smtp.socketTimeoutMs,
       });
@@ -103,6 +121,7 @@ export class SmtpService {
   }
 
   async stop(): Promise<void> {
+    this.admission.stop();
     await Promise.all(this.servers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))));
     this.servers.length = 0;
   }
@@ -123,7 +142,7 @@ export class SmtpService {
       authRequiredMessage: `${replies.authRequired.enhanced} ${replies.authRequired.text}`,
       size: cfg.smtp.maxMessageBytes,
       rejectOversized: true,
-      maxClients: cfg.smtp.maxClients,
+      maxClients: libraryMaxClients(cfg),
       maxRecipients: cfg.smtp.maxRecipients,
       maxCommandLength: cfg.smtp.maxCommandLength,
       socketTimeout: cfg.smtp.socketTimeoutMs,
@@ -144,6 +163,7 @@ export class SmtpService {
           void st.connected.then((accepted) => accepted && this.deps.chain.disconnect(facts));
         }
         this.sessions.delete(session.id);
+        this.admission.release(session.id);
       },
       onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, cb),
       onMailFrom: (address, session, cb) => void this.onMailFrom(l, address, session, cb),
@@ -170,6 +190,8 @@ export class SmtpService {
   private protocolLogger(l: ListenerConfig) {
     const ignore = () => undefined;
     const debug = (entry: { tnx?: string; cid?: string }, _msg: string, payload?: unknown) => {
+      // Every command line the client sends passes here: it is what "idle" is measured by.
+      if (entry.tnx === 'command' && entry.cid) this.admission.active(entry.cid);
       if (entry.tnx !== 'send' || typeof payload !== 'string' || !/^[45]\d\d /.test(payload)) return;
       const st = entry.cid ? this.sessions.get(entry.cid) : undefined;
       if (st && st.logged === payload) {
@@ -177,6 +199,12 @@ export class SmtpService {
         return;
       }
       this.deps.log.info({ evt: 'smtp.refuse', stage: 'protocol', listener: l.name, cid: entry.cid, ip: st?.ip, login: st?.login ?? null, reply: payload }, 'refused');
+      // Under stress the library's own refusals (unknown command, bad syntax) count too, and
+      // the error limit drops (Postfix's junk and hard error limits of 1 under stress).
+      const cid = entry.cid;
+      if (cid && st && payload.startsWith('5') && this.admission.underStress && ++st.errors >= this.admission.errorLimit(this.deps.config().smtp.maxBadCommands)) {
+        setImmediate(() => this.closeSession(cid, replies.tooManyErrors, false));
+      }
     };
     return { trace: ignore, info: ignore, warn: ignore, error: ignore, fatal: ignore, debug };
   }
@@ -194,7 +222,7 @@ export class SmtpService {
   private refuse(l: ListenerConfig, session: SMTPServerSession, reply: Reply, stage: string, extra: Record<string, unknown> = {}): ReplyError {
     const st = this.state(session);
     st.errors++;
-    const final = escalate(reply, st.errors, this.deps.config().smtp.maxBadCommands);
+    const final = escalate(reply, st.errors, this.admission.errorLimit(this.deps.config().smtp.maxBadCommands));
     const f = this.facts(l, session);
     st.logged = `${final.code} ${final.enhanced} ${final.text}`;
     this.deps.log.info(
@@ -211,6 +239,19 @@ export class SmtpService {
     return this.refuse(l, session, reply, stage, extra);
   }
 
+  /** Closes a session with a reply first (smtp-server closes the connection after a 421); `logged`: the caller logged why. */
+  private closeSession(id: string, reply: Reply, logged: boolean): void {
+    for (const { server } of this.servers) {
+      for (const conn of server.connections as Set<{ id: string; send(code: number, text: string): void }>) {
+        if (conn.id !== id) continue;
+        const st = this.sessions.get(id);
+        if (st && logged) st.logged = `${reply.code} ${reply.enhanced} ${reply.text}`;
+        conn.send(reply.code, `${reply.enhanced} ${reply.text}`);
+        return;
+      }
+    }
+  }
+
   private async onConnect(l: ListenerConfig, session: SMTPServerSession, cb: (err?: Error | null) => void) {
     const st = this.state(session);
     const decided = this.deps.chain.connect(this.facts(l, session));
@@ -218,6 +259,11 @@ export class SmtpService {
     try {
       const o = await decided;
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'connect', { unit: o.unit }));
+      // A client that left while the chain decided would never be released.
+      if (this.sessions.get(session.id) !== st) return cb();
+      // After the per-address limits: a client over them never takes another's slot.
+      const admitted = this.admission.admit(session.id, st.ip, listenerKind(l));
+      if (!admitted.ok) return cb(this.refuse(l, session, admitted.reply, 'connect', { unit: 'smtp.admission' }));
       cb();
     } catch (err) {
       cb(this.failed(l, session, 'connect', err, { evt: 'smtp.connect.error', msg: 'connection check failed' }));
@@ -230,6 +276,7 @@ export class SmtpService {
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'auth', { user: auth.username, unit: o.unit }));
       const login = o.login;
       this.state(session).login = login;
+      this.admission.authenticated(session.id);
       this.deps.log.info({ evt: 'smtp.auth', listener: l.name, cid: session.id, ip: normalizeIp(session.remoteAddress), login }, 'authenticated');
       cb(null, { user: login });
     } catch (err) {
@@ -242,6 +289,7 @@ export class SmtpService {
     try {
       const o = await this.deps.chain.mail(this.facts(l, session), address.address);
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'mail', { from: address.address, unit: o.unit }));
+      this.admission.reachedMail(session.id);
       cb();
     } catch (err) {
       cb(this.failed(l, session, 'mail', err, { evt: 'smtp.mail.error', msg: 'sender check failed' }, { from: address.address }));
@@ -304,4 +352,18 @@ export class SmtpService {
       cb(this.failed(l, session, 'data', err, { evt: 'smtp.data.error', msg: 'could not store message' }, { from, rcpt }));
     }
   }
+}
+
+/** MX: anyone may send without AUTH. The others are where people log in (the submission reserve). */
+function listenerKind(l: ListenerConfig): ListenerKind {
+  return l.authRequired || l.implicitTls ? 'submission' : 'mx';
+}
+
+/**
+ * smtp-server's own per-listener limit, checked before onConnect, refuses without looking
+ * at anyone. The budget is admission's (one over all listeners, making room under stress);
+ * this is only a backstop on file descriptors, so admission sees the clients it can admit.
+ */
+function libraryMaxClients(cfg: Config): number {
+  return cfg.smtp.maxClients * 2;
 }

@@ -127,3 +127,35 @@ test('memory stays bounded with thousands of client IPs', () => {
   const s = p.stats();
   assert.ok(s.minuteWindows <= 500 && s.dayCounters <= 500, JSON.stringify(s));
 });
+
+test('open connections per network: addresses of one /24 (or IPv6 /64) share a limit; another network, a relay.allowIps LAN and an exempt client do not count in it', () => {
+  const at = (ip: string): SessionFacts => ({ clientIp: ip, listener: 'mx', login: null, tls: false });
+  const { p } = setup({ perIpConcurrentConnections: 2, perSubnetConcurrentConnections: 3, exemptIps: ['198.51.100.9'] });
+  assert.equal(p.connect(at('192.0.2.1')).ok, true);
+  assert.equal(p.connect(at('192.0.2.2')).ok, true);
+  assert.equal(p.connect(at('::ffff:192.0.2.3')).ok, true);
+  assert.equal(show(p.connect(at('192.0.2.4'))), '421 4.7.0 Error: too many open connections from 192.0.2.0/24 (limit thresholds.perSubnetConcurrentConnections = 3), try again later');
+  assert.equal(p.connect(at('192.0.3.4')).ok, true, 'the next /24 has its own');
+  p.disconnect(at('192.0.2.2'));
+  assert.equal(p.connect(at('192.0.2.4')).ok, true, 'a closed connection frees its network slot');
+  // One customer's /64: every address in it is the same client.
+  for (const ip of ['2001:db8:1:2::1', '2001:db8:1:2:ffff::7', '2001:db8:1:2:0:0:0:abcd']) assert.equal(p.connect(at(ip)).ok, true);
+  assert.match(show(p.connect(at('2001:db8:1:2::99'))), /too many open connections from 2001:db8:1:2:0:0:0:0\/64 /);
+  assert.equal(p.connect(at('2001:db8:1:3::1')).ok, true);
+  for (let i = 0; i < 5; i++) assert.equal(p.connect(at('198.51.100.9')).ok, true, 'exempt');
+});
+
+test('relay.allowIps clients are not counted per network (a LAN), but still per address', () => {
+  const at = (ip: string): SessionFacts => ({ clientIp: ip, listener: 'mx', login: null, tls: false });
+  const cfg = validateConfig({ relay: { allowIps: ['10.1.1.0/24'] }, thresholds: { perIpConcurrentConnections: 1, perSubnetConcurrentConnections: 1 } });
+  const p = new ThresholdPolicy(() => cfg, () => undefined, { save: () => undefined });
+  for (let i = 1; i <= 5; i++) assert.equal(p.connect(at(`10.1.1.${i}`)).ok, true);
+  assert.match(show(p.connect(at('10.1.1.1'))), /perIpConcurrentConnections = 1/);
+});
+
+test('per-network limits have defaults a NAT site does not reach: 50 per address, 100 per /24 or /64', () => {
+  const t = validateConfig({}).thresholds;
+  assert.deepEqual([t.perIpConcurrentConnections, t.perSubnetConcurrentConnections, t.subnetPrefixV4, t.subnetPrefixV6], [50, 100, 24, 64]);
+  assert.throws(() => validateConfig({ thresholds: { subnetPrefixV6: 200 } }), /thresholds\.subnetPrefixV6/);
+  assert.throws(() => validateConfig({ smtp: { stress: { threshold: 1.5 } } }), /smtp\.stress\.threshold/);
+});
