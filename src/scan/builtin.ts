@@ -226,7 +226,7 @@ const HEADER_NAME = /^([!-9;-~]+)[ \t]*:/;
  * Why mail programs could read a message's structure otherwise than mailparser does, or null.
  * mailparser takes the first of two Content-Type (or Content-Transfer-Encoding) headers, some
  * mail programs the last; mailparser reads a bare CR as part of a line, some programs as a
- * line end. Looked for in every header block: the message's own, and those after a line
+ * line end (so a Content-Type after one is seen by them only). Looked for in every header block: the message's own, and those after a line
  * starting "--" (a MIME boundary; a stray one in text costs nothing, a block is judged only
  * by its repeated headers and bare CRs).
  */
@@ -262,7 +262,8 @@ function ambiguousHeaders(raw: Buffer): string | null {
       inHead = false;
       continue;
     }
-    if (l.includes('\r')) return 'bare CR in a header';
+    // A program that ends lines at a bare CR too would read the header after it.
+    if (l.split('\r').slice(1).some((seg) => /^content-(type|transfer-encoding)$/i.test(HEADER_NAME.exec(seg)?.[1] ?? ''))) return 'a Content-Type header behind a bare CR';
     if ((l[0] === ' ' || l[0] === '\t') && fields.length) fields[fields.length - 1] += l;
     else fields.push(l);
   }
