@@ -1,7 +1,7 @@
 import type { Entry, ZipFile } from 'yauzl';
 
 /**
- * The built-in scanning layer: needs no engine, so it runs on every outbound message and
+ * The built-in scanning layer: needs no engine, so it runs first on every scanned message and
  * first. It finds the industry test patterns (so an administrator can check that scanning
  * works end to end), and executables however they are named or packed in zips. The other
  * built-in check, an account's sudden jump in sending volume, is in anomaly.ts.
@@ -79,10 +79,9 @@ interface Ctx {
 }
 
 /**
- * Scans one message. Never throws: a message mailparser cannot read yields no findings
- * (the engines after this layer still see it), and anything that fails midway keeps what
- * was found before it. Note that mailparser refuses a message of more than 1000 MIME parts
- * or with a header block over 1 MB, so such a message passes this layer unexamined.
+ * Scans one message. Never throws: anything that fails midway keeps what was found before
+ * it. mailparser refuses a message of more than 1000 MIME parts or with a header block over
+ * 1 MB: such a message is a MIME_LIMIT finding, as it cannot be looked into.
  */
 export async function builtinScan(message: Buffer, opts: BuiltinScanOptions = {}): Promise<BuiltinFinding[]> {
   const maxZipEntries = nonNegative(opts.maxZipEntries, 1000);
