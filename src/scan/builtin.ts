@@ -1,8 +1,8 @@
 import type { Entry, ZipFile } from 'yauzl';
 
 /**
- * The built-in scanning layer: needs no engine, so it runs first on every scanned message and
- * first. It finds the industry test patterns (so an administrator can check that scanning
+ * The built-in scanning layer: needs no engine, so it runs first on every scanned message
+ * (outbound by default). It finds the industry test patterns (so an administrator can check that scanning
  * works end to end), and executables however they are named or packed in zips. The other
  * built-in check, an account's sudden jump in sending volume, is in anomaly.ts.
  */
