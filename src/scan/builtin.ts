@@ -174,7 +174,9 @@ function plainTextBody(message: Buffer): Buffer | null {
       const m = /^text\/plain\s*(?:;\s*charset\s*=\s*("?)([A-Za-z0-9_-]+)\1\s*)?;?\s*$/i.exec(type);
       if (!m || (m[2] !== undefined && !ASCII_CHARSET.test(m[2].toLowerCase()))) return null;
     }
-    return message.subarray(Math.min(message.length, message.indexOf(0x0a, pos) + 1 || message.length));
+    const body = message.subarray(Math.min(message.length, message.indexOf(0x0a, pos) + 1 || message.length));
+    // A uuencoded file in the text is an attachment to mail programs that decode it.
+    return UU_BEGIN.test(body.toString('latin1')) ? null : body;
   }
 }
 
@@ -198,6 +200,7 @@ async function scanMessage(ctx: Ctx, raw: Buffer, path: string[], depth: number)
   const where = pathText([...path, 'message body']);
   if (body.some((t) => t.includes(GTUBE_TEXT))) ctx.findings.push({ kind: 'spam', rule: 'GTUBE', detail: where });
   if (body.some((t) => t.includes(EICAR_TEXT))) ctx.findings.push({ kind: 'virus', rule: 'EICAR', detail: where });
+  for (const t of body) await scanUuencoded(ctx, path, t);
 
   for (const att of mail.attachments) {
     const name = att.filename ?? '';
@@ -214,6 +217,7 @@ async function scanMessage(ctx: Ctx, raw: Buffer, path: string[], depth: number)
     }
     // A text attachment is a text part too (SpamAssassin matches GTUBE in it as well).
     if (att.contentType.startsWith('text/') && content.includes(GTUBE)) ctx.findings.push({ kind: 'spam', rule: 'GTUBE', detail: pathText([...path, label]) });
+    if (att.contentType.startsWith('text/')) await scanUuencoded(ctx, [...path, label], content.toString('latin1'));
     judge(ctx, [...path, label], name, content.subarray(0, HEAD_BYTES), content.includes(EICAR), false);
     if (looksZip(content)) await openZip(ctx, [...path, label], content, 1);
   }
@@ -271,6 +275,51 @@ function ambiguousHeaders(raw: Buffer): string | null {
 
 function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').slice(0, 200);
+}
+
+/** The start of a uuencoded file ("begin 644 setup.exe"), on a line of its own. */
+const UU_BEGIN = /^begin [0-7]{3,4} (.*?)\r?$/m;
+
+/**
+ * Files uuencoded in a text: Outlook and Thunderbird show such a block in a plain-text
+ * message as an attachment, while mailparser leaves it text. Each is judged like an
+ * attachment, and its bytes count against the per-message unpacking budget.
+ */
+async function scanUuencoded(ctx: Ctx, path: string[], text: string): Promise<void> {
+  if (!UU_BEGIN.test(text)) return;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length && !ctx.exhausted; i++) {
+    const begin = UU_BEGIN.exec(lines[i]!);
+    if (!begin) continue;
+    const name = begin[1]!.trim();
+    const chunks: Buffer[] = [];
+    for (i++; i < lines.length; i++) {
+      const line = lines[i]!.replace(/\r$/, '');
+      if (line === 'end') break;
+      const n = (line.charCodeAt(0) - 32) & 63;
+      if (!line || n === 0) continue;
+      chunks.push(uudecodeLine(line, n));
+    }
+    const data = Buffer.concat(chunks);
+    const here = [...path, name || 'uuencoded file'];
+    if (data.length > ctx.bytesLeft) return budgetHit(ctx, here, `more than ${bytesText(ctx.maxUnzippedBytes)} unpacked`);
+    ctx.bytesLeft -= data.length;
+    judge(ctx, here, name, data.subarray(0, HEAD_BYTES), data.includes(EICAR), false);
+    if (looksZip(data)) await openZip(ctx, here, data, 1);
+  }
+}
+
+/** One uuencoded line: a length character, then 4 characters for each 3 bytes. */
+function uudecodeLine(line: string, n: number): Buffer {
+  const out = Buffer.alloc(n);
+  const c = (j: number) => (line.charCodeAt(j) - 32) & 63;
+  for (let o = 0, j = 1; o < n; o += 3, j += 4) {
+    const v = (c(j) << 18) | (c(j + 1) << 12) | (c(j + 2) << 6) | c(j + 3);
+    out[o] = v >> 16;
+    if (o + 1 < n) out[o + 1] = (v >> 8) & 255;
+    if (o + 2 < n) out[o + 2] = v & 255;
+  }
+  return out;
 }
 
 /** Reports what one file (an attachment or an archive entry) is, from its name and first bytes. */

@@ -38,6 +38,8 @@ export type Wrap =
   | { kind: 'multipart'; subtype: 'mixed' | 'alternative' | 'related'; form: HeaderForm; quoteBoundary: boolean; inner: Wrap }
   | { kind: 'rfc822'; encoding: '7bit' | 'quoted-printable' | 'base64'; form: HeaderForm; inner: Wrap }
   | { kind: 'zip'; form: HeaderForm }
+  /** A plain-text part with the file uuencoded in it (Outlook and Thunderbird show it as an attachment). */
+  | { kind: 'uuencode'; form: HeaderForm }
   | { kind: 'single'; form: HeaderForm };
 
 export interface EvasiveMail {
@@ -62,6 +64,7 @@ const wrapArb: fc.Arbitrary<Wrap> = fc.letrec<{ wrap: Wrap }>((tie) => ({
     { depthSize: 'small', withCrossShrink: true },
     fc.record({ kind: fc.constant('attach' as const), encoding: fc.constantFrom('base64' as const, 'quoted-printable' as const), form: formArb }),
     fc.record({ kind: fc.constant('zip' as const), form: formArb }),
+    fc.record({ kind: fc.constant('uuencode' as const), form: formArb }),
     fc.record({ kind: fc.constant('multipart' as const), subtype: fc.constantFrom('mixed' as const, 'alternative' as const, 'related' as const), form: formArb, quoteBoundary: fc.boolean(), inner: tie('wrap') }),
     fc.record({ kind: fc.constant('rfc822' as const), encoding: fc.constantFrom('7bit' as const, 'quoted-printable' as const, 'base64' as const), form: formArb, inner: tie('wrap') }),
   ),
@@ -124,6 +127,22 @@ export function payloadFile(kind: PayloadKind): { name: string; content: Buffer 
   return kind === 'eicar' ? { name: 'notes.txt', content: EICAR } : { name: 'report.dat', content: fakePe() };
 }
 
+/** Classic uuencode: 45 bytes a line, the last line "`" (zero bytes). */
+export function uuencode(b: Buffer, eol: string): string {
+  const ch = (n: number) => String.fromCharCode(n === 0 ? 96 : n + 32);
+  let out = '';
+  for (let i = 0; i < b.length; i += 45) {
+    const chunk = b.subarray(i, i + 45);
+    out += ch(chunk.length);
+    for (let j = 0; j < chunk.length; j += 3) {
+      const [x, y = 0, z = 0] = [chunk[j]!, chunk[j + 1], chunk[j + 2]];
+      out += ch(x >> 2) + ch(((x & 3) << 4) | (y >> 4)) + ch(((y & 15) << 2) | (z >> 6)) + ch(z & 63);
+    }
+    out += eol;
+  }
+  return `${out}\`${eol}`;
+}
+
 let counter = 0;
 
 /** Headers and body of one MIME entity (a part, or a whole message when `top`). */
@@ -145,6 +164,11 @@ function entity(w: Wrap, m: EvasiveMail, zipped: Buffer, top: boolean): { head: 
       return {
         head: ct('application/zip; name="files.zip"', w.form) + header('Content-Transfer-Encoding', 'base64', w.form, eol) + `Content-Disposition: attachment; filename="files.zip"${eol}`,
         body: wrapLines(zipped.toString('base64'), eol) + eol,
+      };
+    case 'uuencode':
+      return {
+        head: ct('text/plain; charset=us-ascii', w.form),
+        body: `The file, as my old program sends it:${eol}${eol}begin 644 ${file.name}${eol}${uuencode(file.content, eol)}end${eol}`,
       };
     case 'multipart': {
       const b = `b${++counter}_${w.subtype}`;

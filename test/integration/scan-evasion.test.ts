@@ -40,6 +40,8 @@ const FORMS: [string, Omit<EvasiveMail, 'payload'>][] = [
   ['base64 inside a forwarded message in quoted-printable inside a multipart', mail(spaced, { kind: 'rfc822', encoding: 'quoted-printable', form: spaced, inner: b64() })],
   ['a zip inside base64, tab before the colon', mail({ ...plain, beforeColon: '\t' }, { kind: 'zip', form: spaced })],
   ['single part, spaced Content-Type and Content-Transfer-Encoding', mail(plain, { kind: 'single', form: spaced })],
+  ['a file uuencoded in a plain-text message', mail(plain, { kind: 'uuencode', form: plain })],
+  ['a file uuencoded in a plain-text part of a multipart', mail(spaced, { kind: 'multipart', subtype: 'mixed', form: plain, quoteBoundary: true, inner: { kind: 'uuencode', form: plain } })],
   ['quoted-printable attachment, spaced', mail(spaced, { kind: 'attach', encoding: 'quoted-printable', form: spaced })],
   [
     'four forwarded messages deep',

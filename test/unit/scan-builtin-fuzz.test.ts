@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { builtinScan } from '../../src/scan/builtin.js';
-import { EICAR, buildMail, evasiveMailArb, fakePe, header, qp, zipOf, type EvasiveMail } from '../helpers/evasive-mail.js';
+import { EICAR, buildMail, evasiveMailArb, fakePe, header, qp, uuencode, zipOf, type EvasiveMail } from '../helpers/evasive-mail.js';
 
 /**
  * Issue 12, finding 5: the built-in layer against the obsolete header forms of RFC 5322 §4
@@ -29,6 +29,13 @@ test('every evasive form of a test virus or a program is caught (a virus or exec
     }),
     params,
   );
+});
+
+test('a file uuencoded in a plain-text message is judged as the attachment mail programs show', async () => {
+  const msg = Buffer.from(`From: <a@example.test>\r\nSubject: old style\r\n\r\nHere:\r\n\r\nbegin 644 setup.exe\r\n${uuencode(fakePe(), '\r\n')}end\r\n`);
+  assert.deepEqual((await builtinScan(msg)).map((f) => `${f.kind}:${f.rule}:${f.detail}`), ['executable:EXE_ATTACHMENT:setup.exe (PE executable)']);
+  const eicar = Buffer.from(`From: <a@example.test>\r\n\r\nbegin 644 notes.txt\r\n${uuencode(EICAR, '\r\n')}end\r\n`);
+  assert.deepEqual((await builtinScan(eicar)).map((f) => `${f.kind}:${f.rule}`), ['virus:EICAR']);
 });
 
 test('the reported form of issue 12: Content-Type with a space before the colon, base64 EICAR', async () => {
@@ -86,6 +93,8 @@ const bodyArb = (eol: string) =>
         fc.constantFrom('Hello,', 'regards', '', '--x', 'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', `${EICAR.toString('latin1')}`, `${EICAR.toString('latin1').slice(0, 30)} `, EICAR.toString('latin1').slice(30)),
         fc.constant(EICAR.toString('base64')),
         fc.constant(qp(EICAR, eol)),
+        fc.constant(`begin 644 e.com${eol}${uuencode(EICAR, eol)}end`),
+        fc.constant(`begin 644 setup.exe${eol}${uuencode(fakePe(), eol)}end`),
         fc.string({ maxLength: 40 }),
       ),
       { maxLength: 8 },
