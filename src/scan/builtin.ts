@@ -250,15 +250,21 @@ function ambiguousHeaders(raw: Buffer): string | null {
     }
     return null;
   };
-  for (const line of raw.toString('latin1').split('\n')) {
-    const l = line.endsWith('\r') ? line.slice(0, -1) : line;
+  // Line by line over the bytes: a body line is looked at only for its first two bytes, so a
+  // large message is not copied into a string.
+  for (let pos = 0; pos <= raw.length; ) {
+    const nl = raw.indexOf(0x0a, pos);
+    const end = nl < 0 ? raw.length : nl;
+    const start = pos;
+    pos = end + 1;
     if (!inHead) {
-      if (l.startsWith('--')) {
+      if (raw[start] === 0x2d && raw[start + 1] === 0x2d && start + 1 < end) {
         inHead = true;
         fields = [];
       }
       continue;
     }
+    const l = raw.toString('latin1', start, end > start && raw[end - 1] === 0x0d ? end - 1 : end);
     if (l === '') {
       const doubt = judgeBlock();
       if (doubt) return doubt;
