@@ -245,7 +245,7 @@ export const configSchema = z.strictObject({
         .meta({ restart: true }),
     })
     .prefault({})
-    .describe('Spam and virus scanning; the built-in layer (GTUBE, EICAR, executables) always runs'),
+    .describe('Spam and virus scanning; the built-in layer (GTUBE, EICAR, executables) runs first on every scanned message (outbound by default, inbound only with scan.inbound.enabled)'),
   ha: z
     .strictObject({
       enabled: z.boolean().default(false).describe('Run as one box of a real-time HA pair'),

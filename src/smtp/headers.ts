@@ -18,7 +18,8 @@ export class HeaderCollector {
     const joined = Buffer.concat(this.chunks);
     const end = findHeaderEnd(joined);
     if (end >= 0 || this.bytes >= MAX_HEADER_BYTES) {
-      this.chunks = [end >= 0 ? joined.subarray(0, end) : joined.subarray(0, MAX_HEADER_BYTES)];
+      // The cap holds however the bytes arrive: an end found past it in one big chunk is cut too.
+      this.chunks = [joined.subarray(0, end >= 0 ? Math.min(end, MAX_HEADER_BYTES) : MAX_HEADER_BYTES)];
       this.done = true;
     } else {
       this.chunks = [joined];
