@@ -64,6 +64,13 @@ export const configSchema = z.strictObject({
       allowIps: z.array(ipOrCidr).default([]).describe('Client addresses/ranges allowed to relay'),
       allowRecipientDomains: z.array(domainName).default([]).describe('Remote domains anyone may relay to'),
       allowAuthenticated: z.boolean().default(true).describe('Authenticated sessions may relay'),
+      localSenderFromOutside: z
+        .enum(['reject', 'allow'])
+        .default('reject')
+        .describe(
+          'A client with no login and not in allowIps using a local domain as envelope sender or header From: ' +
+            'reject (550 5.7.1, as a forgery) or allow (accepted, never DKIM-signed; for mailing lists that resend our users\' posts)',
+        ),
     })
     .prefault({}),
   senderLoginMismatch: z

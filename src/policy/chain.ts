@@ -77,11 +77,11 @@ export const POLICY_ORDER = {
   // The lockout comes before the password check, the suspension after it: a suspended
   // account is told so only with its right password, and wrong ones still count.
   auth: ['smtp.tlsRequired', 'auth.lockout+credentials', 'accounts.notSuspended'],
-  mail: ['spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax', 'senderLogin.envelope', 'thresholds.messages'],
+  mail: ['spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax', 'senderLogin.envelope', 'relay.localSender', 'thresholds.messages'],
   // Relay first (Postfix's smtpd_relay_restrictions): it parses the address the way every
   // later unit will see it, so no later rule can be talked into relaying.
   rcpt: ['relay', 'recipient.local', 'thresholds.recipients', 'thresholds.newRecipients'],
-  data: ['senderLogin.headerFrom', 'scan.content'],
+  data: ['senderLogin.headerFrom', 'relay.localHeaderFrom', 'scan.content'],
 } as const satisfies Record<Stage, readonly string[]>;
 
 /** A stage's outcome for the SMTP layer: accepted (with what the stage settled) or refused by `unit`. */

@@ -19,6 +19,8 @@ export const replies = {
   badSenderSyntax: r(501, '5.1.7', 'Bad sender address syntax'),
   senderNotOwned: r(553, '5.7.1', 'Sender address rejected: not owned by user'),
   headerFromNotOwned: r(550, '5.7.1', 'From header address rejected: not owned by user'),
+  localSenderFromOutside: r(550, '5.7.1', 'Sender address rejected: a local domain sender needs authentication'),
+  localHeaderFromOutside: r(550, '5.7.1', 'From header address rejected: a local domain sender needs authentication'),
   authRequired: r(530, '5.7.0', 'Authentication required'),
   authFailed: r(535, '5.7.8', 'Error: authentication failed'),
   authNeedsTls: r(538, '5.7.11', 'Encryption required for requested authentication mechanism'),

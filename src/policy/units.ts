@@ -7,6 +7,7 @@ import { checkLocalRecipient, parseRecipient, type RecipientDirectory } from './
 import type { RelayPolicy } from './relay.js';
 import { replies } from './reply.js';
 import { checkEnvelopeSender, checkHeaderFrom, type SenderOwnership } from './senderLogin.js';
+import { checkLocalSenders } from './localSender.js';
 import type { ThresholdPolicy } from './thresholds.js';
 import type { ContentDecision, SessionFacts, Verdict } from './types.js';
 
@@ -108,6 +109,19 @@ export function envelopeSenderUnit(config: () => Config, accounts: SenderOwnersh
   };
 }
 
+/** An unauthenticated outside client may not claim a local domain as envelope sender; <> (bounces) passes. */
+export function localEnvelopeSenderUnit(relay: () => RelayPolicy, config: () => Config): PolicyUnit {
+  return {
+    name: 'relay.localSender',
+    stage: 'mail',
+    check: (f) => {
+      const sender = normalizeAddress(f.sender);
+      if (sender === null) return 'continue';
+      return asResult(checkLocalSenders(config().relay.localSenderFromOutside, f, [sender], relay(), replies.localSenderFromOutside));
+    },
+  };
+}
+
 /** The null sender (bounces) is not held to the message limits at MAIL; it is still counted when committed. */
 export function messageThresholdUnit(thresholds: ThresholdPolicy): PolicyUnit {
   return {
@@ -173,6 +187,18 @@ export function headerFromUnit(config: () => Config, accounts: SenderOwnership):
     name: 'senderLogin.headerFrom',
     stage: 'data',
     check: (f) => asResult(checkHeaderFrom(config().senderLoginMismatch, f, f.headerFrom, accounts)),
+  };
+}
+
+/** The same rule for the header From, which is what DMARC and the reader see. */
+export function localHeaderFromUnit(relay: () => RelayPolicy, config: () => Config): PolicyUnit {
+  return {
+    name: 'relay.localHeaderFrom',
+    stage: 'data',
+    check: (f) => {
+      const from = f.headerFrom.map((a) => normalizeAddress(a) ?? '');
+      return asResult(checkLocalSenders(config().relay.localSenderFromOutside, f, from, relay(), replies.localHeaderFromOutside));
+    },
   };
 }
 
