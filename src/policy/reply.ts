@@ -22,6 +22,7 @@ export const replies = {
   localSenderFromOutside: r(550, '5.7.1', 'Sender address rejected: a local domain sender needs authentication'),
   localHeaderFromOutside: r(550, '5.7.1', 'From header address rejected: a local domain sender needs authentication'),
   authRequired: r(530, '5.7.0', 'Authentication required'),
+  loginNoLongerValid: r(421, '4.7.0', 'Error: authentication no longer valid (password changed or account removed), log in again'),
   authFailed: r(535, '5.7.8', 'Error: authentication failed'),
   authNeedsTls: r(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
   tooManyRecipients: r(452, '4.5.3', 'Error: too many recipients'),

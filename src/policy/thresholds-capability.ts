@@ -12,6 +12,8 @@ export interface ThresholdsCapability extends Capability {
   committed(env: Envelope): void;
   /** Lifts a suspension and releases the account's held mail; returns how many messages. */
   unlock(address: string): Promise<number>;
+  /** The administrator suspends an account by hand (`mlsd user suspend`); false when it already was. */
+  suspend(address: string, reason: string): Promise<boolean>;
 }
 
 /**
@@ -26,29 +28,40 @@ export async function startThresholds(box: BoxContext, accounts: AccountStore, r
   thresholds.restore(await store.load());
   // Concurrent sessions of one account can trip its limit together: suspend it once.
   const suspending = new Set<string>();
-  thresholds.onSuspend((login, evidence) => {
-    if (suspending.has(login) || accounts.suspension(login)) return;
+  /** Suspends, holds the account's queued mail and records the event; false when it already was. */
+  const suspendAccount = async (login: string, reason: string, evidence: Record<string, unknown>, limit?: string): Promise<boolean> => {
+    if (suspending.has(login) || accounts.suspension(login)) return false;
     suspending.add(login);
-    void (async () => {
-      const reason = `${evidence.used} ${evidence.limitName === 'thresholds.perAccountNewRecipientsPerDay' ? 'new recipients' : 'messages'} today, limit ${evidence.limit} (${evidence.limitName})`;
-      if (!(await accounts.suspend(login, reason))) return;
+    try {
+      if (!(await accounts.suspend(login, reason))) return false;
       const held = await runner.hold(login, true);
       await events.emit({
         kind: 'account.suspended',
         severity: 'critical',
         account: login,
-        limit: evidence.limitName,
+        ...(limit ? { limit } : {}),
         text: `${login} suspended from sending: ${reason}; ${held} queued message(s) held`,
-        data: { ...evidence, clientIps: evidence.clientIps.join(', '), sampleSubjects: evidence.sampleSubjects.join(' | '), heldMessages: held },
+        data: { ...evidence, heldMessages: held },
       });
-    })()
-      .catch((err: Error) => log.error({ evt: 'suspend.fail', login, err: err.message }, 'could not suspend account'))
-      .finally(() => suspending.delete(login));
+      return true;
+    } finally {
+      suspending.delete(login);
+    }
+  };
+  thresholds.onSuspend((login, evidence) => {
+    const reason = `${evidence.used} ${evidence.limitName === 'thresholds.perAccountNewRecipientsPerDay' ? 'new recipients' : 'messages'} today, limit ${evidence.limit} (${evidence.limitName})`;
+    const data = { ...evidence, clientIps: evidence.clientIps.join(', '), sampleSubjects: evidence.sampleSubjects.join(' | ') };
+    suspendAccount(login, reason, data, evidence.limitName).catch((err: Error) => log.error({ evt: 'suspend.fail', login, err: err.message }, 'could not suspend account'));
   });
   return {
     policies: [connectionThresholdUnit(thresholds), messageThresholdUnit(thresholds), recipientThresholdUnit(thresholds), newRecipientThresholdUnit(current, thresholds, store)],
     disconnect: (facts) => thresholds.disconnect(facts),
     committed: (env) => thresholds.committed({ clientIp: env.clientIp, login: env.login, listener: env.listener, tls: false }, env.subject),
+    async suspend(address, reason) {
+      const login = normalizeAddress(address) ?? address;
+      if (!accounts.user(login)) throw new Error(`${address}: no such user`);
+      return suspendAccount(login, reason, { by: 'administrator' });
+    },
     async unlock(address) {
       await accounts.unlock(address);
       const login = normalizeAddress(address) ?? address;

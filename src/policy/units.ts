@@ -24,6 +24,11 @@ export interface Suspensions {
   suspension(address: string): unknown;
 }
 
+export interface CredentialStamps {
+  /** A fingerprint of the user's current credentials; undefined when there is no such user. */
+  credentialStamp(address: string): string | undefined;
+}
+
 // ---- connect
 
 export function connectionThresholdUnit(thresholds: ThresholdPolicy): PolicyUnit {
@@ -57,7 +62,38 @@ export function accountNotSuspendedUnit(accounts: Suspensions): PolicyUnit {
   };
 }
 
+/** Notes what the credentials were at AUTH, so a later password change or deletion ends the session's authority. */
+export function loginStampUnit(accounts: CredentialStamps): PolicyUnit {
+  return {
+    name: 'accounts.loginStamp',
+    stage: 'auth',
+    check: (f) => {
+      const loginStamp = f.login ? accounts.credentialStamp(f.login) : undefined;
+      return f.login && loginStamp ? { login: f.login, loginStamp } : 'continue';
+    },
+  };
+}
+
 // ---- MAIL FROM
+
+/**
+ * An open session keeps no authority its login has lost: at every MAIL the account must
+ * still exist with the credentials of the AUTH. The reply is 421 and the session ends:
+ * the client reconnects and logs in again, where a deleted account or an old password
+ * gets 535 (and a suspended one its own refusal).
+ */
+export function loginValidUnit(accounts: CredentialStamps): PolicyUnit {
+  return {
+    name: 'accounts.loginValid',
+    stage: 'mail',
+    check: (f) => {
+      if (!f.login) return 'continue';
+      const now = accounts.credentialStamp(f.login);
+      const changed = now === undefined || (f.loginStamp != null && now !== f.loginStamp);
+      return changed ? { refuse: replies.loginNoLongerValid } : 'continue';
+    },
+  };
+}
 
 /** The spool's free-space reserve: below it no new message is begun (452 4.3.1, the client retries). */
 export function diskReserveUnit(hasRoom: () => Promise<boolean>, log: Logger): PolicyUnit {

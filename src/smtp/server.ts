@@ -30,6 +30,8 @@ interface SessionState {
   ip: string;
   errors: number;
   login: string | null;
+  /** The login's credential fingerprint at AUTH (policy: accounts.loginValid). */
+  loginStamp: string | null;
   rcpt: string[];
   /** The refusal our hooks logged last, so the protocol logger does not log it again. */
   logged: string | null;
@@ -156,7 +158,7 @@ export class SmtpService {
   private state(session: SMTPServerSession): SessionState {
     let s = this.sessions.get(session.id);
     if (!s) {
-      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, rcpt: [], logged: null, connected: null };
+      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, loginStamp: null, rcpt: [], logged: null, connected: null };
       this.sessions.set(session.id, s);
     }
     return s;
@@ -186,6 +188,7 @@ export class SmtpService {
       clientIp: normalizeIp(session.remoteAddress),
       listener: l.name,
       login: this.state(session).login,
+      loginStamp: this.state(session).loginStamp,
       tls: !!(session as { secure?: boolean }).secure,
     };
   }
@@ -230,6 +233,7 @@ export class SmtpService {
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'auth', { user: auth.username, unit: o.unit }));
       const login = o.login;
       this.state(session).login = login;
+      this.state(session).loginStamp = o.loginStamp ?? null;
       this.deps.log.info({ evt: 'smtp.auth', listener: l.name, cid: session.id, ip: normalizeIp(session.remoteAddress), login }, 'authenticated');
       cb(null, { user: login });
     } catch (err) {
