@@ -198,10 +198,14 @@ export function recipientThresholdUnit(thresholds: ThresholdPolicy): PolicyUnit 
 /** The recipients each login has written to (kept in LevelDB by store/counters.ts). */
 export interface SentRecipients {
   hasSent(login: string, rcpt: string): Promise<boolean>;
-  rememberSent(login: string, rcpt: string): Promise<void>;
 }
 
-/** First-time recipients of a login per day; the store is not read when the limit is off. */
+/**
+ * First-time recipients of a login per day; the store is not read when the limit is off.
+ * A recipient is counted here, but remembered as known only when a message to it is
+ * committed (the thresholds capability does that), so a probe that never sends teaches
+ * the store nothing.
+ */
 export function newRecipientThresholdUnit(config: () => Config, thresholds: ThresholdPolicy, sent: SentRecipients): PolicyUnit {
   return {
     name: 'thresholds.newRecipients',
@@ -209,9 +213,7 @@ export function newRecipientThresholdUnit(config: () => Config, thresholds: Thre
     check: async (f) => {
       if (!f.login || config().thresholds.perAccountNewRecipientsPerDay <= 0) return 'continue';
       const isNew = !(await sent.hasSent(f.login, f.recipient));
-      const v = thresholds.newRecipient(f, isNew);
-      if (v.ok && isNew) await sent.rememberSent(f.login, f.recipient);
-      return asResult(v);
+      return asResult(thresholds.newRecipient(f, isNew, f.recipient));
     },
   };
 }
