@@ -14,7 +14,7 @@ import { smtpStatus } from './smtp/commands.js';
  */
 export function registerMailCommands(box: BoxContext, registry: CommandRegistry, status: StatusReport, live: () => MailServices): void {
   const { config } = box;
-  const accounts = () => ({ accounts: live().accounts.accounts, domains: () => config.current.domains, unlock: (a: string) => live().thresholds.unlock(a) });
+  const accounts = () => ({ accounts: live().accounts.accounts, domains: () => config.current.domains, unlock: (a: string) => live().thresholds.unlock(a), suspend: (a: string, why: string) => live().thresholds.suspend(a, why) });
   status.add('smtp', smtpStatus(() => live().smtp));
   status.add('accounts', accountStatus(accounts));
   status.add('delivery', deliveryStatus(() => ({

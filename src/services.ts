@@ -48,7 +48,7 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
     const accounts = up(await startAccounts(box));
     const spool = up(await startSpool(box));
     const relay = up(startRelayControl(box, accounts.accounts));
-    const delivery = up(await startDelivery(box, spool.spool, accounts.accounts));
+    const delivery = up(await startDelivery(box, spool.spool, accounts.accounts, relay.isTrustedClient));
     const scan = up(await startScan(box, spool.spool, delivery.route, relay.isTrustedClient));
     // Mail the other box of a pair hands over goes where the scanners' verdict says, as recovered mail does.
     delivery.dispatchWith(scan.dispatch);

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import { hashPassword, verifyPassword } from './password.js';
@@ -147,6 +148,15 @@ export class AccountStore {
 
   listAliases(): Alias[] {
     return Object.values(this.doc.aliases).sort((a, b) => a.address.localeCompare(b.address));
+  }
+
+  /**
+   * A fingerprint of the user's password hash (its salt is new at every change, so a
+   * password set again to the same value, or an account deleted and added again, differs).
+   */
+  credentialStamp(address: string): string | undefined {
+    const u = this.doc.users[address];
+    return u ? createHash('sha256').update(u.hash).digest('base64url').slice(0, 22) : undefined;
   }
 
   user(address: string): User | undefined {

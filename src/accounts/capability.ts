@@ -1,6 +1,6 @@
 import type { BoxContext, Capability } from '../core/capability.js';
 import { AuthPolicy } from '../policy/auth.js';
-import { accountNotSuspendedUnit, credentialsUnit, senderNotSuspendedUnit } from '../policy/units.js';
+import { accountNotSuspendedUnit, credentialsUnit, loginStampUnit, loginValidUnit, senderNotSuspendedUnit } from '../policy/units.js';
 import { AccountStore } from './accounts.js';
 
 export interface AccountsCapability extends Capability {
@@ -15,6 +15,6 @@ export async function startAccounts(box: BoxContext): Promise<AccountsCapability
   const auth = new AuthPolicy(() => config.current, accounts, (ev) => events.emit(ev), log.child({ mod: 'auth' }));
   return {
     accounts,
-    policies: [credentialsUnit(auth), accountNotSuspendedUnit(accounts), senderNotSuspendedUnit(accounts)],
+    policies: [credentialsUnit(auth), accountNotSuspendedUnit(accounts), loginStampUnit(accounts), loginValidUnit(accounts), senderNotSuspendedUnit(accounts)],
   };
 }

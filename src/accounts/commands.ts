@@ -8,6 +8,8 @@ export interface AccountCommandDeps {
   domains(): readonly string[];
   /** Lifts a suspension and releases the account's held mail; returns how many messages. */
   unlock(address: string): Promise<number>;
+  /** Suspends the account from sending and holds its queued mail; false when it already was. */
+  suspend(address: string, reason: string): Promise<boolean>;
 }
 
 const ADDRESS = [{ name: 'ADDRESS', required: true }];
@@ -64,6 +66,18 @@ export function accountCommands(deps: () => AccountCommandDeps): CommandSpec[] {
           text: users.map((u) => `${u.address}${u.suspended ? ` (suspended from sending since ${u.suspended.since}: ${u.suspended.reason})` : ''}`).join('\n'),
           json: users,
         };
+      },
+    },
+    {
+      name: 'user suspend',
+      summary: 'stop a user sending (a stolen password): open sessions too; its queued mail is held',
+      args: ADDRESS,
+      options: [{ name: 'reason', type: 'string', value: 'TEXT' }],
+      standby: false,
+      run: async (input) => {
+        const address = input.arg('ADDRESS');
+        const done = await deps().suspend(address, input.string('reason') ?? 'suspended by the administrator');
+        return { text: done ? `${address} suspended from sending` : `${address} was already suspended`, json: { address, suspended: true, changed: done } };
       },
     },
     {

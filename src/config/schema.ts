@@ -78,6 +78,13 @@ export const configSchema = z.strictObject({
       allowIps: z.array(ipOrCidr).default([]).describe('Client addresses/ranges allowed to relay'),
       allowRecipientDomains: z.array(domainName).default([]).describe('Remote domains anyone may relay to'),
       allowAuthenticated: z.boolean().default(true).describe('Authenticated sessions may relay'),
+      localSenderFromOutside: z
+        .enum(['reject', 'allow'])
+        .default('reject')
+        .describe(
+          'A client with no login and not in allowIps using a local domain as envelope sender or header From: ' +
+            'reject (550 5.7.1, as a forgery) or allow (accepted, never DKIM-signed; for mailing lists that resend our users\' posts)',
+        ),
     })
     .prefault({}),
   senderLoginMismatch: z
@@ -99,6 +106,9 @@ export const configSchema = z.strictObject({
       perAccountNewRecipientsPerDay: z
         .number().int().min(0).default(0)
         .describe('Never-before-seen recipients per login per local day; past it the account is suspended (auth.suspendOnThreshold)'),
+      newRecipientMemoryDays: z
+        .number().int().min(1).max(3650).default(90)
+        .describe('A recipient stays known (not new) this many days after the last committed message to it; older ones are forgotten'),
       perIpConnectionsPerMinute: z.number().int().min(0).default(0).describe('New connections per client IP in any 60 s'),
       perIpConcurrentConnections: z
         .number().int().min(0).default(50)
@@ -126,7 +136,9 @@ export const configSchema = z.strictObject({
         .boolean()
         .default(true)
         .describe('Suspend an account from sending when it reaches suspendAtMultiple x thresholds.perAccountMessagesPerDay'),
-      suspendAtMultiple: z.number().min(1).max(100).default(1).describe('Multiple of the account day limit that suspends (1 = at the limit)'),
+      suspendAtMultiple: z
+        .number().min(1).max(100).default(1)
+        .describe('Suspend when messages sent plus MAILs refused at the limit today reach this x perAccountMessagesPerDay (1 = the first attempt past the limit)'),
     })
     .prefault({}),
   alerts: z

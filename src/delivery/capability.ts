@@ -3,7 +3,7 @@ import type { AccountStore } from '../accounts/accounts.js';
 import type { Spool, Envelope } from '../spool/spool.js';
 import { domainOf } from '../core/names.js';
 import { MaildirDelivery } from './maildir.js';
-import { OutboundQueue, type QueueEntry } from './queue.js';
+import { OutboundQueue, mayBeSigned, type QueueEntry } from './queue.js';
 import { Router } from './router.js';
 import { DnsClient } from './dns.js';
 import { SmtpClient } from './transport.js';
@@ -34,7 +34,7 @@ export interface DeliveryCapability extends Capability {
 }
 
 /** Delivery: routing, Maildir copies, the outbound queue and its runner, DKIM signing, bounces. */
-export async function startDelivery(box: BoxContext, spool: Spool, accounts: AccountStore): Promise<DeliveryCapability> {
+export async function startDelivery(box: BoxContext, spool: Spool, accounts: AccountStore, isTrustedClient: (ip: string) => boolean): Promise<DeliveryCapability> {
   const { config, log, durability } = box;
   const queue = new OutboundQueue(box.db);
   const maildir = new MaildirDelivery(box.dataDir, box.dirs, durability);
@@ -66,7 +66,7 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
   const submitLocal = async (from: string, to: string[], message: Buffer, listener: string) => {
     const msg = await spool.begin();
     await msg.write(message);
-    const env = { id: msg.id, from, rcpt: to.map((a) => a.toLowerCase()), clientIp: '127.0.0.1', login: null, listener, received: new Date().toISOString(), size: msg.size };
+    const env: Envelope = { id: msg.id, from, rcpt: to.map((a) => a.toLowerCase()), clientIp: '127.0.0.1', login: null, listener, received: new Date().toISOString(), size: msg.size, origin: 'mlsd' };
     await spool.commit(msg, env);
     router.submit(env, msg.body);
     return env.id;
@@ -79,7 +79,7 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
     client,
     dataPath: (id) => spool.dataPath(id),
     sign: async (entry, message) => {
-      const domain = signingDomain(entry.from);
+      const domain = mayBeSigned(entry) ? signingDomain(entry.from) : null;
       return domain ? dkim.sign(message, domain, config.current.dkim.selector) : '';
     },
     bounce: async (entry, failed) => {
@@ -116,6 +116,8 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
       expand: (a) => accounts.expand(a),
       isMailbox,
       isSuspended: (login) => accounts.suspension(login) !== undefined,
+      // Judged when the message is routed, from the facts recorded at its acceptance.
+      vouchedFor: (env) => env.origin === 'mlsd' || !!env.login || isTrustedClient(env.clientIp),
     },
     maildir,
     queue,

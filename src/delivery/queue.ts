@@ -25,11 +25,26 @@ export interface QueueEntry {
   /** The login that sent it, if any: a suspended account's mail is held, not delivered. */
   login: string | null;
   held: boolean;
+  /**
+   * Sign with the sender's domain key: someone vouched for the sender when it was routed
+   * (a login, a relay.allowIps client, mlsd's own mail). Records written before this field
+   * existed: see mayBeSigned.
+   */
+  dkim?: boolean;
   recipients: QueueRecipient[];
   queued: string;
   size: number;
   /** Header fields put in front of the message when it is sent (the scanners' X-Spam-* verdict). */
   prefix?: string;
+}
+
+/**
+ * Whether an entry may leave DKIM-signed. A forged local sender must never get our
+ * signature. Records from before `dkim` existed count as vouched for only when a login
+ * sent them or they are bounces (mlsd's own, null sender).
+ */
+export function mayBeSigned(entry: Pick<QueueEntry, 'dkim' | 'login' | 'from'>): boolean {
+  return entry.dkim ?? (!!entry.login || entry.from === '');
 }
 
 export const isPending = (r: QueueRecipient) => r.state === 'queued' || r.state === 'deferred';

@@ -15,6 +15,11 @@ export interface RecipientResolver {
   isMailbox(address: string): boolean;
   /** True when the login is suspended from sending (its outbound mail is held). */
   isSuspended(login: string): boolean;
+  /**
+   * True when someone vouches for the sender (a login, a relay.allowIps client, mlsd
+   * itself): only such mail is DKIM-signed. Absent: nothing is signed but bounces.
+   */
+  vouchedFor?(env: Envelope): boolean;
 }
 
 const IN_MEMORY_BYTES = 1024 * 1024;
@@ -129,6 +134,7 @@ export class Router {
             from: env.from,
             login: env.login,
             held: !!env.login && resolver.isSuspended(env.login),
+            dkim: resolver.vouchedFor?.(env) ?? false,
             queued: now,
             size: env.size,
             ...(env.addHeaders ? { prefix: env.addHeaders } : {}),

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { BoxContext, Capability } from '../core/capability.js';
 import type { AccountStore } from '../accounts/accounts.js';
 import { RelayPolicy } from './relay.js';
-import { envelopeSenderUnit, headerFromUnit, localRecipientUnit, relayUnit, senderSyntaxUnit, tlsRequiredUnit } from './units.js';
+import { envelopeSenderUnit, headerFromUnit, localEnvelopeSenderUnit, localHeaderFromUnit, localRecipientUnit, relayUnit, senderSyntaxUnit, tlsRequiredUnit } from './units.js';
 
 export interface RelayControlCapability extends Capability {
   /** Clients the relay rules trust (relay.allowIps): the scanners judge their mail as outbound. */
@@ -22,9 +22,11 @@ export function startRelayControl(box: BoxContext, accounts: AccountStore): Rela
       tlsRequiredUnit(),
       senderSyntaxUnit(),
       envelopeSenderUnit(current, accounts),
+      localEnvelopeSenderUnit(() => relay, current),
       relayUnit(() => relay, current),
       localRecipientUnit(() => relay, accounts),
       headerFromUnit(current, accounts),
+      localHeaderFromUnit(() => relay, current),
     ],
     configChanged: (cfg: Config) => {
       relay = new RelayPolicy(cfg);

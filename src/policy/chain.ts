@@ -25,7 +25,7 @@ export interface DataMessage {
 /** What a unit of each stage is told: the session, and what the client has said at this stage. */
 export interface StageFacts {
   connect: SessionFacts;
-  /** `login` is null until a unit vouches for the credentials (then it is the user's address). */
+  /** `login` is null until a unit vouches for the credentials (then it is the user's address; `loginStamp` may follow). */
   auth: SessionFacts & { username: string; password: string };
   /** `sender` as the client gave it (blank for the null sender <>). */
   mail: SessionFacts & { sender: string };
@@ -45,12 +45,13 @@ export interface Commit {
  * What a unit may answer besides "continue" and a refusal:
  * - auth: `{ login }`, the credentials are good for this user; the stage goes on with
  *   `login` set, so later units judge the account (the end of the list accepts it);
+ *   `loginStamp` goes with the session, for accounts.loginValid at each MAIL;
  * - rcpt: `{ recipient }`, the normalized address; the stage goes on with it;
  * - data: `{ commit }`, accept the message, as the content check decided (ends the stage).
  */
 interface StageAnswers {
   connect: never;
-  auth: { login: string };
+  auth: { login: string; loginStamp?: string };
   mail: never;
   rcpt: { recipient: string };
   data: { commit: Commit };
@@ -76,12 +77,12 @@ export const POLICY_ORDER = {
   connect: ['thresholds.connections'],
   // The lockout comes before the password check, the suspension after it: a suspended
   // account is told so only with its right password, and wrong ones still count.
-  auth: ['smtp.tlsRequired', 'auth.lockout+credentials', 'accounts.notSuspended'],
-  mail: ['spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax', 'senderLogin.envelope', 'thresholds.messages'],
+  auth: ['smtp.tlsRequired', 'auth.lockout+credentials', 'accounts.notSuspended', 'accounts.loginStamp'],
+  mail: ['accounts.loginValid', 'spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax', 'senderLogin.envelope', 'relay.localSender', 'thresholds.messages'],
   // Relay first (Postfix's smtpd_relay_restrictions): it parses the address the way every
   // later unit will see it, so no later rule can be talked into relaying.
   rcpt: ['relay', 'recipient.local', 'thresholds.recipients', 'thresholds.newRecipients'],
-  data: ['senderLogin.headerFrom', 'scan.content'],
+  data: ['senderLogin.headerFrom', 'relay.localHeaderFrom', 'scan.content'],
 } as const satisfies Record<Stage, readonly string[]>;
 
 /** A stage's outcome for the SMTP layer: accepted (with what the stage settled) or refused by `unit`. */
@@ -92,7 +93,7 @@ export type DisconnectListener = (facts: SessionFacts) => void;
 
 export interface PolicyChain {
   connect(session: SessionFacts): Promise<Outcome>;
-  auth(session: SessionFacts, username: string, password: string): Promise<Outcome<{ login: string }>>;
+  auth(session: SessionFacts, username: string, password: string): Promise<Outcome<{ login: string; loginStamp?: string }>>;
   mail(session: SessionFacts, sender: string): Promise<Outcome>;
   rcpt(session: SessionFacts, recipient: string): Promise<Outcome<{ address: string }>>;
   data(session: SessionFacts, headerFrom: string[], message: DataMessage): Promise<Outcome<Commit>>;
@@ -141,10 +142,11 @@ export function buildChain(units: PolicyUnit[], onDisconnect: DisconnectListener
         const r = await u.check(facts);
         if (r === 'continue') continue;
         if ('refuse' in r) return refused(r, u);
-        facts = { ...facts, login: r.login };
+        facts = { ...facts, login: r.login, ...(r.loginStamp ? { loginStamp: r.loginStamp } : {}) };
       }
       // No unit vouched for the credentials: nothing to accept.
-      return facts.login ? { ok: true, login: facts.login } : { ok: false, reply: replies.authFailed, unit: 'auth' };
+      if (!facts.login) return { ok: false, reply: replies.authFailed, unit: 'auth' };
+      return facts.loginStamp ? { ok: true, login: facts.login, loginStamp: facts.loginStamp } : { ok: true, login: facts.login };
     },
     async mail(session, sender) {
       const facts = { ...session, sender };

@@ -30,6 +30,15 @@ export class RelayPolicy {
     return this.localDomains.has(domain);
   }
 
+  /**
+   * The session may speak for a local domain: an authenticated login or a client of the
+   * company's own network. Anyone else claiming a local sender is a forger (or a mailing
+   * list that resends our users' posts, which relay.localSenderFromOutside can allow).
+   */
+  vouchesForSender(facts: SessionFacts): boolean {
+    return !!facts.login || this.ips.has(facts.clientIp);
+  }
+
   /** `domain` is the normalized recipient domain (exact, case-insensitive match). */
   check(facts: SessionFacts, domain: string): Verdict {
     if (this.localDomains.has(domain)) return accept;

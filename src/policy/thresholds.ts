@@ -34,6 +34,8 @@ export interface SuspensionEvidence {
   messagesToday: number;
   clientIps: string[];
   sampleSubjects: string[];
+  /** MAILs refused at the limit today (they count toward auth.suspendAtMultiple). */
+  refusedAttempts: number;
 }
 
 /**
@@ -54,6 +56,8 @@ export class ThresholdPolicy {
   private readonly lastTrip = new Map<string, number>();
   /** Per login, today: the client IPs it sent from and a few subjects (evidence for a suspension). */
   private readonly evidence = new Map<string, { day: string; ips: Set<string>; subjects: string[] }>();
+  /** Per login, today: the new recipients already counted (at most the day limit each). */
+  private readonly newToday = new Map<string, { day: string; rcpts: Set<string> }>();
   private suspendFn: ((login: string, evidence: SuspensionEvidence) => void) | null = null;
   private exemptIps: IpList;
   private exemptAccounts: Set<string>;
@@ -176,9 +180,20 @@ export class ThresholdPolicy {
     if (v.ok && f.login) {
       const used = this.dayCount(`acct:${f.login}`);
       v = this.over('perAccountMessagesPerDay', used, { account: f.login }, replies.rate, `too many messages from ${f.login} today`);
-      this.maybeSuspend(f.login, used);
+      // Messages refused past the limit count as attempts: otherwise `used` stops at the
+      // limit and suspendAtMultiple above 1 could never be reached.
+      const refused = v.ok ? this.dayCount(`acctRefused:${f.login}`) : this.countRefused(`acctRefused:${f.login}`);
+      this.maybeSuspend(f.login, used, refused);
     }
     return v;
+  }
+
+  /** One more MAIL refused today by an account's day limit (kept like the day counters). */
+  private countRefused(key: string): number {
+    const v = { day: this.today(), count: this.dayCount(key) + 1 };
+    this.days.set(key, v);
+    this.store.save(key, v);
+    return v.count;
   }
 
   /** Checks and, when accepted, counts one recipient. */
@@ -197,17 +212,19 @@ export class ThresholdPolicy {
   }
 
   /**
-   * A compromised password sends until stopped: at suspendAtMultiple x the day limit the
-   * account is handed to the suspender with the evidence (counts, IPs, subjects).
+   * A compromised password sends until stopped: once its attempts today (messages sent
+   * plus MAILs refused at the limit) reach suspendAtMultiple x the day limit, the account
+   * is handed to the suspender with the evidence (counts, IPs, subjects). With 1, the first
+   * attempt past the limit suspends; with 2, a client that keeps trying as many times again.
    */
-  private maybeSuspend(login: string, used: number): void {
+  private maybeSuspend(login: string, sent: number, refused: number): void {
     const cfg = this.config();
     const max = cfg.thresholds.perAccountMessagesPerDay;
-    if (max === 0 || used < max * cfg.auth.suspendAtMultiple) return;
-    this.suspend(login, 'perAccountMessagesPerDay', used, max);
+    if (max === 0 || sent + refused < max * cfg.auth.suspendAtMultiple) return;
+    this.suspend(login, 'perAccountMessagesPerDay', sent, max, undefined, refused);
   }
 
-  private suspend(login: string, limit: Limit, used: number, max: number, clientIp?: string): void {
+  private suspend(login: string, limit: Limit, used: number, max: number, clientIp?: string, refusedAttempts = 0): void {
     if (!this.config().auth.suspendOnThreshold || !this.suspendFn) return;
     const ev = this.evidence.get(login);
     this.suspendFn(login, {
@@ -217,6 +234,7 @@ export class ThresholdPolicy {
       messagesToday: this.dayCount(`acct:${login}`),
       clientIps: [...new Set([...(ev?.ips ?? []), ...(clientIp ? [clientIp] : [])])],
       sampleSubjects: ev?.subjects ?? [],
+      refusedAttempts,
     });
   }
 
@@ -225,8 +243,13 @@ export class ThresholdPolicy {
    * strangers, a person mostly writes to people they wrote to before. `isNew` is true when
    * this login never sent to this recipient; the recipient is then counted for today.
    */
-  newRecipient(f: SessionFacts, isNew: boolean): Verdict {
+  newRecipient(f: SessionFacts, isNew: boolean, recipient: string): Verdict {
     if (!f.login || this.exempt(f) || !isNew) return accept;
+    // Remembered only at commit: until then a recipient counted today is not counted again.
+    const today = this.today();
+    let counted = this.newToday.get(f.login);
+    if (!counted || counted.day !== today) this.newToday.set(f.login, (counted = { day: today, rcpts: new Set() }));
+    if (counted.rcpts.has(recipient)) return accept;
     const key = `new:${f.login}`;
     const used = this.dayCount(key);
     const v = this.over('perAccountNewRecipientsPerDay', used, { account: f.login }, replies.tooManyRecipients, `too many new recipients from ${f.login} today`);
@@ -235,6 +258,7 @@ export class ThresholdPolicy {
       return v;
     }
     this.bumpDay(key, 'perAccountNewRecipientsPerDay', { account: f.login }, `new recipients from ${f.login} today`);
+    counted.rcpts.add(recipient);
     return accept;
   }
 
@@ -275,6 +299,7 @@ export class ThresholdPolicy {
     for (const [k, w] of this.minutes) if (w.idle(t)) this.minutes.delete(k);
     for (const [k, d] of this.days) if (d.day !== today) this.days.delete(k);
     for (const [k, e] of this.evidence) if (e.day !== today) this.evidence.delete(k);
+    for (const [k, n] of this.newToday) if (n.day !== today) this.newToday.delete(k);
     for (const [k, at] of this.lastTrip) if (at <= t - 60_000) this.lastTrip.delete(k);
     // Still too many (a flood of distinct IPs within one minute): drop the oldest.
     while (this.minutes.size > this.maxKeys) this.minutes.delete(this.minutes.keys().next().value!);

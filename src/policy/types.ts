@@ -6,6 +6,11 @@ export interface SessionFacts {
   listener: string;
   /** The authenticated login (a normalized user address), if any. */
   login: string | null;
+  /**
+   * A fingerprint of the login's credentials as they were at AUTH: once the password
+   * changes (or the account goes) the session's authority ends (accounts.loginValid).
+   */
+  loginStamp?: string | null;
   tls: boolean;
 }
 

@@ -7,6 +7,7 @@ import { checkLocalRecipient, parseRecipient, type RecipientDirectory } from './
 import type { RelayPolicy } from './relay.js';
 import { replies } from './reply.js';
 import { checkEnvelopeSender, checkHeaderFrom, type SenderOwnership } from './senderLogin.js';
+import { checkLocalSenders } from './localSender.js';
 import type { ThresholdPolicy } from './thresholds.js';
 import type { ContentDecision, SessionFacts, Verdict } from './types.js';
 
@@ -21,6 +22,11 @@ const asResult = (v: Verdict): 'continue' | Refusal => (v.ok ? 'continue' : { re
 export interface Suspensions {
   /** Set while the account is suspended from sending. */
   suspension(address: string): unknown;
+}
+
+export interface CredentialStamps {
+  /** A fingerprint of the user's current credentials; undefined when there is no such user. */
+  credentialStamp(address: string): string | undefined;
 }
 
 // ---- connect
@@ -56,7 +62,38 @@ export function accountNotSuspendedUnit(accounts: Suspensions): PolicyUnit {
   };
 }
 
+/** Notes what the credentials were at AUTH, so a later password change or deletion ends the session's authority. */
+export function loginStampUnit(accounts: CredentialStamps): PolicyUnit {
+  return {
+    name: 'accounts.loginStamp',
+    stage: 'auth',
+    check: (f) => {
+      const loginStamp = f.login ? accounts.credentialStamp(f.login) : undefined;
+      return f.login && loginStamp ? { login: f.login, loginStamp } : 'continue';
+    },
+  };
+}
+
 // ---- MAIL FROM
+
+/**
+ * An open session keeps no authority its login has lost: at every MAIL the account must
+ * still exist with the credentials of the AUTH. The reply is 421 and the session ends:
+ * the client reconnects and logs in again, where a deleted account or an old password
+ * gets 535 (and a suspended one its own refusal).
+ */
+export function loginValidUnit(accounts: CredentialStamps): PolicyUnit {
+  return {
+    name: 'accounts.loginValid',
+    stage: 'mail',
+    check: (f) => {
+      if (!f.login) return 'continue';
+      const now = accounts.credentialStamp(f.login);
+      const changed = now === undefined || (f.loginStamp != null && now !== f.loginStamp);
+      return changed ? { refuse: replies.loginNoLongerValid } : 'continue';
+    },
+  };
+}
 
 /** The spool's free-space reserve: below it no new message is begun (452 4.3.1, the client retries). */
 export function diskReserveUnit(hasRoom: () => Promise<boolean>, log: Logger): PolicyUnit {
@@ -108,6 +145,19 @@ export function envelopeSenderUnit(config: () => Config, accounts: SenderOwnersh
   };
 }
 
+/** An unauthenticated outside client may not claim a local domain as envelope sender; <> (bounces) passes. */
+export function localEnvelopeSenderUnit(relay: () => RelayPolicy, config: () => Config): PolicyUnit {
+  return {
+    name: 'relay.localSender',
+    stage: 'mail',
+    check: (f) => {
+      const sender = normalizeAddress(f.sender);
+      if (sender === null) return 'continue';
+      return asResult(checkLocalSenders(config().relay.localSenderFromOutside, f, [sender], relay(), replies.localSenderFromOutside));
+    },
+  };
+}
+
 /** The null sender (bounces) is not held to the message limits at MAIL; it is still counted when committed. */
 export function messageThresholdUnit(thresholds: ThresholdPolicy): PolicyUnit {
   return {
@@ -148,10 +198,14 @@ export function recipientThresholdUnit(thresholds: ThresholdPolicy): PolicyUnit 
 /** The recipients each login has written to (kept in LevelDB by store/counters.ts). */
 export interface SentRecipients {
   hasSent(login: string, rcpt: string): Promise<boolean>;
-  rememberSent(login: string, rcpt: string): Promise<void>;
 }
 
-/** First-time recipients of a login per day; the store is not read when the limit is off. */
+/**
+ * First-time recipients of a login per day; the store is not read when the limit is off.
+ * A recipient is counted here, but remembered as known only when a message to it is
+ * committed (the thresholds capability does that), so a probe that never sends teaches
+ * the store nothing.
+ */
 export function newRecipientThresholdUnit(config: () => Config, thresholds: ThresholdPolicy, sent: SentRecipients): PolicyUnit {
   return {
     name: 'thresholds.newRecipients',
@@ -159,9 +213,7 @@ export function newRecipientThresholdUnit(config: () => Config, thresholds: Thre
     check: async (f) => {
       if (!f.login || config().thresholds.perAccountNewRecipientsPerDay <= 0) return 'continue';
       const isNew = !(await sent.hasSent(f.login, f.recipient));
-      const v = thresholds.newRecipient(f, isNew);
-      if (v.ok && isNew) await sent.rememberSent(f.login, f.recipient);
-      return asResult(v);
+      return asResult(thresholds.newRecipient(f, isNew, f.recipient));
     },
   };
 }
@@ -173,6 +225,18 @@ export function headerFromUnit(config: () => Config, accounts: SenderOwnership):
     name: 'senderLogin.headerFrom',
     stage: 'data',
     check: (f) => asResult(checkHeaderFrom(config().senderLoginMismatch, f, f.headerFrom, accounts)),
+  };
+}
+
+/** The same rule for the header From, which is what DMARC and the reader see. */
+export function localHeaderFromUnit(relay: () => RelayPolicy, config: () => Config): PolicyUnit {
+  return {
+    name: 'relay.localHeaderFrom',
+    stage: 'data',
+    check: (f) => {
+      const from = f.headerFrom.map((a) => normalizeAddress(a) ?? '');
+      return asResult(checkLocalSenders(config().relay.localSenderFromOutside, f, from, relay(), replies.localHeaderFromOutside));
+    },
   };
 }
 

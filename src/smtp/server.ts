@@ -35,6 +35,8 @@ interface SessionState {
   ip: string;
   errors: number;
   login: string | null;
+  /** The login's credential fingerprint at AUTH (policy: accounts.loginValid). */
+  loginStamp: string | null;
   rcpt: string[];
   /** The refusal our hooks logged last, so the protocol logger does not log it again. */
   logged: string | null;
@@ -176,7 +178,7 @@ export class SmtpService {
   private state(session: SMTPServerSession): SessionState {
     let s = this.sessions.get(session.id);
     if (!s) {
-      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, rcpt: [], logged: null, connected: null };
+      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, loginStamp: null, rcpt: [], logged: null, connected: null };
       this.sessions.set(session.id, s);
     }
     return s;
@@ -214,6 +216,7 @@ export class SmtpService {
       clientIp: normalizeIp(session.remoteAddress),
       listener: l.name,
       login: this.state(session).login,
+      loginStamp: this.state(session).loginStamp,
       tls: !!(session as { secure?: boolean }).secure,
     };
   }
@@ -277,6 +280,7 @@ export class SmtpService {
       const login = o.login;
       this.state(session).login = login;
       this.admission.authenticated(session.id);
+      this.state(session).loginStamp = o.loginStamp ?? null;
       this.deps.log.info({ evt: 'smtp.auth', listener: l.name, cid: session.id, ip: normalizeIp(session.remoteAddress), login }, 'authenticated');
       cb(null, { user: login });
     } catch (err) {

@@ -25,6 +25,8 @@ export interface Envelope {
   scan?: ScanVerdict;
   /** Header fields put in front of the message on delivery (X-Spam-* verdicts). */
   addHeaders?: string;
+  /** Set on mail mlsd writes itself (bounces, alerts): it is signed like a login's mail. */
+  origin?: 'mlsd';
 }
 
 export class SpoolError extends Error {

@@ -2,7 +2,7 @@ import { sublevel, type Db, type BatchOp } from './db.js';
 import type { DataDecl } from './data.js';
 
 const COUNTERS = 'counters';
-/** Recipients each login has written to (for the first-time recipient limit). */
+/** Recipients each login has written to, with the time of the last message (for the first-time recipient limit). */
 const SEEN = 'seen';
 
 /** The thresholds' memory: it must follow a failover, or a spammer gets a fresh day's quota. */
@@ -67,7 +67,35 @@ export class ThresholdStore {
     return (await sublevel(this.db, SEEN).get(`${login}\n${rcpt}`)) != null;
   }
 
-  async rememberSent(login: string, rcpt: string): Promise<void> {
-    await this.group.writeLazy([{ type: 'put', sublevel: SEEN, key: `${login}\n${rcpt}`, value: 1 }]);
+  /** Recipients of a committed message, with when (so they can be forgotten by age). */
+  async rememberSent(login: string, rcpts: string[], now: number): Promise<void> {
+    if (rcpts.length === 0) return;
+    await this.group.writeLazy(rcpts.map((r) => ({ type: 'put' as const, sublevel: SEEN, key: `${login}\n${r}`, value: now })));
+  }
+
+  /**
+   * Forgets recipients last written to before `before` (ms). Records from before they had
+   * a time (the value 1) are dated `now`: they age from the upgrade instead of all being
+   * forgotten at once, which would make every correspondent "new" on one day.
+   */
+  async pruneSent(before: number, now: number): Promise<{ removed: number; dated: number }> {
+    let ops: BatchOp[] = [];
+    let removed = 0;
+    let dated = 0;
+    for await (const [key, at] of sublevel(this.db, SEEN).iterator()) {
+      if (typeof at !== 'number' || at <= 1) {
+        ops.push({ type: 'put', sublevel: SEEN, key, value: now });
+        dated++;
+      } else if (at < before) {
+        ops.push({ type: 'del', sublevel: SEEN, key });
+        removed++;
+      }
+      if (ops.length >= 1000) {
+        await this.group.writeLazy(ops);
+        ops = [];
+      }
+    }
+    if (ops.length) await this.group.writeLazy(ops);
+    return { removed, dated };
   }
 }

@@ -20,7 +20,7 @@ test('defaults follow the keys of record', () => {
   const c = validateConfig({});
   assert.equal(c.senderLoginMismatch, 'reject');
   assert.equal(c.smtp.maxMessageBytes, 52428800);
-  assert.deepEqual(c.relay, { allowIps: [], allowRecipientDomains: [], allowAuthenticated: true });
+  assert.deepEqual(c.relay, { allowIps: [], allowRecipientDomains: [], allowAuthenticated: true, localSenderFromOutside: 'reject' });
   assert.deepEqual(c.smtp.listeners.map((l) => [l.name, l.port]), [['mx', 25], ['submission', 587], ['smtps', 465]]);
   assert.equal(c.thresholds.perIpMessagesPerMinute, 0);
   assert.equal(c.routing.mode, 'mx');
@@ -36,6 +36,7 @@ test('every bad value is named by its key, all in one pass', () => {
     ],
   );
   assert.deepEqual(problems({ senderLoginMismatch: 'maybe' }), ['senderLoginMismatch: Invalid option: expected one of "reject"|"allow"']);
+  assert.deepEqual(problems({ relay: { localSenderFromOutside: 'sometimes' } }), ['relay.localSenderFromOutside: Invalid option: expected one of "reject"|"allow"']);
   assert.deepEqual(problems({ relay: { allowRecipientDomains: ['Partner.test'] } }), [
     'relay.allowRecipientDomains.0: expected a lower-case domain name such as example.test',
   ]);

@@ -93,16 +93,20 @@ async function world(config: Record<string, unknown> = {}, disk: Disk = 'room'):
       units.tlsRequiredUnit(),
       units.credentialsUnit(auth),
       units.accountNotSuspendedUnit(accounts),
+      units.loginStampUnit(accounts),
+      units.loginValidUnit(accounts),
       units.diskReserveUnit(hasRoom, log),
       units.senderNotSuspendedUnit(accounts),
       units.senderSyntaxUnit(),
       units.envelopeSenderUnit(current, accounts),
+      units.localEnvelopeSenderUnit(() => relay, current),
       units.messageThresholdUnit(thresholds),
       units.relayUnit(() => relay, current),
       units.localRecipientUnit(() => relay, accounts),
       units.recipientThresholdUnit(thresholds),
       units.newRecipientThresholdUnit(current, thresholds, sent),
       units.headerFromUnit(current, accounts),
+      units.localHeaderFromUnit(() => relay, current),
       units.contentUnit(content),
     ],
     [(f) => thresholds.disconnect(f)],
@@ -163,6 +167,23 @@ for (const [ip, tls, user, password, failures, expected] of authTable) {
   });
 }
 
+test('a login keeps its authority only while its credentials are those of the AUTH', async () => {
+  const w = await world();
+  await accounts.addUser('dave@example.test', 'dave-secret-1', ['example.test']);
+  const o = await w.chain.auth(session(OUTSIDE, null, true, 'submission'), 'dave@example.test', 'dave-secret-1');
+  assert.ok(o.ok && o.loginStamp);
+  const facts = { ...session(OUTSIDE, 'dave@example.test', true), loginStamp: o.loginStamp };
+  assert.equal(show(await w.chain.mail(facts, 'dave@example.test')), OK);
+  await accounts.setPassword('dave@example.test', 'dave-secret-1'); // the same password: a new salt, a new stamp
+  const gone = '421 4.7.0 Error: authentication no longer valid (password changed or account removed), log in again';
+  assert.equal(show(await w.chain.mail(facts, 'dave@example.test')), gone);
+  const again = await w.chain.auth(session(OUTSIDE, null, true, 'submission'), 'dave@example.test', 'dave-secret-1');
+  assert.ok(again.ok && again.loginStamp && again.loginStamp !== o.loginStamp);
+  assert.equal(show(await w.chain.mail({ ...facts, loginStamp: again.loginStamp }, 'dave@example.test')), OK);
+  await accounts.deleteUser('dave@example.test');
+  assert.equal(show(await w.chain.mail({ ...facts, loginStamp: again.loginStamp }, 'dave@example.test')), gone);
+});
+
 // ---- MAIL FROM: [client, login, sender, config, free disk, messages committed before, expected]
 
 const rate = (what: string, limit: string, n: number) => `450 4.7.1 Error: too many messages from ${what} (limit thresholds.${limit} = ${n}), try again later`;
@@ -171,7 +192,8 @@ const mailTable: [string, string | null, string, Record<string, unknown>, Disk, 
   [OUTSIDE, null, '', {}, 'room', 0, OK], // the null sender
   [OUTSIDE, null, 'someone@remote.test', {}, 'full', 0, '452 4.3.1 Insufficient system storage'],
   [OUTSIDE, null, 'someone@remote.test', {}, 'unreadable', 0, '451 4.3.0 Error: internal error, try again later'],
-  [OUTSIDE, 'mallory@example.test', 'mallory@example.test', {}, 'full', 0, '452 4.3.1 Insufficient system storage'], // disk first
+  [OUTSIDE, 'mallory@example.test', 'mallory@example.test', {}, 'full', 0, '452 4.3.1 Insufficient system storage'], // disk before the suspension
+  [OUTSIDE, 'gone@example.test', 'gone@example.test', {}, 'full', 0, '421 4.7.0 Error: authentication no longer valid (password changed or account removed), log in again'], // a login no user has
   [OUTSIDE, 'mallory@example.test', 'mallory@example.test', {}, 'room', 0, '550 5.7.1 Error: account suspended from sending; contact the administrator'],
   [OUTSIDE, 'mallory@example.test', 'bad..address@example.test', {}, 'room', 0, '550 5.7.1 Error: account suspended from sending; contact the administrator'],
   // syntax
@@ -187,6 +209,12 @@ const mailTable: [string, string | null, string, Record<string, unknown>, Disk, 
   [OUTSIDE, 'bob@example.test', '', {}, 'room', 0, '553 5.7.1 Sender address rejected: not owned by user'],
   [OUTSIDE, 'bob@example.test', '', { senderLoginMismatch: 'allow' }, 'room', 0, OK],
   [OUTSIDE, 'bob@example.test', 'ceo@example.test', { senderLoginMismatch: 'allow' }, 'room', 0, OK],
+  // a local domain from a client nobody vouches for (relay.localSenderFromOutside)
+  [OUTSIDE, null, 'ceo@example.test', {}, 'room', 0, '550 5.7.1 Sender address rejected: a local domain sender needs authentication'],
+  [OUTSIDE, null, 'Ceo@EXAMPLE.test', {}, 'room', 0, '550 5.7.1 Sender address rejected: a local domain sender needs authentication'],
+  [OUTSIDE, null, 'ceo@example.test', { relay: { localSenderFromOutside: 'allow' } }, 'room', 0, OK],
+  [OUTSIDE, null, 'ceo@sub.example.test', {}, 'room', 0, OK], // not a local domain
+  [OFFICE, null, 'ceo@example.test', {}, 'room', 0, OK],
   // thresholds
   [OUTSIDE, null, 'someone@remote.test', { thresholds: { perIpMessagesPerMinute: 2 } }, 'room', 1, OK],
   [OUTSIDE, null, 'someone@remote.test', { thresholds: { perIpMessagesPerMinute: 2 } }, 'room', 2, rate('203.0.113.9 in the last minute', 'perIpMessagesPerMinute', 2)],
@@ -253,7 +281,11 @@ const dataTable: [string, string | null, string[], string, Record<string, unknow
   [OUTSIDE, 'bob@example.test', ['bob@example.test', 'ceo@example.test'], 'hello', {}, '550 5.7.1 From header address rejected: not owned by user'],
   [OUTSIDE, 'bob@example.test', [], 'hello', {}, '550 5.7.1 From header address rejected: not owned by user'],
   [OUTSIDE, 'bob@example.test', ['ceo@example.test'], 'hello', { senderLoginMismatch: 'allow' }, OK],
-  [OUTSIDE, null, ['ceo@example.test'], 'hello', {}, OK],
+  [OUTSIDE, null, ['ceo@example.test'], 'hello', {}, '550 5.7.1 From header address rejected: a local domain sender needs authentication'],
+  [OUTSIDE, null, ['someone@remote.test', 'ceo@example.test.'], 'hello', {}, '550 5.7.1 From header address rejected: a local domain sender needs authentication'],
+  [OUTSIDE, null, ['ceo@example.test'], 'hello', { relay: { localSenderFromOutside: 'allow' } }, OK],
+  [OUTSIDE, null, ['someone@remote.test'], 'hello', {}, OK],
+  [OFFICE, null, ['ceo@example.test'], 'hello', {}, OK],
   // outbound scanning (a login or an office client): the built-in layer needs no engine
   [OUTSIDE, 'bob@example.test', ['bob@example.test'], EICAR, {}, '554 5.7.1 Message content rejected: virus or executable content found'],
   [OFFICE, null, ['anyone@example.test'], EICAR, {}, '554 5.7.1 Message content rejected: virus or executable content found'],
@@ -312,7 +344,7 @@ test('the first unit that does not say "continue" ends the stage, and it is name
       : u,
   );
   const o = await buildChain(units).mail(session(OUTSIDE), 'x');
-  assert.deepEqual(ran, ['spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax']);
+  assert.deepEqual(ran, ['accounts.loginValid', 'spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax']);
   assert.deepEqual(o, { ok: false, reply: replies.badSenderSyntax, unit: 'address.senderSyntax' });
 });
 
