@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DNS_LABEL_PATTERN, DOMAIN_PATTERN } from '../core/names.js';
+import { checkDomain, DNS_LABEL_PATTERN } from '../core/names.js';
 
 function isTimeZone(tz: string): boolean {
   try {
@@ -15,9 +15,17 @@ function isTimeZone(tz: string): boolean {
  * Objects are strict: an unknown key is refused with its path named.
  */
 
-const domainName = z
-  .string()
-  .regex(DOMAIN_PATTERN, 'expected a lower-case domain name such as example.test');
+/**
+ * A mail domain, given in A-labels or U-labels (例子.測試), in any case; stored in its one
+ * compared form, lower-case A-labels (core/names.ts checkDomain), so the document reads
+ * back the same whichever spelling was set.
+ */
+const domainName = z.string().transform((s, ctx) => {
+  const c = checkDomain(s);
+  if (c.ok) return c.domain;
+  ctx.addIssue({ code: 'custom', message: c.reason, input: s });
+  return z.NEVER;
+});
 
 const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
   error: 'expected an IPv4/IPv6 address or CIDR range such as 192.168.1.0/24',

@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { TlsMaterial } from './tls.js';
 import { replies, type Reply } from './reply.js';
 import { normalizeIp } from '../policy/ipList.js';
+import { normalizeAddress } from '../policy/address.js';
 import { escalate, failureReply, type PolicyChain, type Stage } from '../policy/chain.js';
 import type { SessionFacts } from '../policy/types.js';
 import type { Envelope, Incoming } from '../spool/spool.js';
@@ -132,6 +133,9 @@ export class SmtpService {
       // Enhanced codes on library replies (552 5.3.4, 530 5.7.0); ours carry their own.
       hideENHANCEDSTATUSCODES: false,
       hideDSN: true,
+      // RFC 6531: UTF-8 local parts, accepted only in a transaction that asks for it
+      // (policy/units.ts); domains in either label form are stored as A-labels.
+      hideSMTPUTF8: false,
       // Early-talker wait (patched option): worth it on the public MX port only.
       greetingDelay: l.greetingDelayMs ?? (l.implicitTls || l.authRequired ? 0 : 100),
       logger: this.protocolLogger(l) as unknown as SMTPServerOptions['logger'],
@@ -187,6 +191,7 @@ export class SmtpService {
       listener: l.name,
       login: this.state(session).login,
       tls: !!(session as { secure?: boolean }).secure,
+      smtputf8: (session.envelope as { smtpUtf8?: boolean } | undefined)?.smtpUtf8 === true,
     };
   }
 
@@ -242,6 +247,9 @@ export class SmtpService {
     try {
       const o = await this.deps.chain.mail(this.facts(l, session), address.address);
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'mail', { from: address.address, unit: o.unit }));
+      // smtp-server hands over domains in U-labels (it decodes A-labels); the envelope keeps
+      // the sender in its stored form (A-label domain), as the recipients are kept.
+      address.address = normalizeAddress(address.address) ?? '';
       cb();
     } catch (err) {
       cb(this.failed(l, session, 'mail', err, { evt: 'smtp.mail.error', msg: 'sender check failed' }, { from: address.address }));
