@@ -58,6 +58,17 @@ async function cli(d: TestDaemon, args: string[], stdin?: string) {
 const delivered = (id: string) => (l: LogLine) => l.evt === 'delivery.attempt' && l.id === id && l.result === 'delivered';
 const queuedId = (reply: string) => /queued as (\w+)/.exec(reply)?.[1] ?? assert.fail(`not queued: ${reply}`);
 
+test('IDN: the reported case, MAIL FROM:<someone@xn--kpry57d.xn--kpry57d> (台灣.台灣), is accepted and kept in A-labels', async () => {
+  const d = await daemon({});
+  await cli(d, ['user', 'add', 'bob@example.test', '--password-stdin'], 'password-1\n');
+  const c = await session(d, OUTSIDE);
+  assert.match(await c.cmd(`MAIL FROM:<someone@${TAIWAN}>`), /^250 /);
+  assert.match(await c.cmd('RCPT TO:<bob@example.test>'), /^250 /);
+  const id = queuedId(await c.data('Subject: from taiwan\r\n\r\nhello\r\n'));
+  c.close();
+  assert.equal((await d.waitFor((l) => l.evt === 'smtp.accept' && l.id === id)).from, `someone@${TAIWAN}`);
+});
+
 test('IDN: an A-label sender is accepted; U-label and A-label recipients of a local domain configured in the other form reach one Maildir', async () => {
   // The local domain is configured in U-labels; the account is made in A-labels.
   const d = await daemon({ domains: ['example.test', '例子.測試'] });
