@@ -11,7 +11,7 @@
  * domains, the queue).
  */
 
-import { checkDomain, DOMAIN_PATTERN, toUnicodeDomain } from '../core/names.js';
+import { checkDomain, DOMAIN_PATTERN, toAsciiDomain, toUnicodeDomain } from '../core/names.js';
 
 export interface AddressParts {
   local: string;
@@ -59,7 +59,8 @@ export function splitAddress(address: string): AddressParts | null {
   const local = address.slice(0, at);
   const domain = address.slice(at + 1);
   if (Buffer.byteLength(local) > MAX_LOCAL_OCTETS || !LOCAL_PART.test(local)) return null;
-  if (!DOMAIN.test(domain)) return null;
+  // The pattern alone would pass an "xn--" label that is not valid punycode.
+  if (!DOMAIN.test(domain) || toAsciiDomain(domain) !== domain) return null;
   return { local, domain };
 }
 
