@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkDomain, DNS_LABEL_PATTERN } from '../core/names.js';
+import { checkDomain, DNS_LABEL_PATTERN, DOMAIN_PATTERN, withAsciiDomain } from '../core/names.js';
 
 function isTimeZone(tz: string): boolean {
   try {
@@ -24,6 +24,17 @@ const domainName = z.string().transform((s, ctx) => {
   const c = checkDomain(s);
   if (c.ok) return c.domain;
   ctx.addIssue({ code: 'custom', message: c.reason, input: s });
+  return z.NEVER;
+});
+
+/** An ASCII dot-atom local part (alert mail and logins are plain), then a stored-form domain. */
+const ASCII_ADDRESS = new RegExp(`^[a-z0-9!#$%&'*+/=?^_\`{|}~-]+(\\.[a-z0-9!#$%&'*+/=?^_\`{|}~-]+)*@${DOMAIN_PATTERN.source.slice(1)}`);
+
+/** A mail address; its domain may be given in U-labels and is stored in A-labels, as logins are. */
+const mailAddress = z.string().transform((s, ctx) => {
+  const a = withAsciiDomain(s);
+  if (a && ASCII_ADDRESS.test(a)) return a;
+  ctx.addIssue({ code: 'custom', message: 'expected an address such as admin@example.test or admin@例子.測試', input: s });
   return z.NEVER;
 });
 
@@ -96,7 +107,7 @@ export const configSchema = z.strictObject({
       perIpConnectionsPerMinute: z.number().int().min(0).default(0).describe('New connections per client IP in any 60 s'),
       perIpConcurrentConnections: z.number().int().min(0).default(0).describe('Open connections per client IP at once'),
       exemptIps: z.array(ipOrCidr).default([]).describe('Clients no threshold applies to (a newsletter sender, a scanner)'),
-      exemptAccounts: z.array(z.email()).default([]).describe('Logins no threshold applies to'),
+      exemptAccounts: z.array(mailAddress).default([]).describe('Logins no threshold applies to'),
     })
     .prefault({})
     .describe('Mail control thresholds (0 = no limit); relay.allowIps clients are not exempt'),
@@ -118,7 +129,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   alerts: z
     .strictObject({
-      adminEmails: z.array(z.email()).default([]).describe('Who gets alert mail (local or remote addresses)'),
+      adminEmails: z.array(mailAddress).default([]).describe('Who gets alert mail (local or remote addresses)'),
       periodMinutes: z.number().int().min(1).max(10080).default(60).describe('At most one alert per IP/account/limit in this period'),
     })
     .prefault({}),

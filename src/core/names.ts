@@ -58,3 +58,10 @@ export function toAsciiDomain(input: string): string | null {
 export function toUnicodeDomain(ascii: string): string {
   return domainToUnicode(ascii) || ascii;
 }
+
+/** An address lower-cased, with its domain in the stored form; null when it has no valid domain. */
+export function withAsciiDomain(address: string): string | null {
+  const at = address.lastIndexOf('@');
+  const domain = at < 0 ? null : toAsciiDomain(address.slice(at + 1));
+  return domain === null ? null : `${address.slice(0, at).toLowerCase()}@${domain}`;
+}

@@ -57,6 +57,10 @@ test('domains are stored in one form: lower-case A-labels, whichever spelling wa
   assert.deepEqual(c.domains, ['example.test', 'xn--fsqu00a.xn--g6w251d', 'xn--kpry57d.xn--kpry57d']);
   assert.deepEqual(c.relay.allowRecipientDomains, ['xn--xpq25v.test']);
   assert.deepEqual(Object.keys(c.routing.domains), ['xn--xpq25v.test']);
+  const a = validateConfig({ alerts: { adminEmails: ['Admin@例子.測試'] }, thresholds: { exemptAccounts: ['News@XN--KPRY57D.xn--kpry57d'] } });
+  assert.deepEqual(a.alerts.adminEmails, ['admin@xn--fsqu00a.xn--g6w251d']);
+  assert.deepEqual(a.thresholds.exemptAccounts, ['news@xn--kpry57d.xn--kpry57d']);
+  assert.deepEqual(problems({ alerts: { adminEmails: ['x@xn--zz.test'] } }), ['alerts.adminEmails.0: expected an address such as admin@example.test or admin@例子.測試']);
 });
 
 test('config set validates, saves atomically and notifies; a refused value changes nothing', async () => {
