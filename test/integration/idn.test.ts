@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestDaemon, freePort, eventually, type LogLine } from '../helpers/daemon.js';
+import { TestDaemon, freePort, eventually, swaks, type LogLine } from '../helpers/daemon.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
 import { PostfixPeer } from '../helpers/postfix.js';
 
@@ -94,6 +94,10 @@ test('IDN: an A-label sender is accepted; U-label and A-label recipients of a lo
   });
   assert.equal(box.length, 1);
   assert.match(box[0]!, /Subject: idn/);
+
+  // The DKIM record of the domain, asked for in U-labels, is the A-label name's.
+  const rec = JSON.parse(await cli(d, ['dkim', 'show', '例子.測試', '--json'])) as { name: string };
+  assert.equal(rec.name, `mlsd._domainkey.${EXAMPLE_IDN}`);
 });
 
 test('IDN: an alias and a relay domain given in U-labels, delivered to a real Postfix', async () => {
@@ -124,6 +128,24 @@ test('IDN: an alias and a relay domain given in U-labels, delivered to a real Po
   await d.waitFor(delivered(id));
   const msgs = await pf.waitForMessages(2);
   assert.deepEqual(msgs.map((m) => m.rcpt).sort(), [`partner@${PARTNER}`, `sales@${PARTNER}`]);
+});
+
+test('IDN: a login and its header From in U-labels are the A-label account; another domain in the From is still refused', async () => {
+  const d = await daemon({ domains: ['example.test', EXAMPLE_IDN] });
+  await cli(d, ['user', 'add', `bob@${EXAMPLE_IDN}`, '--password-stdin'], 'password-1\n');
+  await cli(d, ['user', 'add', 'alice@example.test', '--password-stdin'], 'password-1\n');
+  const submit = (from: string) =>
+    swaks([
+      '--server', `${d.host}:${d.ports.submission}`, '--local-interface', PC, '--tls',
+      '--auth', 'PLAIN', '--auth-user', 'bob@例子.測試', '--auth-password', 'password-1',
+      '--from', `bob@${EXAMPLE_IDN}`, '--to', 'alice@example.test', '--header', `From: ${from}`, '--h-Subject', 'idn login',
+    ]);
+  const ok = await submit('Bob <bob@例子.測試>');
+  assert.equal(ok.code, 0, ok.out);
+  const refused = await submit('Bob <bob@台灣.台灣>');
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.out, /550 5\.7\.1 From header address rejected/);
+  await eventually('alice got it', async () => ((await d.mailbox('alice')).length === 1 ? true : undefined));
 });
 
 test('SMTPUTF8: a UTF-8 local part needs the parameter (553 5.6.7); with it, delivered locally, relayed to Postfix with SMTPUTF8, bounced 5.6.7 for Postfix without', async () => {
