@@ -244,6 +244,9 @@ export class SmtpService {
 
   private async onMailFrom(l: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
     this.state(session).rcpt = [];
+    // smtp-server sets envelope.smtpUtf8 on a MAIL it then refuses too, and never clears it:
+    // this MAIL FROM alone says whether the transaction is SMTPUTF8 (RFC 6531).
+    (session.envelope as { smtpUtf8?: boolean }).smtpUtf8 = !!address.args && (address.args as Record<string, unknown>).SMTPUTF8 === true;
     try {
       const o = await this.deps.chain.mail(this.facts(l, session), address.address);
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'mail', { from: address.address, unit: o.unit }));

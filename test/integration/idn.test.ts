@@ -170,6 +170,11 @@ test('SMTPUTF8: a UTF-8 local part needs the parameter (553 5.6.7); with it, del
   await cli(d, ['user', 'add', '用戶@例子.測試', '--password-stdin'], 'password-1\n');
 
   const c = await session(d, PC);
+  // A refused MAIL that said SMTPUTF8 does not make the next one, which did not, SMTPUTF8.
+  assert.match(await c.cmd('MAIL FROM:<x@ｅｘａｍｐｌｅ.test> SMTPUTF8'), /^501 /);
+  assert.match(await c.cmd('MAIL FROM:<alice@example.test>'), /^250 /);
+  assert.match(await c.cmd('RCPT TO:<用戶@例子.測試>'), /^553 5\.6\.7 /);
+  assert.match(await c.cmd('RSET'), /^250 /);
   // Without SMTPUTF8 on MAIL FROM: a UTF-8 sender, or a UTF-8 recipient, is refused (RFC 6531 3.5).
   assert.match(await c.cmd('MAIL FROM:<寄件者@台灣.台灣>'), /^553 5\.6\.7 /);
   assert.match(await c.cmd('MAIL FROM:<alice@example.test>'), /^250 /);
