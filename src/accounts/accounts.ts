@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import { hashPassword, verifyPassword } from './password.js';
-import { normalizeAddress, splitAddress } from '../policy/address.js';
+import { addressProblem, normalizeAddress, splitAddress } from '../policy/address.js';
 import type { DataDecl } from '../store/data.js';
 
 /** Users log in on either box after a takeover; accounts live on the config flash. */
@@ -68,9 +68,11 @@ export class AccountStore {
   }
 
   private checkAddress(address: string, domains: readonly string[]): string {
+    // Stored in one form (A-label domain): the U-label and A-label spellings are one account.
+    const problem = addressProblem(address);
+    if (problem) throw new AccountError(problem);
     const norm = normalizeAddress(address);
-    const parts = norm ? splitAddress(norm) : null;
-    if (!parts) throw new AccountError(`${address}: not a valid address`);
+    const parts = splitAddress(norm!)!;
     if (!domains.includes(parts.domain)) throw new AccountError(`${address}: ${parts.domain} is not a local domain`);
     return norm!;
   }
@@ -106,9 +108,9 @@ export class AccountStore {
     if (members.length === 0) throw new AccountError(`${addr}: an alias needs at least one member`);
     const norm = (list: string[]) =>
       list.map((m) => {
-        const n = normalizeAddress(m);
-        if (!n || !splitAddress(n)) throw new AccountError(`${m}: not a valid address`);
-        return n;
+        const problem = addressProblem(m);
+        if (problem) throw new AccountError(problem);
+        return normalizeAddress(m)!;
       });
     const alias: Alias = { address: addr, members: norm(members), senders: norm(senders) };
     await this.save({ ...this.doc, aliases: { ...this.doc.aliases, [addr]: alias } });

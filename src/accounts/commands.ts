@@ -1,6 +1,10 @@
 import type { CommandSpec } from '../commands/registry.js';
 import type { StatusSection } from '../commands/status.js';
 import type { AccountStore } from './accounts.js';
+import { displayAddress } from '../policy/address.js';
+
+/** The stored address, and its U-label spelling when that differs (an IDN domain). */
+const shown = (address: string) => (displayAddress(address) === address ? address : `${address} (${displayAddress(address)})`);
 
 export interface AccountCommandDeps {
   accounts: AccountStore;
@@ -29,7 +33,7 @@ export function accountCommands(deps: () => AccountCommandDeps): CommandSpec[] {
       run: async (input) => {
         const d = deps();
         const u = await d.accounts.addUser(input.arg('ADDRESS'), secret(input.stdin), d.domains());
-        return { text: `added ${u.address}`, json: { address: u.address, created: u.created } };
+        return { text: `added ${shown(u.address)}`, json: { address: u.address, created: u.created } };
       },
     },
     {
@@ -103,7 +107,7 @@ export function accountCommands(deps: () => AccountCommandDeps): CommandSpec[] {
       run: async (input) => {
         const d = deps();
         const a = await d.accounts.addAlias(input.arg('ADDRESS'), input.list('to'), input.list('senders'), d.domains());
-        return { text: `alias ${a.address} -> ${a.members.join(', ')}`, json: a };
+        return { text: `alias ${shown(a.address)} -> ${a.members.map(shown).join(', ')}`, json: a };
       },
     },
     {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DNS_LABEL_PATTERN, DOMAIN_PATTERN } from '../core/names.js';
+import { checkDomain, DNS_LABEL_PATTERN, DOMAIN_PATTERN, withAsciiDomain } from '../core/names.js';
 
 function isTimeZone(tz: string): boolean {
   try {
@@ -15,9 +15,28 @@ function isTimeZone(tz: string): boolean {
  * Objects are strict: an unknown key is refused with its path named.
  */
 
-const domainName = z
-  .string()
-  .regex(DOMAIN_PATTERN, 'expected a lower-case domain name such as example.test');
+/**
+ * A mail domain, given in A-labels or U-labels (例子.測試), in any case; stored in its one
+ * compared form, lower-case A-labels (core/names.ts checkDomain), so the document reads
+ * back the same whichever spelling was set.
+ */
+const domainName = z.string().transform((s, ctx) => {
+  const c = checkDomain(s);
+  if (c.ok) return c.domain;
+  ctx.addIssue({ code: 'custom', message: c.reason, input: s });
+  return z.NEVER;
+});
+
+/** An ASCII dot-atom local part (alert mail and logins are plain), then a stored-form domain. */
+const ASCII_ADDRESS = new RegExp(`^[a-z0-9!#$%&'*+/=?^_\`{|}~-]+(\\.[a-z0-9!#$%&'*+/=?^_\`{|}~-]+)*@${DOMAIN_PATTERN.source.slice(1)}`);
+
+/** A mail address; its domain may be given in U-labels and is stored in A-labels, as logins are. */
+const mailAddress = z.string().transform((s, ctx) => {
+  const a = withAsciiDomain(s);
+  if (a && ASCII_ADDRESS.test(a)) return a;
+  ctx.addIssue({ code: 'custom', message: 'expected an address such as admin@example.test or admin@例子.測試', input: s });
+  return z.NEVER;
+});
 
 const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
   error: 'expected an IPv4/IPv6 address or CIDR range such as 192.168.1.0/24',
@@ -119,7 +138,7 @@ export const configSchema = z.strictObject({
       subnetPrefixV4: z.number().int().min(8).max(32).default(24).describe('IPv4 network size for perSubnetConcurrentConnections'),
       subnetPrefixV6: z.number().int().min(16).max(128).default(64).describe('IPv6 network size for perSubnetConcurrentConnections (one customer usually has a /64 or more)'),
       exemptIps: z.array(ipOrCidr).default([]).describe('Clients no threshold applies to (a newsletter sender, a scanner)'),
-      exemptAccounts: z.array(z.email()).default([]).describe('Logins no threshold applies to'),
+      exemptAccounts: z.array(mailAddress).default([]).describe('Logins no threshold applies to'),
     })
     .prefault({})
     .describe('Mail control thresholds (0 = no limit); relay.allowIps clients are not exempt'),
@@ -143,7 +162,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   alerts: z
     .strictObject({
-      adminEmails: z.array(z.email()).default([]).describe('Who gets alert mail (local or remote addresses)'),
+      adminEmails: z.array(mailAddress).default([]).describe('Who gets alert mail (local or remote addresses)'),
       periodMinutes: z.number().int().min(1).max(10080).default(60).describe('At most one alert per IP/account/limit in this period'),
     })
     .prefault({}),

@@ -1,6 +1,7 @@
 import type { CommandSpec } from '../commands/registry.js';
 import type { StatusSection } from '../commands/status.js';
 import type { Config } from '../config/schema.js';
+import { toAsciiDomain } from '../core/names.js';
 import type { QueueRunner, QueueStats } from './runner.js';
 
 export interface DeliveryCommandDeps {
@@ -73,7 +74,8 @@ export function deliveryCommands(deps: () => DeliveryCommandDeps): CommandSpec[]
       args: [{ name: 'DOMAIN', required: true }],
       standby: false,
       run: (input) => {
-        const domain = input.arg('DOMAIN').toLowerCase();
+        // 例子.測試 or its A-labels: the key and the DNS name are the A-label domain's.
+        const domain = toAsciiDomain(input.arg('DOMAIN')) ?? input.arg('DOMAIN').toLowerCase();
         const r = deps().dkimRecord(domain);
         return { text: `publish this TXT record in the DNS of ${domain}:\n${r.zoneLine}`, json: r };
       },

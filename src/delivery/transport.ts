@@ -1,6 +1,7 @@
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
+import { needsSmtpUtf8 } from '../policy/address.js';
 
 export type TlsMode = 'none' | 'opportunistic' | 'starttls' | 'implicit';
 
@@ -92,6 +93,24 @@ export class SmtpClient {
     const remote = `${dest.name}[${dest.address}]:${dest.port}`;
     const reused = this.takeIdle(key);
     const conn = reused ?? (await this.open(dest, remote));
+    // RFC 6531 3.2: a UTF-8 address goes only to a server that offers SMTPUTF8; the rest
+    // of the transaction still goes (nodemailer would send it without the parameter).
+    const refused = offersSmtpUtf8(conn) ? [] : smtpUtf8Refusals(tx, remote);
+    if (refused.length) {
+      this.log.info({ evt: 'delivery.smtputf8.unsupported', remote, from: tx.from, rcpts: refused.map((o) => o.rcpt) }, 'remote does not offer SMTPUTF8');
+      const rest = tx.rcpts.filter((r) => !refused.some((o) => o.rcpt === r));
+      if (!rest.length) {
+        this.keep(key, conn);
+        return { outcomes: refused, remote, ms: Date.now() - started };
+      }
+      const result = await this.transact(dest, { ...tx, rcpts: rest }, conn, reused, key, remote, started);
+      return { ...result, outcomes: [...result.outcomes, ...refused] };
+    }
+    return this.transact(dest, tx, conn, reused, key, remote, started);
+  }
+
+  /** One MAIL..DATA on `conn` (fresh, or `reused` from the idle cache). */
+  private async transact(dest: Destination, tx: Transaction, conn: SMTPConnection, reused: SMTPConnection | null, key: string, remote: string, started: number): Promise<TransactionResult> {
     try {
       const info = await new Promise<{ accepted: string[]; rejectedErrors?: NodemailerError[]; response: string }>((resolve, reject) =>
         conn.send({ from: tx.from === '' ? false : tx.from, to: tx.rcpts, size: tx.size, use8BitMime: true }, tx.message(), (err, info) =>
@@ -215,6 +234,18 @@ export class SmtpClient {
     }
     return conn;
   }
+}
+
+function offersSmtpUtf8(conn: SMTPConnection): boolean {
+  return ((conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? []).includes('SMTPUTF8');
+}
+
+/** The recipients that cannot go to a server without SMTPUTF8: all if the sender needs it, else those that do. */
+function smtpUtf8Refusals(tx: Transaction, remote: string): RcptOutcome[] {
+  const senderNeeds = needsSmtpUtf8(tx.from);
+  return tx.rcpts
+    .filter((rcpt) => senderNeeds || needsSmtpUtf8(rcpt))
+    .map((rcpt) => ({ rcpt, klass: 5 as const, reply: `550 5.6.7 ${remote} does not support SMTPUTF8, which the ${senderNeeds ? 'sender' : 'recipient'} address needs (RFC 6531)` }));
 }
 
 function usable(conn: SMTPConnection): boolean {

@@ -1,4 +1,4 @@
-import { normalizeAddress, splitAddress } from './address.js';
+import { needsSmtpUtf8, normalizeAddress, splitAddress } from './address.js';
 import type { RelayPolicy } from './relay.js';
 import { replies } from './reply.js';
 import { accept, refuse, type SessionFacts, type Verdict } from './types.js';
@@ -36,6 +36,7 @@ export function checkRecipient(
 ): { verdict: Verdict; address: string | null } {
   const address = parseRecipient(rawAddress, firstDomain);
   if (!address) return { verdict: refuse(replies.badRecipientSyntax), address: null };
+  if (needsSmtpUtf8(address) && !facts.smtputf8) return { verdict: refuse(replies.needsSmtpUtf8), address };
   const relayVerdict = relay.check(facts, splitAddress(address)!.domain);
   if (!relayVerdict.ok) return { verdict: relayVerdict, address };
   return { verdict: checkLocalRecipient(address, relay, directory), address };

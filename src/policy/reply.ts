@@ -17,6 +17,8 @@ export const replies = {
   unknownUser: r(550, '5.1.1', 'Recipient address rejected: User unknown in local recipient table'),
   badRecipientSyntax: r(501, '5.1.3', 'Bad recipient address syntax'),
   badSenderSyntax: r(501, '5.1.7', 'Bad sender address syntax'),
+  // RFC 6531 3.5: a non-ASCII address in a transaction that did not ask for SMTPUTF8.
+  needsSmtpUtf8: r(553, '5.6.7', 'Non-ASCII address not permitted without SMTPUTF8 on MAIL FROM'),
   senderNotOwned: r(553, '5.7.1', 'Sender address rejected: not owned by user'),
   headerFromNotOwned: r(550, '5.7.1', 'From header address rejected: not owned by user'),
   localSenderFromOutside: r(550, '5.7.1', 'Sender address rejected: a local domain sender needs authentication'),

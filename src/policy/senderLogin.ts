@@ -1,3 +1,4 @@
+import { normalizeAddress } from './address.js';
 import { replies, type Reply } from './reply.js';
 import { accept, refuse, type SessionFacts, type Verdict } from './types.js';
 
@@ -13,7 +14,8 @@ export interface SenderOwnership {
  */
 function check(mode: 'reject' | 'allow', facts: SessionFacts, address: string, own: SenderOwnership, reply: Reply): Verdict {
   if (mode !== 'reject' || !facts.login) return accept;
-  return own.owns(facts.login, address) ? accept : refuse(reply);
+  // A header From may spell an IDN domain in U-labels; logins are stored in A-labels.
+  return own.owns(facts.login, normalizeAddress(address) ?? address) ? accept : refuse(reply);
 }
 
 export function checkEnvelopeSender(mode: 'reject' | 'allow', facts: SessionFacts, address: string, own: SenderOwnership): Verdict {

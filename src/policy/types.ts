@@ -12,6 +12,8 @@ export interface SessionFacts {
    */
   loginStamp?: string | null;
   tls: boolean;
+  /** The client gave SMTPUTF8 on this transaction's MAIL FROM (RFC 6531): UTF-8 local parts may follow. */
+  smtputf8?: boolean;
 }
 
 export type Verdict = { ok: true } | { ok: false; reply: Reply };

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import { normalizeAddress, splitAddress } from './address.js';
+import { needsSmtpUtf8, normalizeAddress, splitAddress } from './address.js';
 import type { AuthPolicy } from './auth.js';
 import type { PolicyUnit, Refusal } from './chain.js';
 import { checkLocalRecipient, parseRecipient, type RecipientDirectory } from './recipient.js';
@@ -119,14 +119,19 @@ export function senderNotSuspendedUnit(accounts: Suspensions): PolicyUnit {
   };
 }
 
-/** The null sender <> passes; any other sender must be a plain address. */
+/**
+ * The null sender <> passes; any other sender must be a plain address, and one with a
+ * UTF-8 local part needs SMTPUTF8 on its MAIL FROM.
+ */
 export function senderSyntaxUnit(): PolicyUnit {
   return {
     name: 'address.senderSyntax',
     stage: 'mail',
     check: (f) => {
       const sender = normalizeAddress(f.sender);
-      return sender === null || splitAddress(sender) ? 'continue' : { refuse: replies.badSenderSyntax };
+      if (sender === null) return 'continue';
+      if (!splitAddress(sender)) return { refuse: replies.badSenderSyntax };
+      return needsSmtpUtf8(sender) && !f.smtputf8 ? { refuse: replies.needsSmtpUtf8 } : 'continue';
     },
   };
 }
@@ -180,6 +185,7 @@ export function relayUnit(relay: () => RelayPolicy, config: () => Config): Polic
     check: (f) => {
       const address = parseRecipient(f.recipient, config().domains[0] ?? 'localhost');
       if (!address) return { refuse: replies.badRecipientSyntax };
+      if (needsSmtpUtf8(address) && !f.smtputf8) return { refuse: replies.needsSmtpUtf8 };
       const v = relay().check(f, splitAddress(address)!.domain);
       return v.ok ? { recipient: address } : { refuse: v.reply };
     },

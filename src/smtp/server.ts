@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { TlsMaterial } from './tls.js';
 import { replies, type Reply } from './reply.js';
 import { normalizeIp } from '../policy/ipList.js';
+import { normalizeAddress } from '../policy/address.js';
 import { escalate, failureReply, type PolicyChain, type Stage } from '../policy/chain.js';
 import type { SessionFacts } from '../policy/types.js';
 import type { Envelope, Incoming } from '../spool/spool.js';
@@ -153,6 +154,9 @@ export class SmtpService {
       // Enhanced codes on library replies (552 5.3.4, 530 5.7.0); ours carry their own.
       hideENHANCEDSTATUSCODES: false,
       hideDSN: true,
+      // RFC 6531: UTF-8 local parts, accepted only in a transaction that asks for it
+      // (policy/units.ts); domains in either label form are stored as A-labels.
+      hideSMTPUTF8: false,
       // Early-talker wait (patched option): worth it on the public MX port only.
       greetingDelay: l.greetingDelayMs ?? (l.implicitTls || l.authRequired ? 0 : 100),
       logger: this.protocolLogger(l) as unknown as SMTPServerOptions['logger'],
@@ -218,6 +222,7 @@ export class SmtpService {
       login: this.state(session).login,
       loginStamp: this.state(session).loginStamp,
       tls: !!(session as { secure?: boolean }).secure,
+      smtputf8: (session.envelope as { smtpUtf8?: boolean } | undefined)?.smtpUtf8 === true,
     };
   }
 
@@ -290,10 +295,16 @@ export class SmtpService {
 
   private async onMailFrom(l: ListenerConfig, address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) {
     this.state(session).rcpt = [];
+    // smtp-server sets envelope.smtpUtf8 on a MAIL it then refuses too, and never clears it:
+    // this MAIL FROM alone says whether the transaction is SMTPUTF8 (RFC 6531).
+    (session.envelope as { smtpUtf8?: boolean }).smtpUtf8 = !!address.args && (address.args as Record<string, unknown>).SMTPUTF8 === true;
     try {
       const o = await this.deps.chain.mail(this.facts(l, session), address.address);
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'mail', { from: address.address, unit: o.unit }));
       this.admission.reachedMail(session.id);
+      // smtp-server hands over domains in U-labels (it decodes A-labels); the envelope keeps
+      // the sender in its stored form (A-label domain), as the recipients are kept.
+      address.address = normalizeAddress(address.address) ?? '';
       cb();
     } catch (err) {
       cb(this.failed(l, session, 'mail', err, { evt: 'smtp.mail.error', msg: 'sender check failed' }, { from: address.address }));

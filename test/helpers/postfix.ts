@@ -27,6 +27,8 @@ export interface PostfixOptions {
   tls?: 'none' | 'starttls' | 'implicit';
   /** myhostname: the greeting, EHLO reply and Received: header name. Default mx.<domains[0]>. */
   hostname?: string;
+  /** smtputf8_enable: whether it offers SMTPUTF8 (RFC 6531). Default yes (compatibility level 3.6). */
+  smtputf8?: boolean;
 }
 
 export interface DeliveredMessage {
@@ -111,7 +113,7 @@ export class PostfixPeer {
     return Promise.all(
       found.map(async ({ path }) => {
         const raw = await readFile(path);
-        const m = /^Delivered-To: *(.*)$/im.exec(raw.subarray(0, 4096).toString('latin1'));
+        const m = /^Delivered-To: *(.*)$/im.exec(raw.subarray(0, 4096).toString('utf8'));
         return { path, rcpt: m?.[1]?.trim() ?? '', raw };
       }),
     );
@@ -208,6 +210,7 @@ async function writeInstance(root: string, opts: PostfixOptions): Promise<string
     smtpd_relay_restrictions: 'reject_unauth_destination',
     smtpd_recipient_restrictions: opts.auth ? 'permit_sasl_authenticated, reject' : 'permit_mynetworks, reject',
     smtpd_tls_security_level: tls === 'none' ? 'none' : tls === 'implicit' ? 'encrypt' : 'may',
+    smtputf8_enable: opts.smtputf8 === false ? 'no' : 'yes',
   };
   if (tls !== 'none') {
     certFile = join(etc, 'cert.pem');

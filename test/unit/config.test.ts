@@ -37,8 +37,9 @@ test('every bad value is named by its key, all in one pass', () => {
   );
   assert.deepEqual(problems({ senderLoginMismatch: 'maybe' }), ['senderLoginMismatch: Invalid option: expected one of "reject"|"allow"']);
   assert.deepEqual(problems({ relay: { localSenderFromOutside: 'sometimes' } }), ['relay.localSenderFromOutside: Invalid option: expected one of "reject"|"allow"']);
-  assert.deepEqual(problems({ relay: { allowRecipientDomains: ['Partner.test'] } }), [
-    'relay.allowRecipientDomains.0: expected a lower-case domain name such as example.test',
+  assert.deepEqual(problems({ relay: { allowRecipientDomains: ['partner..test', '夥伴。test'] } }), [
+    'relay.allowRecipientDomains.0: partner..test: expected a domain name such as example.test or 例子.測試 (labels of 1-63 letters, digits or hyphens, at least two labels)',
+    'relay.allowRecipientDomains.1: 夥伴。test: contains a full stop other than "." (such as 。); write the domain with "."',
   ]);
   assert.deepEqual(problems({ smtp: { listeners: [{ name: 'x', host: 'h', port: 1, starttls: true, implicitTls: true }] } }), [
     'smtp.listeners.0.starttls: starttls and implicitTls exclude each other',
@@ -46,6 +47,21 @@ test('every bad value is named by its key, all in one pass', () => {
   assert.deepEqual(problems({ relay: { allowIps: ['2001:db8::/129'] } }), [
     'relay.allowIps.0: expected an IPv4/IPv6 address or CIDR range such as 192.168.1.0/24',
   ]);
+});
+
+test('domains are stored in one form: lower-case A-labels, whichever spelling was given', () => {
+  const c = validateConfig({
+    domains: ['Example.TEST', '例子.測試', 'XN--KPRY57D.xn--kpry57d'],
+    relay: { allowRecipientDomains: ['夥伴.test'] },
+    routing: { domains: { '夥伴.Test': { host: 'mx.partner.test' } } },
+  });
+  assert.deepEqual(c.domains, ['example.test', 'xn--fsqu00a.xn--g6w251d', 'xn--kpry57d.xn--kpry57d']);
+  assert.deepEqual(c.relay.allowRecipientDomains, ['xn--xpq25v.test']);
+  assert.deepEqual(Object.keys(c.routing.domains), ['xn--xpq25v.test']);
+  const a = validateConfig({ alerts: { adminEmails: ['Admin@例子.測試'] }, thresholds: { exemptAccounts: ['News@XN--KPRY57D.xn--kpry57d'] } });
+  assert.deepEqual(a.alerts.adminEmails, ['admin@xn--fsqu00a.xn--g6w251d']);
+  assert.deepEqual(a.thresholds.exemptAccounts, ['news@xn--kpry57d.xn--kpry57d']);
+  assert.deepEqual(problems({ alerts: { adminEmails: ['x@xn--zz.test'] } }), ['alerts.adminEmails.0: expected an address such as admin@example.test or admin@例子.測試']);
 });
 
 test('config set validates, saves atomically and notifies; a refused value changes nothing', async () => {

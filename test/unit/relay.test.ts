@@ -70,7 +70,12 @@ const table: [string, string | null, string, string][] = [
   ['203.0.113.9', null, 'x@remote.test.', '501 5.1.3 Bad recipient address syntax'],
   ['203.0.113.9', null, 'x@remote.test@example.test', '501 5.1.3 Bad recipient address syntax'],
   ['203.0.113.9', null, '@example.test:x@remote.test', '501 5.1.3 Bad recipient address syntax'],
-  ['203.0.113.9', null, 'x@exаmple.test', '501 5.1.3 Bad recipient address syntax'], // Cyrillic a
+  // Cyrillic a: a valid IDN (xn--exmple-4nf.test), another domain than the local one, so relaying is refused.
+  ['203.0.113.9', null, 'x@exаmple.test', '554 5.7.1 Relay access denied'],
+  ['203.0.113.9', null, 'x@EXAMPLE.test', '550 5.1.1 Recipient address rejected: User unknown in local recipient table'],
+  ['203.0.113.9', null, 'x@ｅｘａｍｐｌｅ.test', '501 5.1.3 Bad recipient address syntax'], // full-width: a mapped form, refused
+  ['203.0.113.9', null, 'x@xn--zz.test', '501 5.1.3 Bad recipient address syntax'],
+  ['203.0.113.9', null, 'üser@example.test', '553 5.6.7 Non-ASCII address not permitted without SMTPUTF8 on MAIL FROM'],
   ['203.0.113.9', null, 'x@', '501 5.1.3 Bad recipient address syntax'],
   ['203.0.113.9', null, '', '501 5.1.3 Bad recipient address syntax'],
   ['203.0.113.9', null, '.x@remote.test', '501 5.1.3 Bad recipient address syntax'],
