@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import type { Reply } from './reply.js';
 import { accept, refuse, type SessionFacts, type Verdict } from './types.js';
 
@@ -13,13 +14,16 @@ export interface LocalSenderJudge {
  * reject_unauthenticated_sender_login_mismatch): refused unless the site allows it
  * (relay.localSenderFromOutside). `addresses` are lower-cased. The domain is taken after
  * the last "@" with trailing dots dropped, so a quoted local part or "example.test." in a
- * header From (which a reader or a DMARC check may take for ours) is judged too.
+ * header From (which a reader or a DMARC check may take for ours) is judged too. The
+ * domain is compared in its A-label form, mapped as leniently as a reader's IDNA would
+ * (U-labels, "。" for "."): local domains are stored as A-labels, and smtp-server hands
+ * envelope domains over in U-labels.
  */
 export function checkLocalSenders(mode: 'reject' | 'allow', facts: SessionFacts, addresses: string[], judge: LocalSenderJudge, reply: Reply): Verdict {
   if (mode !== 'reject' || judge.vouchesForSender(facts)) return accept;
   for (const a of addresses) {
-    const domain = a.slice(a.lastIndexOf('@') + 1).replace(/\.+$/, '');
-    if (a.includes('@') && judge.isLocalDomain(domain)) return refuse(reply);
+    const domain = a.slice(a.lastIndexOf('@') + 1).replace(/[.\u3002\uff0e\uff61]+$/, '');
+    if (a.includes('@') && (judge.isLocalDomain(domain) || judge.isLocalDomain(domainToASCII(domain)))) return refuse(reply);
   }
   return accept;
 }
