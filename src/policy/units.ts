@@ -47,15 +47,6 @@ export function credentialsUnit(auth: AuthPolicy): PolicyUnit {
   };
 }
 
-/** A suspended account's right password is still refused: it may be the spammer's. */
-export function accountNotSuspendedUnit(accounts: Suspensions): PolicyUnit {
-  return {
-    name: 'accounts.notSuspended',
-    stage: 'auth',
-    check: (f) => (f.login && accounts.suspension(f.login) ? { refuse: replies.accountSuspended } : 'continue'),
-  };
-}
-
 // ---- MAIL FROM
 
 /** The spool's free-space reserve: below it no new message is begun (452 4.3.1, the client retries). */
