@@ -89,7 +89,8 @@ export class AuthPolicy {
         data: { lock: 'ip', ...counts },
       });
     }
-    if (out.accountLocked) {
+    // An account lock that holds only the source locked by this same failure tells nothing more.
+    if (out.accountLocked && !(out.ipLocked && out.accountSources.length === 1)) {
       const named = out.accountSources.slice(0, NAMED_SOURCES).join(', ');
       const more = out.accountSources.length > NAMED_SOURCES ? ` and ${out.accountSources.length - NAMED_SOURCES} more` : '';
       this.record({
