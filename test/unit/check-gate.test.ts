@@ -34,3 +34,17 @@ test('a check that throws frees its slot', async () => {
   await assert.rejects(gate.run(() => Promise.reject(new Error('scrypt failed'))), /scrypt failed/);
   assert.deepEqual(await gate.run(async () => 'ok'), { busy: false, value: 'ok' });
 });
+
+test('bad values of the AUTH check and lockout keys are refused, naming the key', async () => {
+  const { validateConfig } = await import('../../src/config/config.js');
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ lockout: { ipv6Prefix: 8 } }, /auth\.lockout\.ipv6Prefix/],
+    [{ lockout: { ipv6Prefix: 129 } }, /auth\.lockout\.ipv6Prefix/],
+    [{ maxConcurrentChecks: 0 }, /auth\.maxConcurrentChecks/],
+    [{ maxQueuedChecks: -1 }, /auth\.maxQueuedChecks/],
+    [{ maxQueuedChecks: 'lots' }, /auth\.maxQueuedChecks/],
+  ];
+  for (const [auth, key] of cases) assert.throws(() => validateConfig({ domains: ['example.test'], auth }), key);
+  const defaults = validateConfig({ domains: ['example.test'] }).auth;
+  assert.deepEqual([defaults.lockout.ipv6Prefix, defaults.maxConcurrentChecks, defaults.maxQueuedChecks], [64, 1, 20]);
+});
