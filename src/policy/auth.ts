@@ -66,7 +66,7 @@ export class AuthPolicy {
       return { ok: true, login: user };
     }
     if (user) this.log.info({ evt: 'auth.suspended', ip, account: user }, 'right password for a suspended account; refused as a failed login');
-    this.lockedOut(ip, account, this.lockout.recordFailure(ip, account));
+    this.lockedOut(account, this.lockout.recordFailure(ip, account));
     return { ok: false, reply: replies.authFailed };
   }
 
@@ -75,7 +75,7 @@ export class AuthPolicy {
    * names every source it holds and carries no IP, so the alert mail (one per kind, IP,
    * account and limit per period) is one per account however many sources guess at it.
    */
-  private lockedOut(ip: string, account: string, out: FailureOutcome): void {
+  private lockedOut(account: string, out: FailureOutcome): void {
     const l = this.config().auth.lockout;
     const after = `for ${l.lockMinutes} min after ${l.maxFailures} failed logins in ${l.windowMinutes} min`;
     const counts = { ipFailures: out.ipFailures, accountFailures: out.accountFailures, lockMinutes: l.lockMinutes };
@@ -83,7 +83,7 @@ export class AuthPolicy {
       this.record({
         kind: 'auth.lockout',
         severity: 'warning',
-        ip: out.source === ip ? ip : out.source,
+        ip: out.source, // an IPv6 client is named by its prefix
         limit: 'auth.lockout.maxFailures',
         text: `client ${out.source} locked out of AUTH ${after} (last tried ${account || 'an invalid login'})`,
         data: { lock: 'ip', ...counts },
