@@ -53,6 +53,7 @@ bench: build test-deps
 	$(NODE) dist/test/bench/smtp-relay.js
 	$(NODE) dist/test/bench/ha.js
 	$(NODE) dist/test/bench/scan-engines-startup.js
+	$(NODE) dist/test/bench/auth-flood.js
 
 clean:
 	rm -rf dist node_modules var

@@ -200,12 +200,13 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
   if (ev.kind === 'auth.lockout') {
     return {
       en: [
-        `Someone is guessing passwords from ${ip}.`,
+        // An account lock carries no IP: it names every client that guessed at the account.
+        ev.ip ? `Someone is guessing passwords from ${ip}.` : `Someone is guessing the password of ${account} (the clients are listed above).`,
         `If it is a legitimate user, check the password saved in their mail client.`,
         `The lock ends by itself after the lock period (auth.lockout.lockMinutes).`,
       ],
       zh: [
-        `有人正從 ${ip} 嘗試猜測密碼。`,
+        ev.ip ? `有人正從 ${ip} 嘗試猜測密碼。` : `有人正在猜測 ${account} 的密碼（來源列於上方）。`,
         `若是合法使用者，請檢查其郵件軟體中儲存的密碼是否正確。`,
         `鎖定期間 (auth.lockout.lockMinutes) 結束後會自動解除。`,
       ],

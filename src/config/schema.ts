@@ -149,6 +149,13 @@ export const configSchema = z.strictObject({
           maxFailures: z.number().int().min(0).max(1000).default(5).describe('Failed AUTHs that lock an IP (or an account for that IP); 0 = never'),
           windowMinutes: z.number().int().min(1).max(1440).default(10).describe('Window in which failures are counted'),
           lockMinutes: z.number().int().min(1).max(10080).default(15).describe('How long a lock lasts'),
+          ipv6Prefix: z
+            .number()
+            .int()
+            .min(32)
+            .max(128)
+            .default(64)
+            .describe('IPv6 clients are counted by this prefix length (one customer holds a whole /64); 128 = per address'),
         })
         .prefault({}),
       suspendOnThreshold: z
@@ -158,6 +165,20 @@ export const configSchema = z.strictObject({
       suspendAtMultiple: z
         .number().min(1).max(100).default(1)
         .describe('Suspend when messages sent plus MAILs refused at the limit today reach this x perAccountMessagesPerDay (1 = the first attempt past the limit)'),
+      maxConcurrentChecks: z
+        .number()
+        .int()
+        .min(1)
+        .max(1000)
+        .default(1)
+        .describe('Password checks (scrypt, on the thread pool the spool writes with) run at once; more wait in the queue'),
+      maxQueuedChecks: z
+        .number()
+        .int()
+        .min(0)
+        .max(10000)
+        .default(20)
+        .describe('Password checks that may wait; past it AUTH gets 454 4.7.0 at once, without a check'),
     })
     .prefault({}),
   alerts: z

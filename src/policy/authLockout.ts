@@ -1,30 +1,56 @@
+import { clientKey } from './clientKey.js';
+
 /**
  * AUTH brute-force lockout, a pure state machine with an injected clock (no timers):
- * `maxFailures` failed logins within `windowMs` from one client IP lock that IP out;
- * the same number against one account (from any IPs) lock that account out for the IPs
- * that failed on it, so its owner elsewhere can still log in. A lock lasts `lockMs`.
- * State is bounded: entries older than the window or lock expire, and at most
- * `maxTracked` keys are kept (the stalest are dropped first).
+ * `maxFailures` failed logins within `windowMs` from one client source lock that source out;
+ * the same number against one account (from any sources) lock that account out for the
+ * sources that failed on it, so its owner elsewhere can still log in. A lock lasts `lockMs`.
+ *
+ * A source is an IPv4 address or an IPv6 prefix (`ipv6Prefix` bits, /64 by default): an
+ * IPv6 client picks a fresh address from its /64 for every guess at no cost.
+ *
+ * Failures are kept per (source, account) pair and summed per source and per account, so
+ * a successful login forgets exactly that pair: logging in to one's own account does not
+ * wipe one's failures against another, and the owner logging in from the office does not
+ * wipe a guesser's failures from elsewhere.
+ *
+ * State is bounded: entries older than the window or lock expire, and at most `maxTracked`
+ * pairs and locks are kept (the stalest are dropped first, with their index entries).
  */
 export interface LockoutSettings {
   maxFailures: number;
   windowMs: number;
   lockMs: number;
+  ipv6Prefix: number;
 }
 
 export type LockReason = 'ip' | 'account';
 
 export interface FailureOutcome {
-  /** Set when this failure started a lock (not when one was already in force). */
-  locked: LockReason | null;
+  /** The source the failure counted against (an IPv4 address or an IPv6 prefix). */
+  source: string;
+  /** Set when this failure started a lock of the source (not when one was already in force). */
+  ipLocked: boolean;
+  /** Set when this failure locked the account for this source (not when it already was). */
+  accountLocked: boolean;
   ipFailures: number;
   accountFailures: number;
+  /** When the account is locked: every source it is locked for (those that failed on it within the window). */
+  accountSources: string[];
+}
+
+interface Pair {
+  source: string;
+  account: string;
+  times: number[];
 }
 
 export class AuthLockout {
-  private readonly failures = new Map<string, number[]>(); // key -> failure times (ms)
-  private readonly locks = new Map<string, number>(); // key -> locked until (ms)
-  private readonly accountIps = new Map<string, Set<string>>();
+  // Insertion order is the order of the last failure, so expired pairs sit at the front.
+  private readonly pairs = new Map<string, Pair>();
+  private readonly bySource = new Map<string, Set<string>>();
+  private readonly byAccount = new Map<string, Set<string>>();
+  private readonly locks = new Map<string, number>(); // lock key -> locked until (ms)
 
   constructor(
     private readonly settings: () => LockoutSettings,
@@ -32,59 +58,99 @@ export class AuthLockout {
     private readonly maxTracked = 10000,
   ) {}
 
+  /** The source an address counts as under the current settings. */
+  sourceOf(ip: string): string {
+    return clientKey(ip, this.settings().ipv6Prefix);
+  }
+
   /** Which lock, if any, holds this attempt. */
   lockedBy(ip: string, account: string): LockReason | null {
     const t = this.now();
-    if ((this.locks.get(`ip:${ip}`) ?? 0) > t) return 'ip';
-    if ((this.locks.get(`acct:${account}@${ip}`) ?? 0) > t) return 'account';
+    const source = this.sourceOf(ip);
+    if ((this.locks.get(ipLock(source)) ?? 0) > t) return 'ip';
+    if ((this.locks.get(accountLock(account, source)) ?? 0) > t) return 'account';
     return null;
   }
 
   recordFailure(ip: string, account: string): FailureOutcome {
     const { maxFailures, windowMs, lockMs } = this.settings();
     const t = this.now();
-    const ipFailures = this.bump(`ip:${ip}`, t, windowMs);
-    const accountFailures = this.bump(`acct:${account}`, t, windowMs);
-    let ips = this.accountIps.get(account);
-    if (!ips) this.accountIps.set(account, (ips = new Set()));
-    ips.add(ip);
-    let locked: LockReason | null = null;
-    if (maxFailures > 0 && ipFailures >= maxFailures && (this.locks.get(`ip:${ip}`) ?? 0) <= t) {
-      this.locks.set(`ip:${ip}`, t + lockMs);
-      locked = 'ip';
+    const source = this.sourceOf(ip);
+    const key = pairKey(source, account);
+    const pair = this.pairs.get(key) ?? { source, account, times: [] };
+    // Counting past maxFailures per pair changes no decision; the cap bounds a pair's memory.
+    pair.times = [...pair.times.filter((x) => x > t - windowMs), t].slice(-Math.max(1, maxFailures));
+    this.pairs.delete(key); // re-insert: Map order is then least recently failed first
+    this.pairs.set(key, pair);
+    index(this.bySource, source, key);
+    index(this.byAccount, account, key);
+
+    const ipFailures = this.count(this.bySource.get(source), t - windowMs);
+    const accountFailures = this.count(this.byAccount.get(account), t - windowMs);
+    let ipLocked = false;
+    let accountLocked = false;
+    let accountSources: string[] = [];
+    if (maxFailures > 0 && ipFailures >= maxFailures && (this.locks.get(ipLock(source)) ?? 0) <= t) {
+      this.lock(ipLock(source), t + lockMs);
+      ipLocked = true;
     }
     if (maxFailures > 0 && accountFailures >= maxFailures) {
-      const fresh = (this.locks.get(`acct:${account}@${ip}`) ?? 0) <= t;
-      for (const each of ips) this.locks.set(`acct:${account}@${each}`, t + lockMs);
-      if (fresh && !locked) locked = 'account';
+      accountLocked = (this.locks.get(accountLock(account, source)) ?? 0) <= t;
+      accountSources = [...(this.byAccount.get(account) ?? [])].map((k) => this.pairs.get(k)!.source);
+      for (const s of accountSources) this.lock(accountLock(account, s), t + lockMs);
     }
     this.prune(t, windowMs);
-    return { locked, ipFailures, accountFailures };
+    return { source, ipLocked, accountLocked, ipFailures, accountFailures, accountSources };
   }
 
-  /** A successful login forgets that account's failures from this IP's side. */
+  /** A successful login forgets the failures of this (source, account) pair, and nothing else. */
   recordSuccess(ip: string, account: string): void {
-    this.failures.delete(`ip:${ip}`);
-    this.accountIps.get(account)?.delete(ip);
+    this.forget(pairKey(this.sourceOf(ip), account));
   }
 
-  private bump(key: string, t: number, windowMs: number): number {
-    const list = (this.failures.get(key) ?? []).filter((x) => x > t - windowMs);
-    list.push(t);
-    this.failures.delete(key); // re-insert: Map order is then least recently failed first
-    this.failures.set(key, list);
-    return list.length;
+  private count(keys: Set<string> | undefined, after: number): number {
+    let n = 0;
+    for (const k of keys ?? []) for (const x of this.pairs.get(k)!.times) if (x > after) n++;
+    return n;
+  }
+
+  private lock(key: string, until: number): void {
+    this.locks.delete(key); // re-insert: Map order is then the order locks end
+    this.locks.set(key, until);
+  }
+
+  private forget(key: string): void {
+    const pair = this.pairs.get(key);
+    if (!pair) return;
+    this.pairs.delete(key);
+    unindex(this.bySource, pair.source, key);
+    unindex(this.byAccount, pair.account, key);
   }
 
   private prune(t: number, windowMs: number): void {
-    for (const [k, until] of this.locks) if (until <= t) this.locks.delete(k);
-    for (const [k, list] of this.failures) {
-      if (list[list.length - 1]! <= t - windowMs) {
-        this.failures.delete(k);
-        if (k.startsWith('acct:')) this.accountIps.delete(k.slice(5));
-      }
+    for (const [k, until] of this.locks) {
+      if (until > t && this.locks.size <= this.maxTracked) break;
+      this.locks.delete(k);
     }
-    while (this.failures.size > this.maxTracked) this.failures.delete(this.failures.keys().next().value!);
-    while (this.locks.size > this.maxTracked) this.locks.delete(this.locks.keys().next().value!);
+    for (const [k, pair] of this.pairs) {
+      if (pair.times[pair.times.length - 1]! > t - windowMs && this.pairs.size <= this.maxTracked) break;
+      this.forget(k);
+    }
   }
+}
+
+const ipLock = (source: string) => `ip\n${source}`;
+const accountLock = (account: string, source: string) => `acct\n${account}\n${source}`;
+const pairKey = (source: string, account: string) => `${source}\n${account}`;
+
+function index(map: Map<string, Set<string>>, key: string, pair: string): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(pair);
+}
+
+function unindex(map: Map<string, Set<string>>, key: string, pair: string): void {
+  const set = map.get(key);
+  set?.delete(pair);
+  if (set?.size === 0) map.delete(key);
 }

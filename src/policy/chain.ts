@@ -75,9 +75,10 @@ export type PolicyUnit = {
 export const POLICY_ORDER = {
   // It counts the connection it accepts (released at disconnect): keep it last.
   connect: ['thresholds.connections'],
-  // The lockout comes before the password check, the suspension after it: a suspended
-  // account is told so only with its right password, and wrong ones still count.
-  auth: ['smtp.tlsRequired', 'auth.lockout+credentials', 'accounts.notSuspended', 'accounts.loginStamp'],
+  // The lockout comes before the password check; a suspended account is judged inside
+  // it too (its right password is answered and counted as a wrong one: no password oracle).
+  // The login stamp comes last: it notes the credentials a successful AUTH used.
+  auth: ['smtp.tlsRequired', 'auth.lockout+credentials', 'accounts.loginStamp'],
   mail: ['accounts.loginValid', 'spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax', 'senderLogin.envelope', 'relay.localSender', 'thresholds.messages'],
   // Relay first (Postfix's smtpd_relay_restrictions): it parses the address the way every
   // later unit will see it, so no later rule can be talked into relaying.

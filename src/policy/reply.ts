@@ -32,7 +32,6 @@ export const replies = {
   storageFull: r(452, '4.3.1', 'Insufficient system storage'),
   internalError: r(451, '4.3.0', 'Error: internal error, try again later'),
   tooManyConnections: r(421, '4.7.0', 'Error: too many connections from your address, try again later'),
-  accountSuspended: r(535, '5.7.8', 'Error: account suspended from sending; contact the administrator'),
   senderSuspended: r(550, '5.7.1', 'Error: account suspended from sending; contact the administrator'),
   authLocked: r(454, '4.7.0', 'Too many failed logins, try again later'),
   rate: r(450, '4.7.1', 'Error: rate limit exceeded'),

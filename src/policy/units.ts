@@ -53,15 +53,6 @@ export function credentialsUnit(auth: AuthPolicy): PolicyUnit {
   };
 }
 
-/** A suspended account's right password is still refused: it may be the spammer's. */
-export function accountNotSuspendedUnit(accounts: Suspensions): PolicyUnit {
-  return {
-    name: 'accounts.notSuspended',
-    stage: 'auth',
-    check: (f) => (f.login && accounts.suspension(f.login) ? { refuse: replies.accountSuspended } : 'continue'),
-  };
-}
-
 /** Notes what the credentials were at AUTH, so a later password change or deletion ends the session's authority. */
 export function loginStampUnit(accounts: CredentialStamps): PolicyUnit {
   return {
@@ -80,7 +71,7 @@ export function loginStampUnit(accounts: CredentialStamps): PolicyUnit {
  * An open session keeps no authority its login has lost: at every MAIL the account must
  * still exist with the credentials of the AUTH. The reply is 421 and the session ends:
  * the client reconnects and logs in again, where a deleted account or an old password
- * gets 535 (and a suspended one its own refusal).
+ * gets 535 (a suspended account too: see AuthPolicy).
  */
 export function loginValidUnit(accounts: CredentialStamps): PolicyUnit {
   return {

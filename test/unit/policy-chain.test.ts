@@ -92,7 +92,6 @@ async function world(config: Record<string, unknown> = {}, disk: Disk = 'room'):
       units.connectionThresholdUnit(thresholds),
       units.tlsRequiredUnit(),
       units.credentialsUnit(auth),
-      units.accountNotSuspendedUnit(accounts),
       units.loginStampUnit(accounts),
       units.loginValidUnit(accounts),
       units.diskReserveUnit(hasRoom, log),
@@ -149,8 +148,8 @@ const authTable: [string, boolean, string, string, number, string][] = [
   [OUTSIDE, true, 'bob@example.test', 'wrong-password', 0, '535 5.7.8 Error: authentication failed'],
   [OUTSIDE, true, 'nobody@example.test', 'bob-secret-1', 0, '535 5.7.8 Error: authentication failed'],
   [OUTSIDE, true, 'sales@example.test', 'bob-secret-1', 0, '535 5.7.8 Error: authentication failed'], // an alias has no password
-  // A suspended account is told so only with its right password.
-  [OUTSIDE, true, 'mallory@example.test', 'mallory-secret-1', 0, '535 5.7.8 Error: account suspended from sending; contact the administrator'],
+  // A suspended account's right password gets the reply of a wrong one: no password oracle.
+  [OUTSIDE, true, 'mallory@example.test', 'mallory-secret-1', 0, '535 5.7.8 Error: authentication failed'],
   [OUTSIDE, true, 'mallory@example.test', 'wrong-password', 0, '535 5.7.8 Error: authentication failed'],
   // auth.lockout.maxFailures (5 by default): the lock comes before the password check.
   [OUTSIDE, true, 'bob@example.test', 'bob-secret-1', 4, 'accept as bob@example.test'],
