@@ -136,11 +136,21 @@ export class Incoming {
    * Copies the DATA stream into the file. After a write error the stream is still read to
    * its end (and thrown away), so the SMTP session stays in step and can get its 4xx;
    * leaving the loop early would destroy the stream and hang the session.
+   *
+   * `admit` is asked before each chunk is stored; when it names a reason to stop (the size
+   * limit, the in-flight budget), nothing more is stored, the partial file is removed at
+   * once, the rest of the stream is read and dropped, and the reason is returned.
    */
-  async writeStream(stream: Readable, onChunk?: (chunk: Buffer) => void): Promise<void> {
+  async writeStream<R extends string>(stream: Readable, onChunk?: (chunk: Buffer) => void, admit?: (chunk: Buffer) => R | null): Promise<R | null> {
     let failure: unknown = null;
+    let stopped: R | null = null;
     for await (const chunk of stream) {
-      if (failure) continue;
+      if (failure || stopped) continue;
+      stopped = admit?.(chunk as Buffer) ?? null;
+      if (stopped) {
+        await this.abandon();
+        continue;
+      }
       onChunk?.(chunk as Buffer);
       try {
         await this.write(chunk as Buffer);
@@ -149,6 +159,14 @@ export class Incoming {
       }
     }
     if (failure) throw failure;
+    return stopped;
+  }
+
+  /** Drops what was received: the buffer, and the partial file (closed and unlinked). */
+  private async abandon(): Promise<void> {
+    this.acc = null;
+    this.accLen = 0;
+    await this.discard();
   }
 
   private finished = false;
