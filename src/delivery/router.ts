@@ -102,10 +102,20 @@ export class Router {
     const path = this.deps.dataPath(env.id);
     const local = new Set<string>();
     const remote = new Set<string>();
+    // Local addresses (aliases) whose mail goes on to remote targets: the outbound copy says
+    // so in a Delivered-To field, as Postfix's local(8) does when forwarding, so that the mail
+    // is refused (554 5.4.6) should a remote forward send it back to the same address.
+    const forwardedBy = new Set<string>();
     for (const r of env.rcpt) {
-      const targets = resolver.isLocalDomain(domainOf(r)) ? resolver.expand(r) : [r];
-      for (const t of targets) (resolver.isLocalDomain(domainOf(t)) ? local : remote).add(t);
+      const isLocal = resolver.isLocalDomain(domainOf(r));
+      const targets = isLocal ? resolver.expand(r) : [r];
+      for (const t of targets) {
+        const tLocal = resolver.isLocalDomain(domainOf(t));
+        (tLocal ? local : remote).add(t);
+        if (isLocal && !tLocal) forwardedBy.add(r);
+      }
     }
+    const prefix = [...forwardedBy].map((a) => `Delivered-To: ${a}\r\n`).join('') + (env.addHeaders ?? '');
     const undeliverable: string[] = [];
     try {
       // Read a small message once for all its local copies instead of once per mailbox.
@@ -131,7 +141,7 @@ export class Router {
             held: !!env.login && resolver.isSuspended(env.login),
             queued: now,
             size: env.size,
-            ...(env.addHeaders ? { prefix: env.addHeaders } : {}),
+            ...(prefix ? { prefix } : {}),
             recipients: toQueue.map((address) => ({
               address,
               state: undeliverable.includes(address) ? 'deferred' : 'queued',
