@@ -1,9 +1,9 @@
-import { open, mkdir, unlink, readdir, statfs, link, type FileHandle } from 'node:fs/promises';
+import { open, unlink, readdir, statfs, link, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { sublevel, type Db, type BatchOp } from '../store/db.js';
-import type { DirSyncer } from '../store/atomic.js';
+import { mkdirDurable, type DirSyncer } from '../store/atomic.js';
 import type { DataDecl } from '../store/data.js';
 import type { Durability } from '../store/durability.js';
 import type { Logger } from '../log/logger.js';
@@ -223,7 +223,8 @@ export class Spool {
   }
 
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    // A new spool folder (first start, a new data disk) is synced into its parent.
+    await mkdirDurable(this.dir, undefined, (d) => this.dirs.sync(d));
   }
 
   /**
