@@ -22,8 +22,8 @@ const HELD_BODY_BYTES = 4 * 1024 * 1024;
 
 /**
  * Takes committed messages out of the spool: local recipients get a Maildir copy, remote
- * ones go to the outbound queue, and the spool record is removed in the same synced
- * batch that writes the queue record. A crash anywhere in between re-routes the message
+ * ones go to the outbound queue, and the spool record is removed in the same atomic
+ * batch that writes the queue record (not fsynced on its own). A crash anywhere in between re-routes the message
  * at the next start: a mailbox may get a second copy, nothing is lost.
  */
 export class Router {
