@@ -166,6 +166,15 @@ export class Router {
         await unlink(path).catch(() => undefined);
       }
     } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ENOENT' && e.path === path) {
+        // The record outlived its file: the unlink above reached the disk and the unsynced
+        // delete before it did not (a power cut). A spool file is only ever unlinked here,
+        // once every copy is in its mailbox, so there is nothing left to deliver.
+        log.warn({ evt: 'route.nofile', id: env.id }, 'spool record without its file: its copies were delivered; record dropped');
+        await group.writeLazy([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }]).catch(() => undefined);
+        return;
+      }
       const retryMs = this.deps.retryMs ?? 30_000;
       log.error({ evt: 'route.fail', id: env.id, err: (err as Error).message, retryMs }, 'routing failed; will retry');
       const t = setTimeout(() => {
