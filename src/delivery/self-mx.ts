@@ -1,5 +1,5 @@
 import { networkInterfaces } from 'node:os';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { normalizeIp } from '../policy/ipList.js';
 import type { MxHost } from './dns.js';
@@ -24,8 +24,8 @@ import type { MxHost } from './dns.js';
  */
 export interface SelfView {
   hostname: string;
-  /** Addresses this box holds, normalised; with `wildcard`, interface addresses too. */
-  addresses: Set<string>;
+  /** Addresses this box holds; with `wildcard`, interface addresses too. */
+  addresses: BlockList;
   /** A listener binds every address: all of loopback is ours. */
   wildcard: boolean;
   /** This box has a loopback address of its own (wildcard, or a listener on 127/8 or ::1). */
@@ -34,9 +34,16 @@ export interface SelfView {
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 
+// Matched as parsed addresses, so "0:0:0:0:0:0:0:1" is ::1 and ::ffff:127.0.0.1 is loopback.
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+const family = (ip: string) => (isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+
 export function isLoopback(ip: string): boolean {
   const a = normalizeIp(ip);
-  return a === '::1' || /^127\./.test(a);
+  return isIP(a) !== 0 && LOOPBACK.check(a, family(a));
 }
 
 /** The interface addresses of this machine (every family). */
@@ -49,8 +56,10 @@ export function selfView(cfg: Config, interfaces: () => string[] = systemAddress
   const listenerHosts = cfg.ha.enabled && cfg.ha.serviceAddress ? [cfg.ha.serviceAddress] : cfg.smtp.listeners.map((l) => l.host);
   const wildcard = listenerHosts.some((h) => WILDCARDS.has(h));
   const held = [...listenerHosts, cfg.routing.sourceAddress, ...(cfg.ha.enabled ? [cfg.ha.listen.host] : []), ...(wildcard ? interfaces() : [])];
-  const addresses = new Set(held.filter((h) => isIP(h) && !WILDCARDS.has(h)).map((h) => normalizeIp(h).toLowerCase()));
-  const onLoopback = wildcard || [...addresses].some(isLoopback);
+  const own = held.map(normalizeIp).filter((h) => isIP(h) && !WILDCARDS.has(h));
+  const addresses = new BlockList();
+  for (const a of own) addresses.addAddress(a, family(a));
+  const onLoopback = wildcard || own.some(isLoopback);
   return { hostname: cfg.hostname.toLowerCase().replace(/\.$/, ''), addresses, wildcard, onLoopback };
 }
 
@@ -58,8 +67,9 @@ export function selfView(cfg: Config, interfaces: () => string[] = systemAddress
 export function isSelf(host: MxHost, self: SelfView): boolean {
   if (host.name.toLowerCase().replace(/\.$/, '') === self.hostname) return true;
   return host.addresses.some((raw) => {
-    const a = normalizeIp(raw).toLowerCase();
-    if (self.addresses.has(a)) return true;
+    const a = normalizeIp(raw);
+    if (!isIP(a)) return false;
+    if (self.addresses.check(a, family(a))) return true;
     if (isLoopback(a)) return self.wildcard || !self.onLoopback;
     return false;
   });

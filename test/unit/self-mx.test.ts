@@ -20,6 +20,9 @@ const table: [string, string, MxHost, boolean][] = [
   ['wildcard', '0.0.0.0', host('mx.remote.test', ['192.0.2.10']), true],
   ['wildcard', '0.0.0.0', host('mx.remote.test', ['127.0.0.53']), true],
   ['wildcard', '0.0.0.0', host('mx.remote.test', ['198.51.100.7']), false],
+  ['wildcard', '::', host('mx.remote.test', ['0:0:0:0:0:0:0:1']), true],
+  ['specific IPv6 address', '2001:db8::10', host('mx.remote.test', ['2001:DB8:0:0:0:0:0:10']), true],
+  ['specific IPv6 address', '2001:db8::10', host('mx.remote.test', ['2001:db8::11']), false],
   ['loopback test bench', '127.0.21.1', host('mx.remote.test', ['127.0.21.31']), false],
   ['loopback test bench', '127.0.21.1', host('mx.remote.test', ['127.0.21.1']), true],
 ];
