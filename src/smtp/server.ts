@@ -10,6 +10,7 @@ import type { SessionFacts } from '../policy/types.js';
 import type { Envelope, Incoming } from '../spool/spool.js';
 import { HeaderCollector, receivedHeader } from './headers.js';
 import { DataBudget, type DataClaim } from './data-budget.js';
+import { loopRefusal } from './loops.js';
 
 export interface SmtpSpool {
   hasRoom(): Promise<boolean>;
@@ -293,23 +294,10 @@ export class SmtpService {
         this.deps.log.warn({ evt: 'smtp.data.budget', listener: l.name, cid: session.id, ip: facts.clientIp, inFlight: this.dataBudget.inFlight, limit: this.dataBudget.max }, 'DATA refused: smtp.maxDataBytesInFlight reached');
         return cb(this.refuse(l, session, replies.storageFull, 'data', { from, rcpt, reason: 'maxDataBytesInFlight' }));
       }
-      // Our own Received header counts, as in Postfix's hopcount_limit: a message that came
-      // round a loop is refused here, the loop's sender gets the 554 and mail stops circling.
-      const hops = headers.countFields('received') + 1;
-      const maxHops = this.deps.config().smtp.maxHops;
-      if (hops > maxHops) {
+      const loop = loopRefusal(headers, rcpt, this.deps.config().smtp.maxHops);
+      if (loop) {
         await msg.discard();
-        return cb(this.refuse(l, session, replies.tooManyHops, 'data', { from, rcpt, id: msg.id, hops, maxHops }));
-      }
-      // A message that already went through one of its recipients here (our Delivered-To,
-      // stamped when an alias forwarded it out) has come back round a forwarding loop.
-      // Refused whole: the sending server bounces it, so nobody's copy vanishes silently.
-      const delivered = new Set(headers.deliveredTo());
-      const looping = rcpt.filter((r) => delivered.has(r.toLowerCase()));
-      if (looping.length) {
-        await msg.discard();
-        const reply = { ...replies.forwardingLoop, text: `${replies.forwardingLoop.text} ${looping.join(', ')}` };
-        return cb(this.refuse(l, session, reply, 'data', { from, rcpt, id: msg.id, looping }));
+        return cb(this.refuse(l, session, loop.reply, 'data', { from, rcpt, id: msg.id, ...loop.extra }));
       }
       const subject = (headers.fields('subject')[0] ?? '').slice(0, 200);
       const incoming = msg;
