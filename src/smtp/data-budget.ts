@@ -1,8 +1,16 @@
+/** smtp.maxDataBytesInFlight as it applies: 0 (the default) is 256 MiB, or room for two messages of the maximum size. */
+export function dataBudgetBytes(smtp: { maxDataBytesInFlight: number; maxMessageBytes: number }): number {
+  return smtp.maxDataBytesInFlight || Math.max(256 * 1024 * 1024, 2 * smtp.maxMessageBytes);
+}
+
 /**
  * One shared budget for the bytes that DATA phases in progress hold: each one's partial
  * spool file on the data disk, and the copy the scanners read back into memory before the
  * commit. Without it, many clients sending large messages at once could fill the disk (and
  * make every other client get 452) before any single message reached its size limit.
+ *
+ * A claim counts every byte its DATA phase received, so it also bounds what that phase holds
+ * in memory (the header block kept for the policies, the write buffer, the scanners' copy).
  *
  * Each DATA phase takes a claim and grows it as its bytes arrive; a growth that would pass
  * the limit is refused, and that DATA phase alone is answered with a temporary reply. A

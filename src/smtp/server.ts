@@ -9,7 +9,7 @@ import { escalate, failureReply, type PolicyChain, type Stage } from '../policy/
 import type { SessionFacts } from '../policy/types.js';
 import type { Envelope, Incoming } from '../spool/spool.js';
 import { HeaderCollector, receivedHeader } from './headers.js';
-import { DataBudget, type DataClaim } from './data-budget.js';
+import { DataBudget, dataBudgetBytes, type DataClaim } from './data-budget.js';
 import { loopRefusal } from './loops.js';
 
 export interface SmtpSpool {
@@ -56,7 +56,7 @@ export class SmtpService {
   private readonly dataBudget: DataBudget;
 
   constructor(private readonly deps: SmtpDeps) {
-    this.dataBudget = new DataBudget(() => deps.config().smtp.maxDataBytesInFlight);
+    this.dataBudget = new DataBudget(() => dataBudgetBytes(deps.config().smtp));
   }
 
   async start(): Promise<void> {
