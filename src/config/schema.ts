@@ -90,6 +90,16 @@ export const configSchema = z.strictObject({
         })
         .prefault({})
         .describe('Stress mode: when the connection budget runs short, idle sessions before MAIL make room for new clients'),
+      maxDataBytesInFlight: z
+        .number().int().min(0).default(0)
+        .describe('Bytes all DATA transfers in progress may hold at once (spool files, scan copies); a DATA past it gets 452 4.3.1. At least maxMessageBytes; 0 = 256 MiB or 2 x maxMessageBytes, whichever is more'),
+      maxHops: z
+        .number().int().min(1).max(1000).default(50)
+        .describe('Received: headers a message may carry (as Postfix hopcount_limit); more get 554 5.4.6 at end of DATA'),
+    })
+    .refine((s) => s.maxDataBytesInFlight === 0 || s.maxDataBytesInFlight >= s.maxMessageBytes, {
+      message: 'must be at least smtp.maxMessageBytes, or a message of the maximum size could never be received',
+      path: ['maxDataBytesInFlight'],
     })
     .prefault({}),
   relay: z

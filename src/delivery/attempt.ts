@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { DnsClient } from './dns.js';
 import type { QueueEntry } from './queue.js';
 import type { Job } from './schedule.js';
+import { selfView, withoutSelf } from './self-mx.js';
 import { HostUnusable, type Destination, type RcptOutcome, type Transaction, type TransactionResult } from './transport.js';
 
 export interface AttemptDeps {
@@ -151,10 +152,15 @@ export class DeliveryAttempt {
         return { klass: 5, reply: `556 5.1.10 ${job.domain} does not accept mail (null MX)` };
       case 'temporary':
         return { klass: 4, reply: `451 4.4.3 ${answer.error}` };
-      case 'hosts':
-        return answer.hosts.flatMap((h) =>
+      case 'hosts': {
+        const { hosts, dropped } = withoutSelf(answer.hosts, selfView(cfg));
+        if (dropped.length) this.deps.log.warn({ evt: 'delivery.mx.self', id: job.entry.id, domain: job.domain, dropped, left: hosts.map((h) => h.name) }, 'MX hosts that are this box skipped');
+        // Permanent: trying again would find the same MX; the sender gets a DSN, the queue moves on.
+        if (!hosts.length) return { klass: 5, reply: `554 5.4.6 mail for ${job.domain} loops back to myself` };
+        return hosts.flatMap((h) =>
           h.addresses.map((address) => ({ address, port: 25, name: h.name, tls: 'opportunistic' as const, verifyCertificate: false })),
         );
+      }
     }
   }
 }

@@ -1,9 +1,9 @@
-import { open, mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join, relative } from 'node:path';
 import { hostname } from 'node:os';
 import { createHash } from 'node:crypto';
-import type { DirSyncer } from '../store/atomic.js';
+import { mkdirDurable, type DirSyncer } from '../store/atomic.js';
 import { exists, type DataDecl } from '../store/data.js';
 import type { Durability } from '../store/durability.js';
 
@@ -75,7 +75,9 @@ export class MaildirDelivery {
 
   private async ensure(box: string): Promise<void> {
     if (this.made.has(box)) return;
-    for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true, mode: 0o700 });
+    // A first delivery makes mail/<domain>/<user>/Maildir/{tmp,new,cur}: their parents are
+    // synced, or a power cut could take the new mailbox (and the message in it) away.
+    await mkdirDurable(['tmp', 'new', 'cur'].map((sub) => join(box, sub)), 0o700, (d) => this.dirs.sync(d));
     this.made.add(box);
   }
 

@@ -27,8 +27,8 @@ const HELD_BODY_BYTES = 4 * 1024 * 1024;
 
 /**
  * Takes committed messages out of the spool: local recipients get a Maildir copy, remote
- * ones go to the outbound queue, and the spool record is removed in the same synced
- * batch that writes the queue record. A crash anywhere in between re-routes the message
+ * ones go to the outbound queue, and the spool record is removed in the same atomic
+ * batch that writes the queue record (not fsynced on its own). A crash anywhere in between re-routes the message
  * at the next start: a mailbox may get a second copy, nothing is lost.
  */
 export class Router {
@@ -107,10 +107,20 @@ export class Router {
     const path = this.deps.dataPath(env.id);
     const local = new Set<string>();
     const remote = new Set<string>();
+    // Local addresses (aliases) whose mail goes on to remote targets: the outbound copy says
+    // so in a Delivered-To field, as Postfix's local(8) does when forwarding, so that the mail
+    // is refused (554 5.4.6) should a remote forward send it back to the same address.
+    const forwardedBy = new Set<string>();
     for (const r of env.rcpt) {
-      const targets = resolver.isLocalDomain(domainOf(r)) ? resolver.expand(r) : [r];
-      for (const t of targets) (resolver.isLocalDomain(domainOf(t)) ? local : remote).add(t);
+      const isLocal = resolver.isLocalDomain(domainOf(r));
+      const targets = isLocal ? resolver.expand(r) : [r];
+      for (const t of targets) {
+        const tLocal = resolver.isLocalDomain(domainOf(t));
+        (tLocal ? local : remote).add(t);
+        if (isLocal && !tLocal) forwardedBy.add(r);
+      }
     }
+    const prefix = [...forwardedBy].map((a) => `Delivered-To: ${a}\r\n`).join('') + (env.addHeaders ?? '');
     const undeliverable: string[] = [];
     try {
       // Read a small message once for all its local copies instead of once per mailbox.
@@ -137,7 +147,7 @@ export class Router {
             dkim: resolver.vouchedFor?.(env) ?? false,
             queued: now,
             size: env.size,
-            ...(env.addHeaders ? { prefix: env.addHeaders } : {}),
+            ...(prefix ? { prefix } : {}),
             recipients: toQueue.map((address) => ({
               address,
               state: undeliverable.includes(address) ? 'deferred' : 'queued',
@@ -162,6 +172,15 @@ export class Router {
         await unlink(path).catch(() => undefined);
       }
     } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ENOENT' && e.path === path) {
+        // The record outlived its file: the unlink above reached the disk and the unsynced
+        // delete before it did not (a power cut). A spool file is only ever unlinked here,
+        // once every copy is in its mailbox, so there is nothing left to deliver.
+        log.warn({ evt: 'route.nofile', id: env.id }, 'spool record without its file: its copies were delivered; record dropped');
+        await group.writeLazy([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }]).catch(() => undefined);
+        return;
+      }
       const retryMs = this.deps.retryMs ?? 30_000;
       log.error({ evt: 'route.fail', id: env.id, err: (err as Error).message, retryMs }, 'routing failed; will retry');
       const t = setTimeout(() => {

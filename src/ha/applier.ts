@@ -1,8 +1,8 @@
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { sublevel, type BatchOp, type Db, type GroupCommitter } from '../store/db.js';
-import { writeFileAtomic, type DirSyncer } from '../store/atomic.js';
+import { mkdirDurable, writeFileAtomic, type DirSyncer } from '../store/atomic.js';
 import { checkKey, exists, filesToFollow, type DataRegistry } from '../store/data.js';
 import type { NetLink, Reply } from './netlink.js';
 import { HA_WIRE_VERSION, type Frame, type FrameHeader } from './wire.js';
@@ -121,7 +121,7 @@ export class Applier {
     const path = join(this.d.dataDir, this.d.data.safeRel(messages.file(id)));
     const dir = dirname(path);
     let made = this.madeDirs.get(dir);
-    if (!made) this.madeDirs.set(dir, (made = mkdir(dir, { recursive: true, mode: 0o700 })));
+    if (!made) this.madeDirs.set(dir, (made = mkdirDurable(dir, 0o700, (d) => this.d.dirs.sync(d))));
     await made;
     const fh = await open(path, 'w', 0o600);
     try {

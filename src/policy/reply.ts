@@ -40,6 +40,8 @@ export const replies = {
   virusFound: r(554, '5.7.1', 'Message content rejected: virus or executable content found'),
   haNotInSync: r(451, '4.3.0', 'Error: the standby mail server is not in sync, try again later'),
   scanUnavailable: r(451, '4.7.1', 'Error: content scanning temporarily unavailable, try again later'),
+  tooManyHops: r(554, '5.4.6', 'Error: too many hops, mail loop?'),
+  forwardingLoop: r(554, '5.4.6', 'Error: mail forwarding loop for'),
 } as const;
 
 export function formatReply(reply: Reply): string {

@@ -1,9 +1,9 @@
-import { link, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { link, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sublevel, type Db, type BatchOp } from '../store/db.js';
 import type { DataDecl } from '../store/data.js';
 import type { Durability } from '../store/durability.js';
-import type { DirSyncer } from '../store/atomic.js';
+import { mkdirDurable, type DirSyncer } from '../store/atomic.js';
 import type { Envelope } from '../spool/spool.js';
 import type { Logger } from '../log/logger.js';
 import { DAY_MS } from '../core/clock.js';
@@ -49,7 +49,7 @@ export class QuarantineStore {
   }
 
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await mkdirDurable(this.dir, 0o700, (d) => this.dirs.sync(d));
   }
 
   path(id: string): string {

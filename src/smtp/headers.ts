@@ -36,6 +36,30 @@ export class HeaderCollector {
       .map((l) => l.slice(prefix.length).trim());
   }
 
+  /**
+   * The values of the header fields with this name, unfolded, counting the obsolete forms of
+   * RFC 5322 §4.5 (white space before the colon, any case) that other software still reads
+   * as the field: a hop count or a loop check must not be dodged by writing "Received :".
+   */
+  fieldsLoose(name: string): string[] {
+    const text = Buffer.concat(this.chunks).toString('latin1').replace(/\r?\n[ \t]+/g, ' ');
+    const re = new RegExp(`^${name.replace(/[^A-Za-z0-9-]/g, '')}[ \\t]*:`, 'i');
+    return text
+      .split(/\r?\n/)
+      .filter((l) => re.test(l))
+      .map((l) => l.slice(l.indexOf(':') + 1).trim());
+  }
+
+  /** How many header fields have this name (obsolete forms included, as fieldsLoose). */
+  countFields(name: string): number {
+    return this.fieldsLoose(name).length;
+  }
+
+  /** The addresses of the Delivered-To fields (lower case, without angle brackets). */
+  deliveredTo(): string[] {
+    return this.fieldsLoose('delivered-to').map((v) => v.replace(/^<|>$/g, '').trim().toLowerCase()).filter(Boolean);
+  }
+
   /** Addresses of every From header (normally one). */
   fromAddresses(): string[] {
     return this.fields('from').flatMap((v) =>

@@ -13,6 +13,8 @@ import { HeaderCollector, receivedHeader } from './headers.js';
 import type { Clock } from '../core/clock.js';
 import type { EventInput } from '../events/events.js';
 import { Admission, type ListenerKind } from './admission.js';
+import { DataBudget, dataBudgetBytes, type DataClaim } from './data-budget.js';
+import { loopRefusal } from './loops.js';
 
 export interface SmtpSpool {
   hasRoom(): Promise<boolean>;
@@ -60,8 +62,11 @@ export class SmtpService {
   private readonly sessions = new Map<string, SessionState>();
   /** The connection budget over all listeners and stress mode (admission.ts). */
   private readonly admission: Admission;
+  /** Bytes all DATA phases in progress may hold at once (smtp.maxDataBytesInFlight). */
+  private readonly dataBudget: DataBudget;
 
   constructor(private readonly deps: SmtpDeps) {
+    this.dataBudget = new DataBudget(() => dataBudgetBytes(deps.config().smtp));
     this.admission = new Admission({
       settings: () => {
         const { maxClients, submissionReserve, stress } = deps.config().smtp;
@@ -332,6 +337,7 @@ export class SmtpService {
     const drain = () => new Promise<void>((r) => (stream.readableEnded ? r() : (stream.on('end', r), stream.resume())));
     let msg: Incoming | null = null;
     let env: Envelope | null = null;
+    const claim = this.dataBudget.claim();
     try {
       msg = await this.deps.spool.begin();
       const now = new Date();
@@ -339,11 +345,21 @@ export class SmtpService {
         receivedHeader({ helo: session.hostNameAppearsAs || 'unknown', clientIp: facts.clientIp, hostname: this.deps.config().hostname, id: msg.id, tls: facts.tls, auth: !!facts.login, rcpt, date: now }),
       );
       const headers = new HeaderCollector();
-      await msg.writeStream(stream, (c) => headers.push(c));
-      if (stream.sizeExceeded) {
-        // smtp-server answers 552 5.3.4 itself (rejectOversized); nothing is kept.
+      const stopped = await msg.writeStream(stream, (c) => headers.push(c), this.admitData(claim, this.deps.config().smtp.maxMessageBytes));
+      if (stopped === 'oversized') {
+        // Nothing past the limit was stored and the partial file is already gone. smtp-server
+        // answers 552 5.3.4 itself (rejectOversized); this reply is the same, should the limit
+        // have changed during the transfer.
+        return cb(new ReplyError(replies.messageTooBig.code, `${replies.messageTooBig.enhanced} ${replies.messageTooBig.text}`));
+      }
+      if (stopped === 'overBudget') {
+        this.deps.log.warn({ evt: 'smtp.data.budget', listener: l.name, cid: session.id, ip: facts.clientIp, inFlight: this.dataBudget.inFlight, limit: this.dataBudget.max }, 'DATA refused: smtp.maxDataBytesInFlight reached');
+        return cb(this.refuse(l, session, replies.storageFull, 'data', { from, rcpt, reason: 'maxDataBytesInFlight' }));
+      }
+      const loop = loopRefusal(headers, rcpt, this.deps.config().smtp.maxHops);
+      if (loop) {
         await msg.discard();
-        return cb(null);
+        return cb(this.refuse(l, session, loop.reply, 'data', { from, rcpt, id: msg.id, ...loop.extra }));
       }
       const subject = (headers.fields('subject')[0] ?? '').slice(0, 200);
       const incoming = msg;
@@ -365,7 +381,23 @@ export class SmtpService {
       else if (msg) await msg.discard();
       await drain().catch(() => undefined);
       cb(this.failed(l, session, 'data', err, { evt: 'smtp.data.error', msg: 'could not store message' }, { from, rcpt }));
+    } finally {
+      claim.release();
     }
+  }
+
+  /**
+   * Decides, chunk by chunk, whether a DATA phase may store more: not past the message size
+   * limit (the rest is then read and dropped, for a 552 at the end), and not past the bytes
+   * all DATA phases may hold at once (a 452 at the end; the client tries again later).
+   */
+  private admitData(claim: DataClaim, maxBytes: number): (chunk: Buffer) => 'oversized' | 'overBudget' | null {
+    let bytes = 0;
+    return (chunk) => {
+      bytes += chunk.length;
+      if (bytes > maxBytes) return 'oversized';
+      return claim.grow(chunk.length) ? null : 'overBudget';
+    };
   }
 }
 

@@ -1,9 +1,9 @@
-import { open, mkdir, unlink, readdir, statfs, link, type FileHandle } from 'node:fs/promises';
+import { open, unlink, readdir, statfs, link, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { sublevel, type Db, type BatchOp } from '../store/db.js';
-import type { DirSyncer } from '../store/atomic.js';
+import { mkdirDurable, type DirSyncer } from '../store/atomic.js';
 import type { DataDecl } from '../store/data.js';
 import type { Durability } from '../store/durability.js';
 import type { Logger } from '../log/logger.js';
@@ -138,11 +138,21 @@ export class Incoming {
    * Copies the DATA stream into the file. After a write error the stream is still read to
    * its end (and thrown away), so the SMTP session stays in step and can get its 4xx;
    * leaving the loop early would destroy the stream and hang the session.
+   *
+   * `admit` is asked before each chunk is stored; when it names a reason to stop (the size
+   * limit, the in-flight budget), nothing more is stored, the partial file is removed at
+   * once, the rest of the stream is read and dropped, and the reason is returned.
    */
-  async writeStream(stream: Readable, onChunk?: (chunk: Buffer) => void): Promise<void> {
+  async writeStream<R extends string>(stream: Readable, onChunk?: (chunk: Buffer) => void, admit?: (chunk: Buffer) => R | null): Promise<R | null> {
     let failure: unknown = null;
+    let stopped: R | null = null;
     for await (const chunk of stream) {
-      if (failure) continue;
+      if (failure || stopped) continue;
+      stopped = admit?.(chunk as Buffer) ?? null;
+      if (stopped) {
+        await this.abandon();
+        continue;
+      }
       onChunk?.(chunk as Buffer);
       try {
         await this.write(chunk as Buffer);
@@ -151,6 +161,14 @@ export class Incoming {
       }
     }
     if (failure) throw failure;
+    return stopped;
+  }
+
+  /** Drops what was received: the buffer, and the partial file (closed and unlinked). */
+  private async abandon(): Promise<void> {
+    this.acc = null;
+    this.accLen = 0;
+    await this.discard();
   }
 
   private finished = false;
@@ -207,7 +225,8 @@ export class Spool {
   }
 
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    // A new spool folder (first start, a new data disk) is synced into its parent.
+    await mkdirDurable(this.dir, undefined, (d) => this.dirs.sync(d));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { open, rename, mkdir, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { dirname, basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 /** fsync a directory so that entries created or renamed in it survive a power cut. */
@@ -10,6 +10,26 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * mkdir -p that survives a power cut: a new directory is only an entry in its parent until
+ * the parent is fsynced, so the parent of every directory this call created is synced
+ * (each once). Directories that already existed cost nothing. Several paths may share
+ * ancestors (a Maildir's tmp, new and cur).
+ */
+export async function mkdirDurable(dirs: string | string[], mode: number | undefined, sync: (dir: string) => Promise<void> = fsyncDir): Promise<void> {
+  const parents = new Set<string>();
+  for (const dir of typeof dirs === 'string' ? [dirs] : dirs) {
+    const first = await mkdir(dir, mode === undefined ? { recursive: true } : { recursive: true, mode });
+    if (first === undefined) continue;
+    // mkdir returns the topmost directory it made: it and everything below it down to `dir` are new.
+    for (let d = resolve(dir); ; d = dirname(d)) {
+      parents.add(dirname(d));
+      if (d === resolve(first) || d === dirname(d)) break;
+    }
+  }
+  await Promise.all([...parents].map((p) => sync(p)));
 }
 
 /**
@@ -85,7 +105,7 @@ export class DirSyncer {
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, dirs?: DirSyncer): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdirDurable(dir, 0o700, dirs ? (d) => dirs.sync(d) : fsyncDir);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'w', mode);
   try {

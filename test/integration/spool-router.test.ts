@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, access } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, access, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -132,4 +132,19 @@ test('orphan data files (commit never finished) are swept at start; referenced o
   await assert.rejects(access(orphan.path));
   await access(spool.dataPath(kept.id));
   await db.close();
+});
+
+test('a spool record whose file is gone (its unsynced delete lost in a power cut, the unlink kept) is dropped, not retried for ever', async () => {
+  const { spool, router, db } = await setup();
+  const env = await receive(spool, ['bob@example.test'], 'Subject: delivered before the cut\r\n\r\nx\r\n');
+  // The state after such a cut: the record is back, the file is not.
+  await unlink(spool.dataPath(env.id));
+  router.submit(env);
+  await router.idle();
+  try {
+    assert.equal(await spool.has(env.id), false);
+  } finally {
+    router.stop();
+    await db.close();
+  }
 });

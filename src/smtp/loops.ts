@@ -1,0 +1,21 @@
+import { replies, type Reply } from './reply.js';
+import type { HeaderCollector } from './headers.js';
+
+/**
+ * Whether a received message has come round a mail loop, judged at end of DATA from its
+ * header block:
+ * - more hops than smtp.maxHops: the Received fields, our own counted (the one we put in
+ *   front of it), as Postfix's hopcount_limit counts them; Delivered-To is not a hop;
+ * - a recipient already named in a Delivered-To field: we stamped it when an alias here
+ *   forwarded the message out, and a remote forward sent it back (Postfix's local(8) rule).
+ * A looping message is refused whole: the sending server bounces it to its sender, so no
+ * recipient's copy vanishes silently.
+ */
+export function loopRefusal(headers: HeaderCollector, rcpt: string[], maxHops: number): { reply: Reply; extra: Record<string, unknown> } | null {
+  const hops = headers.countFields('received') + 1;
+  if (hops > maxHops) return { reply: replies.tooManyHops, extra: { hops, maxHops } };
+  const delivered = new Set(headers.deliveredTo());
+  const looping = rcpt.filter((r) => delivered.has(r.toLowerCase()));
+  if (looping.length) return { reply: { ...replies.forwardingLoop, text: `${replies.forwardingLoop.text} ${looping.join(', ')}` }, extra: { looping } };
+  return null;
+}
