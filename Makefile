@@ -6,10 +6,11 @@ NODE  ?= node
 # Cyrus modules: SMTP AUTH on the Postfix that plays the ISP's smarthost; spamd, clamd and
 # rspamd: the scanning engines (clamd with a test signature database from test/fixtures);
 # systemd (systemd-analyze) and iproute2: the service unit test (test/integration/service-unit.test.ts).
+# strace: watches the running daemon's mkdir and fsync calls (durable-folders test).
 TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
 	dnsmasq-base sasl2-bin libsasl2-modules libsasl2-modules-db \
 	spamassassin spamd clamav-daemon rspamd \
-	systemd iproute2
+	systemd iproute2 strace
 
 .PHONY: run build test test-unit test-integration bench deps test-deps clean
 
