@@ -87,10 +87,12 @@ export function receivedHeader(o: {
   id: string;
   tls: boolean;
   auth: boolean;
+  /** The client said SMTPUTF8 on MAIL FROM: the protocol is then UTF8SMTP (RFC 6531 3.7.3). */
+  smtputf8?: boolean;
   rcpt: string[];
   date: Date;
 }): string {
-  const proto = 'ESMTP' + (o.tls ? 'S' : '') + (o.auth ? 'A' : '');
+  const proto = (o.smtputf8 ? 'UTF8SMTP' : 'ESMTP') + (o.tls ? 'S' : '') + (o.auth ? 'A' : '');
   const helo = o.helo.replace(/[^\x21-\x7e]/g, '?').slice(0, 255);
   const forPart = o.rcpt.length === 1 ? `\r\n\tfor <${o.rcpt[0]}>` : '';
   return `Received: from ${helo} ([${o.clientIp}])\r\n\tby ${o.hostname} (mlsd) with ${proto} id ${o.id}${forPart};\r\n\t${o.date.toUTCString().replace('GMT', '+0000')}\r\n`;

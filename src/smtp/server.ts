@@ -342,7 +342,7 @@ export class SmtpService {
       msg = await this.deps.spool.begin();
       const now = new Date();
       await msg.write(
-        receivedHeader({ helo: session.hostNameAppearsAs || 'unknown', clientIp: facts.clientIp, hostname: this.deps.config().hostname, id: msg.id, tls: facts.tls, auth: !!facts.login, rcpt, date: now }),
+        receivedHeader({ helo: session.hostNameAppearsAs || 'unknown', clientIp: facts.clientIp, hostname: this.deps.config().hostname, id: msg.id, tls: facts.tls, auth: !!facts.login, smtputf8: facts.smtputf8, rcpt, date: now }),
       );
       const headers = new HeaderCollector();
       const stopped = await msg.writeStream(stream, (c) => headers.push(c), this.admitData(claim, this.deps.config().smtp.maxMessageBytes));

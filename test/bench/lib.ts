@@ -52,7 +52,12 @@ export async function startMlsd(config: object, users: string[] = []): Promise<B
   const configDir = join(root, 'config');
   const dataDir = join(root, 'data');
   await mkdir(configDir, { recursive: true });
-  await writeFile(join(configDir, 'config.json'), JSON.stringify(config, null, 2));
+  // The reference Postfix has no per-client connection limit for 127/8
+  // (smtpd_client_connection_count_limit = 0, smtpd_client_event_limit_exceptions): the same
+  // job for mlsd is both concurrency limits off, unless the bench sets its own.
+  const cfg = config as { thresholds?: Record<string, unknown> };
+  const withLimitsOff = { ...cfg, thresholds: { perIpConcurrentConnections: 0, perSubnetConcurrentConnections: 0, ...cfg.thresholds } };
+  await writeFile(join(configDir, 'config.json'), JSON.stringify(withLimitsOff, null, 2));
   const logPath = join(root, 'mlsd.log');
   const launch = async () => {
     const log = await open(logPath, 'w');

@@ -198,6 +198,8 @@ test('SMTPUTF8: a UTF-8 local part needs the parameter (553 5.6.7); with it, del
     return m.length ? m : undefined;
   });
   assert.match(box[0]!, /Subject: utf8/);
+  // RFC 6531 3.7.3: the trace header says the message came in with SMTPUTF8.
+  assert.match(box[0]!, /by mail\.example\.test \(mlsd\) with UTF8SMTPS? id /);
 
   // The Postfix that offers SMTPUTF8 takes the UTF-8 recipient.
   const [got] = await yes.waitForMessages(1);
