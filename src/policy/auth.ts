@@ -54,18 +54,34 @@ export class AuthPolicy {
       this.log.info({ evt: 'auth.locked', ip, source: this.lockout.sourceOf(ip), account, lock }, 'AUTH refused by a lock; password not checked');
       return { ok: false, reply: replies.authLocked };
     }
-    const checked = await this.gate.run(() => this.credentials.authenticate(login, password));
+    // The lock is asked again when the check's turn comes: a lock set while this attempt
+    // waited in the queue holds too, or every guess queued behind the fifth would be checked.
+    const checked = await this.gate.run(async () => {
+      const late = this.lockout.lockedBy(ip, account);
+      return late ? { late } : { user: await this.credentials.authenticate(login, password) };
+    });
     if (checked.busy) {
       // Not a failure: the password was not looked at, so it must not count towards a lock.
       this.log.warn({ evt: 'auth.busy', ip, account, ...this.gate.load }, 'AUTH refused: too many password checks waiting');
       return { ok: false, reply: replies.authTemporaryFailure };
     }
-    const user = checked.value;
+    if ('late' in checked.value) {
+      this.log.info({ evt: 'auth.locked', ip, source: this.lockout.sourceOf(ip), account, lock: checked.value.late, queued: true }, 'AUTH refused by a lock set while it waited; password not checked');
+      return { ok: false, reply: replies.authLocked };
+    }
+    const user = checked.value.user;
     if (user && !this.credentials.suspension(user)) {
       this.lockout.recordSuccess(ip, account);
       return { ok: true, login: user };
     }
-    if (user) this.log.info({ evt: 'auth.suspended', ip, account: user }, 'right password for a suspended account; refused as a failed login');
+    if (user) {
+      // Counted against the account only: its owner's mail client retries the right password
+      // on its own, and that must not lock out every user behind the office's NAT address.
+      // The account's count still ends in its lock, as wrong passwords would: no oracle.
+      this.log.info({ evt: 'auth.suspended', ip, account: user }, 'right password for a suspended account; refused as a failed login');
+      this.lockedOut(account, this.lockout.recordFailure(ip, account, 'account'));
+      return { ok: false, reply: replies.authFailed };
+    }
     this.lockedOut(account, this.lockout.recordFailure(ip, account));
     return { ok: false, reply: replies.authFailed };
   }

@@ -72,17 +72,22 @@ export class AuthLockout {
     return null;
   }
 
-  recordFailure(ip: string, account: string): FailureOutcome {
+  /**
+   * `scope: 'account'` counts the failure against the account only, not the source: for
+   * a suspended account's right password, which its owner's mail client retries on its own
+   * and which must not lock out a whole office behind one NAT address.
+   */
+  recordFailure(ip: string, account: string, scope: 'source+account' | 'account' = 'source+account'): FailureOutcome {
     const { maxFailures, windowMs, lockMs } = this.settings();
     const t = this.now();
     const source = this.sourceOf(ip);
-    const key = pairKey(source, account);
+    const key = scope === 'account' ? accountOnlyKey(source, account) : pairKey(source, account);
     const pair = this.pairs.get(key) ?? { source, account, times: [] };
     // Counting past maxFailures per pair changes no decision; the cap bounds a pair's memory.
     pair.times = [...pair.times.filter((x) => x > t - windowMs), t].slice(-Math.max(1, maxFailures));
     this.pairs.delete(key); // re-insert: Map order is then least recently failed first
     this.pairs.set(key, pair);
-    index(this.bySource, source, key);
+    if (scope !== 'account') index(this.bySource, source, key);
     index(this.byAccount, account, key);
 
     const ipFailures = this.count(this.bySource.get(source), t - windowMs);
@@ -142,6 +147,7 @@ export class AuthLockout {
 const ipLock = (source: string) => `ip\n${source}`;
 const accountLock = (account: string, source: string) => `acct\n${account}\n${source}`;
 const pairKey = (source: string, account: string) => `${source}\n${account}`;
+const accountOnlyKey = (source: string, account: string) => `${source}\n${account}\naccount-only`;
 
 function index(map: Map<string, Set<string>>, key: string, pair: string): void {
   let set = map.get(key);

@@ -10,7 +10,8 @@ import { RawSmtp } from '../helpers/smtp-client.js';
 
 // The systemd unit of rootfs-overlay, checked with systemd's own tools, and mlsd run the way
 // the unit runs it: an unprivileged user holding only the unit's ambient capabilities.
-// Daemon on 127.0.105.3 (port 1019, below 1024), its SMTP client on 127.0.105.4.
+// Daemon on 127.0.105.3 (port 1019, below 1024), its SMTP client on 127.0.105.4; the upgrade
+// test's daemon on 127.0.105.5, its client on 127.0.105.6.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const OVERLAY = join(ROOT, 'rootfs-overlay');
 const UNIT = join(OVERLAY, 'etc/systemd/system/mlsd.service');
@@ -189,4 +190,59 @@ test('the HA service address is taken and given back by the unprivileged user th
   assert.doesNotMatch(afterRelease!, /10\.255\.105\.1/);
   const withoutAdmin = run(caps.filter((c) => c !== 'CAP_NET_ADMIN'));
   assert.match(withoutAdmin.stdout, /^refused: ip addr add 10\.255\.105\.1\/32 dev lo: .*(Operation not permitted|RTNETLINK)/m);
+});
+
+test('an upgrade from a root-run mlsd: the unit\'s ExecStartPre lines hand the root-owned config and data to the service user, and mlsd starts on them', asRoot, async () => {
+  // A box that ran mlsd as root: every file it wrote is root's, 0600.
+  const d = await TestDaemon.create({ host: '127.0.105.5' });
+  try {
+    await d.start();
+    await d.addUser('bob@example.test', 'bob-password-1');
+    await d.stop();
+    assert.equal((await stat(join(d.configDir, 'accounts.json'))).uid, 0);
+    // The unit's own ExecStartPre lines, on this test's dirs and uid ('+' means: as root).
+    const pre = (await serviceDirectives()).get('ExecStartPre') ?? [];
+    assert.ok(pre.length > 0, 'no ExecStartPre');
+    await chown(d.root, UID, UID);
+    for (const line of pre) {
+      const cmd = line
+        .replace(/^\+/, '')
+        .replace('/usr/lib/mlsd/own-dir', join(OVERLAY, 'usr/lib/mlsd/own-dir'))
+        .replaceAll(' mlsd /etc/mlsd ', ` ${UID} ${d.configDir} `)
+        .replaceAll(' mlsd /data/mlsd ', ` ${UID} ${d.dataDir} `);
+      const r = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${cmd}: ${r.stderr}`);
+    }
+    for (const dir of [d.configDir, d.dataDir]) {
+      const s = await stat(dir);
+      assert.equal(s.uid, UID, dir);
+      assert.equal(s.mode & 0o777, 0o700, dir);
+    }
+    for (const name of await readdir(d.configDir)) assert.equal((await stat(join(d.configDir, name))).uid, UID, name);
+    // mlsd as the service user, with the unit's capabilities, starts on them and serves.
+    const proc = spawn('setpriv', asServiceUser(await unitCaps(), [process.execPath, CLI, 'start', '--config-dir', d.configDir, '--data-dir', d.dataDir]), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (c) => (stderr += c));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        createInterface({ input: proc.stdout }).on('line', (l) => l.includes('"evt":"daemon.ready"') && resolve());
+        proc.once('exit', (code) => reject(new Error(`mlsd exited (${code}): ${stderr}`)));
+      });
+      const c = await RawSmtp.open('127.0.105.5', d.ports.mx, '127.0.105.6');
+      try {
+        assert.match(await c.reply(), /^220 /);
+        assert.match(await c.cmd('EHLO client.test'), /^250[ -]/);
+        assert.match(await c.cmd('MAIL FROM:<a@remote.test>'), /^250 /);
+        // bob is known: the root-owned accounts.json was handed over and read.
+        assert.match(await c.cmd('RCPT TO:<bob@example.test>'), /^250 /);
+      } finally {
+        c.close();
+      }
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
+    }
+  } finally {
+    await d.cleanup();
+  }
 });
