@@ -84,12 +84,12 @@ export const configSchema = z.strictObject({
       stress: z
         .strictObject({
           threshold: z.number().gt(0).max(1).default(0.8).describe("Share of maxClients at which stress mode starts (Postfix's ${stress})"),
-          idleTimeoutMs: z.number().int().min(1000).max(300000).default(10000).describe('Under stress: idle time before MAIL after which a session is closed (421 4.7.0)'),
+          idleTimeoutMs: z.number().int().min(1000).max(300000).default(10000).describe('Under stress: idle time after which a session not logged in and not inside DATA is closed (421 4.7.0); logged-in sessions keep smtp.socketTimeoutMs'),
           errorLimit: z.number().int().min(1).max(100).default(1).describe('Under stress: refusals that end a session'),
           alertAfterMinutes: z.number().int().min(0).max(1440).default(5).describe('Stress lasting this long mails an alert (0 = never)'),
         })
         .prefault({})
-        .describe('Stress mode: when the connection budget runs short, idle sessions before MAIL make room for new clients'),
+        .describe('Stress mode: when the connection budget runs short, idle anonymous sessions are closed and make room for new clients'),
       maxDataBytesInFlight: z
         .number().int().min(0).default(0)
         .describe('Bytes all DATA transfers in progress may hold at once (spool files, scan copies); a DATA past it gets 452 4.3.1. At least maxMessageBytes; 0 = 256 MiB or 2 x maxMessageBytes, whichever is more'),

@@ -10,7 +10,7 @@ export interface AdmissionSettings {
   submissionReserve: number;
   /** Share of maxClients at which stress mode starts. */
   threshold: number;
-  /** Idle time before MAIL after which a session is closed under stress. */
+  /** Idle time after which a session not logged in and not inside DATA is closed under stress. */
   idleTimeoutMs: number;
   /** Refusals before a session is closed under stress (Postfix: smtpd_hard_error_limit). */
   errorLimit: number;
@@ -36,9 +36,18 @@ interface Admitted {
   kind: ListenerKind;
   /** When the client last sent a command (or connected). */
   lastActive: number;
-  /** A session that reached MAIL is delivering mail, never closed to make room. */
+  /** Past MAIL: an anonymous one is closed to make room only after every one before MAIL. */
   atMail: boolean;
-  /** A logged-in session is closed to make room only after every anonymous one. */
+  /**
+   * Inside DATA (the message is streaming in): never closed by stress mode, however slow the
+   * bytes come. A stalled transfer falls to smtp-server's socket timeout (smtp.socketTimeoutMs).
+   */
+  inData: boolean;
+  /**
+   * Logged in: accountable, so stress mode never closes it for idleness (it keeps
+   * smtp.socketTimeoutMs), and it is closed to make room only after every anonymous session,
+   * and never once past MAIL.
+   */
   authenticated: boolean;
 }
 
@@ -54,12 +63,12 @@ export const tooBusy: Reply = { code: 421, enhanced: '4.7.0', text: 'Error: too 
  * other client gets 421 for the whole 300 s idle timeout. So:
  * - the MX listeners must leave submissionReserve x maxClients slots free, so people who log
  *   in always find room;
- * - past `threshold` x maxClients the box is under stress: a session idle before MAIL for
- *   idleTimeoutMs is closed, and one refusal ends a session;
- * - when the budget is full, a new client is admitted by closing a session that has not
- *   reached MAIL: anonymous before logged-in, then from the address holding the most
- *   sessions, then the longest idle. Sessions at MAIL or later are never closed to make room:
- *   they are delivering mail.
+ * - past `threshold` x maxClients the box is under stress: a session that is not logged in
+ *   and not inside DATA is closed once idle for idleTimeoutMs, before MAIL or after it (as
+ *   Postfix's ${stress} shortens smtpd_timeout for every session: a flood that says MAIL FROM
+ *   and then waits must not keep its slots for 300 s), and one refusal ends a session;
+ * - when the budget is full, a new client is admitted by closing a session (see `victim`).
+ *   A session inside DATA is never closed by stress mode: its bytes are arriving.
  * Entering and leaving stress are events; stress lasting alertAfterMs is an alert.
  */
 export class Admission {
@@ -99,7 +108,7 @@ export class Admission {
     const full = () => this.sessions.size >= s.maxClients || (kind === 'mx' && this.mx >= mxCap);
     if (full()) {
       // An MX client that hit the MX cap must free an MX slot; anyone else any slot.
-      const victim = this.idlest(kind === 'mx' && this.mx >= mxCap ? 'mx' : null);
+      const victim = this.victim(kind === 'mx' && this.mx >= mxCap ? 'mx' : null);
       if (!victim) {
         this.refused++;
         this.deps.log.info({ evt: 'smtp.admission.refuse', ip, kind, sessions: this.sessions.size, maxClients: s.maxClients }, 'connection budget full, nothing idle to close');
@@ -108,7 +117,7 @@ export class Admission {
       this.closedForRoom++;
       this.drop(victim, 'room');
     }
-    this.sessions.set(id, { id, ip, kind, lastActive: this.deps.clock.now(), atMail: false, authenticated: false });
+    this.sessions.set(id, { id, ip, kind, lastActive: this.deps.clock.now(), atMail: false, inData: false, authenticated: false });
     if (kind === 'mx') this.mx++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     this.check();
@@ -124,6 +133,24 @@ export class Admission {
   reachedMail(id: string): void {
     const a = this.sessions.get(id);
     if (a) a.atMail = true;
+  }
+
+  /** The client sent DATA: its message streams in from now on. */
+  dataStarted(id: string): void {
+    const a = this.sessions.get(id);
+    if (a) a.inData = true;
+  }
+
+  /**
+   * DATA got its reply: the transaction is over, the session is back before MAIL, and its
+   * idle time runs from now (not from the DATA command, however long the transfer took).
+   */
+  dataEnded(id: string): void {
+    const a = this.sessions.get(id);
+    if (!a) return;
+    a.inData = false;
+    a.atMail = false;
+    a.lastActive = this.deps.clock.now();
   }
 
   authenticated(id: string): void {
@@ -149,16 +176,19 @@ export class Admission {
   }
 
   /**
-   * The session to close to make room: one not at MAIL; anonymous before logged-in; then from
-   * the address holding the most sessions (a flood churns so fast that its newest sessions
-   * look less idle than a real client pausing for a second); then the longest idle.
+   * The session to close to make room. Never one inside DATA, nor a logged-in one past MAIL.
+   * First by class: anonymous before MAIL, then anonymous past MAIL (a flood can say MAIL FROM
+   * and wait, so MAIL alone earns no protection), then logged in before MAIL. Within a class,
+   * from the address holding the most sessions (a flood churns so fast that its newest
+   * sessions look less idle than a real client pausing for a second), then the longest idle.
    */
-  private idlest(kind: ListenerKind | null): Admitted | null {
+  private victim(kind: ListenerKind | null): Admitted | null {
     let best: Admitted | null = null;
     let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
     for (const a of this.sessions.values()) {
-      if (a.atMail || (kind && a.kind !== kind)) continue;
-      const key: [number, number, number] = [Number(a.authenticated), -(this.perIp.get(a.ip) ?? 0), a.lastActive];
+      if (a.inData || (a.authenticated && a.atMail) || (kind && a.kind !== kind)) continue;
+      const rank = a.authenticated ? 2 : a.atMail ? 1 : 0;
+      const key: [number, number, number] = [rank, -(this.perIp.get(a.ip) ?? 0), a.lastActive];
       if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
         best = a;
         bestKey = key;
@@ -198,11 +228,11 @@ export class Admission {
     this.calmSince = null;
     this.closedIdle = this.closedForRoom = this.refused = 0;
     const data = { sessions: this.sessions.size, maxClients: s.maxClients, threshold: s.threshold, idleTimeoutMs: s.idleTimeoutMs };
-    this.deps.log.warn({ evt: 'smtp.stress.on', ...data, onAt, topClients: this.topClients() }, 'SMTP under stress: idle sessions before MAIL are closed');
+    this.deps.log.warn({ evt: 'smtp.stress.on', ...data, onAt, topClients: this.topClients() }, 'SMTP under stress: idle sessions are closed');
     this.deps.emit({
       kind: 'smtp.stress.on',
       severity: 'warning',
-      text: `SMTP under stress: ${this.sessions.size} of ${s.maxClients} sessions (smtp.stress.threshold ${s.threshold}); sessions idle ${s.idleTimeoutMs / 1000} s before MAIL are closed`,
+      text: `SMTP under stress: ${this.sessions.size} of ${s.maxClients} sessions (smtp.stress.threshold ${s.threshold}); sessions not logged in and idle ${s.idleTimeoutMs / 1000} s outside DATA are closed`,
       data: { ...data, topClients: this.topClients().join(', ') },
     });
     const every = Math.max(100, Math.min(1000, Math.floor(s.idleTimeoutMs / 4)));
@@ -228,10 +258,13 @@ export class Admission {
     });
   }
 
-  /** Under stress: closes the sessions idle before MAIL for idleTimeoutMs, then sees whether the stress is over. */
+  /**
+   * Under stress: closes every session idle for idleTimeoutMs that is not logged in and not
+   * inside DATA (before MAIL or past it), then sees whether the stress is over.
+   */
   private sweep(): void {
     const cutoff = this.deps.clock.now() - this.deps.settings().idleTimeoutMs;
-    const idle = [...this.sessions.values()].filter((a) => !a.atMail && a.lastActive <= cutoff);
+    const idle = [...this.sessions.values()].filter((a) => !a.authenticated && !a.inData && a.lastActive <= cutoff);
     for (const a of idle) {
       this.closedIdle++;
       this.drop(a, 'idle');

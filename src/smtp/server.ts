@@ -179,7 +179,14 @@ export class SmtpService {
       onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, cb),
       onMailFrom: (address, session, cb) => void this.onMailFrom(l, address, session, cb),
       onRcptTo: (address, session, cb) => void this.onRcptTo(l, address, session, cb),
-      onData: (stream, session, cb) => void this.onData(l, stream, session, cb),
+      onData: (stream, session, cb) => {
+        // Stress mode leaves a session alone while its message streams in (admission.ts).
+        this.admission.dataStarted(session.id);
+        void this.onData(l, stream, session, (err, message) => {
+          this.admission.dataEnded(session.id);
+          cb(err, message);
+        });
+      },
     };
     return opts;
   }

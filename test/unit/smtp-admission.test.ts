@@ -32,8 +32,8 @@ const IDLE = '421 4.7.0 Error: server busy, closing idle connection';
 test('the MX listeners leave the submission reserve free; submission gets the whole budget', () => {
   const { a } = setup();
   for (let i = 0; i < 8; i++) assert.equal(a.admit(`mx${i}`, '192.0.2.1', 'mx').ok, true);
-  for (let i = 0; i < 8; i++) a.reachedMail(`mx${i}`);
-  // 8 = 10 - 20%: every MX session is delivering, none can be closed to make room.
+  for (let i = 0; i < 8; i++) a.dataStarted(`mx${i}`);
+  // 8 = 10 - 20%: every MX session is inside DATA, none can be closed to make room.
   assert.equal(formatReply((a.admit('mx8', '192.0.2.2', 'mx') as { reply: Reply }).reply), '421 4.7.0 Error: too many connected clients, try again in a moment');
   assert.equal(a.admit('sub1', '198.51.100.1', 'submission').ok, true);
   assert.equal(a.admit('sub2', '198.51.100.1', 'submission').ok, true);
@@ -53,22 +53,49 @@ test('stress starts at the threshold share (an event with the figures), not befo
   assert.match(events[0]!.text, /8 of 10 sessions/);
 });
 
-test('under stress a session idle before MAIL for idleTimeoutMs is closed with 421 4.7.0; one at MAIL and one that keeps talking are not', async () => {
+test('under stress every anonymous session idle for idleTimeoutMs is closed with 421 4.7.0, before MAIL or past it; one that keeps talking is not', async () => {
   const { a, clock, closed } = setup();
   for (let i = 0; i < 8; i++) a.admit(`s${i}`, '192.0.2.1', 'mx');
-  a.reachedMail('s0');
+  a.reachedMail('s0'); // said MAIL FROM, then waits: the evasion of a flood
   await clock.advance(9_000);
   a.active('s1');
   assert.equal(closed.length, 0);
   await clock.advance(1_000);
-  assert.deepEqual(closed.map((c) => c.id).sort(), ['s2', 's3', 's4', 's5', 's6', 's7']);
+  assert.deepEqual(closed.map((c) => c.id).sort(), ['s0', 's2', 's3', 's4', 's5', 's6', 's7']);
   assert.ok(closed.every((c) => c.reply === IDLE));
   await clock.advance(9_000);
   assert.equal(closed.some((c) => c.id === 's1'), true, 's1 idle for 10 s since its last command');
-  assert.equal(closed.some((c) => c.id === 's0'), false, 'the session at MAIL is never closed for idleness');
 });
 
-test('a full budget makes room by closing the longest-idle session before MAIL, anonymous ones before logged-in ones', async () => {
+test('under stress a session inside DATA is never closed, however long its transfer; after DATA its idle time runs from the reply', async () => {
+  const { a, clock, closed } = setup();
+  for (let i = 0; i < 8; i++) {
+    a.admit(`s${i}`, '192.0.2.1', 'mx');
+    a.reachedMail(`s${i}`);
+    a.dataStarted(`s${i}`);
+  }
+  await clock.advance(60_000);
+  assert.equal(closed.length, 0, 'a transfer is left to smtp.socketTimeoutMs');
+  assert.equal(a.admit('new', '203.0.113.9', 'mx').ok, false, 'nor closed to make room');
+  a.dataEnded('s0');
+  await clock.advance(9_000);
+  assert.equal(closed.some((c) => c.id === 's0'), false);
+  await clock.advance(1_000);
+  assert.equal(closed.some((c) => c.id === 's0'), true, 'idle 10 s after its DATA ended');
+});
+
+test('under stress a logged-in session keeps the normal timeout: never closed for idleness', async () => {
+  const { a, clock, closed } = setup();
+  for (let i = 0; i < 8; i++) a.admit(`s${i}`, '192.0.2.1', i < 2 ? 'submission' : 'mx');
+  a.authenticated('s0');
+  a.authenticated('s1');
+  a.reachedMail('s1');
+  await clock.advance(60_000);
+  assert.equal(closed.length, 6);
+  assert.equal(closed.some((c) => c.id === 's0' || c.id === 's1'), false);
+});
+
+test('a full budget makes room by closing the longest-idle anonymous session before MAIL, then anonymous past MAIL, then logged in before MAIL; never inside DATA nor logged in past MAIL', async () => {
   const { a, clock, closed } = setup({ submissionReserve: 0 });
   for (let i = 0; i < 10; i++) {
     a.admit(`s${i}`, '192.0.2.1', i < 5 ? 'submission' : 'mx');
@@ -82,6 +109,27 @@ test('a full budget makes room by closing the longest-idle session before MAIL, 
   assert.equal(a.admit('new2', '203.0.113.9', 'mx').ok, true);
   assert.deepEqual(closed.map((c) => c.id), ['s3', 's4']);
   assert.equal(a.size, 10);
+  // Now no anonymous session is before MAIL: the idlest anonymous one past MAIL goes.
+  for (const id of ['new1', 'new2', 's2', 's5', 's6', 's7', 's8', 's9']) a.reachedMail(id);
+  a.dataStarted('s9');
+  assert.equal(a.admit('new3', '203.0.113.9', 'mx').ok, true);
+  assert.deepEqual(closed.map((c) => c.id).at(-1), 's1', 'the idlest anonymous past MAIL (s9 is inside DATA)');
+  a.reachedMail('new3');
+  a.authenticated('s5');
+  a.authenticated('s6');
+  // The anonymous ones past MAIL: the idlest first (s2 talked after s7 and s8 connected).
+  for (const id of ['s7', 's8', 's2', 'new1', 'new2', 'new3']) {
+    assert.equal(a.admit(`n-${id}`, '198.51.100.1', 'mx').ok, true);
+    a.active(`n-${id}`);
+    a.reachedMail(`n-${id}`);
+    a.authenticated(`n-${id}`);
+  }
+  assert.deepEqual(closed.map((c) => c.id).slice(3), ['s7', 's8', 's2', 'new1', 'new2', 'new3']);
+  assert.equal(a.admit('last', '198.51.100.1', 'mx').ok, true);
+  assert.equal(closed.at(-1)!.id, 's0', 'the logged-in session before MAIL, after every anonymous one');
+  a.reachedMail('last');
+  a.authenticated('last');
+  assert.equal(a.admit('refused', '198.51.100.1', 'mx').ok, false, 'logged in past MAIL (s5, s6) or inside DATA (s9): nothing to close');
 });
 
 test('to make room, the address holding the most sessions loses first, even when a lone client has been idle longer', async () => {
@@ -112,7 +160,7 @@ test('stress ends after a whole idle period below three quarters of the start le
   const { a, clock, kinds, events } = setup({ maxClients: 100, submissionReserve: 0 });
   for (let i = 0; i < 80; i++) a.admit(`f${i}`, '192.0.2.1', 'mx');
   a.admit('good', '203.0.113.9', 'mx');
-  a.reachedMail('good');
+  a.dataStarted('good'); // a message streaming in
   assert.equal(a.underStress, true);
   await clock.advance(5_000);
   for (let i = 0; i < 40; i++) a.release(`f${i}`); // half of the flood leaves: 41 < 60
@@ -131,7 +179,7 @@ test('stress that lasts alertAfterMs emits one critical smtp.stress.lasting even
   const { a, clock, events } = setup({ alertAfterMs: 60_000 });
   for (let i = 0; i < 8; i++) {
     a.admit(`s${i}`, i < 6 ? '192.0.2.66' : '192.0.2.7', 'mx');
-    a.reachedMail(`s${i}`); // busy, not idle: stress stays
+    a.dataStarted(`s${i}`); // inside DATA, not idle: stress stays
   }
   await clock.advance(59_000);
   assert.equal(events.filter((e) => e.kind === 'smtp.stress.lasting').length, 0);
