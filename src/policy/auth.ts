@@ -54,22 +54,25 @@ export class AuthPolicy {
       this.log.info({ evt: 'auth.locked', ip, source: this.lockout.sourceOf(ip), account, lock }, 'AUTH refused by a lock; password not checked');
       return { ok: false, reply: replies.authLocked };
     }
-    // The lock is asked again when the check's turn comes: a lock set while this attempt
-    // waited in the queue holds too, or every guess queued behind the fifth would be checked.
-    const checked = await this.gate.run(async () => {
-      const late = this.lockout.lockedBy(ip, account);
-      return late ? { late } : { user: await this.credentials.authenticate(login, password) };
-    });
+    // The whole decision is taken in the check's turn: the lock is asked again (one set while
+    // this attempt waited in the queue holds too) and the outcome is counted before the slot
+    // frees, or every guess queued behind the one that locks would still be checked.
+    const checked = await this.gate.run(() => this.checkInTurn(ip, account, login, password));
     if (checked.busy) {
       // Not a failure: the password was not looked at, so it must not count towards a lock.
       this.log.warn({ evt: 'auth.busy', ip, account, ...this.gate.load }, 'AUTH refused: too many password checks waiting');
       return { ok: false, reply: replies.authTemporaryFailure };
     }
-    if ('late' in checked.value) {
-      this.log.info({ evt: 'auth.locked', ip, source: this.lockout.sourceOf(ip), account, lock: checked.value.late, queued: true }, 'AUTH refused by a lock set while it waited; password not checked');
+    return checked.value;
+  }
+
+  private async checkInTurn(ip: string, account: string, login: string, password: string): Promise<AuthResult> {
+    const late = this.lockout.lockedBy(ip, account);
+    if (late) {
+      this.log.info({ evt: 'auth.locked', ip, source: this.lockout.sourceOf(ip), account, lock: late, queued: true }, 'AUTH refused by a lock set while it waited; password not checked');
       return { ok: false, reply: replies.authLocked };
     }
-    const user = checked.value.user;
+    const user = await this.credentials.authenticate(login, password);
     if (user && !this.credentials.suspension(user)) {
       this.lockout.recordSuccess(ip, account);
       return { ok: true, login: user };
