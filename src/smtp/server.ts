@@ -402,6 +402,11 @@ export class SmtpService {
       else if (msg) await msg.discard();
       // Nothing of this DATA is held any more (a client that dropped mid-transfer lands here).
       claim.release();
+      if (stream.destroyed && !stream.readableEnded) {
+        // smtp-server destroyed the stream: the client left before its final dot. Not a fault.
+        this.deps.log.info({ evt: 'smtp.data.abort', listener: l.name, cid: session.id, ip: facts.clientIp, from, rcpt }, 'client left during DATA; partial message dropped');
+        return cb(clientLeft());
+      }
       await drainStream(stream);
       cb(this.failed(l, session, 'data', err, { evt: 'smtp.data.error', msg: 'could not store message' }, { from, rcpt }));
     } finally {

@@ -84,6 +84,9 @@ test('clients that drop mid-DATA give their bytes back: after more aborted trans
   t.diagnostic(`DATA bytes in flight at the end: ${held}`);
   assert.equal(held, 0, 'no DATA is in progress, so none of the budget is held');
   assert.ok(!d.logs.some((l) => l.evt === 'smtp.data.budget'), 'no DATA was refused for the budget');
+  // Each abort is logged as the client's doing, not as a fault of the daemon.
+  assert.ok(d.logs.filter((l) => l.evt === 'smtp.data.abort').length >= 5, 'every aborted transfer is logged as smtp.data.abort');
+  assert.ok(!d.logs.some((l) => l.evt === 'smtp.data.error'), 'no aborted transfer is logged as a storage error');
 });
 
 test('AUTHs whose clients left while they waited for a password check leave no session behind (mlsd status: smtp sessions open returns to 0)', async () => {
