@@ -5,10 +5,9 @@ import type { PolicyChain } from '../policy/chain.js';
 import type { Envelope, Spool } from '../spool/spool.js';
 import { SmtpService } from './server.js';
 import { loadOrCreateTls } from './tls.js';
+import type { SmtpStatusSource } from './commands.js';
 
-export interface SmtpCapability extends Capability {
-  addresses(): { name: string; host: string; port: number }[];
-}
+export interface SmtpCapability extends Capability, SmtpStatusSource {}
 
 /**
  * The listeners. Under HA they bind the service address, which only the active box holds
@@ -47,6 +46,12 @@ export async function startSmtp(
   await bind();
   return {
     addresses: () => smtp.addresses(),
+    get sessionsOpen() {
+      return smtp.sessionsOpen;
+    },
+    get dataInFlight() {
+      return smtp.dataInFlight;
+    },
     configChanged: () => smtp.applyConfig(smtpConfig()),
     async stop() {
       stopped = true;

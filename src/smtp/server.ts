@@ -15,6 +15,7 @@ import type { EventInput } from '../events/events.js';
 import { Admission, type ListenerKind } from './admission.js';
 import { DataBudget, dataBudgetBytes, type DataClaim } from './data-budget.js';
 import { loopRefusal } from './loops.js';
+import { drainStream } from './drain.js';
 
 export interface SmtpSpool {
   hasRoom(): Promise<boolean>;
@@ -191,13 +192,29 @@ export class SmtpService {
     return opts;
   }
 
+  /** Sessions open now, over all listeners (`mlsd status`). */
+  get sessionsOpen(): number {
+    return this.sessions.size;
+  }
+
+  /** Bytes DATA phases in progress hold now, and the most they may (`mlsd status`). */
+  get dataInFlight(): { bytes: number; max: number } {
+    return { bytes: this.dataBudget.inFlight, max: this.dataBudget.max };
+  }
+
+  /**
+   * The session's bookkeeping, made only in onConnect. A hook that finishes after its client
+   * left (an AUTH that waited in the password-check queue, a DATA whose client dropped) gets
+   * a detached entry that is never stored: onClose deleted the real one, and storing a new
+   * one would keep it for the daemon's lifetime.
+   */
   private state(session: SMTPServerSession): SessionState {
-    let s = this.sessions.get(session.id);
-    if (!s) {
-      s = { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, loginStamp: null, rcpt: [], logged: null, connected: null };
-      this.sessions.set(session.id, s);
-    }
-    return s;
+    return this.sessions.get(session.id) ?? newSessionState(session);
+  }
+
+  /** False once onClose has run for this session: what a hook learns after an await. */
+  private isOpen(session: SMTPServerSession): boolean {
+    return this.sessions.has(session.id);
   }
 
   /**
@@ -273,7 +290,8 @@ export class SmtpService {
   }
 
   private async onConnect(l: ListenerConfig, session: SMTPServerSession, cb: (err?: Error | null) => void) {
-    const st = this.state(session);
+    const st = newSessionState(session);
+    this.sessions.set(session.id, st);
     const decided = this.deps.chain.connect(this.facts(l, session));
     st.connected = decided.then((o) => o.ok, () => false);
     try {
@@ -295,6 +313,8 @@ export class SmtpService {
       const o = await this.deps.chain.auth(this.facts(l, session), auth.username ?? '', auth.password ?? '');
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'auth', { user: auth.username, unit: o.unit }));
       const login = o.login;
+      // The client left while its password was checked (perhaps after waiting in the queue).
+      if (!this.isOpen(session)) return cb(clientLeft());
       this.state(session).login = login;
       this.admission.authenticated(session.id);
       this.state(session).loginStamp = o.loginStamp ?? null;
@@ -313,6 +333,7 @@ export class SmtpService {
     try {
       const o = await this.deps.chain.mail(this.facts(l, session), address.address);
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'mail', { from: address.address, unit: o.unit }));
+      if (!this.isOpen(session)) return cb(clientLeft());
       this.admission.reachedMail(session.id);
       // smtp-server hands over domains in U-labels (it decodes A-labels); the envelope keeps
       // the sender in its stored form (A-label domain), as the recipients are kept.
@@ -328,6 +349,7 @@ export class SmtpService {
     try {
       const o = await this.deps.chain.rcpt(this.facts(l, session), address.address);
       if (!o.ok) return cb(this.refuse(l, session, o.reply, 'rcpt', { from, rcpt: address.address, unit: o.unit }));
+      if (!this.isOpen(session)) return cb(clientLeft());
       const st = this.state(session);
       if (!st.rcpt.includes(o.address)) st.rcpt.push(o.address);
       cb();
@@ -341,7 +363,6 @@ export class SmtpService {
     const st = this.state(session);
     const from = session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '';
     const rcpt = [...st.rcpt];
-    const drain = () => new Promise<void>((r) => (stream.readableEnded ? r() : (stream.on('end', r), stream.resume())));
     let msg: Incoming | null = null;
     let env: Envelope | null = null;
     const claim = this.dataBudget.claim();
@@ -386,7 +407,14 @@ export class SmtpService {
       // Committed but a commit hook failed: the client will retry, and our copy is routed too.
       if (msg?.committed && env) this.deps.onCommitted(env, msg.body);
       else if (msg) await msg.discard();
-      await drain().catch(() => undefined);
+      // Nothing of this DATA is held any more (a client that dropped mid-transfer lands here).
+      claim.release();
+      if (stream.destroyed && !stream.readableEnded) {
+        // smtp-server destroyed the stream: the client left before its final dot. Not a fault.
+        this.deps.log.info({ evt: 'smtp.data.abort', listener: l.name, cid: session.id, ip: facts.clientIp, from, rcpt }, 'client left during DATA; partial message dropped');
+        return cb(clientLeft());
+      }
+      await drainStream(stream);
       cb(this.failed(l, session, 'data', err, { evt: 'smtp.data.error', msg: 'could not store message' }, { from, rcpt }));
     } finally {
       claim.release();
@@ -402,10 +430,22 @@ export class SmtpService {
     let bytes = 0;
     return (chunk) => {
       bytes += chunk.length;
-      if (bytes > maxBytes) return 'oversized';
-      return claim.grow(chunk.length) ? null : 'overBudget';
+      // Either way writeStream drops what it stored at once and reads the rest without
+      // storing it, so the claim is given back now rather than when the client's dot arrives.
+      const stop = bytes > maxBytes ? 'oversized' : claim.grow(chunk.length) ? null : 'overBudget';
+      if (stop) claim.release();
+      return stop;
     };
   }
+}
+
+function newSessionState(session: SMTPServerSession): SessionState {
+  return { ip: normalizeIp(session.remoteAddress), errors: 0, login: null, loginStamp: null, rcpt: [], logged: null, connected: null };
+}
+
+/** What a hook answers when its client has already gone: nobody reads it, nothing is logged or counted. */
+function clientLeft(): ReplyError {
+  return new ReplyError(421, '4.4.2 Client has left');
 }
 
 /** MX: anyone may send without AUTH. The others are where people log in (the submission reserve). */

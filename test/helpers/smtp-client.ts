@@ -72,6 +72,11 @@ export class RawSmtp {
     this.sock.write(data);
   }
 
+  /** Resolves once everything written so far has been handed to the kernel (then a close cannot lose it). */
+  flushed(): Promise<void> {
+    return new Promise((r) => this.sock.write('', () => r()));
+  }
+
   async cmd(line: string): Promise<string> {
     this.send(line);
     return this.reply();
