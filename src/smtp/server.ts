@@ -15,6 +15,7 @@ import type { EventInput } from '../events/events.js';
 import { Admission, type ListenerKind } from './admission.js';
 import { DataBudget, dataBudgetBytes, type DataClaim } from './data-budget.js';
 import { loopRefusal } from './loops.js';
+import { headerRefusal } from './headerChecks.js';
 
 export interface SmtpSpool {
   hasRoom(): Promise<boolean>;
@@ -356,7 +357,7 @@ export class SmtpService {
         this.deps.log.warn({ evt: 'smtp.data.budget', listener: l.name, cid: session.id, ip: facts.clientIp, inFlight: this.dataBudget.inFlight, limit: this.dataBudget.max }, 'DATA refused: smtp.maxDataBytesInFlight reached');
         return cb(this.refuse(l, session, replies.storageFull, 'data', { from, rcpt, reason: 'maxDataBytesInFlight' }));
       }
-      const loop = loopRefusal(headers, rcpt, this.deps.config().smtp.maxHops);
+      const loop = headerRefusal(headers) ?? loopRefusal(headers, rcpt, this.deps.config().smtp.maxHops);
       if (loop) {
         await msg.discard();
         return cb(this.refuse(l, session, loop.reply, 'data', { from, rcpt, id: msg.id, ...loop.extra }));
