@@ -42,6 +42,9 @@ export const replies = {
   scanUnavailable: r(451, '4.7.1', 'Error: content scanning temporarily unavailable, try again later'),
   tooManyHops: r(554, '5.4.6', 'Error: too many hops, mail loop?'),
   forwardingLoop: r(554, '5.4.6', 'Error: mail forwarding loop for'),
+  headerTooBig: r(552, '5.3.4', 'Error: message header size exceeds limit'),
+  // RFC 5322 3.6: exactly one From. Gmail refuses the same with 550 5.7.1.
+  multipleFromFields: r(550, '5.7.1', 'Message rejected: more than one From header field (RFC 5322 3.6)'),
 } as const;
 
 export function formatReply(reply: Reply): string {

@@ -1,15 +1,21 @@
 import addressparser from 'nodemailer/lib/addressparser';
 
-const MAX_HEADER_BYTES = 256 * 1024;
+/** The header block mlsd reads (as Postfix's header_size_limit); a longer one is refused. */
+export const MAX_HEADER_BYTES = 256 * 1024;
+/** The bytes of an end of header block (CRLF CRLF) that begins just inside the cap. */
+const END_MARK_BYTES = 4;
 
 /**
  * Collects the header block of a message as it streams past (up to the first empty
  * line, or a cap), so the header From can be judged without a full MIME parse.
+ * Header bytes are read as UTF-8 (RFC 6532): a name with a UTF-8 local part reads the
+ * same here as in the envelope.
  */
 export class HeaderCollector {
   private chunks: Buffer[] = [];
   private bytes = 0;
   private done = false;
+  private tooLong = false;
 
   push(chunk: Buffer): void {
     if (this.done) return;
@@ -17,7 +23,10 @@ export class HeaderCollector {
     this.bytes += chunk.length;
     const joined = Buffer.concat(this.chunks);
     const end = findHeaderEnd(joined);
-    if (end >= 0 || this.bytes >= MAX_HEADER_BYTES) {
+    // Read a few bytes past the cap before judging, so an end of header block that begins
+    // just inside it is found however the bytes arrive.
+    if (end >= 0 || this.bytes >= MAX_HEADER_BYTES + END_MARK_BYTES) {
+      this.tooLong = end < 0 || end > MAX_HEADER_BYTES;
       // The cap holds however the bytes arrive: an end found past it in one big chunk is cut too.
       this.chunks = [joined.subarray(0, end >= 0 ? Math.min(end, MAX_HEADER_BYTES) : MAX_HEADER_BYTES)];
       this.done = true;
@@ -26,7 +35,16 @@ export class HeaderCollector {
     }
   }
 
-  /** All header fields with the given name, unfolded. */
+  /**
+   * The header block does not end within MAX_HEADER_BYTES. Such a message is refused, not
+   * judged on the part that was kept: a From (or Received) past the cap would go unseen
+   * here and be read by everyone downstream.
+   */
+  get headerTooLong(): boolean {
+    return this.tooLong;
+  }
+
+  /** All header fields with the given name, unfolded (only the exact "Name:" spelling). */
   fields(name: string): string[] {
     const text = Buffer.concat(this.chunks).toString('utf8').replace(/\r?\n[ \t]+/g, ' ');
     const prefix = name.toLowerCase() + ':';
@@ -39,10 +57,12 @@ export class HeaderCollector {
   /**
    * The values of the header fields with this name, unfolded, counting the obsolete forms of
    * RFC 5322 §4.5 (white space before the colon, any case) that other software still reads
-   * as the field: a hop count or a loop check must not be dodged by writing "Received :".
+   * as the field: a hop count, a loop check or a From check must not be dodged by writing
+   * "Received :" or "FROM\t:". Unfolding comes first, as a reader's does, so white space
+   * folded onto the next line before the colon counts too.
    */
   fieldsLoose(name: string): string[] {
-    const text = Buffer.concat(this.chunks).toString('latin1').replace(/\r?\n[ \t]+/g, ' ');
+    const text = Buffer.concat(this.chunks).toString('utf8').replace(/\r?\n[ \t]+/g, ' ');
     const re = new RegExp(`^${name.replace(/[^A-Za-z0-9-]/g, '')}[ \\t]*:`, 'i');
     return text
       .split(/\r?\n/)
@@ -55,14 +75,20 @@ export class HeaderCollector {
     return this.fieldsLoose(name).length;
   }
 
-  /** The addresses of the Delivered-To fields (lower case, without angle brackets). */
+  /** The addresses of the Delivered-To fields (lower case, NFC, without angle brackets). */
   deliveredTo(): string[] {
-    return this.fieldsLoose('delivered-to').map((v) => v.replace(/^<|>$/g, '').trim().toLowerCase()).filter(Boolean);
+    return this.fieldsLoose('delivered-to')
+      .map((v) => v.replace(/^<|>$/g, '').trim().normalize('NFC').toLowerCase())
+      .filter(Boolean);
   }
 
-  /** Addresses of every From header (normally one). */
+  /**
+   * Addresses of every From field, in any spelling fieldsLoose reads (normally one field;
+   * a message with more is refused, see headerRefusal). Only the addresses count: a display
+   * name that looks like an address ("ceo@example.test" <x@remote.test>) is not one.
+   */
   fromAddresses(): string[] {
-    return this.fields('from').flatMap((v) =>
+    return this.fieldsLoose('from').flatMap((v) =>
       (addressparser(v, { flatten: true }) as { address?: string }[])
         .map((a) => (a.address ?? '').trim().toLowerCase())
         .filter(Boolean),

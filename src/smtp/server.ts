@@ -16,6 +16,7 @@ import { Admission, type ListenerKind } from './admission.js';
 import { DataBudget, dataBudgetBytes, type DataClaim } from './data-budget.js';
 import { loopRefusal } from './loops.js';
 import { drainStream } from './drain.js';
+import { headerRefusal } from './headerChecks.js';
 
 export interface SmtpSpool {
   hasRoom(): Promise<boolean>;
@@ -384,17 +385,17 @@ export class SmtpService {
         this.deps.log.warn({ evt: 'smtp.data.budget', listener: l.name, cid: session.id, ip: facts.clientIp, inFlight: this.dataBudget.inFlight, limit: this.dataBudget.max }, 'DATA refused: smtp.maxDataBytesInFlight reached');
         return cb(this.refuse(l, session, replies.storageFull, 'data', { from, rcpt, reason: 'maxDataBytesInFlight' }));
       }
-      const loop = loopRefusal(headers, rcpt, this.deps.config().smtp.maxHops);
-      if (loop) {
+      const refusal = headerRefusal(headers) ?? loopRefusal(headers, rcpt, this.deps.config().smtp.maxHops);
+      if (refusal) {
         await msg.discard();
-        return cb(this.refuse(l, session, loop.reply, 'data', { from, rcpt, id: msg.id, ...loop.extra }));
+        return cb(this.refuse(l, session, refusal.reply, 'data', { from, rcpt, id: msg.id, ...refusal.extra }));
       }
       const subject = (headers.fields('subject')[0] ?? '').slice(0, 200);
       const incoming = msg;
       const o = await this.deps.chain.data(facts, headers.fromAddresses(), { from, rcpt, size: msg.size, subject, contents: () => incoming.contents() });
       if (!o.ok) {
         await msg.discard();
-        return cb(this.refuse(l, session, o.reply, 'data', { from, rcpt, id: msg.id, headerFrom: headers.fields('from'), unit: o.unit }));
+        return cb(this.refuse(l, session, o.reply, 'data', { from, rcpt, id: msg.id, headerFrom: headers.fieldsLoose('from'), unit: o.unit }));
       }
       env = { id: msg.id, from, rcpt, clientIp: facts.clientIp, login: facts.login, listener: l.name, received: now.toISOString(), size: msg.size, subject };
       if (o.scan) env.scan = o.scan;

@@ -161,3 +161,78 @@ test('with relay.localSenderFromOutside "allow" (set live) the forged sender is 
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /relay\.localSenderFromOutside/);
 });
+
+/** One message over a fresh MX connection from the outside client; the reply to its DATA. */
+async function mxData(from: string, to: string, message: string): Promise<string> {
+  const c = await RawSmtp.open(HOST, d.ports.mx, OUTSIDE);
+  try {
+    await c.reply();
+    await c.cmd('EHLO outside.test');
+    assert.match(await c.cmd(`MAIL FROM:<${from}>`), /^250 /);
+    assert.match(await c.cmd(`RCPT TO:<${to}>`), /^250 /);
+    return await c.data(message);
+  } finally {
+    c.close();
+  }
+}
+
+test('outside client, a local header From in the obsolete spellings readers honour (space or tab before the colon, folded): 550 5.7.1', async () => {
+  for (const from of [
+    'From : CEO <ceo@example.test>',
+    'FROM\t: ceo@example.test',
+    'from  :ceo@example.test',
+    'From\r\n : ceo@example.test',
+    'From: "The\r\n CEO"\r\n <ceo@example.test>',
+    'From:\r\n\tceo@example.test',
+  ]) {
+    const r = await mxData('someone@remote.test', 'fwd@example.test', `${from}\r\nSubject: obs from\r\n\r\nx`);
+    assert.equal(r, '550 5.7.1 From header address rejected: a local domain sender needs authentication', JSON.stringify(from));
+  }
+  // A display name that looks like a local address is not the address: this is x@remote.test.
+  for (const from of ['From: "ceo@example.test" <x@remote.test>', 'From: =?utf-8?q?ceo@example.test?= <x@remote.test>', 'From : ceo@example.test <x@remote.test>']) {
+    assert.match(await mxData('x@remote.test', 'alice@example.test', `${from}\r\nSubject: display name\r\n\r\nx`), /^250 /, from);
+  }
+  // Two mailboxes in one From are both judged, in any spelling.
+  assert.equal(await mxData('x@remote.test', 'alice@example.test', 'FROM : x@remote.test,\r\n ceo@example.test\r\nSubject: two authors\r\n\r\nx'), '550 5.7.1 From header address rejected: a local domain sender needs authentication');
+  const log = await d.waitFor((l) => l.evt === 'smtp.refuse' && l.stage === 'data' && l.unit === 'relay.localHeaderFrom');
+  assert.equal(log.ip, OUTSIDE);
+  assert.equal((await d.mailbox('alice')).filter((m) => m.includes('Subject: two authors')).length, 0);
+});
+
+test('a header block that does not end within 256 KiB is refused with 552 5.3.4, so a From past it is never left unjudged', async () => {
+  const pad = `X-Pad: ${'p'.repeat(1000)}\r\n`.repeat(270);
+  const r = await mxData('someone@remote.test', 'fwd@example.test', `Subject: late from\r\n${pad}From: ceo@example.test\r\n\r\nx`);
+  assert.equal(r, '552 5.3.4 Error: message header size exceeds limit');
+  const log = await d.waitFor((l) => l.evt === 'smtp.refuse' && l.stage === 'data' && l.maxHeaderBytes === 256 * 1024);
+  assert.equal(log.ip, OUTSIDE);
+  // A large header block that does end in time is judged as usual and accepted.
+  const ok = await mxData('someone@remote.test', 'alice@example.test', `Subject: big header\r\n${`X-Pad: ${'p'.repeat(1000)}\r\n`.repeat(200)}From: someone@remote.test\r\n\r\nx`);
+  assert.match(ok, /^250 /);
+});
+
+test('more than one From field, in any spelling, is refused with 550 5.7.1 for every client, an authenticated one too', async () => {
+  for (const froms of ['From: x@remote.test\r\nFrom: y@remote.test', 'From: x@remote.test\r\nFROM\t: y@remote.test', 'From : x@remote.test\r\nfrom:x@remote.test']) {
+    const r = await mxData('x@remote.test', 'alice@example.test', `${froms}\r\nSubject: two from fields\r\n\r\nx`);
+    assert.equal(r, '550 5.7.1 Message rejected: more than one From header field (RFC 5322 3.6)', JSON.stringify(froms));
+  }
+  // alice owns alice@: the first From is hers, the second names the boss and would be signed d=example.test.
+  const c = await RawSmtp.open(HOST, d.ports.submission, OUTSIDE);
+  try {
+    await c.reply();
+    await c.cmd('EHLO pc.example.test');
+    await c.starttls();
+    await c.cmd('EHLO pc.example.test');
+    assert.match(await c.cmd(`AUTH PLAIN ${Buffer.from('\0alice@example.test\0alice-password-1').toString('base64')}`), /^235 /);
+    assert.match(await c.cmd('MAIL FROM:<alice@example.test>'), /^250 /);
+    assert.match(await c.cmd('RCPT TO:<someone@partner.test>'), /^250 /);
+    assert.equal(await c.data('From: alice@example.test\r\nFrom : boss@example.test\r\nSubject: boss too\r\n\r\nx'), '550 5.7.1 Message rejected: more than one From header field (RFC 5322 3.6)');
+    // One From of her own still goes.
+    assert.match(await c.cmd('MAIL FROM:<alice@example.test>'), /^250 /);
+    assert.match(await c.cmd('RCPT TO:<someone@partner.test>'), /^250 /);
+    assert.match(await c.data('From: alice@example.test\r\nSubject: alice alone\r\n\r\nx'), /^250 /);
+  } finally {
+    c.close();
+  }
+  await received('alice alone');
+  assert.equal((await sink.dumps()).filter((m) => m.message.includes('Subject: boss too')).length, 0);
+});

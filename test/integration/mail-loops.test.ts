@@ -153,3 +153,27 @@ test('a Delivered-To loop through aliases of two boxes is refused with 554 5.4.6
   assert.equal(a.logs.filter((l) => l.evt === 'smtp.accept' && Array.isArray(l.rcpt) && (l.rcpt as string[]).includes('fwd@example.test')).length, 1, `A accepted ${id} once from alice and no more`);
   await eventually('both queues empty', async () => (await queue(a)).length === 0 && (await queue(b)).length === 0, 30_000);
 });
+
+test('a Delivered-To loop through aliases with UTF-8 local parts is caught on its second arrival too, not after smtp.maxHops', async () => {
+  // As the test above, with SMTPUTF8 aliases (RFC 6531): jörg@example.test → zurück@other.test
+  // → jörg@example.test. Addresses 127.0.111.60 and .61 (box A and box B), .62 the client.
+  const a = await daemon('127.0.111.60', { relay: { allowIps: ['127.0.111.61'] } });
+  const b = await daemon('127.0.111.61', { domains: ['other.test'], hostname: 'mail.other.test', relay: { allowIps: ['127.0.111.60'] } });
+  assert.equal((await a.cli(['config', 'set', 'routing.domains', JSON.stringify({ 'other.test': { host: b.host, port: b.ports.mx, tls: 'none' } })])).code, 0);
+  assert.equal((await b.cli(['config', 'set', 'routing.domains', JSON.stringify({ 'example.test': { host: a.host, port: a.ports.mx, tls: 'none' } })])).code, 0);
+  const aliasA = await a.cli(['alias', 'add', 'jörg@example.test', '--to', 'zurück@other.test']);
+  assert.equal(aliasA.code, 0, aliasA.stderr);
+  const aliasB = await b.cli(['alias', 'add', 'zurück@other.test', '--to', 'jörg@example.test']);
+  assert.equal(aliasB.code, 0, aliasB.stderr);
+
+  const c = await RawSmtp.open(a.host, a.ports.mx, '127.0.111.62');
+  await c.reply();
+  await c.cmd('EHLO sender.remote.test');
+  assert.match(await c.cmd('MAIL FROM:<sender@remote.test> SMTPUTF8'), /^250 /);
+  assert.match(await c.cmd('RCPT TO:<jörg@example.test>'), /^250 /);
+  assert.match(await c.data('From: sender@remote.test\r\nSubject: rund und rund\r\n\r\nx'), /^250 /);
+  c.close();
+  const refused = await a.waitFor((l) => l.evt === 'smtp.refuse' && l.stage === 'data' && (Array.isArray(l.looping) || typeof l.hops === 'number'), 60_000);
+  assert.deepEqual(refused.looping, ['jörg@example.test'], `refused for ${JSON.stringify(refused)}`);
+  assert.equal(a.logs.filter((l) => l.evt === 'smtp.accept' && Array.isArray(l.rcpt) && (l.rcpt as string[]).includes('jörg@example.test')).length, 1, 'A accepted it from the client only: its return from B was refused');
+});

@@ -29,3 +29,56 @@ test('countFields and deliveredTo read obsolete spellings (space before the colo
   assert.deepEqual(h.deliveredTo(), ['fwd@example.test', 'bob@example.test']);
   assert.equal(collect(['Subject: x\r\n\r\n']).countFields('received'), 0);
 });
+
+test('fromAddresses reads every From spelling RFC 5322 4.5 allows: space or tab before the colon, any case, folded', () => {
+  for (const block of ['From : CEO <ceo@example.test>', 'FROM\t: ceo@example.test', 'from:ceo@example.test', 'From\r\n : ceo@example.test', 'From: "The\r\n CEO"\r\n\t<ceo@example.test>']) {
+    assert.deepEqual(collect([`Subject: x\r\n${block}\r\n\r\nbody`]).fromAddresses(), ['ceo@example.test'], JSON.stringify(block));
+  }
+  // Not From: other fields whose name starts with From, and a From in the body.
+  assert.deepEqual(collect(['From-Ish: a@b.test\r\nX-From: c@d.test\r\nResent-From: e@f.test\r\n\r\nFrom: g@h.test\r\n']).fromAddresses(), []);
+});
+
+test('fromAddresses takes the address, never a display name or comment that looks like one; a mailbox list or group gives every address', () => {
+  const from = (v: string) => collect([`From: ${v}\r\n\r\n`]).fromAddresses();
+  assert.deepEqual(from('"ceo@example.test" <x@remote.test>'), ['x@remote.test']);
+  assert.deepEqual(from('=?utf-8?q?ceo@example.test?= <x@remote.test>'), ['x@remote.test']);
+  assert.deepEqual(from('ceo@example.test <x@remote.test>'), ['x@remote.test']);
+  assert.deepEqual(from('x@remote.test (ceo@example.test)'), ['x@remote.test']);
+  assert.deepEqual(from('ceo@example.test, x@remote.test'), ['ceo@example.test', 'x@remote.test']);
+  assert.deepEqual(from('Team: ceo@example.test, x@remote.test;'), ['ceo@example.test', 'x@remote.test']);
+});
+
+test('countFields("from") counts a second From in any spelling', () => {
+  assert.equal(collect(['From: a@b.test\r\nFROM\t: c@d.test\r\n\r\n']).countFields('from'), 2);
+  assert.equal(collect(['From: a@b.test\r\nSubject: x\r\n\r\nFrom: c@d.test\r\n']).countFields('from'), 1);
+});
+
+test('headerTooLong: a header block that does not end within 256 KiB, however it arrives; one that ends in time is not', () => {
+  const pad = (n: number) => `X-Pad: ${'p'.repeat(1000)}\r\n`.repeat(n);
+  const long = `${pad(270)}From: late@example.test\r\n\r\nbody`;
+  const short = `${pad(200)}From: a@example.test\r\n\r\nbody`;
+  for (const [text, want] of [[long, true], [short, false], [`${pad(300)}`, true]] as const) {
+    const b = Buffer.from(text);
+    for (const at of [b.length, 1, 128 * 1024, 256 * 1024 - 2, 256 * 1024 + 2]) {
+      const h = new HeaderCollector();
+      h.push(b.subarray(0, at));
+      h.push(b.subarray(at));
+      assert.equal(h.headerTooLong, want, `cut at ${at}`);
+    }
+  }
+  // The end of header block starting exactly at the cap is within it; one byte later is not.
+  const exact = (extra: number) => {
+    const head = 'X: ' + 'a'.repeat(256 * 1024 - 3 + extra);
+    const h = new HeaderCollector();
+    for (const c of [head.slice(0, 256 * 1024), head.slice(256 * 1024) + '\r\n\r\nbody']) h.push(Buffer.from(c));
+    return h.headerTooLong;
+  };
+  assert.equal(exact(0), false);
+  assert.equal(exact(1), true);
+});
+
+test('deliveredTo reads UTF-8 header bytes as UTF-8', () => {
+  const h = new HeaderCollector();
+  h.push(Buffer.from('Delivered-To: Jörg@example.test\r\n\r\n', 'utf8'));
+  assert.deepEqual(h.deliveredTo(), ['jörg@example.test']);
+});

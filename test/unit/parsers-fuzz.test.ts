@@ -96,6 +96,9 @@ const headerLine = fc.oneof(
     'FROM : "Mallory, CEO" <ceo@example.test>, eve@evil.test',
     'From:\r\n\tfolded@example.test',
     'From:\n (comment) <lf@example.test>',
+    'FROM\t: tab@example.test',
+    'From\r\n : folded-before-colon@example.test',
+    'Delivered-To: jörg@example.test',
     'Subject: =?utf-8?b?w6k=?=',
     'Subject: héllo 台灣',
     'Received: from a by b; Fri, 4 Dec 2026 10:00:00 +0000',
@@ -124,10 +127,18 @@ function cut(b: Buffer, points: number[]): Buffer[] {
   return out;
 }
 
-function collect(chunks: Buffer[]): { from: string[]; fromAddresses: string[]; subject: string[]; received: string[] } {
+function collect(chunks: Buffer[]) {
   const h = new HeaderCollector();
   for (const c of chunks) h.push(c);
-  return { from: h.fields('from'), fromAddresses: h.fromAddresses(), subject: h.fields('subject'), received: h.fields('received') };
+  return {
+    from: h.fields('from'),
+    fromAddresses: h.fromAddresses(),
+    fromFields: h.countFields('from'),
+    subject: h.fields('subject'),
+    received: h.fields('received'),
+    deliveredTo: h.deliveredTo(),
+    headerTooLong: h.headerTooLong,
+  };
 }
 
 test('header collector: any split of any header bytes gives what the unsplit bytes give, and never throws', () => {
@@ -147,4 +158,5 @@ test('header collector: a header block past its cap reads the same however it ar
   const msg = Buffer.concat([filler, Buffer.from('From: late@example.test\r\n'), Buffer.from(`X-Pad: ${'q'.repeat(1000)}\r\n`.repeat(30)), Buffer.from('\r\nbody\r\n')]);
   const whole = collect([msg]);
   for (const at of [1, 64 * 1024, 200 * 1024, 260 * 1024, 290 * 1024]) assert.deepEqual(collect(cut(msg, [at])), whole, `cut at ${at}`);
+  assert.equal(whole.headerTooLong, true);
 });
