@@ -73,17 +73,19 @@ export class AuthPolicy {
       return { ok: false, reply: replies.authLocked };
     }
     const user = await this.credentials.authenticate(login, password);
-    if (user && !this.credentials.suspension(user)) {
-      this.lockout.recordSuccess(ip, account);
-      return { ok: true, login: user };
-    }
-    if (user) {
-      // Counted against the account only: its owner's mail client retries the right password
-      // on its own, and that must not lock out every user behind the office's NAT address.
-      // The account's count still ends in its lock, as wrong passwords would: no oracle.
-      this.log.info({ evt: 'auth.suspended', ip, account: user }, 'right password for a suspended account; refused as a failed login');
+    if (this.credentials.suspension(user ?? account)) {
+      // A suspended account: every attempt, right password or wrong, is refused alike and
+      // counted alike, against the account only. Its owner's mail client retries the right
+      // password on its own, and that must not lock out everybody behind the office's NAT
+      // address; and counting right and wrong alike keeps the lock from telling a guesser
+      // which password was right.
+      this.log.info({ evt: 'auth.suspended', ip, account: user ?? account, passwordRight: user !== null }, 'AUTH for a suspended account; refused as a failed login');
       this.lockedOut(account, this.lockout.recordFailure(ip, account, 'account'));
       return { ok: false, reply: replies.authFailed };
+    }
+    if (user) {
+      this.lockout.recordSuccess(ip, account);
+      return { ok: true, login: user };
     }
     this.lockedOut(account, this.lockout.recordFailure(ip, account));
     return { ok: false, reply: replies.authFailed };

@@ -110,7 +110,10 @@ export class AuthLockout {
 
   /** A successful login forgets the failures of this (source, account) pair, and nothing else. */
   recordSuccess(ip: string, account: string): void {
-    this.forget(pairKey(this.sourceOf(ip), account));
+    const source = this.sourceOf(ip);
+    this.forget(pairKey(source, account));
+    // Attempts made while the account was suspended are forgotten too, once it logs in again.
+    this.forget(accountOnlyKey(source, account));
   }
 
   private count(keys: Set<string> | undefined, after: number): number {

@@ -39,10 +39,18 @@ interface Admitted {
   /** Past MAIL: an anonymous one is closed to make room only after every one before MAIL. */
   atMail: boolean;
   /**
-   * Inside DATA (the message is streaming in): never closed by stress mode, however slow the
-   * bytes come. A stalled transfer falls to smtp-server's socket timeout (smtp.socketTimeoutMs).
+   * Inside DATA (the message is streaming in): never closed to make room. Each chunk counts
+   * as activity, so under stress a transfer is closed only when no bytes came for
+   * idleTimeoutMs (Postfix's stress timeout covers DATA reads too): a flood cannot park in
+   * DATA sending a byte every few minutes.
    */
   inData: boolean;
+  /**
+   * One of our hooks is deciding the client's last command (a slow RCPT look-up, an AUTH in
+   * the password-check queue, the commit after the final dot): the client waits for us, so
+   * it is not idle and is closed neither for idleness nor to make room.
+   */
+  busy: boolean;
   /**
    * Logged in: accountable, so stress mode never closes it for idleness (it keeps
    * smtp.socketTimeoutMs), and it is closed to make room only after every anonymous session,
@@ -117,7 +125,7 @@ export class Admission {
       this.closedForRoom++;
       this.drop(victim, 'room');
     }
-    this.sessions.set(id, { id, ip, kind, lastActive: this.deps.clock.now(), atMail: false, inData: false, authenticated: false });
+    this.sessions.set(id, { id, ip, kind, lastActive: this.deps.clock.now(), atMail: false, inData: false, busy: false, authenticated: false });
     if (kind === 'mx') this.mx++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     this.check();
@@ -128,6 +136,15 @@ export class Admission {
   active(id: string): void {
     const a = this.sessions.get(id);
     if (a) a.lastActive = this.deps.clock.now();
+  }
+
+  /** Our hook started (true) or finished (false) deciding the client's command; see `busy`. */
+  busy(id: string, on: boolean): void {
+    const a = this.sessions.get(id);
+    if (!a) return;
+    a.busy = on;
+    // The client's idle time runs from our reply, not from its command.
+    if (!on) a.lastActive = this.deps.clock.now();
   }
 
   reachedMail(id: string): void {
@@ -149,6 +166,7 @@ export class Admission {
     const a = this.sessions.get(id);
     if (!a) return;
     a.inData = false;
+    a.busy = false;
     a.atMail = false;
     a.lastActive = this.deps.clock.now();
   }
@@ -186,7 +204,7 @@ export class Admission {
     let best: Admitted | null = null;
     let bestKey: [number, number, number] = [Infinity, Infinity, Infinity];
     for (const a of this.sessions.values()) {
-      if (a.inData || (a.authenticated && a.atMail) || (kind && a.kind !== kind)) continue;
+      if (a.inData || a.busy || (a.authenticated && a.atMail) || (kind && a.kind !== kind)) continue;
       const rank = a.authenticated ? 2 : a.atMail ? 1 : 0;
       const key: [number, number, number] = [rank, -(this.perIp.get(a.ip) ?? 0), a.lastActive];
       if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
@@ -260,11 +278,12 @@ export class Admission {
 
   /**
    * Under stress: closes every session idle for idleTimeoutMs that is not logged in and not
-   * inside DATA (before MAIL or past it), then sees whether the stress is over.
+   * waiting for us (before MAIL, past it, or inside a DATA whose bytes stopped coming), then
+   * sees whether the stress is over.
    */
   private sweep(): void {
     const cutoff = this.deps.clock.now() - this.deps.settings().idleTimeoutMs;
-    const idle = [...this.sessions.values()].filter((a) => !a.authenticated && !a.inData && a.lastActive <= cutoff);
+    const idle = [...this.sessions.values()].filter((a) => !a.authenticated && !a.busy && a.lastActive <= cutoff);
     for (const a of idle) {
       this.closedIdle++;
       this.drop(a, 'idle');

@@ -96,13 +96,16 @@ export class HeaderCollector {
   }
 }
 
+/**
+ * Where the first empty line begins: the header block ends there. Line ends may be CRLF or
+ * a bare LF, and mixed (smtp-server passes them through as the client sent them): "\n\r\n",
+ * a bare-LF header line followed by a CRLF empty line, ends the block too, or the whole
+ * message would be taken for header (and refused as too long, or for a From in its body).
+ */
 function findHeaderEnd(buf: Buffer): number {
   if (buf.length >= 2 && (buf.subarray(0, 2).toString() === '\r\n' || buf[0] === 0x0a)) return 0;
-  const crlf = buf.indexOf('\r\n\r\n');
-  const lf = buf.indexOf('\n\n');
-  if (crlf < 0) return lf;
-  if (lf < 0) return crlf;
-  return Math.min(crlf, lf);
+  const found = [buf.indexOf('\r\n\r\n'), buf.indexOf('\n\n'), buf.indexOf('\n\r\n')].filter((i) => i >= 0);
+  return found.length ? Math.min(...found) : -1;
 }
 
 /** RFC 5321 4.4 trace header; `with` per RFC 3848 (ESMTP, ESMTPS, ESMTPSA, ESMTPA). */

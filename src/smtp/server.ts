@@ -178,11 +178,12 @@ export class SmtpService {
         this.sessions.delete(session.id);
         this.admission.release(session.id);
       },
-      onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, cb),
-      onMailFrom: (address, session, cb) => void this.onMailFrom(l, address, session, cb),
-      onRcptTo: (address, session, cb) => void this.onRcptTo(l, address, session, cb),
+      // While a hook decides, the client waits for us: stress mode does not count it idle.
+      onAuth: (auth, session, cb) => void this.onAuth(l, auth, session, this.whileBusy(session, cb)),
+      onMailFrom: (address, session, cb) => void this.onMailFrom(l, address, session, this.whileBusy(session, cb)),
+      onRcptTo: (address, session, cb) => void this.onRcptTo(l, address, session, this.whileBusy(session, cb)),
       onData: (stream, session, cb) => {
-        // Stress mode leaves a session alone while its message streams in (admission.ts).
+        // Stress mode counts each chunk as activity and never closes a transfer to make room (admission.ts).
         this.admission.dataStarted(session.id);
         void this.onData(l, stream, session, (err, message) => {
           this.admission.dataEnded(session.id);
@@ -191,6 +192,15 @@ export class SmtpService {
       },
     };
     return opts;
+  }
+
+  /** Marks the session busy (admission.ts) until `cb`, the hook's answer, is called. */
+  private whileBusy<A extends unknown[]>(session: SMTPServerSession, cb: (...args: A) => void): (...args: A) => void {
+    this.admission.busy(session.id, true);
+    return (...args: A) => {
+      this.admission.busy(session.id, false);
+      cb(...args);
+    };
   }
 
   /** Sessions open now, over all listeners (`mlsd status`). */
@@ -260,7 +270,11 @@ export class SmtpService {
   private refuse(l: ListenerConfig, session: SMTPServerSession, reply: Reply, stage: string, extra: Record<string, unknown> = {}): ReplyError {
     const st = this.state(session);
     st.errors++;
-    const final = escalate(reply, st.errors, this.admission.errorLimit(this.deps.config().smtp.maxBadCommands));
+    // A refusal at the end of DATA is a verdict on the message (a virus, a loop, a forged
+    // From): it is sent as it is, or a 421 would have the sender retry it for days. It still
+    // counts, so the session's next refusal may end it (as Postfix's hard_error_limit does).
+    const limit = this.admission.errorLimit(this.deps.config().smtp.maxBadCommands);
+    const final = stage === 'data' ? reply : escalate(reply, st.errors, limit);
     const f = this.facts(l, session);
     st.logged = `${final.code} ${final.enhanced} ${final.text}`;
     this.deps.log.info(
@@ -374,7 +388,9 @@ export class SmtpService {
         receivedHeader({ helo: session.hostNameAppearsAs || 'unknown', clientIp: facts.clientIp, hostname: this.deps.config().hostname, id: msg.id, tls: facts.tls, auth: !!facts.login, smtputf8: facts.smtputf8, rcpt, date: now }),
       );
       const headers = new HeaderCollector();
-      const stopped = await msg.writeStream(stream, (c) => headers.push(c), this.admitData(claim, this.deps.config().smtp.maxMessageBytes));
+      const stopped = await msg.writeStream(stream, (c) => headers.push(c), this.admitData(claim, this.deps.config().smtp.maxMessageBytes), () => this.admission.active(session.id));
+      // The final dot is in: from here on the client waits for our reply (scan, commit).
+      this.admission.busy(session.id, true);
       if (stopped === 'oversized') {
         // Nothing past the limit was stored and the partial file is already gone. smtp-server
         // answers 552 5.3.4 itself (rejectOversized); this reply is the same, should the limit

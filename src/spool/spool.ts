@@ -143,10 +143,12 @@ export class Incoming {
    * limit, the in-flight budget), nothing more is stored, the partial file is removed at
    * once, the rest of the stream is read and dropped, and the reason is returned.
    */
-  async writeStream<R extends string>(stream: Readable, onChunk?: (chunk: Buffer) => void, admit?: (chunk: Buffer) => R | null): Promise<R | null> {
+  async writeStream<R extends string>(stream: Readable, onChunk?: (chunk: Buffer) => void, admit?: (chunk: Buffer) => R | null, onReceived?: () => void): Promise<R | null> {
     let failure: unknown = null;
     let stopped: R | null = null;
     for await (const chunk of stream) {
+      // Every chunk received, kept or not (the client is still sending).
+      onReceived?.();
       if (failure || stopped) continue;
       stopped = admit?.(chunk as Buffer) ?? null;
       if (stopped) {

@@ -6,7 +6,8 @@ import { RawSmtp } from '../helpers/smtp-client.js';
 // Issue 12, finding 6, as a reviewer attacked the fix: (1) guesses sent together wait in the
 // password-check queue; a lock set while they wait must hold for them too. (2) A suspended
 // account's mail client retrying the right password must not lock out the office's shared
-// address for everybody else. Daemon on 127.0.104.201; clients 127.0.104.202-.209.
+// address for everybody else, nor tell a guesser whether its password was right. Daemon on
+// 127.0.104.201; clients 127.0.104.202-.209.
 const HOST = '127.0.104.201';
 const LOCKED = '454 4.7.0 Too many failed logins, try again later';
 const FAILED = '535 5.7.8 Error: authentication failed';
@@ -71,4 +72,21 @@ test("a suspended account's right password, retried by its mail client, locks th
   // Wrong passwords from that address still count against it (the source lock still works).
   for (let i = 0; i < 3; i++) assert.equal(await auth(OFFICE, `nobody${i}@example.test`, 'guess'), FAILED);
   assert.equal(await auth(OFFICE, 'bob@example.test', 'bob-secret-1'), LOCKED);
+});
+
+test("a suspended account: a right and a wrong password count alike, so the address's lock cannot tell which was right", async () => {
+  // sus@ is suspended by the test above. Each probe: two wrong guesses at a decoy, one try at
+  // the suspended account, then the decoy again. Were only the wrong password counted against
+  // the address, its lock would start one try earlier for the wrong one.
+  // (a decoy of its own per probe: an account guessed at from both would be locked by its own count)
+  const probe = async (from: string, decoy: string, password: string) => {
+    const out = [await auth(from, decoy, 'guess-1'), await auth(from, decoy, 'guess-2')];
+    out.push(await auth(from, 'sus@example.test', password));
+    out.push(await auth(from, decoy, 'guess-3'));
+    return out;
+  };
+  const right = await probe('127.0.104.204', 'decoy1@example.test', 'sus-secret-1');
+  const wrong = await probe('127.0.104.205', 'decoy2@example.test', 'not-the-password');
+  assert.deepEqual(right, wrong);
+  assert.deepEqual(right, [FAILED, FAILED, FAILED, FAILED]);
 });

@@ -246,3 +246,27 @@ test('an upgrade from a root-run mlsd: the unit\'s ExecStartPre lines hand the r
     await d.cleanup();
   }
 });
+
+test('own-dir, run as root on a tree the service user controls, re-owns no file outside it: not through a symlink, not through a hard link', asRoot, async () => {
+  const { mkdtemp, symlink, link, rm: remove } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const base = await mkdtemp(join(tmpdir(), 'mlsd-owndir-'));
+  try {
+    const outside = join(base, 'system-file'); // stands for /etc/shadow: root's, outside the dir
+    await writeFile(outside, 'root only\n', { mode: 0o600 });
+    const dir = join(base, 'config');
+    const { mkdir: makeDir } = await import('node:fs/promises');
+    await makeDir(join(dir, 'sub'), { recursive: true });
+    await writeFile(join(dir, 'config.json'), '{}');
+    await writeFile(join(dir, 'sub', 'key.pem'), 'k');
+    await symlink(outside, join(dir, 'sym'));
+    await link(outside, join(dir, 'hard'));
+    const r = spawnSync('/bin/sh', [join(OVERLAY, 'usr/lib/mlsd/own-dir'), String(UID), dir, 'every'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /hard has other hard links; not re-owned/);
+    assert.equal((await stat(outside)).uid, 0, 'a file outside the dir was re-owned');
+    for (const p of [dir, join(dir, 'config.json'), join(dir, 'sub'), join(dir, 'sub', 'key.pem')]) assert.equal((await stat(p)).uid, UID, p);
+  } finally {
+    await remove(base, { recursive: true, force: true });
+  }
+});

@@ -5,8 +5,9 @@ import { RawSmtp } from '../helpers/smtp-client.js';
 
 // Issue 12 finding 11, the MAIL FROM evasion: a flood whose sessions say EHLO and MAIL FROM
 // and then sit idle must not keep its slots for smtp.socketTimeoutMs (300 s) nor lock out new
-// MX clients. Stress mode closes every idle session that is not logged in and not inside
-// DATA; a transfer that is slow but moving and a logged-in session keep their place.
+// MX clients, and neither may one that starts DATA and then stalls. Stress mode closes every
+// idle session that is not logged in (inside DATA, idle means no bytes came); a transfer that
+// is slow but moving and a logged-in session keep their place.
 // Daemon on 127.2.255.1. maxClients 100 with the default 10 % submission reserve: the MX
 // listeners hold at most 90. The flood comes from 30 addresses over 10 /24s
 // (127.2.10-19.1-3), 3 connections each: under every per-address and per-/24 limit.
@@ -50,6 +51,21 @@ async function mailThenIdle(localAddress: string): Promise<FloodConn> {
   return { c, last: c.reply(60000).catch((e: Error) => `(${e.message})`) };
 }
 
+/**
+ * A flood session that goes one step further: into DATA, one header line, then silence. It
+ * must not be sheltered by DATA (Postfix's stress timeout covers DATA reads too).
+ */
+async function dataThenStall(localAddress: string): Promise<FloodConn> {
+  const c = await RawSmtp.open(HOST, d.ports.mx, localAddress);
+  assert.match(await c.reply(), /^220 /);
+  assert.match(await c.cmd(`EHLO stall-${localAddress}.example`), /^250/);
+  assert.match(await c.cmd('MAIL FROM:<a@b.example>'), /^250 /);
+  assert.match(await c.cmd('RCPT TO:<bob@example.test>'), /^250 /);
+  assert.match(await c.cmd('DATA'), /^354/);
+  c.send('Subject: never finished');
+  return { c, last: c.reply(60000).catch((e: Error) => `(${e.message})`) };
+}
+
 async function deliver(from: string): Promise<{ ms: number; transcript: string[] }> {
   const t0 = Date.now();
   const transcript: string[] = [];
@@ -74,7 +90,7 @@ async function deliver(from: string): Promise<{ ms: number; transcript: string[]
   return { ms: Date.now() - t0, transcript };
 }
 
-test('a flood of sessions that say MAIL FROM and then sit idle: a new MX client delivers within 2 s, the idle MAIL sessions get 421 4.7.0 and are closed; a slow-moving DATA and a logged-in idle session stay', async (t) => {
+test('a flood of sessions that say MAIL FROM (or start DATA) and then sit idle: a new MX client delivers within 2 s, the idle sessions get 421 4.7.0 and are closed; a slow-moving DATA and a logged-in idle session stay', async (t) => {
   const loggedIn = await RawSmtp.open(HOST, d.ports.submission, LOGGED_IN);
   t.after(() => loggedIn.close());
   assert.match(await loggedIn.reply(), /^220 /);
@@ -97,9 +113,9 @@ test('a flood of sessions that say MAIL FROM and then sit idle: a new MX client 
   const trickling = setInterval(() => trickle.send(`line ${++lines}`), 500);
   t.after(() => clearInterval(trickling));
 
-  // Every MX slot but the trickle's, each session past MAIL.
+  // Every MX slot but the trickle's, each session past MAIL; every third one stalled in DATA.
   const addrs = Array.from({ length: MX_CAP - 1 }, (_, i) => FLOOD_ADDRESSES[i % FLOOD_ADDRESSES.length]!);
-  flood.push(...(await Promise.all(addrs.map(mailThenIdle))));
+  flood.push(...(await Promise.all(addrs.map((a, i) => (i % 3 === 2 ? dataThenStall(a) : mailThenIdle(a))))));
   await d.waitFor((l) => l.evt === 'smtp.stress.on', 5000);
 
   const mx = await deliver(MX_CLIENT);

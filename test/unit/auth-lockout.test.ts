@@ -134,3 +134,15 @@ test('a success forgets that pair: the source\'s failures on that account no lon
   lock.recordSuccess('192.0.2.9', 'me@x.test'); // a typo, then the right password
   assert.equal(lock.recordFailure('192.0.2.9', 'me@x.test').ipFailures, 1);
 });
+
+test("failures counted against the account only (a suspended account's) do not lock the source, and a later success forgets them", () => {
+  const { lock } = setup(3);
+  lock.recordFailure('192.0.2.1', 'sus@x.test', 'account');
+  lock.recordFailure('192.0.2.1', 'sus@x.test', 'account');
+  assert.equal(lock.recordFailure('192.0.2.1', 'other@x.test').ipLocked, false, 'the account-only failures counted against the source');
+  // Unsuspended, the owner logs in: what was counted while suspended is gone, so one typo
+  // afterwards does not lock the account again.
+  lock.recordSuccess('192.0.2.1', 'sus@x.test');
+  assert.equal(lock.recordFailure('192.0.2.1', 'sus@x.test').accountLocked, false);
+  assert.equal(lock.lockedBy('192.0.2.1', 'sus@x.test'), null);
+});

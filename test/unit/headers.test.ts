@@ -82,3 +82,12 @@ test('deliveredTo reads UTF-8 header bytes as UTF-8', () => {
   h.push(Buffer.from('Delivered-To: Jörg@example.test\r\n\r\n', 'utf8'));
   assert.deepEqual(h.deliveredTo(), ['jörg@example.test']);
 });
+
+test('a bare-LF header line followed by a CRLF empty line ends the header block: a From in the body is not a second From, a long body is not a long header', () => {
+  const h = new HeaderCollector();
+  h.push(Buffer.from('From: a@remote.test\nSubject: forwarded\n\r\n'));
+  h.push(Buffer.from('---- Forwarded message ----\r\nFrom: b@remote.test\r\n' + 'x'.repeat(300 * 1024) + '\r\n'));
+  assert.equal(h.countFields('from'), 1);
+  assert.deepEqual(h.fromAddresses(), ['a@remote.test']);
+  assert.equal(h.headerTooLong, false);
+});
