@@ -10,6 +10,7 @@ import { startReputation } from './reputation/capability.js';
 import { startAlerts } from './alerts/capability.js';
 import { startThresholds, type ThresholdsCapability } from './policy/thresholds-capability.js';
 import { startSmtp, type SmtpCapability } from './smtp/capability.js';
+import { startDisk, type DiskCapability } from './disk/capability.js';
 
 /** The running mail services, by capability (the command layer reaches them through here). */
 export interface MailServices {
@@ -20,6 +21,7 @@ export interface MailServices {
   thresholds: ThresholdsCapability;
   reputation: Capability;
   smtp: SmtpCapability;
+  disk: DiskCapability;
   /** Capabilities added by the composition root's caller, by name. */
   extras: Map<string, Capability>;
   /** Every capability, in the order started. */
@@ -60,6 +62,7 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
     const reputation = up(startReputation(box, delivery));
     up(startAlerts(box, delivery.submitLocal));
     const thresholds = up(await startThresholds(box, accounts.accounts, delivery.runner));
+    const disk = up(startDisk(box));
     const extras = new Map<string, Capability>();
     for (const def of o.extras) extras.set(def.name, up(await def.start(box)));
     const chain = buildChain(
@@ -76,7 +79,7 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
         },
       }),
     );
-    return running(box, { accounts, spool, delivery, scan, thresholds, reputation, smtp, extras, all: [...started] }, releaseAddress);
+    return running(box, { accounts, spool, delivery, scan, thresholds, reputation, smtp, disk, extras, all: [...started] }, releaseAddress);
   } catch (err) {
     // Not active after all: nothing that started may keep running on a box that is not.
     await stopAll(box, started.reverse(), 0);

@@ -58,6 +58,13 @@ const KINDS: Record<string, KindText> = {
   'ha.merged': { severity: 'warning', en: 'HA: mail accepted by both boxes alone was merged', zh: '備援：兩台主機各自收下的郵件已合併', everyEvent: true },
   'ha.switchover': { severity: 'info', en: 'HA switchover', zh: '備援手動切換', everyEvent: true },
   // Stress that lasts is a flood someone must look at; a short burst is only in the event log.
+  // The disk monitor emits once per change of state; temperature flaps, so it keeps the period.
+  'disk.failurePredicted': { severity: 'critical', en: 'SMART predicts the data disk will fail', zh: 'SMART 預測資料硬碟即將故障', everyEvent: true },
+  'disk.sectorsRising': { severity: 'warning', en: 'bad sectors on the data disk are rising', zh: '資料硬碟的壞軌數量持續增加', everyEvent: true },
+  'disk.temperature': { severity: 'warning', en: 'the data disk is too hot', zh: '資料硬碟溫度過高' },
+  'disk.usage': { severity: 'warning', en: 'the data disk is filling up', zh: '資料硬碟空間即將用盡', everyEvent: true },
+  'disk.missing': { severity: 'critical', en: 'the data disk is missing', zh: '找不到資料硬碟', everyEvent: true },
+  'disk.replaced': { severity: 'warning', en: 'the data disk was replaced', zh: '資料硬碟已更換', everyEvent: true },
   'smtp.stress.lasting': { severity: 'critical', en: 'SMTP under stress for a long time (connection flood?)', zh: 'SMTP 連線數長時間接近上限（疑似連線洪水攻擊）' },
 };
 
@@ -280,6 +287,7 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
       ],
     };
   }
+  if (ev.kind.startsWith('disk.')) return diskAdvice(ev.kind);
   if (ev.kind === 'routing.restored') {
     return {
       en: ["Nothing to do: mail goes directly to recipients' servers again."],
@@ -310,6 +318,20 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
     `可用 \`mlsd config set thresholds.${name} N\` 調整限制。`,
   );
   return { en, zh };
+}
+
+/** What to do about the data disk (`mlsd disk status` shows it all). */
+function diskAdvice(kind: string): { en: string[]; zh: string[] } {
+  const a: Record<string, [string, string]> = {
+    'disk.failurePredicted': ['Replace the data disk soon: back up first (the mail on it is at risk).', '請儘快更換資料硬碟，並先完成備份（硬碟上的郵件有遺失風險）。'],
+    'disk.sectorsRising': ['A disk whose bad sectors keep growing is wearing out: back up and plan its replacement.', '壞軌持續增加表示硬碟正在老化：請備份並安排更換。'],
+    'disk.temperature': ['Check the fan, the air flow and the room temperature (disk.maxTemperatureC sets the limit).', '請檢查風扇、通風與機房溫度（上限由 disk.maxTemperatureC 設定）。'],
+    'disk.usage': ['Free space: delete old mail or quarantine, or move mailboxes; at the highest level of disk.usageLevels new mail is refused (452 4.3.1, senders retry later).', '請釋放空間：刪除舊郵件或隔離區郵件；達到 disk.usageLevels 最高等級時將暫停收信（回應 452 4.3.1，寄件端稍後會重試）。'],
+    'disk.missing': ['Check the data disk\'s cable and power; mail cannot be stored without it.', '請檢查資料硬碟的排線與電源；沒有硬碟就無法存放郵件。'],
+    'disk.replaced': ['If you did not replace the disk, find out who did; if you did, restore the backup onto it.', '若並非您更換硬碟，請查明原因；若是您更換的，請將備份還原到新硬碟。'],
+  };
+  const [en, zh] = a[kind] ?? ['Run `mlsd disk status`.', '請執行 `mlsd disk status`。'];
+  return { en: [en, 'Run `mlsd disk status` for the details.'], zh: [zh, '詳細資訊請執行 `mlsd disk status`。'] };
 }
 
 function bodyOf(ev: MlsdEvent, suppressed: number, since: number): string {

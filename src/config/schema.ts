@@ -341,6 +341,19 @@ export const configSchema = z.strictObject({
         .describe('Below this much free space on the data disk, new mail gets 452 4.3.1'),
     })
     .prefault({}),
+  disk: z
+    .strictObject({
+      pollMinutes: z.number().min(0.01).max(1440).default(10).describe('How often the data disk (SMART, space) is read; `mlsd disk poll` reads it at once'),
+      maxTemperatureC: z.number().int().min(20).max(100).default(55).describe('Above this data disk temperature (Celsius) an alert is mailed'),
+      usageLevels: z
+        .array(z.number().min(1).max(100))
+        .min(1)
+        .default([80, 90, 95])
+        .describe('Data disk usage levels (percent) that alert; at the highest one new mail gets 452 4.3.1'),
+      device: z.string().default('').describe('The data disk device for smartctl (Linux board); empty: the board file\'s dataDisk.device'),
+      simFixtures: z.string().default('test/fixtures/smartctl/healthy').describe('Sim board: folder of smartctl -j output (data.json, optional space.json) read as the data disk'),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

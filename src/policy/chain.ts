@@ -79,7 +79,7 @@ export const POLICY_ORDER = {
   // it too (its right password is answered and counted as a wrong one: no password oracle).
   // The login stamp comes last: it notes the credentials a successful AUTH used.
   auth: ['smtp.tlsRequired', 'auth.lockout+credentials', 'accounts.loginStamp'],
-  mail: ['accounts.loginValid', 'spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax', 'senderLogin.envelope', 'relay.localSender', 'thresholds.messages'],
+  mail: ['accounts.loginValid', 'spool.diskReserve', 'disk.usageReserve', 'accounts.senderNotSuspended', 'address.senderSyntax', 'senderLogin.envelope', 'relay.localSender', 'thresholds.messages'],
   // Relay first (Postfix's smtpd_relay_restrictions): it parses the address the way every
   // later unit will see it, so no later rule can be talked into relaying.
   rcpt: ['relay', 'recipient.local', 'thresholds.recipients', 'thresholds.newRecipients'],

@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,16 +115,14 @@ test('a full data disk answers 452 4.3.1 and keeps what it had', { skip: process
   assert.match(await c.data(body), /^250 2\.0\.0 /);
   await waitRouted(d);
 
-  // Fill the disk, then try to send a message bigger than what is left.
-  await writeFile(join(mnt, 'filler'), Buffer.alloc(0)).catch(() => undefined);
-  try {
-    execFileSync('dd', ['if=/dev/zero', `of=${join(mnt, 'filler')}`, 'bs=64k'], { stdio: 'ignore' });
-  } catch {
-    /* dd stops with ENOSPC, which is the point */
-  }
-  await c.cmd('MAIL FROM:<a@remote.test>');
+  // Fill the disk to about 1 MiB free (under disk.usageLevels' 95%, so MAIL is still
+  // accepted), then send a message bigger than what is left: refused at the end of DATA.
+  const free = await statfs(mnt);
+  const fill = Math.floor((free.bavail * free.bsize - 1024 * 1024) / 65536);
+  execFileSync('dd', ['if=/dev/zero', `of=${join(mnt, 'filler')}`, 'bs=64k', `count=${fill}`], { stdio: 'ignore' });
+  assert.match(await c.cmd('MAIL FROM:<a@remote.test>'), /^250/);
   await c.cmd('RCPT TO:<bob@example.test>');
-  const full = await c.data('Subject: no-room\r\n\r\n' + ('b'.repeat(998) + '\r\n').repeat(300));
+  const full = await c.data('Subject: no-room\r\n\r\n' + ('b'.repeat(998) + '\r\n').repeat(1200));
   assert.equal(full, '452 4.3.1 Insufficient system storage');
   c.close();
 

@@ -95,6 +95,8 @@ async function world(config: Record<string, unknown> = {}, disk: Disk = 'room'):
       units.loginStampUnit(accounts),
       units.loginValidUnit(accounts),
       units.diskReserveUnit(hasRoom, log),
+      // The disk capability's usage level (tested in disk-health): room here.
+      { name: 'disk.usageReserve', stage: 'mail', check: () => 'continue' },
       units.senderNotSuspendedUnit(accounts),
       units.senderSyntaxUnit(),
       units.envelopeSenderUnit(current, accounts),
@@ -343,7 +345,7 @@ test('the first unit that does not say "continue" ends the stage, and it is name
       : u,
   );
   const o = await buildChain(units).mail(session(OUTSIDE), 'x');
-  assert.deepEqual(ran, ['accounts.loginValid', 'spool.diskReserve', 'accounts.senderNotSuspended', 'address.senderSyntax']);
+  assert.deepEqual(ran, ['accounts.loginValid', 'spool.diskReserve', 'disk.usageReserve', 'accounts.senderNotSuspended', 'address.senderSyntax']);
   assert.deepEqual(o, { ok: false, reply: replies.badSenderSyntax, unit: 'address.senderSyntax' });
 });
 

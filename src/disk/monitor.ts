@@ -1,0 +1,162 @@
+import type { Clock, Timer } from '../core/clock.js';
+import type { EventInput } from '../events/events.js';
+import type { Logger } from '../log/logger.js';
+import { diskIdentity, failurePredicted, type DiskInventory, type DiskReading, type DiskSpace } from '../hw/disks.js';
+
+export interface DiskSettings {
+  pollMinutes: number;
+  maxTemperatureC: number;
+  /** The usage levels (percent) that alert, lowest first; the last one also refuses new mail. */
+  usageLevels: number[];
+}
+
+export interface DiskState {
+  polledAt: string | null;
+  disk: DiskReading | null;
+  space: DiskSpace | null;
+  usedPercent: number | null;
+  /** The highest usage level reached (0 below the lowest). */
+  usageLevel: number;
+  failing: boolean;
+  hot: boolean;
+  error: string | null;
+}
+
+export function usedPercent(s: DiskSpace): number {
+  return s.totalBytes > 0 ? ((s.totalBytes - s.availableBytes) / s.totalBytes) * 100 : 0;
+}
+
+/**
+ * Watches the data disk: reads it every `pollMinutes` (on the injected clock) and when
+ * asked (`mlsd disk poll`, called by the udev rule at hot-plug), and emits one event per
+ * change of state, not per poll: a disk that stays failing is reported once, a counter
+ * that keeps growing at each rise. The alerts capability turns the events into mail.
+ */
+export class DiskMonitor {
+  private state: DiskState = { polledAt: null, disk: null, space: null, usedPercent: null, usageLevel: 0, failing: false, hot: false, error: null };
+  /** The identity of the last disk seen present: a different one is a replaced disk. */
+  private knownIdentity = '';
+  private timer: Timer | null = null;
+  private running: Promise<DiskState> | null = null;
+
+  constructor(
+    private readonly deps: {
+      inventory: DiskInventory;
+      settings: () => DiskSettings;
+      emit: (ev: EventInput) => void;
+      clock: Clock;
+      log: Logger;
+    },
+  ) {}
+
+  start(): void {
+    void this.poll();
+    this.schedule();
+  }
+
+  /** Re-arms the poll timer (a changed pollMinutes applies from now). */
+  schedule(): void {
+    this.deps.clock.clearInterval(this.timer);
+    this.timer = this.deps.clock.setInterval(() => void this.poll(), this.deps.settings().pollMinutes * 60_000).unref();
+  }
+
+  stop(): void {
+    this.deps.clock.clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  status(): DiskState {
+    return this.state;
+  }
+
+  /** One poll; polls asked for while one runs share it (a udev burst is one read). */
+  poll(): Promise<DiskState> {
+    this.running ??= this.read().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async read(): Promise<DiskState> {
+    const { inventory, log } = this.deps;
+    const at = new Date(this.deps.clock.now()).toISOString();
+    let disk: DiskReading;
+    let space: DiskSpace | null = null;
+    try {
+      disk = await inventory.dataDisk();
+      space = disk.present ? await inventory.space() : null;
+    } catch (err) {
+      const message = (err as Error).message;
+      log.error({ evt: 'disk.poll.fail', err: message }, 'could not read the data disk');
+      this.state = { ...this.state, polledAt: at, error: message };
+      return this.state;
+    }
+    this.compare(this.state, disk, space);
+    log.info({ evt: 'disk.poll', present: disk.present, model: disk.model, usedPercent: this.state.usedPercent }, 'data disk read');
+    return this.state;
+  }
+
+  private compare(prev: DiskState, disk: DiskReading, space: DiskSpace | null): void {
+    const s = this.deps.settings();
+    const emit = this.deps.emit;
+    const name = disk.present ? `${disk.model} (${disk.device}, serial ${disk.serial || '?'})` : disk.device;
+    const next: DiskState = { polledAt: '', disk, space, usedPercent: null, usageLevel: 0, failing: false, hot: false, error: null };
+    next.polledAt = new Date(this.deps.clock.now()).toISOString();
+    if (!disk.present) {
+      if (!prev.disk || prev.disk.present) {
+        emit({ kind: 'disk.missing', severity: 'critical', text: `the data disk is missing: ${disk.messages.join('; ') || 'not found'}`, data: { device: disk.device } });
+      }
+      this.state = { ...next, usageLevel: prev.usageLevel };
+      return;
+    }
+    const identity = diskIdentity(disk);
+    const replaced = this.knownIdentity !== '' && identity !== this.knownIdentity;
+    if (replaced) {
+      emit({ kind: 'disk.replaced', severity: 'warning', text: `the data disk was replaced: now ${name}`, data: { device: disk.device, was: this.knownIdentity, now: identity } });
+    }
+    this.knownIdentity = identity;
+    // Counters of another disk say nothing about this one.
+    const before = replaced || !prev.disk?.present ? null : prev.disk.smart;
+    const smart = disk.smart;
+    next.failing = failurePredicted(smart);
+    if (next.failing && !prev.failing) {
+      emit({
+        kind: 'disk.failurePredicted',
+        severity: 'critical',
+        text: `SMART predicts the data disk will fail: ${name}`,
+        data: { device: disk.device, passed: smart?.passed ?? null, nvmeCriticalWarning: smart?.nvmeCriticalWarning ?? null },
+      });
+    }
+    if (smart && before) {
+      const rose = (k: 'reallocatedSectors' | 'pendingSectors' | 'offlineUncorrectable') => smart[k] !== null && before[k] !== null && smart[k]! > before[k]!;
+      const risen = (['reallocatedSectors', 'pendingSectors', 'offlineUncorrectable'] as const).filter(rose);
+      if (risen.length) {
+        emit({
+          kind: 'disk.sectorsRising',
+          severity: 'warning',
+          text: `bad sectors on the data disk are rising: ${risen.map((k) => `${k} ${before[k]} -> ${smart[k]}`).join(', ')}`,
+          data: Object.fromEntries(risen.map((k) => [k, smart[k]])),
+        });
+      }
+    }
+    const temp = smart?.temperatureC ?? null;
+    // Two degrees of hysteresis: a disk hovering at the limit is one alert, not one per poll.
+    next.hot = temp !== null && (temp > s.maxTemperatureC || (prev.hot && temp > s.maxTemperatureC - 2));
+    if (next.hot && !prev.hot) {
+      emit({ kind: 'disk.temperature', severity: 'warning', text: `the data disk is at ${temp} °C, over disk.maxTemperatureC ${s.maxTemperatureC} °C`, data: { temperatureC: temp, maxTemperatureC: s.maxTemperatureC } });
+    }
+    if (space) {
+      next.usedPercent = Math.round(usedPercent(space) * 10) / 10;
+      next.usageLevel = [...s.usageLevels].sort((a, b) => a - b).filter((l) => usedPercent(space) >= l).pop() ?? 0;
+      if (next.usageLevel > prev.usageLevel) {
+        const top = Math.max(...s.usageLevels);
+        emit({
+          kind: 'disk.usage',
+          severity: next.usageLevel >= top ? 'critical' : 'warning',
+          text: `the data disk is ${next.usedPercent}% full (over ${next.usageLevel}%)${next.usageLevel >= top ? '; new mail is refused with 452 4.3.1' : ''}`,
+          limit: `${next.usageLevel}%`,
+          data: { usedPercent: next.usedPercent, availableBytes: space.availableBytes, totalBytes: space.totalBytes },
+        });
+      }
+    }
+    this.state = next;
+  }
+}
