@@ -86,7 +86,35 @@ export class TestDaemon {
     return d;
   }
 
+  /**
+   * Starts the daemon. A port freePort found free may be taken by another process before the
+   * daemon binds it (the OS hands out the same range for outgoing connections): on
+   * EADDRINUSE the test's own listener ports are picked again and the start retried.
+   */
   async start(extraArgs: string[] = []): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce(extraArgs);
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+        await this.repickPorts();
+      }
+    }
+  }
+
+  private async repickPorts(): Promise<void> {
+    const path = join(this.configDir, 'config.json');
+    const doc = JSON.parse(await readFile(path, 'utf8')) as { smtp?: { listeners?: { name: string; port: number }[] } };
+    const ours = this.ports as Record<string, number>;
+    for (const l of doc.smtp?.listeners ?? []) {
+      if (ours[l.name] !== l.port) continue; // a port the test chose itself stays
+      l.port = await freePort(this.host);
+      ours[l.name] = l.port;
+    }
+    await writeFile(path, JSON.stringify(doc, null, 2));
+  }
+
+  private async startOnce(extraArgs: string[]): Promise<void> {
     this.logs = [];
     const proc = spawn(process.execPath, [this.entry, 'start', '--config-dir', this.configDir, '--data-dir', this.dataDir, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
