@@ -50,6 +50,8 @@ export class ConsoleSession {
   /** The command waiting for its secret (user add, admin passwd). */
   private pending: string[] | null = null;
   private closed = false;
+  /** A failed-login wait is running: no login prompt before it ends, whatever happens to the line. */
+  private waiting = false;
 
   constructor(private readonly d: ConsoleDeps) {}
 
@@ -64,7 +66,7 @@ export class ConsoleSession {
   /** The terminal is there (the line opened): banner and login prompt. */
   begin(): void {
     this.out(`\n${this.t.banner(printable(this.d.hostname(), 64))}\n\n`);
-    this.promptLogin();
+    if (!this.waiting) this.promptLogin();
   }
 
   /** The line was lost: whoever was logged in is logged out. */
@@ -100,6 +102,8 @@ export class ConsoleSession {
   }
 
   private prompt(): void {
+    // The idle time counts from each prompt too: a timer that fired while a command ran did nothing.
+    this.touch();
     this.state = 'shell';
     this.editor.reset(false);
     this.out(`admin@${printable(this.d.hostname(), 64)}> `);
@@ -142,6 +146,8 @@ export class ConsoleSession {
         this.touch();
         return this.out(this.t.password);
       case 'password':
+        // Ctrl-C abandons the login: no password was tried, so no failure is counted.
+        if (line === '\x03') return this.promptLogin();
         return this.checkLogin(line);
       case 'shell':
         return this.command(line);
@@ -155,7 +161,7 @@ export class ConsoleSession {
     this.d.clock.clearTimeout(this.idle);
     const user = this.user;
     this.user = '';
-    const ok = password !== '\x03' && (await this.d.verify(user, password));
+    const ok = await this.d.verify(user, password);
     if (this.closed) return;
     if (ok) {
       this.failures = 0;
@@ -180,7 +186,9 @@ export class ConsoleSession {
     if (!waitS) return this.promptLogin();
     this.out(`${this.t.wait(waitS)}\n`);
     // Input during the wait is dropped (state busy), so the wait bounds the guessing rate.
+    this.waiting = true;
     const t = this.d.clock.setTimeout(() => {
+      this.waiting = false;
       if (!this.closed) this.promptLogin();
     }, waitS * 1000);
     t.unref();
