@@ -15,6 +15,7 @@ const USAGE = `usage:
   mlsd dkim show DOMAIN
   mlsd quarantine list [--json] | quarantine show ID | quarantine release ID | quarantine delete ID
   mlsd ha status [--json] | ha switchover | ha promote --force
+  mlsd admin passwd --password-stdin
 every command but start takes --config-dir DIR (default: the board's)`;
 
 function fail(msg: string): never {

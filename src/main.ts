@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
+import { adminCommands } from './accounts/admin-commands.js';
+import { consoleDevice, startConsole } from './console/console.js';
 import { serialportLine } from './hw/serialport-line.js';
 import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
 import { VERSION } from './core/version.js';
@@ -9,7 +11,7 @@ import type { BoxContext, CapabilityDef } from './core/capability.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { ConfigStore, CONFIG_DATA } from './config/config.js';
 import { configCommands } from './config/commands.js';
-import { ensureAdminPassword, ADMIN_DATA } from './accounts/admin.js';
+import { ensureAdminPassword, verifyAdmin, ADMIN_DATA } from './accounts/admin.js';
 import { ACCOUNTS_DATA } from './accounts/accounts.js';
 import { openDataDb, GroupCommitter } from './store/db.js';
 import { DirSyncer } from './store/atomic.js';
@@ -32,7 +34,7 @@ import { haCommands, haStatus } from './ha/commands.js';
 import { configDirFiles, applyConfigDirFiles } from './ha/configsync.js';
 import { CommandRegistry } from './commands/registry.js';
 import { StatusReport, statusCommands, daemonStatus, hostStatus } from './commands/status.js';
-import { ControlServer, socketPath, assertNotRunning } from './commands/control.js';
+import { ControlServer, socketPath, assertNotRunning, type ControlRequest } from './commands/control.js';
 import { startMailServices, type MailServices } from './services.js';
 import { registerMailCommands } from './services-commands.js';
 
@@ -132,21 +134,37 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   registry.register('config', configCommands(() => config));
   registry.register('events', eventCommands(() => events));
   registry.register('ha', haCommands(() => ha));
+  registry.register('admin', adminCommands(configDir));
   for (const c of extras) {
     registry.register(c.name, c.commands?.(box(), () => (services?.extras.get(c.name) as never) ?? null) ?? []);
     status.add(c.name, (b) => (b.serving ? (services?.extras.get(c.name)?.status?.(b) ?? null) : null));
   }
-  const control = new ControlServer(socketPath(configDir), async (req) => {
+  const runCommand = async (req: ControlRequest) => {
     const res = await registry.run(req);
     // A setting changed or a user added reaches the standby before the command returns.
     if (res.ok && services) await durability.configChanged().catch(() => undefined);
     return res;
-  });
+  };
+  const control = new ControlServer(socketPath(configDir), runCommand);
   await control.start();
+  const consoleAt = consoleDevice(config.current.console, board);
+  const consoleFace = consoleAt
+    ? startConsole(serialportLine(consoleAt.device, consoleAt.baud, log.child({ mod: 'console' })), {
+        run: runCommand,
+        specs: () => registry.specs(),
+        verify: (user, password) => verifyAdmin(configDir, user, password),
+        settings: () => config.current.console,
+        hostname: () => config.current.hostname,
+        emit,
+        log: log.child({ mod: 'console' }),
+        clock: systemClock,
+      })
+    : null;
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, ha: haCfg.enabled ? haCfg.nodeId : false }, 'mlsd ready');
 
   return {
     async stop() {
+      await consoleFace?.stop();
       await control.stop();
       // An active box hands the service to its in-sync standby before it goes.
       await ha?.handOver();

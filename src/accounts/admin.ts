@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
 import type { DataDecl } from '../store/data.js';
-import { generatePassword, hashPassword } from './password.js';
+import { generatePassword, hashPassword, verifyPassword } from './password.js';
 
 const ADMIN_FILE = 'admin.json';
 /** The first-start password in clear, for the administrator (and later the LCD/console) to read once. */
@@ -39,4 +39,34 @@ export async function ensureAdminPassword(configDir: string, print: (line: strin
   await writeFileAtomic(passwordFile, password + '\n', 0o600);
   await writeFileAtomic(path, JSON.stringify({ user: 'admin', hash: await hashPassword(password) }, null, 2) + '\n');
   print(`mlsd: web admin user "admin"; its first-start password is in ${passwordFile} (mode 0600)\n`);
+}
+
+/** The administrator's login name (one administrator, the web admin's and the console's). */
+export const ADMIN_USER = 'admin';
+
+/** Whether user and password are the administrator's; false, never a throw, for anything else. */
+export async function verifyAdmin(configDir: string, user: string, password: string): Promise<boolean> {
+  let doc: { user?: unknown; hash?: unknown };
+  try {
+    doc = JSON.parse(await readFile(join(configDir, ADMIN_FILE), 'utf8'));
+  } catch {
+    return false;
+  }
+  // The hash is checked even for a wrong user name, so the answer takes as long either way.
+  const ok = typeof doc.hash === 'string' && (await verifyPassword(password, doc.hash));
+  return ok && user === (typeof doc.user === 'string' ? doc.user : ADMIN_USER);
+}
+
+/**
+ * Sets the administrator password. The first-start password file is deleted: it would
+ * otherwise hold a clear text that no longer opens anything and looks as if it did.
+ * The console reads passwords one line at a time, so control characters cannot be typed there
+ * and are refused here.
+ */
+export async function setAdminPassword(configDir: string, password: string): Promise<void> {
+  if (password.length < 8) throw new Error('password: at least 8 characters');
+  if (password.length > 256) throw new Error('password: at most 256 characters');
+  if (/[\u0000-\u001f\u007f]/.test(password)) throw new Error('password: no control characters');
+  await writeFileAtomic(join(configDir, ADMIN_FILE), JSON.stringify({ user: ADMIN_USER, hash: await hashPassword(password) }, null, 2) + '\n');
+  await rm(join(configDir, INITIAL_PASSWORD_FILE), { force: true });
 }

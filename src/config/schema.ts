@@ -354,6 +354,18 @@ export const configSchema = z.strictObject({
       simFixtures: z.string().default('test/fixtures/smartctl/healthy').describe('Sim board: folder of smartctl -j output (data.json, optional space.json) read as the data disk'),
     })
     .prefault({}),
+  console: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Offer a login prompt on the serial console').meta({ restart: true }),
+      device: z.string().default('').describe("Serial console device; empty for the board's (none on the sim board, whose device is \"pty\")").meta({ restart: true }),
+      baud: z.number().int().min(1200).max(921600).optional().describe("Line speed; the board's when unset").meta({ restart: true }),
+      lang: z.enum(['en', 'zh-TW']).default('en').describe('Language of the console prompts and help'),
+      idleMinutes: z.number().min(0.01).max(1440).default(10).describe('A logged-in console session idle this long is logged out (fractions allowed)'),
+      freeFailures: z.number().int().min(1).max(100).default(3).describe('Failed logins before each further attempt waits (1 s, doubling, at most maxDelaySeconds)'),
+      maxDelaySeconds: z.number().int().min(1).max(3600).default(60).describe('The longest wait after failed console logins'),
+    })
+    .prefault({})
+    .describe('The serial console: admin login, then the CLI commands'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,69 @@
+// A person at a serial terminal, for console tests: holds one end of a pty pair, types bytes and
+// reads what the far end prints, as `screen` or `minicom` would show it (raw).
+import { SerialPort } from 'serialport';
+
+export class Terminal {
+  /** Everything received since open, as text. */
+  received = '';
+  /** Where the next expect() starts looking. */
+  private mark = 0;
+  private waiters: (() => void)[] = [];
+
+  private constructor(private readonly port: SerialPort) {
+    port.on('data', (c: Buffer) => {
+      this.received += c.toString('utf8');
+      for (const w of this.waiters.splice(0)) w();
+    });
+    port.on('error', () => undefined);
+  }
+
+  static async open(device: string): Promise<Terminal> {
+    const port = new SerialPort({ path: device, baudRate: 115200, autoOpen: false, lock: false });
+    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+    return new Terminal(port);
+  }
+
+  /** Sends bytes as typed (nothing added). */
+  type(data: string | Buffer): Promise<void> {
+    return new Promise((resolve, reject) => this.port.write(data, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Types a line and Enter (CR, as terminals send it). */
+  line(text: string): Promise<void> {
+    return this.type(text + '\r');
+  }
+
+  /** Output since the last expect() (or since open). */
+  get since(): string {
+    return this.received.slice(this.mark);
+  }
+
+  /** Waits until the output after the mark matches, moves the mark past the match, and returns the text up to its end. */
+  async expect(want: RegExp | string, timeoutMs = 15000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rest = this.received.slice(this.mark);
+      const idx = typeof want === 'string' ? rest.indexOf(want) : rest.search(want);
+      if (idx !== -1) {
+        const len = typeof want === 'string' ? want.length : rest.slice(idx).match(want)![0].length;
+        this.mark += idx + len;
+        return rest.slice(0, idx + len);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`terminal: timed out waiting for ${String(want)}; got ${JSON.stringify(rest.slice(-400))}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => (clearTimeout(t), resolve()));
+      });
+    }
+  }
+
+  /** Skips everything received so far. */
+  skip(): void {
+    this.mark = this.received.length;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.port.isOpen ? this.port.close(() => resolve()) : resolve()));
+  }
+}
