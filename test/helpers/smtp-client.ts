@@ -106,3 +106,58 @@ export class RawSmtp {
     this.sock.destroy();
   }
 }
+
+/**
+ * One message in one fresh session from `localAddress`: the reply that ended it (the first
+ * refusal of MAIL, RCPT or DATA, or the reply to the final dot).
+ */
+export async function sendOnce(host: string, port: number, to: string, subject: string, localAddress: string, body = `body ${subject}`): Promise<string> {
+  const c = await RawSmtp.open(host, port, localAddress).catch((err: Error) => {
+    throw new Error(`${subject}: ${err.message}`);
+  });
+  try {
+    await c.reply();
+    await c.cmd('EHLO client.test');
+    for (const line of ['MAIL FROM:<sender@remote.test>', `RCPT TO:<${to}>`, 'DATA']) {
+      const r = await c.cmd(line);
+      if (!/^[23]/.test(r)) return r;
+    }
+    return await c.cmd(`Subject: ${subject}\r\nFrom: sender@remote.test\r\n\r\n${body}\r\n.`);
+  } finally {
+    c.close();
+  }
+}
+
+/**
+ * One whole transaction to bob@example.test, every reply checked, timed from connect to the
+ * 250 after DATA (the flood tests' bound); the transcript names the step that failed.
+ */
+export async function timedDelivery(o: { host: string; port: number; from: string; sender: string; login?: [string, string]; subject: string }): Promise<{ ms: number; transcript: string[] }> {
+  const t0 = Date.now();
+  const transcript: string[] = [];
+  const c = await RawSmtp.open(o.host, o.port, o.from);
+  const fail = (why: string) => new Error(`${why}\n${transcript.join('\n')}`);
+  try {
+    const step = async (line: string | null, expect: RegExp) => {
+      const r = line === null ? await c.reply() : await c.cmd(line);
+      transcript.push(`${line ?? '(greeting)'} -> ${r}`);
+      if (!expect.test(r)) throw fail(`expected ${expect}`);
+    };
+    await step(null, /^220 /);
+    await step('EHLO client.example.net', /^250/);
+    if (o.login) {
+      await c.starttls();
+      await step('EHLO client.example.net', /^250/);
+      await step(`AUTH PLAIN ${Buffer.from(`\0${o.login[0]}\0${o.login[1]}`).toString('base64')}`, /^235 /);
+    }
+    await step(`MAIL FROM:<${o.sender}>`, /^250 /);
+    await step('RCPT TO:<bob@example.test>', /^250 /);
+    const r = await c.data(`From: ${o.sender}\r\nSubject: ${o.subject}\r\n\r\nhello`);
+    transcript.push(`DATA -> ${r}`);
+    if (!/^250 /.test(r)) throw fail('expected 250 after DATA');
+    await c.cmd('QUIT');
+  } finally {
+    c.close();
+  }
+  return { ms: Date.now() - t0, transcript };
+}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, type TestDaemon } from '../helpers/daemon.js';
 import { startHaPair, startedInSync, waitInSync, type HaPair } from '../helpers/ha-pair.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { sendOnce } from '../helpers/smtp-client.js';
 import { deriveKey, signLine } from '../../src/ha/wire.js';
 
 const pairs: HaPair[] = [];
@@ -21,21 +21,6 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function send(host: string, port: number, to: string, subject: string, localAddress: string, body = `body ${subject}`): Promise<string> {
-  const c = await RawSmtp.open(host, port, localAddress);
-  try {
-    await c.reply();
-    await c.cmd('EHLO client.test');
-    for (const line of ['MAIL FROM:<sender@remote.test>', `RCPT TO:<${to}>`, 'DATA']) {
-      const r = await c.cmd(line);
-      if (!/^[23]/.test(r)) return r;
-    }
-    return await c.cmd(`Subject: ${subject}\r\nFrom: sender@remote.test\r\n\r\n${body}\r\n.`);
-  } finally {
-    c.close();
-  }
-}
-
 const maildirNew = (d: TestDaemon) => join(d.dataDir, 'mail', 'example.test', 'alice', 'Maildir', 'new');
 
 test('a standby whose copy of a message was cut short while it was down gets the whole, identical file back at rejoin', async () => {
@@ -44,7 +29,7 @@ test('a standby whose copy of a message was cut short while it was down gets the
   const { active, standby } = await startedInSync(p);
   await active.addUser('alice@example.test', 'password-1234');
   // Big enough that half of it is clearly a cut-short file, not a different message.
-  const reply = await send(p.service, p.ports.mx, 'alice@example.test', 'cut-short', '127.0.106.20', 'a line of the message body\r\n'.repeat(2000));
+  const reply = await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'cut-short', '127.0.106.20', 'a line of the message body\r\n'.repeat(2000));
   assert.match(reply, /^250 /);
   const name = await eventually('the message on both disks', async () => {
     const [x, y] = await Promise.all([readdir(maildirNew(active)).catch(() => []), readdir(maildirNew(standby)).catch(() => [])]);

@@ -5,29 +5,12 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { eventually, type TestDaemon } from '../helpers/daemon.js';
 import { startHaPair, startedInSync, type HaPair } from '../helpers/ha-pair.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { sendOnce } from '../helpers/smtp-client.js';
 
 const pairs: HaPair[] = [];
 after(async () => {
   for (const p of pairs) await p.cleanup();
 });
-
-async function send(host: string, port: number, to: string, subject: string, localAddress: string): Promise<string> {
-  const c = await RawSmtp.open(host, port, localAddress).catch((err: Error) => {
-    throw new Error(`${subject}: ${err.message}`);
-  });
-  try {
-    await c.reply();
-    await c.cmd('EHLO client.test');
-    for (const line of ['MAIL FROM:<sender@remote.test>', `RCPT TO:<${to}>`, 'DATA']) {
-      const r = await c.cmd(line);
-      if (!/^[23]/.test(r)) return r;
-    }
-    return await c.cmd(`Subject: ${subject}\r\nFrom: sender@remote.test\r\n\r\nbody ${subject}\r\n.`);
-  } finally {
-    c.close();
-  }
-}
 
 test('a pair comes up with the higher priority active and the other in sync; a message is on both disks', async () => {
   const p = await startHaPair({ net: '127.0.50' });
@@ -35,7 +18,7 @@ test('a pair comes up with the higher priority active and the other in sync; a m
   const { active, standby } = await startedInSync(p);
   assert.equal(active, p.a);
   await active.addUser('alice@example.test', 'password-1234');
-  const reply = await send(p.service, p.ports.mx, 'alice@example.test', 'first', '127.0.50.20');
+  const reply = await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'first', '127.0.50.20');
   assert.match(reply, /^250 /);
   await eventually('the message in both mailboxes', async () => (await active.mailbox('alice')).length === 1 && (await standby.mailbox('alice')).length === 1);
   // The standby lets go of the spool file when the active does: nothing piles up there.
@@ -59,7 +42,7 @@ function streamClients(p: HaPair, n: number, prefix: string, serving: () => Prom
       while (!stop) {
         const subject = `${prefix}-${i}-${seq++}`;
         try {
-          const r = await send(p.service, p.ports.mx, 'alice@example.test', subject, `127.0.50.${30 + i}`);
+          const r = await sendOnce(p.service, p.ports.mx, 'alice@example.test', subject, `127.0.50.${30 + i}`);
           if (/^250 /.test(r)) {
             acked.push(subject);
             afterKill.push({ at: Date.now() });
@@ -164,7 +147,7 @@ test('network cut with the serial cable alive: no takeover, a link-fault alert o
   assert.equal(sa.replication, 'standby out of sync');
   // onPeerLost accept (default): mail is taken, on one disk, and counted (the alert mails too).
   const held = (await p.status(active)).oneDiskOnly;
-  for (let i = 0; i < 3; i++) assert.match(await send(p.service, p.ports.mx, 'alice@example.test', `cut-${i}`, '127.0.52.20'), /^250 /);
+  for (let i = 0; i < 3; i++) assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', `cut-${i}`, '127.0.52.20'), /^250 /);
   assert.ok((await p.status(active)).oneDiskOnly >= held + 3);
   await eventually('the alert mail to the admin', async () => (await active.mailbox('admin')).some((m) => /HA link fault/.test(m)));
   p.restoreNetwork();
@@ -201,7 +184,7 @@ test('a standby that is not in sync does not take over when the active dies; pro
   await active.addUser('alice@example.test', 'password-1234');
   p.cutNetwork();
   await eventually('standby knows it is behind', async () => (await p.status(standby)).role === 'syncing');
-  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'one-disk', '127.0.54.20'), /^250 /);
+  assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'one-disk', '127.0.54.20'), /^250 /);
   await active.kill9();
   await eventually('standby outdated', async () => (await p.status(standby)).role === 'outdated', 10000);
   // Its first decision as an outdated box with the peer dead: it stays outdated.
@@ -215,7 +198,7 @@ test('a standby that is not in sync does not take over when the active dies; pro
   const f = await standby.cli(['ha', 'promote', '--force']);
   assert.equal(f.code, 0, f.stderr);
   assert.equal((await p.status(standby)).role, 'active');
-  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'after-force', '127.0.54.20'), /^250 /);
+  assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'after-force', '127.0.54.20'), /^250 /);
 });
 
 test('both links cut: the standby takes over while the active keeps serving; when they heal, the older epoch steps down and the mail each accepted alone ends up on both', async () => {
@@ -230,7 +213,7 @@ test('both links cut: the standby takes over while the active keeps serving; whe
   await eventually('the standby takes over', async () => (await p.status(b)).role === 'active', 10000);
   assert.equal((await p.status(a)).role, 'active', 'a box that loses both links keeps serving');
   // a still holds the service address: what it takes now, b has never seen.
-  for (let i = 0; i < 3; i++) assert.match(await send(p.service, p.ports.mx, 'alice@example.test', `split-${i}`, '127.0.55.20'), /^250 /);
+  for (let i = 0; i < 3; i++) assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', `split-${i}`, '127.0.55.20'), /^250 /);
   // b accepted mail alone too: its own failover alert to the admin.
   await eventually('b alerted the admin of its takeover', async () => (await b.mailbox('admin')).some((m) => /is now active/.test(m)));
   p.restoreNetwork();
@@ -250,7 +233,7 @@ test('both links cut: the standby takes over while the active keeps serving; whe
   const copies = (await b.mailbox('alice')).filter((m) => /Subject: split-0/.test(m)).length;
   assert.equal(copies, 1);
   // And b serves the address now (as soon as a has let go of it).
-  await eventually('b serves the address', async () => /^250 /.test(await send(p.service, p.ports.mx, 'alice@example.test', 'after-heal', '127.0.55.20').catch(() => '')), 5000);
+  await eventually('b serves the address', async () => /^250 /.test(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'after-heal', '127.0.55.20').catch(() => '')), 5000);
   await eventually('after-heal on both', async () => (await subjects(a)).has('after-heal') && (await subjects(b)).has('after-heal'));
 });
 
@@ -259,7 +242,7 @@ test('switchover hands the service to the in-sync standby without losing anythin
   pairs.push(p);
   const { active, standby } = await startedInSync(p);
   await active.addUser('alice@example.test', 'password-1234');
-  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'before-switch', '127.0.56.20'), /^250 /);
+  assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'before-switch', '127.0.56.20'), /^250 /);
   const r = await standby.cli(['ha', 'switchover']);
   assert.notEqual(r.code, 0, 'switchover runs on the active box');
   const s = await active.cli(['ha', 'switchover']);
@@ -269,7 +252,7 @@ test('switchover hands the service to the in-sync standby without losing anythin
     return sb.role === 'active' && sb.replication === 'in sync' && sa.role === 'standby';
   }, 20000);
   assert.equal((await p.status(standby)).lastFailover?.reason.includes('switchover'), true);
-  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'after-switch', '127.0.56.20'), /^250 /);
+  assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'after-switch', '127.0.56.20'), /^250 /);
   await eventually('both messages on both boxes', async () => {
     const [x, y] = await Promise.all([subjects(active), subjects(standby)]);
     return ['before-switch', 'after-switch'].every((m) => x.has(m) && y.has(m));
@@ -283,12 +266,12 @@ test('onPeerLost tempfail: with the standby out of sync new mail gets 451 4.3.0 
   await active.addUser('alice@example.test', 'password-1234');
   p.cutNetwork();
   await eventually('standby out of sync', async () => (await p.status(active)).replication === 'standby out of sync');
-  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'refused', '127.0.57.20'), /^451 4\.3\.0 /);
+  assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'refused', '127.0.57.20'), /^451 4\.3\.0 /);
   assert.equal((await active.cli(['status', '--json'])).code, 0);
   assert.equal((await subjects(active)).has('refused'), false, 'a refused message is not delivered');
   p.restoreNetwork();
   await eventually('in sync again', async () => (await p.status(active)).replication === 'in sync', 20000);
-  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'accepted', '127.0.57.20'), /^250 /);
+  assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'accepted', '127.0.57.20'), /^250 /);
   await eventually('on both', async () => (await subjects(active)).has('accepted') && (await subjects(standby)).has('accepted'));
 });
 
@@ -310,7 +293,7 @@ test('a box that loses both links and its own gateway stops serving (fenced); th
     await p.serial!.cut();
     await eventually('a fences itself', async () => (await p.status(a)).role === 'fenced', 10000);
     await eventually('b takes over', async () => (await p.status(b)).role === 'active', 10000);
-    await eventually('b serves the address', async () => /^250 /.test(await send(p.service, p.ports.mx, 'alice@example.test', 'fenced', '127.0.58.20').catch(() => '')));
+    await eventually('b serves the address', async () => /^250 /.test(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'fenced', '127.0.58.20').catch(() => '')));
     assert.ok((await events(a, 'ha.fenced')).length > 0);
     gwA.listen(portA, '127.0.58.8');
     p.restoreNetwork();
@@ -331,12 +314,12 @@ test('a graceful stop (SIGTERM) of the active hands the service to the in-sync s
   pairs.push(p);
   const { active, standby } = await startedInSync(p);
   await active.addUser('alice@example.test', 'password-1234');
-  assert.match(await send(p.service, p.ports.mx, 'alice@example.test', 'before-stop', '127.0.59.20'), /^250 /);
+  assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'before-stop', '127.0.59.20'), /^250 /);
   const t0 = Date.now();
   await active.stop();
   // With deadMs at 5 s, a takeover well before that can only be the handover.
   await eventually('the standby active', async () => (await p.status(standby)).role === 'active', 4000);
   assert.ok(Date.now() - t0 < 5000);
-  await eventually('it serves', async () => /^250 /.test(await send(p.service, p.ports.mx, 'alice@example.test', 'after-stop', '127.0.59.20').catch(() => '')), 5000);
+  await eventually('it serves', async () => /^250 /.test(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'after-stop', '127.0.59.20').catch(() => '')), 5000);
   assert.ok((await subjects(standby)).has('before-stop'));
 });

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestDaemon, eventually } from '../helpers/daemon.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { RawSmtp, timedDelivery } from '../helpers/smtp-client.js';
 
 // Issue 12 finding 11, the MAIL FROM evasion: a flood whose sessions say EHLO and MAIL FROM
 // and then sit idle must not keep its slots for smtp.socketTimeoutMs (300 s) nor lock out new
@@ -66,30 +66,6 @@ async function dataThenStall(localAddress: string): Promise<FloodConn> {
   return { c, last: c.reply(60000).catch((e: Error) => `(${e.message})`) };
 }
 
-async function deliver(from: string): Promise<{ ms: number; transcript: string[] }> {
-  const t0 = Date.now();
-  const transcript: string[] = [];
-  const c = await RawSmtp.open(HOST, d.ports.mx, from);
-  try {
-    const step = async (line: string | null, expect: RegExp) => {
-      const r = line === null ? await c.reply() : await c.cmd(line);
-      transcript.push(`${line ?? '(greeting)'} -> ${r}`);
-      assert.match(r, expect, transcript.join('\n'));
-    };
-    await step(null, /^220 /);
-    await step('EHLO client.example.net', /^250/);
-    await step('MAIL FROM:<partner@remote.test>', /^250 /);
-    await step('RCPT TO:<bob@example.test>', /^250 /);
-    const r = await c.data('From: partner@remote.test\r\nSubject: during the MAIL flood\r\n\r\nhello');
-    transcript.push(`DATA -> ${r}`);
-    assert.match(r, /^250 /, transcript.join('\n'));
-    await c.cmd('QUIT');
-  } finally {
-    c.close();
-  }
-  return { ms: Date.now() - t0, transcript };
-}
-
 test('a flood of sessions that say MAIL FROM (or start DATA) and then sit idle: a new MX client delivers within 2 s, the idle sessions get 421 4.7.0 and are closed; a slow-moving DATA and a logged-in idle session stay', async (t) => {
   const loggedIn = await RawSmtp.open(HOST, d.ports.submission, LOGGED_IN);
   t.after(() => loggedIn.close());
@@ -118,7 +94,7 @@ test('a flood of sessions that say MAIL FROM (or start DATA) and then sit idle: 
   flood.push(...(await Promise.all(addrs.map((a, i) => (i % 3 === 2 ? dataThenStall(a) : mailThenIdle(a))))));
   await d.waitFor((l) => l.evt === 'smtp.stress.on', 5000);
 
-  const mx = await deliver(MX_CLIENT);
+  const mx = await timedDelivery({ host: HOST, port: d.ports.mx, from: MX_CLIENT, sender: 'partner@remote.test', subject: 'during the MAIL flood' });
   assert.ok(mx.ms <= BOUND_MS, `the MX client took ${mx.ms} ms (bound ${BOUND_MS} ms):\n${mx.transcript.join('\n')}`);
   await eventually('the message in the mailbox', async () => (await d.mailbox('bob')).length === 1);
 

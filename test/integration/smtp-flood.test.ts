@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { TestDaemon, eventually } from '../helpers/daemon.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { RawSmtp, timedDelivery } from '../helpers/smtp-client.js';
 
 // Issue 12 finding 11: an idle-connection flood must not lock out the MX or submission.
 // Daemon on 127.1.255.1. The flood comes from 250 addresses spread over 50 /24s
@@ -58,36 +58,6 @@ async function openFlood(): Promise<void> {
   for (let i = 0; i < addrs.length; i += 250) flood.push(...(await Promise.all(addrs.slice(i, i + 250).map(idle))));
 }
 
-/** Runs one mail transaction and returns the time it took from connect to the 250 after DATA. */
-async function deliver(o: { from: string; port: number; login?: [string, string]; sender: string }): Promise<{ ms: number; transcript: string[] }> {
-  const t0 = Date.now();
-  const transcript: string[] = [];
-  const c = await RawSmtp.open(HOST, o.port, o.from);
-  try {
-    const step = async (line: string | null, expect: RegExp) => {
-      const r = line === null ? await c.reply() : await c.cmd(line);
-      transcript.push(`${line ?? '(greeting)'} -> ${r}`);
-      assert.match(r, expect, transcript.join('\n'));
-    };
-    await step(null, /^220 /);
-    await step('EHLO client.example.net', /^250/);
-    if (o.login) {
-      await c.starttls();
-      await step('EHLO client.example.net', /^250/);
-      await step(`AUTH PLAIN ${Buffer.from(`\0${o.login[0]}\0${o.login[1]}`).toString('base64')}`, /^235 /);
-    }
-    await step(`MAIL FROM:<${o.sender}>`, /^250 /);
-    await step('RCPT TO:<bob@example.test>', /^250 /);
-    const r = await c.data(`From: ${o.sender}\r\nSubject: during the flood (${o.from})\r\n\r\nhello`);
-    transcript.push(`DATA -> ${r}`);
-    assert.match(r, /^250 /, transcript.join('\n'));
-    await c.cmd('QUIT');
-  } finally {
-    c.close();
-  }
-  return { ms: Date.now() - t0, transcript };
-}
-
 test('an idle-connection flood of 3,000 connections from 250 addresses: a new MX client and an authenticated submission client each send within 2 s; idle flood sessions are closed with 421 4.7.0 and stress mode comes and goes', async (t) => {
   const talker = await RawSmtp.open(HOST, d.ports.mx, TALKER);
   assert.match(await talker.reply(), /^220 /);
@@ -104,9 +74,9 @@ test('an idle-connection flood of 3,000 connections from 250 addresses: a new MX
   const held = flood.filter((f) => !f.closed).length;
   assert.ok(held > 0, 'the flood holds connections open');
 
-  const mx = await deliver({ from: MX_CLIENT, port: d.ports.mx, sender: 'partner@remote.test' });
+  const mx = await timedDelivery({ host: HOST, from: MX_CLIENT, port: d.ports.mx, sender: 'partner@remote.test', subject: `during the flood (${MX_CLIENT})` });
   assert.ok(mx.ms <= BOUND_MS, `the MX client took ${mx.ms} ms (bound ${BOUND_MS} ms):\n${mx.transcript.join('\n')}`);
-  const sub = await deliver({ from: SUBMIT_CLIENT, port: d.ports.submission, login: ['bob@example.test', 'bob-secret-1'], sender: 'bob@example.test' });
+  const sub = await timedDelivery({ host: HOST, from: SUBMIT_CLIENT, port: d.ports.submission, login: ['bob@example.test', 'bob-secret-1'], sender: 'bob@example.test', subject: `during the flood (${SUBMIT_CLIENT})` });
   assert.ok(sub.ms <= BOUND_MS, `the submission client took ${sub.ms} ms (bound ${BOUND_MS} ms):\n${sub.transcript.join('\n')}`);
   t.diagnostic(`flood connections held open: ${held}; MX client ${mx.ms} ms, submission client ${sub.ms} ms`);
   await eventually('both messages in the mailbox', async () => (await d.mailbox('bob')).length === 2);
