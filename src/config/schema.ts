@@ -366,6 +366,17 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('The serial console: admin login, then the CLI commands'),
+  panel: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Run the front panel: buttons, LEDs and the LCD menus').meta({ restart: true }),
+      lcdDevice: z.string().default('').describe("LCD serial device; empty for the board's (none on the sim board, whose device is \"pty\": the screen is then only kept for `mlsd panel screen`)").meta({ restart: true }),
+      cycleSeconds: z.number().int().min(1).max(300).default(5).describe('Seconds each status screen shows before the next'),
+      menuTimeoutSeconds: z.number().int().min(5).max(3600).default(60).describe('An idle menu goes back to the status screens after this long'),
+      debounceMs: z.number().int().min(5).max(500).default(30).describe('A button counts as pressed once its contact has been closed this long'),
+      pollSeconds: z.number().int().min(1).max(3600).default(5).describe('How often the panel reads the status for its screens and LEDs'),
+    })
+    .prefault({})
+    .describe('The front panel: LCD, buttons and LEDs'),
 });
 
 export type Config = z.infer<typeof configSchema>;
