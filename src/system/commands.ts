@@ -55,7 +55,7 @@ export function systemCommands(deps: SystemCommandDeps): CommandSpec[] {
       ],
       standby: true,
       run: (input) => {
-        const checked = checkLanInput({ address: input.string('address')!, netmask: input.string('netmask')!, gateway: input.string('gateway')! }, { allowLoopback: deps.allowLoopback });
+        const checked = prefixed("network set", () => checkLanInput({ address: input.string('address')!, netmask: input.string('netmask')!, gateway: input.string('gateway')! }, { allowLoopback: deps.allowLoopback }));
         const done = changing.then(async () => {
           const old = await deps.network.read();
           const applied: LanSettings = { interface: old.interface, ...checked };
@@ -70,4 +70,13 @@ export function systemCommands(deps: SystemCommandDeps): CommandSpec[] {
     power('reboot'),
     power('shutdown'),
   ];
+}
+
+/** A refusal of the checks, named like the registry's own usage errors. */
+function prefixed<T>(command: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new Error(`${command}: ${(err as Error).message}`);
+  }
 }
