@@ -2,6 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadBoard } from './hw/board.js';
 import { adminCommands } from './accounts/admin-commands.js';
+import { systemCommands } from './system/commands.js';
+import { simBoardNetwork } from './hw/network-sim.js';
+import { linuxBoardNetwork, NETWORKD_DIR } from './hw/network-linux.js';
+import { simPower } from './hw/power-sim.js';
+import { linuxPower } from './hw/power-linux.js';
+import { SIM_BOARD_DATA } from './hw/sim-board.js';
+import { Alarms, alarmStatus } from './events/alarms.js';
+import { alarmCommands } from './events/alarm-commands.js';
 import { consoleDevice, startConsole } from './console/console.js';
 import { serialportLine } from './hw/serialport-line.js';
 import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
@@ -51,7 +59,7 @@ export interface Daemon {
 }
 
 /** Every built-in capability's data, declared by its owner (HA mirrors it; backup will copy it). */
-const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA];
+export const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, SIM_BOARD_DATA];
 
 /** The composition root: picks the adapters, builds the box and its capabilities in order, starts them. */
 export async function startDaemon(opts: StartOptions, log: Logger = createLogger()): Promise<Daemon> {
@@ -76,7 +84,10 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const local = new LocalDurability(data, committer, dirs, dataDir);
   const events = new EventLog(db, log.child({ mod: 'events' }));
   // An event that cannot be written (full disk, closing database) is logged, never a crash.
-  const emit = (ev: EventInput) => void events.emit(ev).catch((err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
+  const record = (ev: EventInput) => events.emit(ev).then(() => undefined, (err: Error) => log.error({ evt: 'event.fail', kind: ev.kind, err: err.message }, 'could not record event'));
+  const emit = (ev: EventInput) => void record(ev);
+  const network = board.adapter === 'linux' ? linuxBoardNetwork(board.network?.lan ?? 'eth0', NETWORKD_DIR, log.child({ mod: 'net' })) : simBoardNetwork(configDir, systemClock, log.child({ mod: 'net' }));
+  const power = board.adapter === 'linux' ? linuxPower(log.child({ mod: 'power' })) : simPower(configDir, systemClock, log.child({ mod: 'power' }));
   const serviceAddress = board.adapter === 'linux' ? linuxServiceAddress(board.network?.lan ?? 'eth0', log.child({ mod: 'net' })) : simServiceAddress;
 
   let services: MailServices | null = null;
@@ -129,12 +140,16 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   status.add('daemon', daemonStatus(() => ({ version: VERSION, board: board.model, started, hostname: config.current.hostname, role: role() })));
   registerMailCommands(box(), registry, status, live);
   status.add('ha', haStatus(() => ha));
+  const alarms = new Alarms(db, events, () => systemClock.now());
+  status.add('alarms', alarmStatus(() => alarms));
   status.add('host', hostStatus(() => ({ dataDir })));
   registry.register('daemon', statusCommands(status, serving));
   registry.register('config', configCommands(() => config));
   registry.register('events', eventCommands(() => events));
   registry.register('ha', haCommands(() => ha));
-  registry.register('admin', adminCommands(configDir));
+  registry.register('admin', adminCommands(configDir, emit));
+  registry.register('system', systemCommands({ network, power, record, allowLoopback: board.adapter === 'sim' }));
+  registry.register('alarms', alarmCommands(() => alarms, emit));
   for (const c of extras) {
     registry.register(c.name, c.commands?.(box(), () => (services?.extras.get(c.name) as never) ?? null) ?? []);
     status.add(c.name, (b) => (b.serving ? (services?.extras.get(c.name)?.status?.(b) ?? null) : null));
@@ -174,6 +189,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       // Outbound transactions under way get time to hear their 250 (systemd allows 90 s),
       // so a restart does not send again what a peer has taken.
       await s?.stop(60_000);
+      alarms.close();
       await dirs.close();
       await db.close();
       log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');

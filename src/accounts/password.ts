@@ -1,4 +1,4 @@
-import { scrypt, randomBytes, timingSafeEqual } from 'node:crypto';
+import { scrypt, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
 // scrypt parameters of record: N=2^15, r=8, p=1 (about 32 MiB and tens of ms per check,
 // which slows guessing without hurting an appliance that sees a few logins a second).
@@ -27,9 +27,12 @@ export async function verifyPassword(password: string, encoded: string): Promise
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
-/** A password to print once at first start: 16 characters from an unambiguous alphabet. */
-export function generatePassword(): string {
+/**
+ * A password for a person to read and type: from an alphabet without look-alikes (no
+ * 0/O, 1/l/I), each character drawn uniformly (randomInt, not a byte modulo the alphabet).
+ * 16 characters at first start; 12 for `admin reset`, shown on a 20-column LCD.
+ */
+export function generatePassword(length = 16): string {
   const alphabet = 'abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789';
-  const bytes = randomBytes(16);
-  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+  return Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
 }

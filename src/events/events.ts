@@ -22,11 +22,16 @@ export interface MlsdEvent {
 export type EventInput = Omit<MlsdEvent, 'id' | 'time'>;
 
 const SUBLEVEL = 'events';
+/** Acknowledged alarms, by event id (src/events/alarms.ts). */
+export const ACKS_SUBLEVEL = 'event-acks';
 
-/** Each box keeps its own event log (a standby's link faults and takeovers are its own). */
+/** Each box keeps its own event log (a standby's link faults and takeovers are its own), and its own alarms. */
 export const EVENTS_DATA: DataDecl = {
   owner: 'events',
-  sublevels: [{ name: SUBLEVEL, describe: 'the event log (newest 10,000)', replicate: false }],
+  sublevels: [
+    { name: SUBLEVEL, describe: 'the event log (newest 10,000)', replicate: false },
+    { name: ACKS_SUBLEVEL, describe: 'which critical events an administrator acknowledged (by event id)', replicate: false },
+  ],
 };
 
 /**
@@ -67,6 +72,16 @@ export class EventLog {
     const out: MlsdEvent[] = [];
     for await (const v of sublevel(this.db, SUBLEVEL).values({ reverse: true, limit })) out.push(v as MlsdEvent);
     return out;
+  }
+
+  /** One event by its id, or null. */
+  async get(id: string): Promise<MlsdEvent | null> {
+    return ((await sublevel(this.db, SUBLEVEL).get(id)) as MlsdEvent | undefined) ?? null;
+  }
+
+  /** Every event kept, newest first. */
+  async *all(): AsyncGenerator<MlsdEvent> {
+    for await (const v of sublevel(this.db, SUBLEVEL).values({ reverse: true })) yield v as MlsdEvent;
   }
 
   /** Keeps the newest `keep` events; the log must not fill the data disk. */
