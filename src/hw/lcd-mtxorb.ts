@@ -89,13 +89,15 @@ export function mtxorbDisplay(line: SerialLine, opts: MtxorbOptions): CharacterD
       try {
         await line.write(bytes, writeTimeoutMs);
       } catch (err) {
-        if (gen !== generation) continue; // the line reopened meanwhile: start over on the new one
-        shown = UNKNOWN;
         if (!outage) {
           outage = true;
           const kind = err instanceof SerialLineError ? err.kind : 'error';
           log.warn({ evt: 'lcd.writeFailed', device, kind, reason: (err as Error).message });
         }
+        // The line reports the loss before the write's rejection arrives, so the loop goes round
+        // and stops at !line.isOpen; should it be open again already, it redraws on the new one.
+        if (gen !== generation) continue;
+        shown = UNKNOWN;
         return; // the line reopens by itself; its open redraws
       }
       if (gen !== generation) continue;
