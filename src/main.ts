@@ -11,6 +11,11 @@ import { SIM_BOARD_DATA } from './hw/sim-board.js';
 import { Alarms, alarmStatus } from './events/alarms.js';
 import { alarmCommands } from './events/alarm-commands.js';
 import { consoleDevice, startConsole } from './console/console.js';
+import { Panel } from './panel/panel.js';
+import { panelCommands, type PanelCommandDeps } from './panel/commands.js';
+import { simGpioPanel } from './hw/gpio-sim.js';
+import { memoryDisplay } from './hw/lcd-memory.js';
+import { mtxorbDisplay } from './hw/lcd-mtxorb.js';
 import { serialportLine } from './hw/serialport-line.js';
 import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
 import { VERSION } from './core/version.js';
@@ -175,10 +180,31 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
         clock: systemClock,
       })
     : null;
+  // The front panel: a face like the console, on both HA roles. Sim board: buttons pressed by
+  // `mlsd panel press`; an LCD device of "pty" (and no panel.lcdDevice) is a screen kept in memory.
+  let panelFace: PanelCommandDeps | null = null;
+  registry.register('panel', panelCommands(() => panelFace));
+  const panelCfg = config.current.panel;
+  if (panelCfg.enabled) {
+    const plog = log.child({ mod: 'panel' });
+    const lcd = board.serial.lcd as { device: string; baud: number; cols?: number; rows?: number } | undefined;
+    const size = { cols: lcd?.cols ?? 20, rows: lcd?.rows ?? 4 };
+    const lcdAt = panelCfg.lcdDevice || lcd?.device || '';
+    const display = lcdAt && lcdAt !== 'pty' ? mtxorbDisplay(serialportLine(lcdAt, lcd?.baud ?? 19200, plog), { ...size, log: plog }) : memoryDisplay(size.cols, size.rows);
+    const sim = board.adapter === 'sim' ? simGpioPanel(plog) : null;
+    // PENDING the onoff adapter (helper hwlcd's src/hw/gpio-onoff.ts): until it lands a Linux board's panel has no pins.
+    const gpio = sim ?? simGpioPanel(plog);
+    // The web admin (issue 16) has no config key for its port yet: ARCHITECTURE.md's 8443 on the sim board, 443 on a box.
+    const panel = new Panel({ gpio, display, run: runCommand, settings: () => config.current.panel, hostname: () => config.current.hostname, adminPort: board.adapter === 'sim' ? 8443 : 443, clock: systemClock, log: plog });
+    await panel.start();
+    panelFace = { panel, sim, board: board.model, debounceMs: () => config.current.panel.debounceMs };
+    plog.info({ evt: 'panel.start', lcd: lcdAt && lcdAt !== 'pty' ? lcdAt : 'memory', ...size, gpio: sim ? 'sim' : 'linux' }, 'front panel started');
+  }
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, ha: haCfg.enabled ? haCfg.nodeId : false }, 'mlsd ready');
 
   return {
     async stop() {
+      await panelFace?.panel.stop();
       await consoleFace?.stop();
       await control.stop();
       // An active box hands the service to its in-sync standby before it goes.
