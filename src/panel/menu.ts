@@ -201,7 +201,9 @@ export class Menu {
   /** A command's error: its first two rows, then the way back. */
   private failed(error: string, back: () => void): void {
     const { cols, rows } = this.d;
-    const text = wrap(error.replace(/^mlsd: /, ''), cols, Math.max(1, Math.min(2, rows - 1)));
+    // Two rows are little: the command's name (the person just chose it) and option dashes go.
+    const plain = error.replace(/^(mlsd: )?([a-z]+ )?[a-z]+: /, '').replace(/^--([a-z-]+): /, '$1: ');
+    const text = wrap(plain, cols, Math.max(1, Math.min(2, rows - 1)));
     this.page(['Refused:', ...text, 'Esc: back'], { esc: back });
   }
 
@@ -233,7 +235,7 @@ export class Menu {
       e.toField('address');
       this.edit(e);
     };
-    this.page(['Apply? Ent=yes Esc=no', `IP ${lan.address}`, `NM ${lan.netmask}`, `GW ${lan.gateway}`], {
+    this.page(['Apply? Enter=yes', `IP ${lan.address}`, `NM ${lan.netmask}`, `GW ${lan.gateway}`], {
       esc: retry,
       enter: () =>
         this.command(['network', 'set', '--address', lan.address, '--netmask', lan.netmask, '--gateway', lan.gateway], 'Applying LAN...', retry, async (res) => {
