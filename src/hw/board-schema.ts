@@ -39,6 +39,7 @@ export const boardSchema = z.strictObject({
     buttons: z.strictObject({ up: pin, down: pin, enter: pin, esc: pin }),
     // Exactly the LEDs of src/hw/gpio.ts (LEDS): the panel drives each, so each needs a pin.
     leds: z.strictObject({ status: pin, ha: pin, disk: pin, activity: pin }),
+    buttonsActiveLow: z.boolean().optional().describe('A pressed button reads low (pull-ups, the usual wiring); default true'),
   }).superRefine((gpio, ctx) => {
     // Two functions on one pin is a wiring mistake the daemon could not notice otherwise.
     const seen = new Map<number, string>();
