@@ -14,6 +14,16 @@ const serialLine = z
   })
   .describe('One serial line');
 
+// The LCD: a serial line and what the display is. `protocol` names the command set the adapter
+// speaks (src/hw/lcd-mtxorb.ts); another display family is another literal here and an adapter.
+const lcd = serialLine
+  .extend({
+    protocol: z.literal('mtxorb').describe('The command set: mtxorb (Matrix Orbital LK series)'),
+    cols: z.number().int().min(8).max(40).describe('Characters per row'),
+    rows: z.number().int().min(1).max(4).describe('Rows'),
+  })
+  .describe('The front-panel LCD');
+
 export const boardSchema = z.strictObject({
   model: name.describe('The model name; the same as the file name'),
   description: z.string().min(1),
@@ -22,12 +32,24 @@ export const boardSchema = z.strictObject({
   serial: z.strictObject({
     console: serialLine.describe('The serial console (login prompt)'),
     heartbeat: serialLine.optional().describe('The HA null-modem heartbeat cable'),
-    lcd: serialLine.optional().describe('The front-panel LCD'),
+    lcd: lcd.optional(),
   }),
   gpio: z.strictObject({
     chip: z.string().min(1).optional(),
     buttons: z.strictObject({ up: pin, down: pin, enter: pin, esc: pin }),
-    leds: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), pin),
+    // Exactly the LEDs of src/hw/gpio.ts (LEDS): the panel drives each, so each needs a pin.
+    leds: z.strictObject({ status: pin, ha: pin, disk: pin, activity: pin }),
+    buttonsActiveLow: z.boolean().optional().describe('A pressed button reads low (pull-ups, the usual wiring); default true'),
+  }).superRefine((gpio, ctx) => {
+    // Two functions on one pin is a wiring mistake the daemon could not notice otherwise.
+    const seen = new Map<number, string>();
+    for (const [group, pins] of [['buttons', gpio.buttons], ['leds', gpio.leds]] as const) {
+      for (const [key, p] of Object.entries(pins)) {
+        const other = seen.get(p);
+        if (other) ctx.addIssue({ code: 'custom', path: [group, key], message: `pin ${p} is already ${other}` });
+        seen.set(p, `${group}.${key}`);
+      }
+    }
   }),
   dataDisk: z.discriminatedUnion('kind', [
     z.strictObject({ kind: z.literal('folder'), path: z.string().min(1) }),

@@ -52,6 +52,10 @@ const UNKNOWN: DeviceState = { grid: null, backlight: null };
 /** The display on `line`, which it starts now and stops at close(). */
 export function mtxorbDisplay(line: SerialLine, opts: MtxorbOptions): CharacterDisplay {
   const { cols, rows, log } = opts;
+  // The go-to command carries column and row in one byte each; the board schema allows 8..40 x 1..4.
+  if (!Number.isInteger(cols) || !Number.isInteger(rows) || cols < 1 || cols > 40 || rows < 1 || rows > 4) {
+    throw new Error(`lcd: a ${cols}x${rows} display is not a size the LK series makes (1..40 x 1..4)`);
+  }
   const clock = opts.clock ?? systemClock;
   const contrast = opts.contrast ?? DEFAULT_CONTRAST;
   const writeTimeoutMs = opts.writeTimeoutMs ?? 2000;

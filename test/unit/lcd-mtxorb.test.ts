@@ -167,3 +167,27 @@ test('the periodic refresh redraws a display that lost its screen on an unbroken
   assert.equal(line.display.count('clear'), 1, 'the refresh does not clear (no flicker)');
   await lcd.close();
 });
+
+test('the emulator flags what a real LK would not show as meant, so "no problems" can fail', () => {
+  const d = new MtxorbDecoder(8, 2);
+  // Wrap off, then a go-to split across two chunks: still one command with its two arguments.
+  d.feed(Buffer.from([0xfe, 0x44, 0xfe, 0x47, 7]));
+  d.feed(Buffer.from([2, 0x61, 0x62, 0x63]));
+  assert.deepEqual(d.screen(), ['        ', '      ab']);
+  d.feed(Buffer.from([0xfe, 0x01, 0xfe, 0x47, 1, 1, 0x07, 0xfe, 0x47, 9, 1]));
+  assert.equal(d.screen()[0], '\ufffd       ', 'a control byte shows as neither itself nor ?');
+  assert.deepEqual(
+    d.problems.map((p) => p.what),
+    [
+      'character "c" past the end of row 2 (wrap off: dropped)',
+      'unknown command 0xfe 0x01',
+      'byte 0x07 in text (no ROM character for it)',
+      'go to column 9 row 1, off a 8x2 screen',
+    ],
+  );
+  // Wrap on (the power-on default): past the last row the screen scrolls up.
+  const w = new MtxorbDecoder(2, 2);
+  w.feed(Buffer.from('abcde'));
+  assert.deepEqual(w.screen(), ['cd', 'e ']);
+  assert.deepEqual(w.problems, []);
+});
