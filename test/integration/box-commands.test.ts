@@ -3,7 +3,8 @@
 // reboot and shutdown, alarms, and the admin password reset.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestDaemon, eventually } from '../helpers/daemon.js';
@@ -46,19 +47,16 @@ async function refused(args: string[]): Promise<string> {
 const eventsOf = async (kind: string) => (await json<Ev[]>(['events', 'list'])).filter((e) => e.kind === kind);
 
 before(async () => {
-  d = await TestDaemon.create({ host: HOST, config: { disk: { pollMinutes: 600, simFixtures: 'PLACEHOLDER' } } });
-  disk = join(d.root, 'disks');
-  await mkdir(disk);
-  const cfgPath = join(d.configDir, 'config.json');
-  const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
-  cfg.disk.simFixtures = disk;
-  await writeFile(cfgPath, JSON.stringify(cfg, null, 2));
+  // The sim data disk: a fixture folder of the test's own, swapped between polls.
+  disk = await mkdtemp(join(tmpdir(), 'mlsd-box-disk-'));
+  d = await TestDaemon.create({ host: HOST, config: { disk: { pollMinutes: 600, simFixtures: disk } } });
   await copyFile(join(FIX, 'healthy', 'data.json'), join(disk, 'data.json'));
   await d.start();
 });
 
 after(async () => {
   await d?.cleanup();
+  if (disk) await rm(disk, { recursive: true, force: true });
 });
 
 test('network show: the sim board LAN before anything is set', async () => {
@@ -141,8 +139,7 @@ test('alarms: critical events until acknowledged, in alarm list and status; ack 
   assert.equal(await ok(['alarm', 'list']), 'no alarms\n');
   assert.deepEqual((await json<{ alarms: unknown }>(['status'])).alarms, { unacknowledged: 0, latest: null });
   await diskState('failing');
-  await copyFile(join(FIX, 'missing', 'data.json'), join(disk, 'data.json')).catch(async () => writeFile(join(disk, 'data.json'), '{}'));
-  await ok(['disk', 'poll']);
+  await diskState('missing');
   const criticals = (await json<Ev[]>(['events', 'list'])).filter((e) => e.severity === 'critical');
   assert.ok(criticals.length >= 2, `the disk raised critical events: ${criticals.map((e) => e.kind)}`);
   const alarms = await json<Ev[]>(['alarm', 'list']);
