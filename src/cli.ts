@@ -15,7 +15,10 @@ const USAGE = `usage:
   mlsd dkim show DOMAIN
   mlsd quarantine list [--json] | quarantine show ID | quarantine release ID | quarantine delete ID
   mlsd ha status [--json] | ha switchover | ha promote --force
-  mlsd admin passwd --password-stdin
+  mlsd admin passwd --password-stdin | admin reset [--json]
+  mlsd network show [--json] | network set --address A.B.C.D --netmask A.B.C.D --gateway A.B.C.D
+  mlsd system reboot --confirm | system shutdown --confirm
+  mlsd alarm list [--json] | alarm ack [ID]
 every command but start takes --config-dir DIR (default: the board's)`;
 
 function fail(msg: string): never {

@@ -187,13 +187,13 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const panelCfg = config.current.panel;
   if (panelCfg.enabled) {
     const plog = log.child({ mod: 'panel' });
-    const lcd = board.serial.lcd as { device: string; baud: number; cols?: number; rows?: number } | undefined;
+    const lcd = board.serial.lcd;
     const size = { cols: lcd?.cols ?? 20, rows: lcd?.rows ?? 4 };
     const lcdAt = panelCfg.lcdDevice || lcd?.device || '';
     const display = lcdAt && lcdAt !== 'pty' ? mtxorbDisplay(serialportLine(lcdAt, lcd?.baud ?? 19200, plog), { ...size, log: plog }) : memoryDisplay(size.cols, size.rows);
     const sim = board.adapter === 'sim' ? simGpioPanel(plog) : null;
-    // PENDING the onoff adapter (helper hwlcd's src/hw/gpio-onoff.ts): until it lands a Linux board's panel has no pins.
-    const gpio = sim ?? simGpioPanel(plog);
+    // onoff is loaded only here, on a Linux board: the sim board never loads its native binding.
+    const gpio = sim ?? (await (await import('./hw/gpio-onoff.js')).onoffGpioPanel(board.gpio, plog));
     // The web admin (issue 16) has no config key for its port yet: ARCHITECTURE.md's 8443 on the sim board, 443 on a box.
     const panel = new Panel({ gpio, display, run: runCommand, settings: () => config.current.panel, hostname: () => config.current.hostname, adminPort: board.adapter === 'sim' ? 8443 : 443, clock: systemClock, log: plog });
     await panel.start();

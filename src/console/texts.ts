@@ -78,4 +78,11 @@ export const ZH_SUMMARIES: Record<string, string> = {
   'ha switchover': '切換到另一台主機',
   'ha promote': '強制本機成為主要主機',
   'admin passwd': '設定管理員密碼（網頁管理與序列主控台）',
+  'admin reset': '將管理員密碼重設為新的隨機密碼並顯示',
+  'network show': '顯示本機的區域網路設定',
+  'network set': '設定本機的區域網路位址、子網路遮罩與閘道（不會複製到 HA 另一台）',
+  'system reboot': '重新啟動本機（需加 --confirm）',
+  'system shutdown': '關閉本機電源（需加 --confirm）',
+  'alarm list': '列出尚未確認的嚴重事件',
+  'alarm ack': '確認一個警報（依 ID），或不加 ID 確認目前全部警報',
 };
