@@ -18,6 +18,7 @@ const USAGE = `usage:
   mlsd admin passwd --password-stdin | admin reset [--json]
   mlsd network show [--json] | network set --address A.B.C.D --netmask A.B.C.D --gateway A.B.C.D
   mlsd system reboot --confirm | system shutdown --confirm
+  mlsd panel press up|down|enter|esc | panel screen [--json] | panel leds [--json]
   mlsd alarm list [--json] | alarm ack [ID]
 every command but start takes --config-dir DIR (default: the board's)`;
 

@@ -190,15 +190,25 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     const lcd = board.serial.lcd;
     const size = { cols: lcd?.cols ?? 20, rows: lcd?.rows ?? 4 };
     const lcdAt = panelCfg.lcdDevice || lcd?.device || '';
-    const display = lcdAt && lcdAt !== 'pty' ? mtxorbDisplay(serialportLine(lcdAt, lcd?.baud ?? 19200, plog), { ...size, log: plog }) : memoryDisplay(size.cols, size.rows);
+    const onLine = lcdAt !== '' && lcdAt !== 'pty';
+    const display = onLine ? mtxorbDisplay(serialportLine(lcdAt, lcd?.baud ?? 19200, plog), { ...size, log: plog }) : memoryDisplay(size.cols, size.rows);
     const sim = board.adapter === 'sim' ? simGpioPanel(plog) : null;
     // onoff is loaded only here, on a Linux board: the sim board never loads its native binding.
-    const gpio = sim ?? (await (await import('./hw/gpio-onoff.js')).onoffGpioPanel(board.gpio, plog));
+    // GPIO that cannot be opened costs the buttons and LEDs, not the mail service: the LCD still shows the status.
+    const gpio =
+      sim ??
+      (await (await import('./hw/gpio-onoff.js')).onoffGpioPanel(board.gpio, plog).catch((err: Error) => {
+        plog.error({ evt: 'panel.gpio.fail', err: err.message }, 'front-panel buttons and LEDs unavailable');
+        return simGpioPanel(plog);
+      }));
     // The web admin (issue 16) has no config key for its port yet: ARCHITECTURE.md's 8443 on the sim board, 443 on a box.
     const panel = new Panel({ gpio, display, run: runCommand, settings: () => config.current.panel, hostname: () => config.current.hostname, adminPort: board.adapter === 'sim' ? 8443 : 443, clock: systemClock, log: plog });
     await panel.start();
     panelFace = { panel, sim, board: board.model, debounceMs: () => config.current.panel.debounceMs };
-    plog.info({ evt: 'panel.start', lcd: lcdAt && lcdAt !== 'pty' ? lcdAt : 'memory', ...size, gpio: sim ? 'sim' : 'linux' }, 'front panel started');
+    // A person on `make run` learns where the sim board's LCD and buttons are.
+    if (sim) process.stdout.write(`mlsd: front panel (sim board): mlsd panel screen | panel press up|down|enter|esc | panel leds --config-dir ${configDir}\n`);
+    if (sim && !onLine) process.stdout.write('mlsd: the LCD on a terminal: a socat pty pair, `mlsd config set panel.lcdDevice \'"<one end>"\'`, restart, read the other end (README "Front panel")\n');
+    plog.info({ evt: 'panel.start', lcd: onLine ? lcdAt : 'memory', ...size, gpio: sim ? 'sim' : 'linux' }, 'front panel started');
   }
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, ha: haCfg.enabled ? haCfg.nodeId : false }, 'mlsd ready');
 

@@ -85,4 +85,7 @@ export const ZH_SUMMARIES: Record<string, string> = {
   'system shutdown': '關閉本機電源（需加 --confirm）',
   'alarm list': '列出尚未確認的嚴重事件',
   'alarm ack': '確認一個警報（依 ID），或不加 ID 確認目前全部警報',
+  'panel press': '按下前面板按鈕（僅限模擬主機板：up、down、enter、esc）',
+  'panel screen': '顯示前面板 LCD 目前的畫面',
+  'panel leds': '顯示前面板指示燈的狀態（熄、亮、慢閃、快閃）',
 };
