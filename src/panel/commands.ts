@@ -32,9 +32,14 @@ export function panelCommands(deps: () => PanelCommandDeps | null): CommandSpec[
         const button = input.arg('BUTTON');
         if (!(BUTTONS as readonly string[]).includes(button)) throw new Error(`panel press: no button "${button.slice(0, 20)}" (buttons: ${BUTTONS.join(', ')})`);
         if (!d.sim) throw new Error(`panel press: the buttons of board ${d.board} are real; press them`);
+        const counted = d.panel.pressesCounted;
         const handled = d.panel.nextPress(PRESS_TIMEOUT_MS);
-        // Held well past the debounce time, with bounce: the press the debouncer must count once.
+        // Held well past the debounce time, with bounce: the press the debouncer must count once,
+        // while the contact is held. Presses of one button made at the same time (several
+        // commands at once) chatter into one another and may count as one, as fingers would:
+        // a press that no count came from answers so rather than waiting for one.
         await d.sim.press(button as ButtonName, { holdMs: d.debounceMs() * 2 + 10 });
+        if (d.panel.pressesCounted === counted) throw new Error('panel press: not counted: the contact did not settle (another press of the button at the same time)');
         const outcome = await handled;
         if (outcome === null) throw new Error('panel press: the press was not handled in time');
         if (outcome === 'dropped') throw new Error('panel press: ignored, the panel is running a command');

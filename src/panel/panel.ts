@@ -41,6 +41,8 @@ export class Panel {
   private handling: Promise<void> | null = null;
   private pressWaiters: ((o: PressOutcome) => void)[] = [];
   private stopped = false;
+  /** Debounced presses counted so far (handled or dropped). */
+  private counted = 0;
 
   constructor(private readonly d: PanelDeps) {
     this.facts = panelFacts(null, null, d.hostname());
@@ -83,6 +85,11 @@ export class Panel {
     return out;
   }
 
+  /** How many debounced presses have been counted since the start. */
+  get pressesCounted(): number {
+    return this.counted;
+  }
+
   /** Resolves when the next debounced press has been handled (screen redrawn) or dropped; null after timeoutMs. */
   nextPress(timeoutMs: number): Promise<PressOutcome | null> {
     return new Promise((resolve) => {
@@ -120,6 +127,7 @@ export class Panel {
 
   private pressed(button: ButtonName): void {
     if (this.stopped) return;
+    this.counted++;
     if (this.handling) {
       // A command from an earlier press is running: a press now would act on a screen the
       // person cannot see yet. Dropped, as the console drops typing while a command runs.
