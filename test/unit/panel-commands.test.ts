@@ -72,3 +72,35 @@ test('a status that cannot be read lights the status LED and says so on the LCD;
     await panel.stop();
   }
 });
+
+test('panel config: defaults, and every bad value refused naming its key', async () => {
+  const { validateConfig } = await import('../../src/config/config.js');
+  const base = { hostname: 'mail.example.test', domains: ['example.test'] };
+  assert.deepEqual(validateConfig(base).panel, { enabled: true, lcdDevice: '', cycleSeconds: 5, menuTimeoutSeconds: 60, debounceMs: 30, pollSeconds: 5 });
+  const bad: [Record<string, unknown>, string][] = [
+    [{ debounceMs: 0 }, 'panel.debounceMs'],
+    [{ debounceMs: 501 }, 'panel.debounceMs'],
+    [{ cycleSeconds: 0.5 }, 'panel.cycleSeconds'],
+    [{ menuTimeoutSeconds: 1 }, 'panel.menuTimeoutSeconds'],
+    [{ pollSeconds: 1e9 }, 'panel.pollSeconds'],
+    [{ lcdDevice: 7 }, 'panel.lcdDevice'],
+    [{ enabled: 'yes' }, 'panel.enabled'],
+    [{ buttons: {} }, 'panel'],
+  ];
+  for (const [panel, key] of bad) assert.throws(() => validateConfig({ ...base, panel }), (err: Error) => err.message.includes(key), JSON.stringify(panel));
+});
+
+test('the activity LED flashes after a poll that saw mail move, and goes dark after a quiet one', async () => {
+  let sent = 7;
+  const { panel } = await rig({ sim: true, model: 'sim' }, () => ({ ok: true, text: '', json: { ...SERVING, queue: { ...SERVING.queue, smarthost: { sentToday: sent } } } }));
+  try {
+    assert.equal(panel.leds().activity.pattern, 'off', 'the first poll has nothing to compare with');
+    sent++;
+    await panel.refresh();
+    assert.equal(panel.leds().activity.pattern, 'fast');
+    await panel.refresh();
+    assert.equal(panel.leds().activity.pattern, 'off');
+  } finally {
+    await panel.stop();
+  }
+});
