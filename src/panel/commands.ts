@@ -18,7 +18,7 @@ const PRESS_TIMEOUT_MS = 60_000;
 export function panelCommands(deps: () => PanelCommandDeps | null): CommandSpec[] {
   const live = (): PanelCommandDeps => {
     const d = deps();
-    if (!d) throw new Error('the front panel is off (panel.enabled is false)');
+    if (!d) throw new Error('the front panel is not running (panel.enabled is false, or the daemon is still starting)');
     return d;
   };
   return [
