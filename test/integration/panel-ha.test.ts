@@ -1,19 +1,25 @@
 // The front panel on an HA pair: a switchover started by button presses on the active box's panel
 // (`mlsd panel press`, the real CLI), the roles swapping, and both panels' HA screens and HA LEDs
-// following. Both boxes keep their screens in memory (`panel screen`): the config document is
-// shared by the pair, so two different LCD devices would not stay apart (panel.test.ts has the LCD
-// on a pty with the emulator).
+// following. Each box's LCD is a socat pty pair with the LK emulator on the other end, and every
+// screen is checked on the emulator too. (The config document is shared by the pair, so after the
+// first sync both config files name box a's device; `panel.lcdDevice` is read at start only, so
+// each box keeps the device it opened.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, type TestDaemon } from '../helpers/daemon.js';
 import { startHaPair, startedInSync, type HaPair } from '../helpers/ha-pair.js';
 import { PanelDriver } from '../helpers/panel.js';
+import { startPtyPair, type PtyPair } from '../helpers/socat.js';
+import { startLcdEmulator, type LcdEmulator } from '../helpers/lcd-emulator.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 let pair: HaPair;
 let active: TestDaemon;
 let standby: TestDaemon;
+const lcds = new Map<TestDaemon, { pair: PtyPair; lcd: LcdEmulator }>();
 
-const panelOf = (d: TestDaemon) => new PanelDriver(d);
+const panelOf = (d: TestDaemon) => new PanelDriver(d, lcds.get(d)!.lcd);
 
 /** Esc until the first status screen, then Down to the HA screen. */
 async function haScreen(p: PanelDriver): Promise<string[]> {
@@ -28,11 +34,22 @@ async function haLed(d: TestDaemon): Promise<string> {
 
 before(async () => {
   pair = await startHaPair({ net: '127.0.66', config: { panel: { cycleSeconds: 300, menuTimeoutSeconds: 600, debounceMs: 10, pollSeconds: 1 } } });
+  for (const d of [pair.a, pair.b]) {
+    const lcdPair = await startPtyPair(d.root, 'lcd');
+    const path = join(d.configDir, 'config.json');
+    const cfg = JSON.parse(await readFile(path, 'utf8'));
+    cfg.panel.lcdDevice = lcdPair.a;
+    await writeFile(path, JSON.stringify(cfg, null, 2));
+    lcds.set(d, { pair: lcdPair, lcd: await startLcdEmulator(lcdPair.b, { cols: 20, rows: 4 }) });
+  }
   ({ active, standby } = await startedInSync(pair, 30000));
+  for (const d of [pair.a, pair.b]) await d.waitFor((l) => l.evt === 'panel.start' && l.lcd === lcds.get(d)!.pair.a);
 });
 
 after(async () => {
+  for (const { lcd } of lcds.values()) await lcd.close();
   await pair?.cleanup();
+  for (const { pair: p } of lcds.values()) await p.stop();
 });
 
 test('both panels show their HA role: screens and the ha LED (steady active, slow standby)', async () => {
@@ -70,5 +87,6 @@ test('a switchover started from the active box panel: the roles swap, both panel
   await eventually('ha LEDs swapped', async () => (await haLed(was)) === 'slow' && (await haLed(now)) === 'steady', 30000);
   await eventually('the new active box panel shows it', async () => (await panelOf(now).text()).startsWith('HA: active\nPeer: standby'), 15000);
   assert.deepEqual((await haScreen(panelOf(was))).slice(0, 2), ['HA: standby', 'Peer: active']);
+  for (const { lcd } of lcds.values()) assert.deepEqual(lcd.display.problems, []);
   assert.equal((await panelOf(now).press('down'))[0], 'Queue: 0 msg', 'it serves mail now');
 });
