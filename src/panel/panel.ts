@@ -128,11 +128,17 @@ export class Panel {
   private pressed(button: ButtonName): void {
     if (this.stopped) return;
     this.counted++;
+    // Whoever waits for "the next press" gets this press's outcome, not a later one's.
+    const waiters = this.pressWaiters;
+    this.pressWaiters = [];
+    const settle = (o: PressOutcome) => {
+      for (const w of waiters) w(o);
+    };
     if (this.handling) {
       // A command from an earlier press is running: a press now would act on a screen the
       // person cannot see yet. Dropped, as the console drops typing while a command runs.
       this.d.log.info({ evt: 'panel.press.dropped', button }, 'button pressed while a command runs: ignored');
-      return this.settlePress('dropped');
+      return settle('dropped');
     }
     const done = (async () => {
       try {
@@ -146,14 +152,8 @@ export class Panel {
     this.handling = done;
     void done.finally(() => {
       this.handling = null;
-      this.settlePress('handled');
+      settle('handled');
     });
-  }
-
-  private settlePress(o: PressOutcome): void {
-    const waiters = this.pressWaiters;
-    this.pressWaiters = [];
-    for (const w of waiters) w(o);
   }
 
   private redraw(): void {

@@ -186,13 +186,13 @@ test('a missing disk: disk and status LEDs blink fast; acknowledging the alarm f
 
 test('a flood of presses at once: every command answers, no press is counted twice, the LCD agrees', async () => {
   await home();
-  const order = ['mail.example.test', 'HA: off', 'Queue: 0 msg', 'Disk: healthy', 'Backup: not set up'];
   const results = await Promise.all(Array.from({ length: 12 }, () => d.cli(['panel', 'press', 'down'])));
   for (const r of results) assert.ok(r.code === 0 || /^mlsd: panel press: (not counted|ignored)/.test(r.stderr), r.stderr);
-  // Twelve overlapping presses of one button bounce into each other: the debouncer sees one long
-  // chatter and counts far fewer presses, never more.
-  const at = order.indexOf((await panel.screen())[0]!);
-  assert.ok(at >= 1, `the flood moved the screen at least once: ${(await panel.screen()).join('|')}`);
+  // Twelve overlapping presses of one button chatter into each other: the debouncer counts fewer
+  // presses (never more), and a command whose press was absorbed says so instead of hanging.
+  assert.ok(results.some((r) => r.code === 0), 'at least one press counted');
+  const screens = ['mail.example.test', 'HA: off', 'Queue: 0 msg', 'Disk: healthy', 'Backup: not set up'];
+  assert.ok(screens.includes((await panel.screen())[0]!), 'a status screen, the same on the LCD');
   const rows = await panel.press('esc');
   assert.equal(rows[0], 'mail.example.test', 'the panel still answers');
   assert.deepEqual(lcd.display.problems, []);
