@@ -12,8 +12,9 @@ export interface PanelCommandDeps {
   debounceMs(): number;
 }
 
-/** How long `panel press` waits for its press to be handled (a switchover may take a while). */
-const PRESS_TIMEOUT_MS = 60_000;
+/** How long `panel press` waits for its press to be handled (a switchover may take a while);
+ *  under the CLI's 30 s wait for an answer, so the CLI hears why rather than a timeout. */
+const PRESS_TIMEOUT_MS = 25_000;
 
 export function panelCommands(deps: () => PanelCommandDeps | null): CommandSpec[] {
   const live = (): PanelCommandDeps => {
