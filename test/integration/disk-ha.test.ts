@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { eventually, type TestDaemon } from '../helpers/daemon.js';
 import { startHaPair, startedInSync, type HaPair } from '../helpers/ha-pair.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
+import { SMARTCTL_FIXTURES as FIX } from '../helpers/sim-disk.js';
 
-const FIX = fileURLToPath(new URL('../../../test/fixtures/smartctl/', import.meta.url));
 const CLIENT = '127.0.68.20';
 let p: HaPair | null = null;
 let disk = '';

@@ -1,15 +1,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TestDaemon } from '../helpers/daemon.js';
+import { ownSimDisk } from '../helpers/sim-disk.js';
 
 // Daemon on 127.0.24.1 (no client connects: the CLI talks over the control socket).
 const HOST = '127.0.24.1';
-const FIX = fileURLToPath(new URL('../../../test/fixtures/smartctl/', import.meta.url));
 let d: TestDaemon;
-let disk: string;
+let put: (state: string) => Promise<void>;
 
 interface Ev {
   kind: string;
@@ -17,7 +16,6 @@ interface Ev {
   data?: { was?: Record<string, string>; now?: Record<string, string> };
 }
 
-const put = (state: string) => copyFile(join(FIX, state, 'data.json'), join(disk, 'data.json'));
 const events = async (kind: string): Promise<Ev[]> => {
   const r = await d.cli(['events', 'list', '--json']);
   assert.equal(r.code, 0, r.stderr);
@@ -36,12 +34,7 @@ async function bootOn(state: string): Promise<void> {
 before(async () => {
   // pollMinutes is long: the only reads are the one at each start.
   d = await TestDaemon.create({ host: HOST, config: { disk: { pollMinutes: 600, simFixtures: '' } } });
-  disk = join(d.root, 'disks');
-  await mkdir(disk);
-  const cfgPath = join(d.configDir, 'config.json');
-  const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
-  cfg.disk.simFixtures = disk;
-  await writeFile(cfgPath, JSON.stringify(cfg, null, 2));
+  ({ put } = await ownSimDisk(d));
 });
 after(async () => d.cleanup());
 
