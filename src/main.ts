@@ -86,7 +86,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   let ha: HaNode | null = null;
   let durability: Durability = local;
   const box = (): BoxContext => ({ board, configDir, dataDir, started, config, db, durability, dirs, events, emit, log, clock: systemClock });
-  // The data disk is watched on every box, whatever its HA role, for the daemon's life.
+  // The data disk is watched on every box, whatever its HA role, for the daemon's life
+  // (its first read waits for the mail services below: what a boot finds is mailed).
   const disk = startDiskMonitor(box());
   const startServices = async () => {
     services ??= await startMailServices(box(), { serviceAddress, extras, disk });
@@ -121,6 +122,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     config.onChange(() => void durability.configChanged().catch(() => undefined));
     await ha.start();
   } else await startServices();
+  disk.monitor.start();
 
   // The one command layer every face calls, registered once.
   const role = () => ha?.role ?? 'standby';

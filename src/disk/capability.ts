@@ -44,6 +44,7 @@ function usageReserveUnit(inventory: DiskInventory, levels: () => number[], box:
 
 /** The data disk's monitor and the inventory it reads (the usage policy reads space from it too). */
 export interface DiskWatch {
+  /** Polls from `monitor.start()` on: the caller starts it once alerts listen, so a boot's events are mailed. */
   monitor: DiskMonitor;
   inventory: DiskInventory;
   stop(): Promise<void>;
@@ -64,7 +65,6 @@ export function startDiskMonitor(box: BoxContext): DiskWatch {
     log: box.log.child({ mod: 'disk' }),
     known: configDirIdentityStore(box.configDir, () => box.clock.now()),
   });
-  monitor.start();
   // A changed pollMinutes applies from now, whether set here or received from the HA peer.
   let minutes = box.config.current.disk.pollMinutes;
   const unsubscribe = box.config.onChange((cfg) => {

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TestDaemon } from '../helpers/daemon.js';
+import { TestDaemon, eventually } from '../helpers/daemon.js';
 import { ownSimDisk } from '../helpers/sim-disk.js';
 
 // Daemon on 127.0.24.1 (no client connects: the CLI talks over the control socket).
@@ -33,13 +33,17 @@ async function bootOn(state: string): Promise<void> {
 
 before(async () => {
   // pollMinutes is long: the only reads are the one at each start.
-  d = await TestDaemon.create({ host: HOST, config: { disk: { pollMinutes: 600, simFixtures: '' } } });
+  d = await TestDaemon.create({
+    host: HOST,
+    config: { disk: { pollMinutes: 600, simFixtures: '' }, thresholds: { alert: true }, alerts: { adminEmails: ['admin@example.test'], periodMinutes: 60 } },
+  });
   ({ put } = await ownSimDisk(d));
 });
 after(async () => d.cleanup());
 
 test('a data disk swapped while the box was off is reported at the next start, once', async () => {
   await bootOn('healthy');
+  await d.addUser('admin@example.test', 'admin-secret-1');
   // The first start ever records the disk on the config flash, with no alarm.
   assert.deepEqual(await events('disk.replaced'), []);
   assert.deepEqual({ ...(await recorded()), seenAt: undefined }, { model: 'HGST HUS726020ALE614', serial: 'REDACTED', wwn: '5 000cca 0499602d2', seenAt: undefined });
@@ -52,6 +56,8 @@ test('a data disk swapped while the box was off is reported at the next start, o
   assert.deepEqual(ev.data?.now, { model: 'WDC WD20EFRX-68EUZN0', serial: 'REDACTED', wwn: '5 0014ee 0499602d2' });
   assert.match(ev.text, /was HGST HUS726020ALE614.*now WDC WD20EFRX-68EUZN0/);
   assert.equal((await recorded()).model, 'WDC WD20EFRX-68EUZN0');
+  // The first read waits for the mail services: what a boot finds reaches the administrator.
+  await eventually('the disk.replaced alert mail', async () => (await d.mailbox('admin')).some((m) => /^X-Mlsd-Event: disk\.replaced/m.test(m)));
 
   await bootOn('replaced');
   assert.equal((await events('disk.replaced')).length, 1, 'a restart on the same disk is no second replacement');
