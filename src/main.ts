@@ -50,6 +50,9 @@ import { StatusReport, statusCommands, daemonStatus, hostStatus } from './comman
 import { ControlServer, socketPath, assertNotRunning, type ControlRequest } from './commands/control.js';
 import { startMailServices, type MailServices } from './services.js';
 import { registerMailCommands } from './services-commands.js';
+import { startDiskMonitor } from './disk/capability.js';
+import { diskCommands, diskStatus } from './disk/commands.js';
+import { DISK_DATA } from './disk/identity.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -64,7 +67,7 @@ export interface Daemon {
 }
 
 /** Every built-in capability's data, declared by its owner (HA mirrors it; backup will copy it). */
-export const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, SIM_BOARD_DATA];
+export const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, SIM_BOARD_DATA, DISK_DATA];
 
 /** The composition root: picks the adapters, builds the box and its capabilities in order, starts them. */
 export async function startDaemon(opts: StartOptions, log: Logger = createLogger()): Promise<Daemon> {
@@ -99,8 +102,11 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   let ha: HaNode | null = null;
   let durability: Durability = local;
   const box = (): BoxContext => ({ board, configDir, dataDir, started, config, db, durability, dirs, events, emit, log, clock: systemClock });
+  // The data disk is watched on every box, whatever its HA role, for the daemon's life
+  // (its first read waits for the mail services below: what a boot finds is mailed).
+  const disk = startDiskMonitor(box());
   const startServices = async () => {
-    services ??= await startMailServices(box(), { serviceAddress, extras });
+    services ??= await startMailServices(box(), { serviceAddress, extras, disk });
   };
   const haCfg = config.current.ha;
   if (haCfg.enabled) {
@@ -132,6 +138,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     config.onChange(() => void durability.configChanged().catch(() => undefined));
     await ha.start();
   } else await startServices();
+  disk.monitor.start();
 
   // The one command layer every face calls, registered once.
   const role = () => ha?.role ?? 'standby';
@@ -144,6 +151,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const registry = new CommandRegistry({ serving, role });
   status.add('daemon', daemonStatus(() => ({ version: VERSION, board: board.model, started, hostname: config.current.hostname, role: role() })));
   registerMailCommands(box(), registry, status, live);
+  status.add('disk', diskStatus(() => disk.monitor));
+  registry.register('disk', diskCommands(() => disk.monitor));
   status.add('ha', haStatus(() => ha));
   const alarms = new Alarms(db, events, () => systemClock.now());
   status.add('alarms', alarmStatus(() => alarms));
@@ -226,6 +235,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       // so a restart does not send again what a peer has taken.
       await s?.stop(60_000);
       alarms.close();
+      await disk.stop();
       await dirs.close();
       await db.close();
       log.info({ evt: 'daemon.stopped' }, 'mlsd stopped');

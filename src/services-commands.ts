@@ -6,7 +6,6 @@ import { accountCommands, accountStatus } from './accounts/commands.js';
 import { deliveryCommands, deliveryStatus } from './delivery/commands.js';
 import { quarantineCommands } from './scan/commands.js';
 import { smtpStatus } from './smtp/commands.js';
-import { diskCommands } from './disk/commands.js';
 
 /**
  * The commands and status sections of the mail services, registered once: they reach
@@ -24,9 +23,7 @@ export function registerMailCommands(box: BoxContext, registry: CommandRegistry,
     routing: () => config.current.routing,
   })));
   status.add('reputation', (b) => (b.serving ? (live().reputation.status?.(b) ?? null) : null));
-  status.add('disk', (b) => (b.serving ? (live().disk.status?.(b) ?? null) : null));
   registry.register('accounts', accountCommands(accounts));
-  registry.register('disk', diskCommands(() => live().disk.monitor));
   registry.register('delivery', deliveryCommands(() => ({
     queue: live().delivery.runner,
     dkimRecord: (domain: string) => {

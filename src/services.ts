@@ -10,7 +10,7 @@ import { startReputation } from './reputation/capability.js';
 import { startAlerts } from './alerts/capability.js';
 import { startThresholds, type ThresholdsCapability } from './policy/thresholds-capability.js';
 import { startSmtp, type SmtpCapability } from './smtp/capability.js';
-import { startDisk, type DiskCapability } from './disk/capability.js';
+import { diskUsageCapability, type DiskWatch } from './disk/capability.js';
 
 /** The running mail services, by capability (the command layer reaches them through here). */
 export interface MailServices {
@@ -21,7 +21,6 @@ export interface MailServices {
   thresholds: ThresholdsCapability;
   reputation: Capability;
   smtp: SmtpCapability;
-  disk: DiskCapability;
   /** Capabilities added by the composition root's caller, by name. */
   extras: Map<string, Capability>;
   /** Every capability, in the order started. */
@@ -35,7 +34,7 @@ export interface MailServices {
  * capability is built from those before it; the SMTP listeners come last, once every
  * policy unit is known, so no mail arrives before the services that handle it run.
  */
-export async function startMailServices(box: BoxContext, o: { serviceAddress: ServiceAddress; extras: CapabilityDef[] }): Promise<MailServices> {
+export async function startMailServices(box: BoxContext, o: { serviceAddress: ServiceAddress; extras: CapabilityDef[]; disk: DiskWatch }): Promise<MailServices> {
   const { log } = box;
   // First, before anything runs: a box that cannot hold the service address is not active.
   const ha = box.config.current.ha;
@@ -62,7 +61,8 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
     const reputation = up(startReputation(box, delivery));
     up(startAlerts(box, delivery.submitLocal));
     const thresholds = up(await startThresholds(box, accounts.accounts, delivery.runner));
-    const disk = up(startDisk(box));
+    // The disk monitor runs on every box (main.ts); mail refused when full only matters here.
+    up(diskUsageCapability(box, o.disk));
     const extras = new Map<string, Capability>();
     for (const def of o.extras) extras.set(def.name, up(await def.start(box)));
     const chain = buildChain(
@@ -79,7 +79,7 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
         },
       }),
     );
-    return running(box, { accounts, spool, delivery, scan, thresholds, reputation, smtp, disk, extras, all: [...started] }, releaseAddress);
+    return running(box, { accounts, spool, delivery, scan, thresholds, reputation, smtp, extras, all: [...started] }, releaseAddress);
   } catch (err) {
     // Not active after all: nothing that started may keep running on a box that is not.
     await stopAll(box, started.reverse(), 0);

@@ -7,11 +7,7 @@ import { linuxDiskInventory } from '../hw/disks-linux.js';
 import { simDiskInventory } from '../hw/disks-sim.js';
 import type { DiskInventory } from '../hw/disks.js';
 import { DiskMonitor, usedPercent } from './monitor.js';
-import { diskStatus } from './commands.js';
-
-export interface DiskCapability extends Capability {
-  monitor: DiskMonitor;
-}
+import { configDirIdentityStore } from './identity.js';
 
 /** The board picks the adapter: the sim board reads smartctl fixtures, a real one its disk. */
 function inventoryOf(box: BoxContext): DiskInventory {
@@ -46,8 +42,20 @@ function usageReserveUnit(inventory: DiskInventory, levels: () => number[], box:
   };
 }
 
-/** The data disk's health: polled, reported as events (mailed by alerts), shown in status. */
-export function startDisk(box: BoxContext): DiskCapability {
+/** The data disk's monitor and the inventory it reads (the usage policy reads space from it too). */
+export interface DiskWatch {
+  /** Polls from `monitor.start()` on: the caller starts it once alerts listen, so a boot's events are mailed. */
+  monitor: DiskMonitor;
+  inventory: DiskInventory;
+  stop(): Promise<void>;
+}
+
+/**
+ * The data disk's health: polled, reported as events (mailed by alerts where they run), shown
+ * in status. It runs on every box, an HA standby too (a standby's own disk may fail), so the
+ * composition root starts it once, apart from the mail services that come and go with the role.
+ */
+export function startDiskMonitor(box: BoxContext): DiskWatch {
   const inventory = inventoryOf(box);
   const monitor = new DiskMonitor({
     inventory,
@@ -55,15 +63,26 @@ export function startDisk(box: BoxContext): DiskCapability {
     emit: box.emit,
     clock: box.clock,
     log: box.log.child({ mod: 'disk' }),
+    known: configDirIdentityStore(box.configDir, () => box.clock.now()),
   });
-  monitor.start();
+  // A changed pollMinutes applies from now, whether set here or received from the HA peer.
+  let minutes = box.config.current.disk.pollMinutes;
+  const unsubscribe = box.config.onChange((cfg) => {
+    if (cfg.disk.pollMinutes === minutes) return;
+    minutes = cfg.disk.pollMinutes;
+    monitor.schedule();
+  });
   return {
     monitor,
-    policies: [usageReserveUnit(inventory, () => box.config.current.disk.usageLevels, box)],
-    status: diskStatus(() => monitor),
-    configChanged: (_cfg, key) => {
-      if (key === 'disk.pollMinutes') monitor.schedule();
+    inventory,
+    stop: async () => {
+      unsubscribe();
+      await monitor.stop();
     },
-    stop: async () => monitor.stop(),
   };
+}
+
+/** The mail services' part: at the highest usage level new mail is refused (only where mail is accepted). */
+export function diskUsageCapability(box: BoxContext, watch: DiskWatch): Capability {
+  return { policies: [usageReserveUnit(watch.inventory, () => box.config.current.disk.usageLevels, box)] };
 }

@@ -37,13 +37,13 @@ function details(s: DiskState): string[] {
   return lines;
 }
 
-/** `disk status` and `disk poll` (the udev rule's hot-plug poke), on the running monitor. */
+/** `disk status` and `disk poll` (the udev rule's hot-plug poke), on the monitor; an HA standby answers them too. */
 export function diskCommands(deps: () => { status(): DiskState; poll(): Promise<DiskState> }): CommandSpec[] {
   return [
     {
       name: 'disk status',
       summary: 'the data disk: SMART health, sectors, temperature, space',
-      standby: false,
+      standby: true,
       run: async () => {
         const s = deps().status();
         return { text: details(s).join('\n'), json: s };
@@ -52,7 +52,7 @@ export function diskCommands(deps: () => { status(): DiskState; poll(): Promise<
     {
       name: 'disk poll',
       summary: 'read the data disk now (the udev rule runs this at hot-plug)',
-      standby: false,
+      standby: true,
       run: async () => {
         const s = await deps().poll();
         return { text: details(s).join('\n'), json: s };
@@ -61,10 +61,9 @@ export function diskCommands(deps: () => { status(): DiskState; poll(): Promise<
   ];
 }
 
-/** The one line of `mlsd status`. */
+/** The one line of `mlsd status`, on an HA standby as well (its own disk). */
 export function diskStatus(deps: () => { status(): DiskState }): StatusSection {
-  return ({ serving }) => {
-    if (!serving) return null;
+  return () => {
     const s = deps().status();
     return { json: { disk: { summary: summary(s), usedPercent: s.usedPercent, failing: s.failing, present: s.disk?.present ?? null } }, lines: [summary(s)] };
   };

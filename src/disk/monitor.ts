@@ -1,7 +1,8 @@
 import type { Clock, Timer } from '../core/clock.js';
 import type { EventInput } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
-import { diskIdentity, failurePredicted, type DiskInventory, type DiskReading, type DiskSpace } from '../hw/disks.js';
+import { describeIdentity, diskIdentity, failurePredicted, sameDisk, type DiskIdentity, type DiskInventory, type DiskReading, type DiskSpace } from '../hw/disks.js';
+import type { KnownDiskStore } from './identity.js';
 
 export interface DiskSettings {
   pollMinutes: number;
@@ -34,8 +35,14 @@ export function usedPercent(s: DiskSpace): number {
  */
 export class DiskMonitor {
   private state: DiskState = { polledAt: null, disk: null, space: null, usedPercent: null, usageLevel: 0, failing: false, hot: false, error: null };
-  /** The identity of the last disk seen present: a different one is a replaced disk. */
-  private knownIdentity = '';
+  /**
+   * The last disk seen present: a different one is a replaced disk. Read from `known` at the
+   * first poll, so a disk swapped while the box was off is noticed as one swapped running.
+   */
+  private known: DiskIdentity | null = null;
+  /** What `known` holds on the config flash (null: nothing yet, or it could not be written). */
+  private saved: DiskIdentity | null = null;
+  private loaded: Promise<void> | null = null;
   private timer: Timer | null = null;
   private running: Promise<DiskState> | null = null;
 
@@ -46,6 +53,8 @@ export class DiskMonitor {
       emit: (ev: EventInput) => void;
       clock: Clock;
       log: Logger;
+      /** Where the identity is kept between runs (none: only within this run). */
+      known?: KnownDiskStore;
     },
   ) {}
 
@@ -60,9 +69,11 @@ export class DiskMonitor {
     this.timer = this.deps.clock.setInterval(() => void this.poll(), this.deps.settings().pollMinutes * 60_000).unref();
   }
 
-  stop(): void {
+  /** Stops the timer and waits for a poll under way (its events and file are written before the database closes). */
+  async stop(): Promise<void> {
     this.deps.clock.clearInterval(this.timer);
     this.timer = null;
+    await this.running?.catch(() => undefined);
   }
 
   status(): DiskState {
@@ -77,6 +88,7 @@ export class DiskMonitor {
 
   private async read(): Promise<DiskState> {
     const { inventory, log } = this.deps;
+    await (this.loaded ??= this.loadKnown());
     const at = new Date(this.deps.clock.now()).toISOString();
     let disk: DiskReading;
     let space: DiskSpace | null = null;
@@ -90,8 +102,32 @@ export class DiskMonitor {
       return this.state;
     }
     this.compare(this.state, disk, space);
+    await this.saveKnown();
     log.info({ evt: 'disk.poll', present: disk.present, model: disk.model, usedPercent: this.state.usedPercent }, 'data disk read');
     return this.state;
+  }
+
+  private async loadKnown(): Promise<void> {
+    const store = this.deps.known;
+    if (!store) return;
+    const r = await store.load().catch((err: Error) => ({ identity: null, problem: err.message }));
+    // Unreadable is as never recorded: the disk seen now is recorded (and said in the log).
+    if (r.problem) this.deps.log.warn({ evt: 'disk.identity.unreadable', err: r.problem }, 'the recorded data disk identity cannot be read; recording the disk seen now');
+    this.known = this.saved = r.identity;
+  }
+
+  /** Writes `known` when it differs from the file; a failed write is tried again at the next poll. */
+  private async saveKnown(): Promise<void> {
+    const { known: k, saved: s } = this;
+    const store = this.deps.known;
+    if (!store || !k || (s && s.model === k.model && s.serial === k.serial && s.wwn === k.wwn)) return;
+    try {
+      await store.save(k);
+      this.saved = k;
+      this.deps.log.info({ evt: 'disk.identity.saved', model: k.model, serial: k.serial, wwn: k.wwn }, 'data disk identity recorded');
+    } catch (err) {
+      this.deps.log.error({ evt: 'disk.identity.fail', err: (err as Error).message }, 'could not record the data disk identity');
+    }
   }
 
   private compare(prev: DiskState, disk: DiskReading, space: DiskSpace | null): void {
@@ -107,12 +143,20 @@ export class DiskMonitor {
       this.state = { ...next, usageLevel: prev.usageLevel };
       return;
     }
-    const identity = diskIdentity(disk);
-    const replaced = this.knownIdentity !== '' && identity !== this.knownIdentity;
+    const identity = diskIdentity(disk)!;
+    const was = this.known;
+    const replaced = was !== null && !sameDisk(was, identity);
     if (replaced) {
-      emit({ kind: 'disk.replaced', severity: 'warning', text: `the data disk was replaced: now ${name}`, data: { device: disk.device, was: this.knownIdentity, now: identity } });
+      // Both identities in the data: what replaces a disk's contents (issue 15) needs them.
+      emit({
+        kind: 'disk.replaced',
+        severity: 'warning',
+        text: `the data disk was replaced: was ${describeIdentity(was)}, now ${describeIdentity(identity)} (${disk.device})`,
+        data: { device: disk.device, was, now: identity },
+      });
     }
-    this.knownIdentity = identity;
+    // A WWN read once is kept when a later read of the same disk lacks it.
+    this.known = was && !replaced ? { ...identity, wwn: identity.wwn || was.wwn } : identity;
     // Counters of another disk say nothing about this one.
     const before = replaced || !prev.disk?.present ? null : prev.disk.smart;
     const smart = disk.smart;

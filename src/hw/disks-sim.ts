@@ -15,7 +15,7 @@ export function simDiskInventory(folder: () => string, dataDir: string): DiskInv
         raw = await readFile(join(folder(), 'data.json'), 'utf8');
       } catch {
         // No file is no disk, as smartctl on a device that is not there.
-        return { device: 'sim0', present: false, model: '', serial: '', sizeBytes: null, interface: '', smart: null, messages: ['sim: no data.json'] };
+        return { device: 'sim0', present: false, model: '', serial: '', wwn: '', sizeBytes: null, interface: '', smart: null, messages: ['sim: no data.json'] };
       }
       return interpretSmartctl(JSON.parse(raw), 'sim0');
     },

@@ -24,6 +24,8 @@ export interface DiskReading {
   present: boolean;
   model: string;
   serial: string;
+  /** The World Wide Name as smartctl prints it (`5 000cca 0499602d2`); '' when the disk has none. */
+  wwn: string;
   sizeBytes: number | null;
   /** ATA, NVMe, SCSI as smartctl names the protocol. */
   interface: string;
@@ -70,7 +72,7 @@ export function interpretSmartctl(raw: unknown, fallbackDevice: string): DiskRea
   const device = typeof dev.name === 'string' ? dev.name : fallbackDevice;
   const model = typeof j.model_name === 'string' ? j.model_name : '';
   const serial = typeof j.serial_number === 'string' ? j.serial_number : '';
-  if ((exit & 3) !== 0 && !model) return { device, present: false, model: '', serial: '', sizeBytes: null, interface: '', smart: null, messages };
+  if ((exit & 3) !== 0 && !model) return { device, present: false, model: '', serial: '', wwn: '', sizeBytes: null, interface: '', smart: null, messages };
   const nvme = obj(j.nvme_smart_health_information_log);
   const isNvme = Object.keys(nvme).length > 0;
   const table = obj(j.ata_smart_attributes).table;
@@ -90,6 +92,7 @@ export function interpretSmartctl(raw: unknown, fallbackDevice: string): DiskRea
     present: true,
     model,
     serial,
+    wwn: wwnOf(j.wwn),
     sizeBytes: num(obj(j.user_capacity).bytes) ?? num(j.nvme_total_capacity),
     interface: typeof dev.protocol === 'string' ? dev.protocol : '',
     smart,
@@ -97,9 +100,34 @@ export function interpretSmartctl(raw: unknown, fallbackDevice: string): DiskRea
   };
 }
 
+/** smartctl's `wwn` object (NAA, OUI, vendor id) in the form its text output uses. */
+function wwnOf(v: unknown): string {
+  const w = obj(v);
+  const [naa, oui, id] = [num(w.naa), num(w.oui), num(w.id)];
+  if (naa === null || oui === null || id === null) return '';
+  return `${naa.toString(16)} ${oui.toString(16).padStart(6, '0')} ${id.toString(16).padStart(9, '0')}`;
+}
+
 /** What identifies one physical disk: a replaced disk has another. */
-export function diskIdentity(d: DiskReading): string {
-  return d.present ? `${d.model}/${d.serial}` : '';
+export interface DiskIdentity {
+  model: string;
+  serial: string;
+  /** '' when unknown (NVMe, USB bridges): then model and serial alone decide. */
+  wwn: string;
+}
+
+export function diskIdentity(d: DiskReading): DiskIdentity | null {
+  return d.present ? { model: d.model, serial: d.serial, wwn: d.wwn } : null;
+}
+
+/** One disk, unless model, serial or (where both are known) the WWN differ. */
+export function sameDisk(a: DiskIdentity, b: DiskIdentity): boolean {
+  return a.model === b.model && a.serial === b.serial && (!a.wwn || !b.wwn || a.wwn === b.wwn);
+}
+
+/** The identity as one line: `WDC WD20EFRX-68EUZN0, serial X, WWN 5 0014ee 0499602d2`. */
+export function describeIdentity(i: DiskIdentity): string {
+  return `${i.model}, serial ${i.serial || '?'}${i.wwn ? `, WWN ${i.wwn}` : ''}`;
 }
 
 /** SMART predicts failure: the overall health test failed, or an NVMe critical warning is set. */

@@ -1,19 +1,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TestDaemon, eventually } from '../helpers/daemon.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
+import { ownSimDisk } from '../helpers/sim-disk.js';
 
 // Daemon on 127.0.120.1; the sending client on 127.0.120.5.
 const HOST = '127.0.120.1';
 const CLIENT = '127.0.120.5';
-const FIX = fileURLToPath(new URL('../../../test/fixtures/smartctl/', import.meta.url));
 let d: TestDaemon;
 let disk: string;
+let put: (state: string) => Promise<void>;
 
-const put = (state: string) => copyFile(join(FIX, state, 'data.json'), join(disk, 'data.json'));
 const space = (usedPercent: number) => writeFile(join(disk, 'space.json'), JSON.stringify({ totalBytes: 1e12, availableBytes: 1e12 * (1 - usedPercent / 100) }));
 
 async function cli(args: string[]): Promise<string> {
@@ -49,13 +48,8 @@ before(async () => {
       disk: { pollMinutes: 600, maxTemperatureC: 30, simFixtures: '' },
     },
   });
-  disk = join(d.root, 'disks');
-  await mkdir(disk);
   // The fixture folder is the test's own, swapped between polls.
-  const cfgPath = join(d.configDir, 'config.json');
-  const cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
-  cfg.disk.simFixtures = disk;
-  await writeFile(cfgPath, JSON.stringify(cfg, null, 2));
+  ({ folder: disk, put } = await ownSimDisk(d));
   await put('healthy');
   await space(50);
   await d.start();
