@@ -11,11 +11,9 @@ import { SIM_BOARD_DATA } from './hw/sim-board.js';
 import { Alarms, alarmStatus } from './events/alarms.js';
 import { alarmCommands } from './events/alarm-commands.js';
 import { consoleDevice, startConsole } from './console/console.js';
-import { Panel } from './panel/panel.js';
-import { panelCommands, type PanelCommandDeps } from './panel/commands.js';
-import { simGpioPanel } from './hw/gpio-sim.js';
-import { memoryDisplay } from './hw/lcd-memory.js';
-import { mtxorbDisplay } from './hw/lcd-mtxorb.js';
+import { panelCommands } from './panel/commands.js';
+import { startPanelFace, type PanelFace } from './panel/face.js';
+import { facesText } from './commands/faces.js';
 import { serialportLine } from './hw/serialport-line.js';
 import { linuxServiceAddress, simServiceAddress } from './hw/service-address.js';
 import { VERSION } from './core/version.js';
@@ -191,35 +189,12 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     : null;
   // The front panel: a face like the console, on both HA roles. Sim board: buttons pressed by
   // `mlsd panel press`; an LCD device of "pty" (and no panel.lcdDevice) is a screen kept in memory.
-  let panelFace: PanelCommandDeps | null = null;
+  let panelFace: PanelFace | null = null;
   registry.register('panel', panelCommands(() => panelFace));
-  const panelCfg = config.current.panel;
-  if (panelCfg.enabled) {
-    const plog = log.child({ mod: 'panel' });
-    const lcd = board.serial.lcd;
-    const size = { cols: lcd?.cols ?? 20, rows: lcd?.rows ?? 4 };
-    const lcdAt = panelCfg.lcdDevice || lcd?.device || '';
-    const onLine = lcdAt !== '' && lcdAt !== 'pty';
-    const display = onLine ? mtxorbDisplay(serialportLine(lcdAt, lcd?.baud ?? 19200, plog), { ...size, log: plog }) : memoryDisplay(size.cols, size.rows);
-    const sim = board.adapter === 'sim' ? simGpioPanel(plog) : null;
-    // onoff is loaded only here, on a Linux board: the sim board never loads its native binding.
-    // GPIO that cannot be opened costs the buttons and LEDs, not the mail service: the LCD still shows the status.
-    const gpio =
-      sim ??
-      (await (await import('./hw/gpio-onoff.js')).onoffGpioPanel(board.gpio, plog).catch((err: Error) => {
-        plog.error({ evt: 'panel.gpio.fail', err: err.message }, 'front-panel buttons and LEDs unavailable');
-        return simGpioPanel(plog);
-      }));
-    // The web admin (issue 16) has no config key for its port yet: ARCHITECTURE.md's 8443 on the sim board, 443 on a box.
-    const panel = new Panel({ gpio, display, run: runCommand, settings: () => config.current.panel, hostname: () => config.current.hostname, adminPort: board.adapter === 'sim' ? 8443 : 443, clock: systemClock, log: plog });
-    await panel.start();
-    panelFace = { panel, sim, board: board.model, debounceMs: () => config.current.panel.debounceMs };
-    // A person on `make run` learns where the sim board's LCD and buttons are.
-    if (sim) process.stdout.write(`mlsd: front panel (sim board): mlsd panel screen | panel press up|down|enter|esc | panel leds --config-dir ${configDir}\n`);
-    if (sim && !onLine) process.stdout.write('mlsd: the LCD on a terminal: a socat pty pair, `mlsd config set panel.lcdDevice \'"<one end>"\'`, restart, read the other end (README "Front panel")\n');
-    plog.info({ evt: 'panel.start', lcd: onLine ? lcdAt : 'memory', ...size, gpio: sim ? 'sim' : 'linux' }, 'front panel started');
-  }
+  panelFace = await startPanelFace({ board, config, run: runCommand, clock: systemClock, log });
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, ha: haCfg.enabled ? haCfg.nodeId : false }, 'mlsd ready');
+  // A person trying the sim board (`make run`) is told where each face of the box is.
+  if (board.adapter === 'sim') process.stdout.write(facesText({ configDir, listeners: config.current.smtp.listeners, console: consoleAt?.device ?? null, panel: panelFace }));
 
   return {
     async stop() {

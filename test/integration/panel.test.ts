@@ -67,6 +67,12 @@ before(async () => {
   panel = new PanelDriver(d, lcd);
   await d.start();
   await d.waitFor((l) => l.evt === 'panel.start' && l.lcd === pair.a);
+  // The disk's first reading comes once the mail services run; the panel shows it at its next poll.
+  await eventually('the first disk reading on the panel', async () => {
+    await home();
+    return (await panel.presses('down', 'down', 'down'))[0] === 'Disk: healthy';
+  }, 30000);
+  await home();
 });
 
 after(async () => {
