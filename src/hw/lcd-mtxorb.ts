@@ -72,6 +72,8 @@ export function mtxorbDisplay(line: SerialLine, opts: MtxorbOptions): CharacterD
   let kicked = false;
   /** A write failed and the line has not been written to since: one warning per outage. */
   let outage = false;
+  /** close() was called: no new writer starts (close runs the last one itself). */
+  let closing = false;
   let closed = false;
 
   /** The next bytes to send, or an empty buffer when the device shows what is wanted. */
@@ -117,11 +119,11 @@ export function mtxorbDisplay(line: SerialLine, opts: MtxorbOptions): CharacterD
   /** Runs the writer soon (after the show() calls of this tick), unless it is running: it loops
    *  until the device shows the latest wanted screen. */
   function kick(): void {
-    if (kicked || writing || closed) return;
+    if (kicked || writing || closing) return;
     kicked = true;
     queueMicrotask(() => {
       kicked = false;
-      if (writing || closed) return;
+      if (writing || closing) return;
       // Whatever is asked for while it runs (show, backlight, a reopen) it finds on its next turn.
       writing = writeLoop().finally(() => (writing = null));
     });
@@ -161,9 +163,16 @@ export function mtxorbDisplay(line: SerialLine, opts: MtxorbOptions): CharacterD
       return [...wanted];
     },
     async close() {
-      closed = true;
+      if (closing) return;
+      closing = true;
       clock.clearInterval(refreshTimer);
-      await writing;
+      while (writing) await writing;
+      // What was asked for last reaches the glass before the line goes: the panel blanks the
+      // screen and the light as it stops, and a display left showing a frozen status (or a new
+      // admin password) after the daemon stopped would mislead whoever reads it. A write that
+      // hangs is cut by writeTimeoutMs.
+      if (line.isOpen) await writeLoop();
+      closed = true;
       await line.stop();
     },
   };

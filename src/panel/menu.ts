@@ -54,6 +54,8 @@ export class Menu {
   private cycleTimer: Timer | null = null;
   private idleTimer: Timer | null = null;
   private readonly items: Item[];
+  /** After stop(): a command that answers late (the panel waits for it) arms no timer again. */
+  private stopped = false;
 
   constructor(private readonly d: MenuDeps) {
     this.items = [
@@ -72,6 +74,7 @@ export class Menu {
   }
 
   stop(): void {
+    this.stopped = true;
     this.d.clock.clearTimeout(this.cycleTimer);
     this.d.clock.clearTimeout(this.idleTimer);
     this.cycleTimer = this.idleTimer = null;
@@ -147,6 +150,7 @@ export class Menu {
     this.view = view;
     this.d.clock.clearTimeout(this.idleTimer);
     this.idleTimer = null;
+    if (this.stopped) return;
     if (view.kind === 'status') {
       this.armCycle();
       return;
@@ -167,6 +171,7 @@ export class Menu {
 
   private armCycle(): void {
     this.d.clock.clearTimeout(this.cycleTimer);
+    if (this.stopped) return;
     this.cycleTimer = this.d.clock.setTimeout(() => {
       const v = this.view;
       if (v.kind !== 'status') return;

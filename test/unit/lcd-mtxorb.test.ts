@@ -191,3 +191,24 @@ test('the emulator flags what a real LK would not show as meant, so "no problems
   assert.deepEqual(w.screen(), ['cd', 'e ']);
   assert.deepEqual(w.problems, []);
 });
+
+test('close() first writes what was asked for last: the panel blanks the screen and the light as it stops', async () => {
+  const line = new MemoryLine();
+  const { log } = logged();
+  const lcd = mtxorbDisplay(line, { cols: 8, rows: 2, log, clock: new ManualClock(), refreshMs: 0 });
+  line.setOpen(true);
+  lcd.show(['secret', 'pw']);
+  await settle();
+  assert.deepEqual(line.display.screen(), ['secret  ', 'pw      ']);
+  // As Panel.stop() does: blank, light off, close, all in one turn.
+  lcd.show([]);
+  lcd.backlight(false);
+  await lcd.close();
+  assert.deepEqual(line.display.screen(), ['        ', '        '], 'the last screen is not left on the glass');
+  assert.equal(line.display.backlight, false);
+  // Nothing is written after close.
+  const writes = line.writes.length;
+  lcd.show(['late']);
+  await settle();
+  assert.equal(line.writes.length, writes);
+});
