@@ -160,7 +160,19 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   registry.register('events', eventCommands(() => events));
   registry.register('ha', haCommands(() => ha));
   registry.register('admin', adminCommands(configDir, emit));
-  registry.register('system', systemCommands({ network, power, record, allowLoopback: board.adapter === 'sim' }));
+  registry.register(
+    'system',
+    systemCommands({
+      network,
+      power,
+      record,
+      allowLoopback: board.adapter === 'sim',
+      afterApply: async () => {
+        const a = config.current.ha;
+        if (services && a.enabled && a.serviceAddress) await serviceAddress.claim(a.serviceAddress);
+      },
+    }),
+  );
   registry.register('alarms', alarmCommands(() => alarms, emit));
   for (const c of extras) {
     registry.register(c.name, c.commands?.(box(), () => (services?.extras.get(c.name) as never) ?? null) ?? []);
@@ -191,7 +203,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   // `mlsd panel press`; an LCD device of "pty" (and no panel.lcdDevice) is a screen kept in memory.
   let panelFace: PanelFace | null = null;
   registry.register('panel', panelCommands(() => panelFace));
-  panelFace = await startPanelFace({ board, config, run: runCommand, clock: systemClock, log });
+  panelFace = await startPanelFace({ board, config, run: runCommand, query: (req) => registry.run(req), clock: systemClock, log });
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, ha: haCfg.enabled ? haCfg.nodeId : false }, 'mlsd ready');
   // A person trying the sim board (`make run`) is told where each face of the box is.
   if (board.adapter === 'sim') process.stdout.write(facesText({ configDir, listeners: config.current.smtp.listeners, console: consoleAt?.device ?? null, panel: panelFace }));

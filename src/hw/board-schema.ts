@@ -19,7 +19,7 @@ const serialLine = z
 const lcd = serialLine
   .extend({
     protocol: z.literal('mtxorb').describe('The command set: mtxorb (Matrix Orbital LK series)'),
-    cols: z.number().int().min(8).max(40).describe('Characters per row'),
+    cols: z.number().int().min(16).max(40).describe('Characters per row (16 at least: the LAN editor shows 15 digits and dots on one row)'),
     rows: z.number().int().min(1).max(4).describe('Rows'),
   })
   .describe('The front-panel LCD');

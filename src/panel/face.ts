@@ -23,6 +23,7 @@ export async function startPanelFace(deps: {
   board: Board;
   config: ConfigStore;
   run(req: ControlRequest): Promise<ControlResponse>;
+  query(req: ControlRequest): Promise<ControlResponse>;
   clock: Clock;
   log: Logger;
 }): Promise<PanelFace | null> {
@@ -35,6 +36,14 @@ export async function startPanelFace(deps: {
   const lcdAt = cfg.lcdDevice || lcd?.device || '';
   // "pty" on the sim board names no device: the screen is then kept in memory only.
   const onLine = lcdAt !== '' && lcdAt !== 'pty';
+  // LCD commands on the console's or the heartbeat's line would be typed at a login prompt or
+  // break the HA link: one device, one use.
+  const others: [string, string][] = [
+    ['console.device', config.current.console.device || board.serial.console.device],
+    ['ha.serial.device', config.current.ha.serial.device],
+  ];
+  const clash = onLine ? others.find(([, dev]) => dev === lcdAt) : undefined;
+  if (clash) throw new Error(`panel.lcdDevice: ${lcdAt} is already the ${clash[0]}; the LCD needs its own serial line`);
   const display = onLine ? mtxorbDisplay(serialportLine(lcdAt, lcd?.baud ?? 19200, log), { ...size, log }) : memoryDisplay(size.cols, size.rows);
   const sim = board.adapter === 'sim' ? simGpioPanel(log) : null;
   // onoff is loaded only here, on a Linux board: the sim board never loads its native binding.
@@ -46,7 +55,7 @@ export async function startPanelFace(deps: {
       return simGpioPanel(log);
     }));
   // The web admin (issue 16) has no config key for its port yet: ARCHITECTURE.md's 8443 on the sim board, 443 on a box.
-  const panel = new Panel({ gpio, display, run: deps.run, settings: () => config.current.panel, hostname: () => config.current.hostname, adminPort: board.adapter === 'sim' ? 8443 : 443, clock, log });
+  const panel = new Panel({ gpio, display, run: deps.run, query: deps.query, settings: () => config.current.panel, hostname: () => config.current.hostname, adminPort: board.adapter === 'sim' ? 8443 : 443, clock, log });
   await panel.start();
   log.info({ evt: 'panel.start', lcd: onLine ? lcdAt : 'memory', ...size, gpio: sim ? 'sim' : 'linux' }, 'front panel started');
   return { panel, sim, board: board.model, debounceMs: () => config.current.panel.debounceMs, lcdDevice: onLine ? lcdAt : null };

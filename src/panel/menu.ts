@@ -38,7 +38,8 @@ interface Page {
   lines: string[];
   enter?: () => void | Promise<void>;
   esc: () => void;
-  /** Not left on the menu timeout (a new password stays until Esc). */
+  /** Held longer than the menu timeout (a new password: time to write it down), but not for ever:
+   *  an unattended box in a shared rack must not show its admin password to whoever passes. */
   sticky?: boolean;
 }
 
@@ -48,6 +49,9 @@ interface Item {
   label: string;
   open(): void | Promise<void>;
 }
+
+/** How long a sticky page (the new admin password) stays without a press. */
+export const STICKY_PAGE_MS = 5 * 60_000;
 
 export class Menu {
   private view: View = { kind: 'status', index: 0 };
@@ -157,14 +161,15 @@ export class Menu {
     }
     this.d.clock.clearTimeout(this.cycleTimer);
     this.cycleTimer = null;
-    this.idleTimer = this.d.clock.setTimeout(() => this.idle(), this.d.settings().menuTimeoutSeconds * 1000);
+    const timeoutMs = this.d.settings().menuTimeoutSeconds * 1000;
+    this.idleTimer = this.d.clock.setTimeout(() => this.idle(), view.kind === 'page' && view.page.sticky ? Math.max(timeoutMs, STICKY_PAGE_MS) : timeoutMs);
     this.idleTimer.unref();
   }
 
   private idle(): void {
     const v = this.view;
-    // A command under way, or a page that must stay until Esc: wait another round.
-    if (v.kind === 'busy' || (v.kind === 'page' && v.page.sticky)) return this.go(v);
+    // A command under way: wait another round.
+    if (v.kind === 'busy') return this.go(v);
     this.go({ kind: 'status', index: 0 });
     this.d.changed();
   }

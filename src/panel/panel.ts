@@ -19,7 +19,11 @@ export interface PanelSettings extends MenuSettings {
 export interface PanelDeps {
   gpio: GpioPanel;
   display: CharacterDisplay;
+  /** Runs what the menus do (a change reaches the HA standby before it returns). */
   run(req: ControlRequest): Promise<ControlResponse>;
+  /** Runs the polls (`status`, `network show`): read only, so nothing is pushed to the standby
+   *  every few seconds, and a slow standby does not freeze the screen. Defaults to run. */
+  query?(req: ControlRequest): Promise<ControlResponse>;
   settings(): PanelSettings;
   /** The configured hostname (a standby's status carries none). */
   hostname(): string;
@@ -107,7 +111,8 @@ export class Panel {
 
   /** Polls `status --json` (and the LAN address) now; never throws. Polls run one after another. */
   refresh(): Promise<void> {
-    this.polling = this.polling.then(() => this.pollOnce());
+    // A poll that throws (a bug) is logged and the chain goes on: the screens never freeze.
+    this.polling = this.polling.then(() => this.pollOnce()).catch((err: Error) => this.d.log.error({ evt: 'panel.poll.fail', err: err.message }, 'panel poll failed'));
     return this.polling;
   }
 
@@ -128,6 +133,8 @@ export class Panel {
   private pressed(button: ButtonName): void {
     if (this.stopped) return;
     this.counted++;
+    // Who pressed what, when: the buttons act on the box (reboot, switchover) as the console does.
+    this.d.log.info({ evt: 'panel.press', button }, 'front-panel button pressed');
     // Whoever waits for "the next press" gets this press's outcome, not a later one's.
     const waiters = this.pressWaiters;
     this.pressWaiters = [];
@@ -165,6 +172,7 @@ export class Panel {
     // The command's words only: values (an address) are in the command's own log and event.
     const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ');
     if (res.ok) this.d.log.info({ evt: 'panel.command', command: words }, 'command run from the front panel');
+    // The refusal quotes what was typed (an address), never a secret: no panel command takes one.
     else this.d.log.info({ evt: 'panel.command.refused', command: words, err: res.error }, 'front-panel command refused');
     return res;
   }
@@ -181,7 +189,7 @@ export class Panel {
     if (this.stopped) return;
     const quiet = async (argv: string[]): Promise<ControlResponse> => {
       try {
-        return await this.d.run({ argv, json: true });
+        return await (this.d.query ?? this.d.run)({ argv, json: true });
       } catch (err) {
         return { ok: false, error: (err as Error).message };
       }

@@ -10,6 +10,12 @@ export interface SystemCommandDeps {
   record(ev: EventInput): Promise<void>;
   /** The sim board's LAN is loopback; a real board's never is. */
   allowLoopback: boolean;
+  /**
+   * Run after new LAN settings are applied. On a Linux box networkd flushes the addresses it
+   * does not manage when it reconfigures the link, the HA service address among them: the
+   * active box claims it again here, or it would stop answering on it unnoticed.
+   */
+  afterApply?(): Promise<void>;
 }
 
 const show = (s: LanSettings) => `${s.address || '(none)'}/${s.netmask || '(none)'} via ${s.gateway || '(none)'} on ${s.interface}`;
@@ -61,6 +67,9 @@ export function systemCommands(deps: SystemCommandDeps): CommandSpec[] {
           const applied: LanSettings = { interface: old.interface, ...checked };
           await deps.network.apply(applied);
           await deps.record({ kind: 'network.changed', severity: 'info', text: `LAN settings changed: ${show(old)} -> ${show(applied)}`, data: { old, new: applied } });
+          await deps.afterApply?.().catch((err: Error) => {
+            throw new Error(`network set: the LAN settings were applied, but the HA service address could not be claimed again: ${err.message}`);
+          });
           return { text: `LAN settings applied: ${show(applied)}`, json: { applied } };
         });
         changing = done.catch(() => undefined);

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TestDaemon, eventually } from '../helpers/daemon.js';
+import { spawnSync } from 'node:child_process';
+import { TestDaemon, eventually, CLI } from '../helpers/daemon.js';
 import { startPtyPair, type PtyPair } from '../helpers/socat.js';
 import { startLcdEmulator, type LcdEmulator } from '../helpers/lcd-emulator.js';
 import { PanelDriver } from '../helpers/panel.js';
@@ -192,13 +193,17 @@ test('a missing disk: disk and status LEDs blink fast; acknowledging the alarm f
 
 test('a flood of presses at once: every command answers, no press is counted twice, the LCD agrees', async () => {
   await home();
+  const from = d.logs.length;
   const results = await Promise.all(Array.from({ length: 12 }, () => d.cli(['panel', 'press', 'down'])));
   for (const r of results) assert.ok(r.code === 0 || /^mlsd: panel press: (not counted|ignored)/.test(r.stderr), r.stderr);
   // Twelve overlapping presses of one button chatter into each other: the debouncer counts fewer
   // presses (never more), and a command whose press was absorbed says so instead of hanging.
   assert.ok(results.some((r) => r.code === 0), 'at least one press counted');
   const screens = ['mail.example.test', 'HA: off', 'Queue: 0 msg', 'Disk: healthy', 'Backup: not set up'];
-  assert.ok(screens.includes((await panel.screen())[0]!), 'a status screen, the same on the LCD');
+  // Each press the debouncer counted moved one screen down, and none moved it twice.
+  const counted = d.logs.slice(from).filter((l) => l.evt === 'panel.press').length;
+  assert.ok(counted >= 1 && counted <= 12, `${counted} presses counted`);
+  assert.equal((await panel.screen())[0], screens[counted % screens.length], `${counted} presses counted: the same screen on the LCD`);
   const rows = await panel.press('esc');
   assert.equal(rows[0], 'mail.example.test', 'the panel still answers');
   assert.deepEqual(lcd.display.problems, []);
@@ -209,4 +214,15 @@ test('Reboot asks first, then the sim board records the request', async () => {
   assert.deepEqual(await panel.press('enter'), ['reboot requested', '', '', '']);
   assert.equal(d.proc?.exitCode, null, 'the sim board does not stop');
   assert.deepEqual(lcd.display.problems, []);
+});
+
+test('an LCD device that is also the console device stops the start, naming panel.lcdDevice', async () => {
+  const other = await TestDaemon.create({ host: '127.0.22.2', config: { console: { device: join(d.root, 'shared-line') }, panel: { lcdDevice: join(d.root, 'shared-line') } } });
+  try {
+    const r = spawnSync(process.execPath, [CLI, 'start', '--config-dir', other.configDir, '--data-dir', other.dataDir], { encoding: 'utf8', timeout: 30000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, `mlsd: panel.lcdDevice: ${join(d.root, 'shared-line')} is already the console.device; the LCD needs its own serial line\n`);
+  } finally {
+    await other.cleanup();
+  }
 });

@@ -46,6 +46,7 @@ test('a bad board file is refused, naming the key', async () => {
     [(b) => delete b.serial.lcd.rows, /^Error: board sim: serial\.lcd\.rows: /],
     [(b) => (b.serial.lcd.rows = 5), /^Error: board sim: serial\.lcd\.rows: /],
     [(b) => (b.serial.lcd.cols = 7.5), /^Error: board sim: serial\.lcd\.cols: /],
+    [(b) => (b.serial.lcd.cols = 12), /^Error: board sim: serial\.lcd\.cols: Too small/],
     [(b) => (b.serial.lcd.protocol = 'hd44780'), /^Error: board sim: serial\.lcd\.protocol: /],
     [(b) => (b.serial.lcd.colums = 20), /^Error: board sim: serial\.lcd\.colums: unknown key/],
   ];

@@ -153,18 +153,29 @@ test('HA switchover asks first, then shows the answer', async () => {
   assert.deepEqual(r.runner.calls, [['ha', 'switchover']]);
 });
 
-test('Reset admin password: two confirmations; the password stays on the LCD past the menu timeout, until Esc', async () => {
+test('Reset admin password: two confirmations; the password stays on the LCD past the menu timeout, until Esc (or five minutes)', async () => {
   const r = rig({ 'admin reset': { ok: true, text: 'new admin password: Kq7-x2Zp9mWd', json: { password: 'Kq7-x2Zp9mWd' } } });
   await r.press('enter', ...times(4, 'down'));
   assert.deepEqual(await r.press('enter'), ['Reset admin password', 'Enter=yes Esc=no']);
   assert.deepEqual(await r.press('enter'), ['Really? The old one', 'stops working.', 'Enter=yes Esc=no']);
   assert.equal(r.runner.calls.length, 0, 'nothing before the second yes');
   assert.deepEqual(await r.press('enter'), ['New admin password:', 'Kq7-x2Zp9mWd', 'Esc when noted']);
-  await r.clock.advance(10 * 60_000);
-  assert.deepEqual(r.menu.lines()[1], 'Kq7-x2Zp9mWd', 'not taken away by the timeout');
+  await r.clock.advance(4 * 60_000);
+  assert.deepEqual(r.menu.lines()[1], 'Kq7-x2Zp9mWd', 'not taken away by the 60 s menu timeout');
   assert.deepEqual((await r.press('up', 'enter'))[1], 'Kq7-x2Zp9mWd', 'nor by other buttons');
   assert.deepEqual((await r.press('esc'))[3], '>Reset admin passwd');
   assert.ok(!r.menu.lines().join('').includes('Kq7'));
+});
+
+test('a new admin password left on the LCD unattended goes away after five minutes', async () => {
+  const r = rig({ 'admin reset': { ok: true, text: 'new admin password: Kq7-x2Zp9mWd', json: { password: 'Kq7-x2Zp9mWd' } } });
+  await r.press('enter', ...times(4, 'down'), 'enter', 'enter');
+  assert.deepEqual(await r.press('enter'), ['New admin password:', 'Kq7-x2Zp9mWd', 'Esc when noted']);
+  await r.clock.advance(4 * 60_000 + 59_000);
+  assert.equal(r.menu.lines()[1], 'Kq7-x2Zp9mWd');
+  await r.clock.advance(2000);
+  assert.ok(!r.menu.lines().join('').includes('Kq7'), r.menu.lines().join('|'));
+  assert.equal(r.menu.lines()[0]?.trimEnd(), 'mail.example.test', 'back on the first status screen');
   // A refusal (on a standby) is shown like any other.
   const s = rig({ 'admin reset': { ok: false, error: 'this box is the HA standby box; run that on the active box' } });
   await s.press('enter', ...times(4, 'down'), 'enter', 'enter');
