@@ -82,7 +82,9 @@ export class LineEditor {
     // Every other control character, and the C1 range, is dropped: it would drive the terminal.
     if (code < 0x20 || (code >= 0x80 && code < 0xa0) || code === 0xfffd) return;
     if (this.chars.length >= MAX_LINE) {
-      out.echo += BEL;
+      // One bell per chunk, not per character: a pasted megabyte must not echo a megabyte of
+      // bells, which a slow terminal cannot drain (the write would time out and reset the line).
+      if (!out.echo.endsWith(BEL)) out.echo += BEL;
       return;
     }
     this.chars.splice(this.cursor, 0, ch);

@@ -121,7 +121,7 @@ test('an unknown board is refused in one line', async () => {
 test('first start: self-signed certificate and admin password made once; the password goes to a 0600 file, never to stdout/stderr (the journal)', async () => {
   const passwordFile = join(d.configDir, 'initial-admin-password');
   assert.deepEqual(
-    d.notices.filter((l) => l.includes('admin')),
+    d.notices.filter((l) => l.includes('password')),
     [`mlsd: web admin user "admin"; its first-start password is in ${passwordFile} (mode 0600)`],
   );
   assert.equal((await stat(passwordFile)).mode & 0o777, 0o600);

@@ -54,3 +54,11 @@ test('tokenize: blanks, quotes, backslashes; an unterminated quote throws', () =
   assert.throws(() => tokenize('config set x "y'), /unterminated/);
   assert.throws(() => tokenize("x 'y"), /unterminated/);
 });
+
+test('line editor: a pasted megabyte past the line limit echoes one bell per chunk, not one per character', () => {
+  const e = new LineEditor();
+  const out = e.feed(Buffer.from('A'.repeat(1_000_000)));
+  assert.equal(out.echo, 'A'.repeat(MAX_LINE) + '\x07');
+  assert.equal(e.feed(Buffer.from('BBB')).echo, '\x07');
+  assert.deepEqual(e.feed(Buffer.from('\r')).lines, ['A'.repeat(MAX_LINE)]);
+});
