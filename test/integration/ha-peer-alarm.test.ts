@@ -3,22 +3,18 @@
 // no SMTP client connects, the alert goes into the active's own spool).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually, type TestDaemon } from '../helpers/daemon.js';
 import { startHaPair, startedInSync, type HaPair } from '../helpers/ha-pair.js';
-import { SMARTCTL_FIXTURES as FIX } from '../helpers/sim-disk.js';
+import { tempSimDisk } from '../helpers/sim-disk.js';
 
 let p: HaPair | null = null;
-let disk = '';
+const disk = await tempSimDisk();
+const put = disk.put;
 after(async () => {
   await p?.cleanup();
-  if (disk) await rm(disk, { recursive: true, force: true });
+  await disk.remove();
 });
-
-const put = (state: string) => copyFile(join(FIX, state, 'data.json'), join(disk, 'data.json'));
 
 interface Ev {
   id: string;
@@ -43,11 +39,10 @@ const peerAlarms = async (d: TestDaemon) => (JSON.parse(await cli(d, ['ha', 'sta
 test("a standby's failing disk is raised once on the active box as ha.peerAlarm and mailed; acknowledged on the standby it shows 0; a restart and two switchovers raise it no second time", async () => {
   // The config document is shared by the pair, so both boxes read this one fixture folder;
   // with a long poll period each reads it only at start and when told (`disk poll`).
-  disk = await mkdtemp(join(tmpdir(), 'mlsd-peer-alarm-'));
   await put('healthy');
   p = await startHaPair({
     net: '127.0.70',
-    config: { disk: { pollMinutes: 600, simFixtures: disk }, thresholds: { alert: true }, alerts: { adminEmails: ['admin@example.test'], periodMinutes: 60 } },
+    config: { disk: { pollMinutes: 600, simFixtures: disk.folder }, thresholds: { alert: true }, alerts: { adminEmails: ['admin@example.test'], periodMinutes: 60 } },
   });
   const { active, standby } = await startedInSync(p);
   await active.addUser('admin@example.test', 'admin-secret-1');
