@@ -39,6 +39,7 @@ import { THRESHOLD_DATA } from './store/counters.js';
 import { QUARANTINE_DATA } from './scan/quarantine.js';
 import { SCAN_STATE_DATA } from './scan/capability.js';
 import { HaNode } from './ha/node.js';
+import { alarmSummarySource } from './ha/peer-alarms.js';
 import { HA_DATA } from './ha/state.js';
 import { HaDurability } from './ha/durability.js';
 import { haCommands, haStatus } from './ha/commands.js';
@@ -106,6 +107,9 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const startServices = async () => {
     services ??= await startMailServices(box(), { serviceAddress, extras, disk });
   };
+  const alarms = new Alarms(db, events, () => systemClock.now());
+  // The heartbeat carries this box's alarms: a standby's reach the administrator through the active's alerts.
+  const alarmSummary = alarmSummarySource({ unacknowledged: () => alarms.unacknowledged(), subscribe: (fn) => events.subscribe(fn), serving: () => services !== null, log });
   const haCfg = config.current.ha;
   if (haCfg.enabled) {
     // Mail service runs only on the active box; a standby applies what the active sends.
@@ -129,6 +133,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       applyConfigFiles: (files) => applyConfigDirFiles(configDir, files, data),
       configVersion: () => config.sharedVersion(),
       emit,
+      alarms: alarmSummary.summary,
       log: log.child({ mod: 'ha' }),
     });
     durability = new HaDurability(local, ha.replicator);
@@ -152,7 +157,6 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   status.add('disk', diskStatus(() => disk.monitor));
   registry.register('disk', diskCommands(() => disk.monitor));
   status.add('ha', haStatus(() => ha));
-  const alarms = new Alarms(db, events, () => systemClock.now());
   status.add('alarms', alarmStatus(() => alarms));
   status.add('host', hostStatus(() => ({ dataDir })));
   registry.register('daemon', statusCommands(status, serving));
@@ -221,6 +225,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
       // Outbound transactions under way get time to hear their 250 (systemd allows 90 s),
       // so a restart does not send again what a peer has taken.
       await s?.stop(60_000);
+      alarmSummary.stop();
       alarms.close();
       await disk.stop();
       await dirs.close();

@@ -57,6 +57,8 @@ const KINDS: Record<string, KindText> = {
   'ha.fenced': { severity: 'critical', en: 'HA: this box cut itself off (no peer, no gateway)', zh: '備援：本機已停止服務（對方與閘道皆無回應）', everyEvent: true },
   'ha.merged': { severity: 'warning', en: 'HA: mail accepted by both boxes alone was merged', zh: '備援：兩台主機各自收下的郵件已合併', everyEvent: true },
   'ha.switchover': { severity: 'info', en: 'HA switchover', zh: '備援手動切換', everyEvent: true },
+  // The HA node raises each alarm of the standby once (src/ha/peer-alarms.ts): mail each.
+  'ha.peerAlarm': { severity: 'critical', en: 'HA: an alarm on the standby box', zh: '備援：備用機發生警報', everyEvent: true },
   // Stress that lasts is a flood someone must look at; a short burst is only in the event log.
   // The disk monitor emits once per change of state; temperature flaps, so it keeps the period.
   'disk.failurePredicted': { severity: 'critical', en: 'SMART predicts the data disk will fail', zh: 'SMART 預測資料硬碟即將故障', everyEvent: true },
@@ -187,7 +189,9 @@ function subjectOf(ev: MlsdEvent, kind: KindText): string {
   const [en, zh] = kind.severity === 'critical' ? ['ALERT', '警示'] : kind.severity === 'warning' ? ['WARNING', '注意'] : ['NOTICE', '通知'];
   // The list in the subject: two mails for two lists must not read as one repeated.
   const zone = typeof ev.data?.zone === 'string' ? ev.data.zone : undefined;
-  const what = [ev.limit, ev.ip, zone, ev.account].filter(Boolean).join(', ');
+  // Which standby, and which of its alarms: two of them must not read as one repeated.
+  const peer = ev.kind === 'ha.peerAlarm' ? `${String(ev.data?.peer ?? '?')}: ${String(ev.data?.kind ?? '?')}` : undefined;
+  const what = [ev.limit, ev.ip, zone, ev.account, peer].filter(Boolean).join(', ');
   return `[mlsd] ${en}: ${kind.en} / ${zh}：${kind.zh}${what ? ` (${what})` : ''}`;
 }
 
@@ -288,6 +292,20 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
     };
   }
   if (ev.kind.startsWith('disk.')) return diskAdvice(ev.kind);
+  if (ev.kind === 'ha.peerAlarm') {
+    const peer = String(ev.data?.peer ?? '?');
+    const kind = String(ev.data?.kind ?? '');
+    return {
+      en: [
+        `The alarm is the standby box ${peer}'s own: \`mlsd alarm list\` on ${peer} shows it${kind.startsWith('disk.') ? ', `mlsd disk status` on it the disk' : ''}.`,
+        `Once handled, acknowledge it there (\`mlsd alarm ack\` on ${peer}) and this one here (\`mlsd alarm ack\`).`,
+      ],
+      zh: [
+        `此警報屬於備用機 ${peer}：請在 ${peer} 上執行 \`mlsd alarm list\` 查看${kind.startsWith('disk.') ? '，執行 `mlsd disk status` 查看硬碟狀態' : ''}。`,
+        `處理完畢後，請在 ${peer} 上確認警報（\`mlsd alarm ack\`），並在本機確認此警報（\`mlsd alarm ack\`）。`,
+      ],
+    };
+  }
   if (ev.kind === 'routing.restored') {
     return {
       en: ["Nothing to do: mail goes directly to recipients' servers again."],

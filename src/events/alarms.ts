@@ -3,7 +3,7 @@ import type { StatusSection } from '../commands/status.js';
 import { ACKS_SUBLEVEL, type EventLog, type MlsdEvent } from './events.js';
 
 /** Event ids as EventLog makes them: a 9-character base-36 time, 8 hex digits. */
-const EVENT_ID = /^[0-9a-z]{9}[0-9a-f]{8}$/;
+export const EVENT_ID = /^[0-9a-z]{9}[0-9a-f]{8}$/;
 
 /** What counts as an alarm: a critical event (warnings are in the event log, they light nothing). */
 export const isAlarm = (ev: MlsdEvent): boolean => ev.severity === 'critical';

@@ -19,6 +19,7 @@ export function haStatusText(s: HaStatusInfo): string {
     `peer ${p.node ?? '?'}: ${p.role ?? 'unknown'}; serial ${p.links.serial}, network ${p.links.network}${p.lastHeardMs === null ? '' : `, last heard ${p.lastHeardMs} ms ago`}`,
     `replication: ${s.replication}${s.role === 'active' ? `; messages held on one disk only: ${s.oneDiskOnly} (onPeerLost ${s.onPeerLost})` : ''}`,
     s.linkFault !== 'none' ? `LINK FAULT: the ${s.linkFault} link is down` : 'links: ok',
+    ...(p.alarms?.unacknowledged ? [`peer alarms: ${p.alarms.unacknowledged} unacknowledged on ${p.node ?? '?'}${p.alarms.latest ? `, latest: ${p.alarms.latest.kind}: ${p.alarms.latest.text}` : ''} (mlsd alarm list on the peer)`] : []),
     `config: ${p.configMatches === null ? 'peer not heard' : p.configMatches ? 'same on both boxes' : 'differs from the peer (replication pending or broken)'}`,
     `last failover: ${s.lastFailover ? `${s.lastFailover.at} (was ${s.lastFailover.role}: ${s.lastFailover.reason})` : 'none'}`,
   ].join('\n');
@@ -68,7 +69,7 @@ export function haStatus(deps: HaDeps): StatusSection {
     if (!serving) return { json: { ha: s }, lines: [haStatusText(s)] };
     return {
       json: { ha: s },
-      lines: [`HA: ${s.role}; peer ${s.peer.node ?? '?'} ${s.peer.role ?? 'unknown'}; replication ${s.replication}${s.oneDiskOnly ? `; ${s.oneDiskOnly} message(s) on this disk only` : ''}${s.linkFault !== 'none' ? `; LINK FAULT (${s.linkFault})` : ''}`],
+      lines: [`HA: ${s.role}; peer ${s.peer.node ?? '?'} ${s.peer.role ?? 'unknown'}; replication ${s.replication}${s.oneDiskOnly ? `; ${s.oneDiskOnly} message(s) on this disk only` : ''}${s.linkFault !== 'none' ? `; LINK FAULT (${s.linkFault})` : ''}${s.peer.alarms?.unacknowledged ? `; ${s.peer.alarms.unacknowledged} alarm(s) on the peer` : ''}`],
     };
   };
 }

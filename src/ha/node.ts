@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { Config } from '../config/schema.js';
 import type { EventInput } from '../events/events.js';
+import { PeerAlarms, parseAlarmSummary, type AlarmSummary } from './peer-alarms.js';
 import type { Db, GroupCommitter } from '../store/db.js';
 import type { DirSyncer } from '../store/atomic.js';
 import type { SerialLine } from '../hw/serial.js';
@@ -46,6 +47,8 @@ export interface HaNodeDeps {
   /** A short hash of the shared config document, carried in heartbeats. */
   configVersion: () => string;
   emit: (ev: EventInput) => void;
+  /** This box's unacknowledged alarms as its heartbeat carries them (null: not read yet). */
+  alarms: () => AlarmSummary | null;
   log: Logger;
   /** Time for every decision and timer of the node (not the network link's own watchdog). */
   clock?: Clock;
@@ -61,6 +64,8 @@ export interface HaNodeDeps {
 export class HaNode {
   role: Role = 'starting';
   private peer: Heartbeat | null = null;
+  /** The alarms in the peer's last heartbeat (null: it sent none, or a malformed one). */
+  private peerAlarmSummary: AlarmSummary | null = null;
   /** When the box started, or, for a fenced box, when its gateway came back. */
   private bootAt = 0;
   private tickTimer: Timer | null = null;
@@ -78,6 +83,7 @@ export class HaNode {
   private readonly standby: StandbySync;
   private readonly transitions: RoleTransitions;
   private gateway: GatewayWatch | null = null;
+  private readonly peerAlarms: PeerAlarms;
 
   constructor(private readonly d: HaNodeDeps) {
     const clock = (this.clock = d.clock ?? systemClock);
@@ -91,6 +97,12 @@ export class HaNode {
       standby: this.standby,
     }));
     this.serialGuard = new SerialReplayGuard(this.state, clock);
+    this.peerAlarms = new PeerAlarms({
+      raised: () => this.state.current.peerAlarmsRaised,
+      save: (peerAlarmsRaised) => this.state.saveUnawaited({ peerAlarmsRaised }),
+      emit: d.emit,
+      log: d.log,
+    });
     this.heartbeats = new Heartbeats({
       link: this.link,
       serial: d.serial,
@@ -158,6 +170,7 @@ export class HaNode {
 
   private heartbeat(): SentHeartbeat {
     const ha = this.d.ha();
+    const alarms = this.d.alarms();
     return {
       t: 'hb',
       node: ha.nodeId,
@@ -169,12 +182,17 @@ export class HaNode {
       pos: this.role === 'active' ? this.replicator.seq : this.applier.applied,
       cfg: this.d.configVersion(),
       gen: this.replicator.generation,
+      ...(alarms ? { alarms } : {}),
     };
   }
 
   private onHeartbeat(hb: Heartbeat & { gen?: number }): void {
     if (hb.node === this.d.ha().nodeId) return;
     this.peer = hb;
+    this.peerAlarmSummary = parseAlarmSummary(hb.alarms);
+    // Only the serving box mails (its alerts run with its mail services); a peer that is
+    // active too (a partition healing) mails its own.
+    if (this.role === 'active' && hb.role !== 'active') this.peerAlarms.heard(hb.node, this.peerAlarmSummary);
     this.standby.activeHeard(hb);
   }
 
@@ -272,6 +290,7 @@ export class HaNode {
       fault: this.linkWatch.fault,
       replicator: this.replicator,
       configVersion: this.d.configVersion,
+      peerAlarms: this.peerAlarmSummary,
     });
   }
 }

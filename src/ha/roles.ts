@@ -22,6 +22,8 @@ export interface Heartbeat {
   pos: number;
   /** Hash of the replicated config, so a mismatch is visible in `ha status`. */
   cfg: string;
+  /** This box's unacknowledged alarms (peer-alarms.ts); absent from a box before it, unchecked as received. */
+  alarms?: unknown;
 }
 
 export interface SelfState {

@@ -14,6 +14,8 @@ export interface SavedState {
   /** This box's last serial boot number, and the highest of the peer's taken (serial-guard.ts). */
   serialBoot: number;
   peerSerialBoot: number;
+  /** The peer's alarms this box raised as ha.peerAlarm (`node id`, newest last; peer-alarms.ts). */
+  peerAlarmsRaised: string[];
 }
 
 const STATE_KEY = { sublevel: 'ha-state', key: 'self' };
@@ -30,7 +32,7 @@ export const HA_DATA: DataDecl = {
  * earlier save never overwrites a later one.
  */
 export class SavedHaState {
-  current: SavedState = { epoch: 0, lastRole: 'none', inSync: false, syncGen: 0, lastFailover: null, serialBoot: 0, peerSerialBoot: 0 };
+  current: SavedState = { epoch: 0, lastRole: 'none', inSync: false, syncGen: 0, lastFailover: null, serialBoot: 0, peerSerialBoot: 0, peerAlarmsRaised: [] };
   private saving: Promise<void> = Promise.resolve();
 
   constructor(

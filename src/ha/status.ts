@@ -3,6 +3,7 @@ import type { Replicator } from './replicator.js';
 import { links, type Heartbeat, type Role } from './roles.js';
 import type { LinkFault } from './linkwatch.js';
 import type { SavedState } from './state.js';
+import type { AlarmSummary } from './peer-alarms.js';
 
 /** What `mlsd ha status --json` shows. */
 export interface HaStatusInfo {
@@ -17,6 +18,8 @@ export interface HaStatusInfo {
     configMatches: boolean | null;
     links: { serial: string; network: string };
     lastHeardMs: number | null;
+    /** The peer's unacknowledged alarms as its last heartbeat said (null: not said, a box before it). */
+    alarms: { unacknowledged: number; latest: AlarmSummary['latest'] } | null;
   };
   linkFault: LinkFault;
   replication: string;
@@ -38,6 +41,7 @@ export interface StatusFacts {
   fault: LinkFault;
   replicator: Pick<Replicator, 'inSync' | 'behind' | 'state' | 'oneDiskOnly'>;
   configVersion: () => string;
+  peerAlarms: AlarmSummary | null;
 }
 
 /** How replication looks from this box, in the words `ha status` uses. */
@@ -66,6 +70,7 @@ export function haStatus(f: StatusFacts): HaStatusInfo {
         network: l.net ? 'up' : 'down',
       },
       lastHeardMs: f.heardNet === null && f.heardSerial === null ? null : now - Math.max(f.heardNet ?? 0, f.heardSerial ?? 0),
+      alarms: f.peerAlarms ? { unacknowledged: f.peerAlarms.n, latest: f.peerAlarms.latest } : null,
     },
     linkFault: f.fault,
     replication: replicationText(f),

@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestDaemon } from './daemon.js';
@@ -18,4 +19,17 @@ export async function ownSimDisk(d: TestDaemon): Promise<{ folder: string; put(s
   cfg.disk.simFixtures = folder;
   await writeFile(cfgPath, JSON.stringify(cfg, null, 2));
   return { folder, put: (state) => copyFile(join(SMARTCTL_FIXTURES, state, 'data.json'), join(folder, 'data.json')) };
+}
+
+/**
+ * A sim data disk in a temporary folder, for a pair of boxes (they share the config document,
+ * so `disk.simFixtures` names the one folder for both); `remove` when done.
+ */
+export async function tempSimDisk(): Promise<{ folder: string; put(state: string): Promise<void>; remove(): Promise<void> }> {
+  const folder = await mkdtemp(join(tmpdir(), 'mlsd-sim-disk-'));
+  return {
+    folder,
+    put: (state) => copyFile(join(SMARTCTL_FIXTURES, state, 'data.json'), join(folder, 'data.json')),
+    remove: () => rm(folder, { recursive: true, force: true }),
+  };
 }
