@@ -40,6 +40,10 @@ export function panelCommands(deps: () => PanelCommandDeps | null): CommandSpec[
         // commands at once) chatter into one another and may count as one, as fingers would:
         // a press that no count came from answers so rather than waiting for one.
         await d.sim.press(button as ButtonName, { holdMs: d.debounceMs() * 2 + 10 });
+        // The finger is off the button only once the open contact has settled: a press made by
+        // the next command at once (a script, a test) would otherwise land in this release's
+        // debounce window and not count, which no finger is quick enough to do.
+        await new Promise((r) => setTimeout(r, d.debounceMs() + 5));
         if (d.panel.pressesCounted === counted) throw new Error('panel press: not counted: the contact did not settle (another press of the button at the same time)');
         const outcome = await handled;
         if (outcome === null) throw new Error('panel press: the press was not handled in time');

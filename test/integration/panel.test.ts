@@ -85,13 +85,13 @@ after(async () => {
 test('the LCD shows the status screens; Up/Down step through them, Esc goes to the first', async () => {
   await lcd.waitFor(/^mail\.example\.test {3}\nIP 127\.0\.0\.1 /);
   assert.deepEqual(await panel.screen(), ['mail.example.test', 'IP 127.0.0.1', '', '']);
-  assert.deepEqual(await panel.press('down'), ['HA: off', 'single box', '', '']);
-  assert.deepEqual(await panel.press('down'), ['Queue: 0 msg', 'Deferred: 0', 'Held: 0', '']);
-  assert.deepEqual(await panel.press('down'), ['Disk: healthy', 'Used: ' + JSON.parse(await cli(['disk', 'status', '--json'])).usedPercent + '%', '', '']);
-  assert.deepEqual(await panel.press('down'), ['Backup: not set up', '', '', '']);
-  assert.deepEqual(await panel.press('down'), ['mail.example.test', 'IP 127.0.0.1', '', ''], 'the cycle wraps');
-  assert.deepEqual((await panel.press('up'))[0], 'Backup: not set up');
-  assert.deepEqual(await panel.press('esc'), ['mail.example.test', 'IP 127.0.0.1', '', '']);
+  assert.deepEqual(await panel.cliPress('down'), ['HA: off', 'single box', '', '']);
+  assert.deepEqual(await panel.cliPress('down'), ['Queue: 0 msg', 'Deferred: 0', 'Held: 0', '']);
+  assert.deepEqual(await panel.cliPress('down'), ['Disk: healthy', 'Used: ' + JSON.parse(await cli(['disk', 'status', '--json'])).usedPercent + '%', '', '']);
+  assert.deepEqual(await panel.cliPress('down'), ['Backup: not set up', '', '', '']);
+  assert.deepEqual(await panel.cliPress('down'), ['mail.example.test', 'IP 127.0.0.1', '', ''], 'the cycle wraps');
+  assert.deepEqual((await panel.cliPress('up'))[0], 'Backup: not set up');
+  assert.deepEqual(await panel.cliPress('esc'), ['mail.example.test', 'IP 127.0.0.1', '', '']);
   assert.deepEqual(lcd.display.problems, [], 'nothing on the line the display could not decode');
 });
 
