@@ -23,10 +23,11 @@ export interface AttemptDeps {
   log: Logger;
 }
 
-/** What one attempt got: a reply per recipient, and the host that gave them ('' if none did). */
+/** What one attempt got: a reply per recipient, the host that gave them ('' if none did), how long it took. */
 export interface AttemptResult {
   outcomes: RcptOutcome[];
   remote: string;
+  ms: number;
 }
 
 /** Message bodies kept in memory for their first attempt, up to this many bytes in all. */
@@ -70,20 +71,27 @@ export class DeliveryAttempt {
 
   async run(job: Job): Promise<AttemptResult> {
     const started = this.deps.clock.now();
-    let result: AttemptResult;
+    let result: Omit<AttemptResult, 'ms'>;
     try {
       result = job.kind === 'local' ? { outcomes: await this.deliverLocal(job), remote: '' } : await this.transmit(job);
     } catch (err) {
       result = { outcomes: job.rcpts.map((r) => ({ rcpt: r.address, klass: 4 as const, reply: `451 4.3.0 local error: ${(err as Error).message}` })), remote: '' };
     }
-    const ms = this.deps.clock.now() - started;
+    return { ...result, ms: this.deps.clock.now() - started };
+  }
+
+  /**
+   * Logs each recipient's reply (delivery.attempt). The runner calls it once the outcome is
+   * on record: whoever reads "delivered" in the log (an operator before a restart, a test
+   * before a kill -9) knows a restart will not send that copy again.
+   */
+  report(job: Job, result: AttemptResult): void {
     for (const o of result.outcomes) {
       this.deps.log.info(
-        { evt: 'delivery.attempt', id: job.entry.id, rcpt: o.rcpt, route: job.key, remote: result.remote || null, reply: o.reply, result: o.klass === 2 ? 'delivered' : o.klass === 4 ? 'deferred' : 'bounced', ms },
+        { evt: 'delivery.attempt', id: job.entry.id, rcpt: o.rcpt, route: job.key, remote: result.remote || null, reply: o.reply, result: o.klass === 2 ? 'delivered' : o.klass === 4 ? 'deferred' : 'bounced', ms: result.ms },
         'delivery attempt',
       );
     }
-    return result;
   }
 
   private async deliverLocal(job: Job): Promise<RcptOutcome[]> {
@@ -101,7 +109,7 @@ export class DeliveryAttempt {
     return outcomes;
   }
 
-  private async transmit(job: Job): Promise<AttemptResult> {
+  private async transmit(job: Job): Promise<Omit<AttemptResult, 'ms'>> {
     const { entry } = job;
     const dests = await this.destinations(job, this.deps.config());
     if ('klass' in dests) return { outcomes: job.rcpts.map((r) => ({ rcpt: r.address, klass: dests.klass, reply: dests.reply })), remote: '' };

@@ -252,10 +252,19 @@ export class QueueRunner {
   }
 
   private async run(job: Job): Promise<void> {
-    const { outcomes, remote } = await this.attempt.run(job);
+    const result = await this.attempt.run(job);
+    const { outcomes, remote } = result;
     if (job.kind === 'smarthost') this.budget.settle(job.startedAt, outcomes, remote);
     this.bodies.forget(job.entry.id);
-    await this.outcomes.record(job, outcomes, remote);
+    // Reported after it is recorded: a "delivered" in the log is a copy a restart will not
+    // send again. (A crash between the peer's 250 and the record still sends it twice, as
+    // with any MTA: RFC 5321 6.1 prefers a duplicate to a loss.) If recording fails, the
+    // replies are still told, then delivery.fail.
+    try {
+      await this.outcomes.record(job, outcomes, remote);
+    } finally {
+      this.attempt.report(job, result);
+    }
   }
 
   /**

@@ -266,6 +266,8 @@ test('a restart (kill -9) in the middle of a deferred queue loses nothing and se
     const r = await swaks(['--server', `${d.host}:${d.ports.mx}`, '--local-interface', PC, '--from', 'alice@example.test', '--to', `a${i}@ok.test,b${i}@later.test`, '--h-Subject', `pair ${i}`]);
     ids.push(/queued as (\w+)/.exec(r.out)![1]!);
   }
+  // An attempt's line is logged once its outcome is on record: killing right after the
+  // last one must not send any of these copies again.
   for (const id of ids) {
     await d.waitFor(attempt(id, 'delivered'));
     await d.waitFor(attempt(id, 'deferred'));
@@ -276,15 +278,21 @@ test('a restart (kill -9) in the middle of a deferred queue loses nothing and se
   await later.stop();
   later = await SmtpSink.start({ host: '127.0.21.36', port: 25, dumpDir: true });
   cleanups.push(() => later.stop());
+  const firstRun = d.logs;
   await d.start();
   const q = await queue(d);
-  assert.deepEqual(q.map((e) => e.id).sort(), [...ids].sort());
-  for (const e of q) assert.deepEqual(e.recipients.map((r) => r.state).sort(), ['deferred', 'delivered']);
+  // On a failure, what each run logged says why (a record that still said "queued" is re-sent at once).
+  const why = () => {
+    const pick = (ls: LogLine[]) => ls.filter((l) => typeof l.evt === 'string' && /^(queue\.|spool\.|route\.|delivery\.|daemon\.|services\.|scan\.)/.test(l.evt)).map((l) => JSON.stringify(l)).join('\n');
+    return `ids ${ids.join(' ')}\n--- before kill -9:\n${pick(firstRun)}\n--- after restart:\n${pick(d.logs)}`;
+  };
+  assert.deepEqual(q.map((e) => e.id).sort(), [...ids].sort(), why());
+  for (const e of q) assert.deepEqual(e.recipients.map((r) => r.state).sort(), ['deferred', 'delivered'], why());
   await d.cli(['queue', 'flush']);
   await later.waitForMessages(5);
   await eventually('an empty queue', async () => (await queue(d)).length === 0);
   await d.waitFor(emptyAndIdle);
-  assert.equal((await ok.messages()).length, 5, 'no second copy to the peer that had answered 250');
+  assert.equal((await ok.messages()).length, 5, `no second copy to the peer that had answered 250\n${why()}`);
   assert.equal((await later.messages()).length, 5);
 });
 
