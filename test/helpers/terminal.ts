@@ -2,6 +2,9 @@
 // reads what the far end prints, as `screen` or `minicom` would show it (raw).
 import { SerialPort } from 'serialport';
 
+/** The most typed at once (a fast paste, not a megabyte in one write). */
+const PIECE = 1024;
+
 export class Terminal {
   /** Everything received since open, as text. */
   received = '';
@@ -23,9 +26,29 @@ export class Terminal {
     return new Terminal(port);
   }
 
-  /** Sends bytes as typed (nothing added). */
-  type(data: string | Buffer): Promise<void> {
-    return new Promise((resolve, reject) => this.port.write(data, (err) => (err ? reject(err) : resolve())));
+  /**
+   * Sends bytes as typed (nothing added), in small pieces: a large write that cannot be taken
+   * at once makes the serialport binding wait for "writable", and while it waits this end was
+   * seen to stop reading (a loaded machine): the far end's echo then fills the line, socat
+   * blocks writing it, stops reading our side, and both wait for ever. A piece at a time, the
+   * echo is read between pieces. A piece the line does not take within timeoutMs fails the test.
+   */
+  async type(data: string | Buffer, timeoutMs = 30000): Promise<void> {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    for (let at = 0; at < bytes.length || at === 0; at += PIECE) {
+      const piece = bytes.subarray(at, at + PIECE);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`terminal: the line took no input for ${timeoutMs} ms`)), timeoutMs);
+        this.port.write(piece, (err) => {
+          clearTimeout(t);
+          if (err) reject(err);
+          else resolve();
+        });
+      });
+      if (bytes.length === 0) break;
+      // Let the reads that came in meanwhile run before the next piece.
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   /** Types a line and Enter (CR, as terminals send it). */
