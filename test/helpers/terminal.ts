@@ -1,6 +1,13 @@
 // A person at a serial terminal, for console tests: holds one end of a pty pair, types bytes and
 // reads what the far end prints, as `screen` or `minicom` would show it (raw).
-import { SerialPort } from 'serialport';
+//
+// The end is opened with plain fs and driven through libuv's tty stream, not with serialport:
+// serialport's poller stops waiting for "readable" while a write waits for "writable", so a
+// terminal that types a lot while the far end echoes a lot stopped reading; the echo filled the
+// pty, socat blocked writing it and stopped taking our input, and both sides waited for ever
+// (seen on a loaded machine). A libuv stream reads and writes on one watcher.
+import { closeSync, constants, openSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
 
 /** The most typed at once (a fast paste, not a megabyte in one write). */
 const PIECE = 1024;
@@ -12,7 +19,7 @@ export class Terminal {
   private mark = 0;
   private waiters: (() => void)[] = [];
 
-  private constructor(private readonly port: SerialPort) {
+  private constructor(private readonly port: ReadStream) {
     port.on('data', (c: Buffer) => {
       this.received += c.toString('utf8');
       for (const w of this.waiters.splice(0)) w();
@@ -21,9 +28,14 @@ export class Terminal {
   }
 
   static async open(device: string): Promise<Terminal> {
-    const port = new SerialPort({ path: device, baudRate: 115200, autoOpen: false, lock: false });
-    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-    return new Terminal(port);
+    // O_NOCTTY: the test process must not make the pty its controlling terminal.
+    const fd = openSync(device, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
+    try {
+      return new Terminal(new ReadStream(fd));
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
   }
 
   /**
@@ -87,6 +99,10 @@ export class Terminal {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => (this.port.isOpen ? this.port.close(() => resolve()) : resolve()));
+    return new Promise((resolve) => {
+      if (this.port.destroyed) return resolve();
+      this.port.once('close', () => resolve());
+      this.port.destroy();
+    });
   }
 }
