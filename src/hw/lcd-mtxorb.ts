@@ -15,7 +15,7 @@
 // display that kept its screen shows no flicker).
 import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import type { Logger } from '../log/logger.js';
-import type { CharacterDisplay } from './lcd.js';
+import { toGrid, type CharacterDisplay, type Grid } from './lcd.js';
 import {
   DEFAULT_CONTRAST,
   backlightBytes,
@@ -23,8 +23,6 @@ import {
   diffBytes,
   fullBytes,
   settingsBytes,
-  toGrid,
-  type Grid,
 } from './mtxorb-encode.js';
 import { SerialLineError, type SerialLine } from './serial.js';
 

@@ -3,8 +3,9 @@
 // (server/drivers/MtxOrb.c): every command is 0xFE then a letter, some with argument bytes.
 // lcdproc is the reference because it has driven these displays for twenty years; the LK manual
 // agrees on every command used here.
+import type { Grid } from './lcd.js';
 
-/** The command prefix. In text it would start a command, so text never carries it (see toRom). */
+/** The command prefix. In text it would start a command, so text never carries it (see toRom in lcd.ts). */
 export const CMD = 0xfe;
 
 export const MTXORB = {
@@ -21,30 +22,6 @@ export const MTXORB = {
 
 /** lcdproc's default contrast, 480 per mille of 255: readable on the LK displays it was tuned on. */
 export const DEFAULT_CONTRAST = 122;
-
-/** A screen as the device shows it: `rows` strings of `cols` printable ASCII characters. */
-export type Grid = string[];
-
-/**
- * One line of text as the character ROM can show it: each character (a code point, so a Chinese
- * character or an emoji is one cell) outside 0x20..0x7e becomes '?', then cut or padded to cols.
- * This is what keeps 0xFE in a hostname or an event from reaching the device as a command, and a
- * control character from moving the cursor.
- */
-export function toRom(text: unknown, cols: number): string {
-  let out = '';
-  for (const ch of typeof text === 'string' ? text : String(text ?? '')) {
-    if (out.length === cols) break;
-    const c = ch.codePointAt(0) ?? 0;
-    out += c >= 0x20 && c <= 0x7e ? ch : '?';
-  }
-  return out.padEnd(cols, ' ');
-}
-
-/** `lines` as a grid: missing rows blank, extra rows dropped, each row through toRom. */
-export function toGrid(lines: readonly unknown[], cols: number, rows: number): Grid {
-  return Array.from({ length: rows }, (_, r) => toRom(lines[r], cols));
-}
 
 /** The settings, as lcdproc's init sends them but with wrap off and the cursor hidden. Sent at every
  *  (re)open after a clear, and again at each refresh (without the clear, so nothing flickers). */

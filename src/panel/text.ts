@@ -1,9 +1,10 @@
 // Text for a character display: printable ASCII only (the character ROM has no other glyphs,
 // and a byte such as 0xfe would be a device command), and wrapped to the display's width.
 
-/** `s` with everything outside printable ASCII as '?', control characters included. */
+/** `s` with everything outside printable ASCII as '?', control characters included; one '?' per
+ *  character (an emoji too), as the display's toRom shows it, so that the layout's widths hold. */
 export function ascii(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, '?');
+  return s.replace(/[^\x20-\x7e]/gu, '?');
 }
 
 /**

@@ -3,7 +3,8 @@
 // an in-memory line feeding the test emulator's decoder (a write that fails, a burst of shows).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clearBytes, diffBytes, fullBytes, settingsBytes, toGrid, toRom } from '../../src/hw/mtxorb-encode.js';
+import { clearBytes, diffBytes, fullBytes, settingsBytes } from '../../src/hw/mtxorb-encode.js';
+import { toGrid, toRom } from '../../src/hw/lcd.js';
 import { mtxorbDisplay } from '../../src/hw/lcd-mtxorb.js';
 import { SerialLineError, type SerialLine } from '../../src/hw/serial.js';
 import { createLogger } from '../../src/log/logger.js';
