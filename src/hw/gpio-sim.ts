@@ -13,6 +13,8 @@ export function simGpioPanel(log: Logger, clock: Clock = systemClock): SimGpioPa
   const listeners: ((button: ButtonName, pressed: boolean) => void)[] = [];
   const levels = Object.fromEntries(LEDS.map((l) => [l, false])) as Record<LedName, boolean>;
   let closed = false;
+  /** Presses holding each button's contact now. */
+  const held: Record<ButtonName, number> = { up: 0, down: 0, enter: 0, esc: 0 };
   const edge = (button: ButtonName, pressed: boolean) => {
     for (const fn of listeners) {
       try {
@@ -36,15 +38,21 @@ export function simGpioPanel(log: Logger, clock: Clock = systemClock): SimGpioPa
     async press(button, opts = {}) {
       if (closed) throw new Error('gpio: the sim panel is closed');
       const bounces = Math.max(0, Math.min(opts.bounces ?? DEFAULT_BOUNCES, 1000));
-      // The contact chatters on closing: closed, open, closed ... 1 ms apart, then stays closed.
-      edge(button, true);
-      for (let i = 0; i < bounces; i++) {
-        await wait(BOUNCE_GAP_MS);
-        edge(button, false);
-        await wait(BOUNCE_GAP_MS);
+      // One contact per button: presses made at the same time (several commands at once) hold
+      // it together, as fingers on one key would. It closes with the first and opens after the
+      // last; a press that finds it closed makes no edge of its own.
+      if (held[button]++ === 0) {
+        // The contact chatters on closing: closed, open, closed ... 1 ms apart, then stays closed.
         edge(button, true);
+        for (let i = 0; i < bounces; i++) {
+          await wait(BOUNCE_GAP_MS);
+          edge(button, false);
+          await wait(BOUNCE_GAP_MS);
+          edge(button, true);
+        }
       }
       await wait(opts.holdMs ?? DEFAULT_HOLD_MS);
+      if (--held[button] > 0) return;
       // And on opening: one chatter, then open for good.
       edge(button, false);
       await wait(BOUNCE_GAP_MS);

@@ -35,6 +35,9 @@ export interface PanelDeps {
 /** What happened to a press: handled by the menu, or dropped while a command was running. */
 export type PressOutcome = 'handled' | 'dropped';
 
+/** The timer reads the LAN settings on every this many polls (a minute at the default 5 s). */
+const LAN_POLL_EVERY = 12;
+
 export class Panel {
   private readonly debouncer: Debouncer;
   private readonly blinker: Blinker;
@@ -45,6 +48,8 @@ export class Panel {
   private handling: Promise<void> | null = null;
   private pressWaiters: ((o: PressOutcome) => void)[] = [];
   private stopped = false;
+  /** Timer polls since the LAN settings were last read. */
+  private polls = 0;
   /** Debounced presses counted so far (handled or dropped). */
   private counted = 0;
 
@@ -110,9 +115,9 @@ export class Panel {
   }
 
   /** Polls `status --json` (and the LAN address) now; never throws. Polls run one after another. */
-  refresh(): Promise<void> {
+  refresh(lan = true): Promise<void> {
     // A poll that throws (a bug) is logged and the chain goes on: the screens never freeze.
-    this.polling = this.polling.then(() => this.pollOnce()).catch((err: Error) => this.d.log.error({ evt: 'panel.poll.fail', err: err.message }, 'panel poll failed'));
+    this.polling = this.polling.then(() => this.pollOnce(lan)).catch((err: Error) => this.d.log.error({ evt: 'panel.poll.fail', err: err.message }, 'panel poll failed'));
     return this.polling;
   }
 
@@ -180,12 +185,16 @@ export class Panel {
   private armPoll(): void {
     if (this.stopped) return;
     this.pollTimer = this.d.clock.setTimeout(() => {
-      void this.refresh().then(() => this.armPoll());
+      // The LAN settings change only by `network set` (after which the menu refreshes them): the
+      // timer reads them every LAN_POLL_EVERY polls, not every few seconds (on a box that is two
+      // `ip` processes per read).
+      this.polls = (this.polls + 1) % LAN_POLL_EVERY;
+      void this.refresh(this.polls === 0).then(() => this.armPoll());
     }, this.d.settings().pollSeconds * 1000);
     this.pollTimer.unref();
   }
 
-  private async pollOnce(): Promise<void> {
+  private async pollOnce(lan: boolean): Promise<void> {
     if (this.stopped) return;
     const quiet = async (argv: string[]): Promise<ControlResponse> => {
       try {
@@ -194,9 +203,10 @@ export class Panel {
         return { ok: false, error: (err as Error).message };
       }
     };
-    const [status, network] = await Promise.all([quiet(['status']), quiet(['network', 'show'])]);
+    const [status, network] = await Promise.all([quiet(['status']), lan ? quiet(['network', 'show']) : null]);
     const before = this.facts;
-    const next = panelFacts(status.ok ? status.json : null, network.ok ? network.json : null, this.d.hostname(), status.ok ? null : status.error);
+    const address = network ? (network.ok ? network.json : null) : { address: before.address };
+    const next = panelFacts(status.ok ? status.json : null, address, this.d.hostname(), status.ok ? null : status.error);
     this.facts = next;
     if (next.pollError !== null && before.pollError === null) this.d.log.error({ evt: 'panel.poll.fail', err: next.pollError }, 'panel could not read the status');
     // Mail moved since the last poll: the activity LED flashes until the next one.

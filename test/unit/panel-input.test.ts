@@ -109,3 +109,27 @@ test('the sim GPIO presses with bounce: every edge reaches the listener, the deb
   gpio.setLed('status', true);
   assert.deepEqual(gpio.leds(), { status: true, ha: false, disk: false, activity: false });
 });
+
+test('the sim GPIO: presses of one button at the same time hold one contact; it opens after the last, and counts once', async () => {
+  const clock = new ManualClock();
+  const gpio = simGpioPanel(pino({ level: 'silent' }), clock);
+  const edges: string[] = [];
+  const presses: ButtonName[] = [];
+  const deb = new Debouncer(clock, () => DEBOUNCE, (b) => presses.push(b));
+  gpio.onButton((b, closed) => {
+    edges.push(`${b}:${closed ? 1 : 0}`);
+    deb.edge(b, closed);
+  });
+  const first = gpio.press('down', { holdMs: 100, bounces: 2 });
+  await clock.advance(50);
+  const second = gpio.press('down', { holdMs: 100, bounces: 2 });
+  await clock.advance(60);
+  await first;
+  assert.equal(edges.at(-1), 'down:1', 'still held by the second press');
+  await clock.advance(200);
+  await second;
+  assert.equal(edges.filter((e) => e === 'down:1').length, 1 + 2 + 1, 'one closing bounce, one release chatter');
+  assert.equal(edges.at(-1), 'down:0');
+  await clock.advance(DEBOUNCE);
+  assert.deepEqual(presses, ['down']);
+});
