@@ -20,6 +20,9 @@ const USAGE = `usage:
   mlsd system reboot --confirm | system shutdown --confirm
   mlsd panel press up|down|enter|esc | panel screen [--json] | panel leds [--json]
   mlsd alarm list [--json] | alarm ack [ID]
+  mlsd archive search QUERY [--from A] [--to A] [--since DATE] [--until DATE] [--direction in|out|internal] [--page N] [--json]
+  mlsd archive show ID | archive export ID > x.eml | archive verify [--json] | archive reindex | archive status [--json]
+  mlsd archive hold add QUERY | archive hold remove QUERY|ID | archive hold list [--json] | archive purge [--dry-run] [--json]
 every command but start takes --config-dir DIR (default: the board's)`;
 
 function fail(msg: string): never {
@@ -102,9 +105,13 @@ async function main(): Promise<void> {
   const configDir = resolve(values['config-dir'] ?? (await loadBoard(values.board ?? 'sim')).paths.configDir);
   const req: ControlRequest = { argv: command, json: values.json };
   if (values['password-stdin']) req.stdin = readFileSync(0, 'utf8');
-  const res = await request(socketPath(configDir), req).catch((err: Error) => fail(err.message));
+  // The archive's verify, purge and search read through the whole archive: minutes on a big one.
+  const timeoutMs = command[0] === 'archive' ? 3_600_000 : 30_000;
+  const res = await request(socketPath(configDir), req, timeoutMs).catch((err: Error) => fail(err.message));
   if (!res.ok) fail(res.error);
-  process.stdout.write((values.json ? JSON.stringify(res.json ?? null, null, 2) : res.text) + '\n');
+  if (res.bytes !== undefined && !values.json) process.stdout.write(Buffer.from(res.bytes, 'base64'));
+  else process.stdout.write((values.json ? JSON.stringify(res.json ?? null, null, 2) : res.text) + '\n');
+  if (res.exitCode) process.exitCode = res.exitCode;
 }
 
 process.on('unhandledRejection', (err) => fail(`internal error: ${(err as Error)?.stack ?? String(err)}`));

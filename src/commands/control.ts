@@ -10,7 +10,7 @@ export interface ControlRequest {
   stdin?: string;
 }
 
-export type ControlResponse = { ok: true; text: string; json?: unknown } | { ok: false; error: string };
+export type ControlResponse = { ok: true; text: string; json?: unknown; bytes?: string; exitCode?: number } | { ok: false; error: string };
 
 export function socketPath(configDir: string): string {
   return join(configDir, 'mlsd.sock');
@@ -86,7 +86,9 @@ export function request(path: string, req: ControlRequest, timeoutMs = 30000): P
       reject(new Error(`no answer from the daemon on ${path} within ${timeoutMs} ms`));
     }, timeoutMs);
     s.once('connect', () => s.write(JSON.stringify(req) + '\n'));
-    s.on('data', (d) => (buf += d.toString()));
+    // Decoded as a stream: a character split across two reads (Chinese text) stays whole.
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (buf += d));
     s.once('end', () => {
       clearTimeout(timer);
       try {

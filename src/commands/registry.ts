@@ -59,6 +59,10 @@ export class CommandInput {
 export interface CommandOutput {
   text: string;
   json?: unknown;
+  /** Exact bytes for standard output instead of the text (base64; `archive export`). */
+  bytes?: string;
+  /** The CLI exits with this after printing (a report that found problems: `archive verify`). */
+  exitCode?: number;
 }
 
 export interface CommandSpec {
@@ -138,7 +142,7 @@ export class CommandRegistry {
       }
       const input = parse(spec, argv.slice(words), req.stdin);
       const out = await spec.run(input);
-      return { ok: true, text: out.text, json: out.json };
+      return { ok: true, text: out.text, json: out.json, ...(out.bytes !== undefined ? { bytes: out.bytes } : {}), ...(out.exitCode ? { exitCode: out.exitCode } : {}) };
     } catch (err) {
       return { ok: false, error: (err as Error).message };
     }

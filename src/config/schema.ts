@@ -44,6 +44,39 @@ const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
 
 const port = z.number().int().min(0).max(65535);
 
+/** An archive address condition: a whole address, or a domain (example.test or @example.test). */
+const addressOrDomain = z
+  .string()
+  .min(1)
+  .max(320)
+  .transform((s, ctx) => {
+    const t = s.trim().toLowerCase();
+    const at = t.lastIndexOf('@');
+    const domain = checkDomain(at >= 0 ? t.slice(at + 1) : t);
+    if (!domain.ok || (at > 0 && !/^[^\s@]+$/.test(t.slice(0, at)))) {
+      ctx.addIssue({ code: 'custom', message: 'expected an address (a@example.test) or a domain (example.test)', input: s });
+      return z.NEVER;
+    }
+    return at > 0 ? `${t.slice(0, at)}@${domain.domain}` : domain.domain;
+  });
+
+/** One archive rule: every condition given must hold; the first rule that matches decides. */
+const archiveRule = z
+  .strictObject({
+    name: z.string().max(80).optional().describe('A label shown in `mlsd archive show`'),
+    direction: z.array(z.enum(['in', 'out', 'internal'])).min(1).optional().describe('in: from outside; out: a local sender to outside; internal: local to local'),
+    from: z.array(addressOrDomain).min(1).optional().describe('Envelope sender is one of these addresses or in one of these domains'),
+    to: z.array(addressOrDomain).min(1).optional().describe('Some envelope recipient (Bcc included) is one of these addresses or in one of these domains'),
+    subject: z.string().min(1).max(200).optional().describe('The Subject contains this text (case-insensitive)'),
+    minBytes: z.number().int().min(0).optional(),
+    maxBytes: z.number().int().min(0).optional(),
+    attachments: z.boolean().optional().describe('true: only mail with attachments; false: only mail without'),
+    verdict: z.array(z.enum(['clean', 'spam', 'virus'])).min(1).optional().describe("The scanners' class"),
+    action: z.enum(['archive', 'skip']),
+    retentionYears: z.number().min(0.001).max(100).optional().describe('For action archive: how long; default archive.retentionYears'),
+  })
+  .refine((r) => r.action === 'archive' || r.retentionYears === undefined, { message: 'retentionYears is for action archive', path: ['retentionYears'] });
+
 export const listenerSchema = z
   .strictObject({
     name: z.string().min(1).describe('Listener name: mx, submission, smtps or any label'),
@@ -377,6 +410,16 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('The front panel: LCD, buttons and LEDs'),
+  archive: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Archive accepted and sent mail by archive.rules (legal retention); off: nothing new is archived, what is archived stays'),
+      retentionYears: z.number().min(0.001).max(100).default(7).describe('How long archived mail is kept when its rule names no retention'),
+      rules: z.array(archiveRule).max(200).default([]).describe('In order, first match wins; no match: spam and viruses are skipped, everything else archived for retentionYears'),
+      encrypt: z.boolean().default(true).describe('Encrypt the archive at rest with the key in <config-dir>/archive.key (the standby holds the same key); off: compressed only').meta({ restart: true }),
+      batchMax: z.number().int().min(1).max(5000).default(500).describe('Most messages taken into the archive in one synced batch'),
+    })
+    .prefault({})
+    .describe('The mail archive: rules, retention, tamper-evident store, search'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -20,11 +20,13 @@ export class HaDurability implements Durability {
   async write(ops: BatchOp[], o?: WriteOptions): Promise<void> {
     await this.local.write(ops, o);
     if (o?.replicate !== false) this.replicator.ops(ops);
+    else if (o.mirror?.length) this.replicator.ops(o.mirror);
   }
 
   async writeLazy(ops: BatchOp[], o?: WriteOptions): Promise<void> {
     await this.local.writeLazy(ops, o);
     if (o?.replicate !== false) this.replicator.ops(ops);
+    else if (o.mirror?.length) this.replicator.ops(o.mirror);
   }
 
   commitMessage(c: MessageCommit): Promise<void> {

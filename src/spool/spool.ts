@@ -1,5 +1,5 @@
 import { open, unlink, readdir, statfs, link, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { sublevel, type Db, type BatchOp } from '../store/db.js';
@@ -28,6 +28,13 @@ export interface Envelope {
   /** Set on mail mlsd writes itself (bounces, alerts): it is signed like a login's mail. */
   origin?: 'mlsd';
 }
+
+/**
+ * Told of each message as it is committed: a path under the data dir (a declared folder)
+ * that is made a hard link of the message's file before the commit's batch, and records
+ * written in that batch. Null: not this one.
+ */
+export type CommitTap = (env: Envelope) => { link: string; ops: BatchOp[] } | null;
 
 export class SpoolError extends Error {
   constructor(readonly kind: 'full' | 'io', message: string) {
@@ -216,7 +223,7 @@ export class Spool {
   readonly dir: string;
 
   constructor(
-    dataDir: string,
+    private readonly dataDir: string,
     private readonly db: Db,
     private readonly durability: Durability,
     private readonly dirs: DirSyncer,
@@ -263,6 +270,13 @@ export class Spool {
     return join(this.dir, `${id}.eml`);
   }
 
+  private tap: CommitTap | null = null;
+
+  /** Another store takes every committed message in the same batch as the commit (the archive's intake). */
+  setCommitTap(tap: CommitTap | null): void {
+    this.tap = tap;
+  }
+
   async commit(msg: Incoming, env: Envelope, extraOps: BatchOp[] = []): Promise<void> {
     // The replica's copy (the HA standby's) is made while our own copy is made durable: the
     // client waits for the slower of the two, not for both in turn. Its outcome is judged after.
@@ -274,19 +288,29 @@ export class Spool {
       notDurable = reject;
     });
     localDurable.catch(() => undefined);
+    let tapped: { path: string; ops: BatchOp[] } | null = null;
     try {
       await msg.finish();
       replica = this.durability.commitMessage({ id: env.id, env, dataPath: msg.path, body: msg.body, localDurable }).then(() => null, (err: unknown) => err ?? new Error('replica commit failed'));
-      // The file's entry was made at begin(), so its directory sync may run beside the
-      // file's own fsync; the envelope record is written only after both are durable.
-      await Promise.all([msg.syncAndClose(), this.dirs.sync(this.dir)]);
+      const tap = this.tap?.(env) ?? null;
+      if (tap) {
+        // A second name for the same file, so the tap's store keeps the bytes after routing lets go of them.
+        tapped = { path: join(this.dataDir, this.durability.data.safeRel(tap.link, false)), ops: tap.ops };
+        await link(msg.path, tapped.path);
+      }
+      // The file's entries were made before, so their directory syncs may run beside the
+      // file's own fsync; the envelope record is written only after all are durable.
+      await Promise.all([msg.syncAndClose(), this.dirs.sync(this.dir), tapped ? this.dirs.sync(dirname(tapped.path)) : null]);
       // Not mirrored as a record: commitMessage sends the replica the envelope with its data.
-      await this.durability.write([{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps], { replicate: false });
+      // The tap's records are mirrored; the replica links their file from its spool copy.
+      const ops: BatchOp[] = [{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps, ...(tapped?.ops ?? [])];
+      await this.durability.write(ops, { replicate: false, mirror: tapped?.ops });
       msg.committed = true;
       durable();
     } catch (err) {
       notDurable(err);
       await replica;
+      if (tapped) await unlink(tapped.path).catch(() => undefined);
       await msg.discard();
       throw this.noteError(err);
     }
@@ -296,8 +320,10 @@ export class Spool {
     const failed = await replica;
     if (failed) {
       if ((failed as { undoCommit?: boolean }).undoCommit) {
-        await this.durability.write([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }], { replicate: false });
+        const undoTap: BatchOp[] = (tapped?.ops ?? []).map((o) => ({ type: 'del', sublevel: o.sublevel, key: o.key }));
+        await this.durability.write([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }, ...undoTap], { replicate: false, mirror: undoTap });
         await unlink(msg.path).catch(() => undefined);
+        if (tapped) await unlink(tapped.path).catch(() => undefined);
         msg.committed = false;
       }
       throw failed;

@@ -45,6 +45,8 @@ export type BatchOp =
 export interface WriteOptions {
   /** False for writes a replica already has: a commit's record (sent with its data), or one received from the peer. */
   replicate?: boolean;
+  /** With replicate false: the ops of the batch that are mirrored all the same (a commit tap's records). */
+  mirror?: BatchOp[];
 }
 
 /**

@@ -1,0 +1,425 @@
+import { sublevel, type BatchOp, type Db } from '../store/db.js';
+import type { SublevelDecl } from '../store/data.js';
+import type { Durability } from '../store/durability.js';
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../core/clock.js';
+import type { EventInput } from '../events/events.js';
+import { decide, retainUntil, type RuleSet } from './rules.js';
+import { extract, splitTrace, type Extracted } from './extract.js';
+import type { ArchiveIndex, ArchivedMeta, BlobStore, ChainHead, ChainRecord, IndexDoc, IntakeRecord, PurgeBody, SearchQuery } from './types.js';
+
+/** Keyed content addresses and sealing (compress, encrypt) of blobs. */
+export interface Sealing {
+  address(bytes: Buffer): string;
+  seal(address: string, data: Buffer): Buffer;
+  open(address: string, sealed: Buffer): Buffer;
+}
+
+/** The hash chain, as the archiver uses it (src/archive/chain.ts). */
+export interface ChainLog {
+  head(): ChainHead;
+  append(kind: 'message' | 'purge', body: object): { record: ChainRecord; ops: BatchOp[] };
+  /** Forgets appends whose batch was not written. */
+  reset(): Promise<void>;
+  get(seq: number): Promise<ChainRecord | undefined>;
+  /** The sealed body of a record, opened (and checked). */
+  body<T>(rec: ChainRecord): T;
+  tombstoneOps(records: ChainRecord[], purgeSeq: number): BatchOp[];
+  /** Records with seq in [from, to], ascending. */
+  iterate(from: number, to: number): AsyncIterable<ChainRecord>;
+}
+
+export const IDS = 'archive-ids';
+export const REFS = 'archive-refs';
+export const EXPIRY = 'archive-expiry';
+export const HOLDS = 'archive-holds';
+export const RULESETS = 'archive-rulesets';
+
+/** The archiver's own records (the chain's and the packs' are declared by chain.ts and packs.ts). */
+export const ARCHIVER_SUBLEVELS: SublevelDecl[] = [
+  { name: IDS, describe: 'archived message ids to their chain record', replicate: true },
+  { name: REFS, describe: 'how many archived records name each stored blob (identical messages are stored once)', replicate: true },
+  { name: EXPIRY, describe: 'the retention schedule: end of retention and record', replicate: true },
+  { name: HOLDS, describe: 'legal holds: queries whose matches purge never deletes', replicate: true },
+  { name: RULESETS, describe: 'archive rule sets in force at each commit, by hash', replicate: true },
+];
+
+export interface Hold {
+  id: string;
+  query: string;
+  created: string;
+}
+
+export interface SearchHit {
+  id: string;
+  seq: number;
+  received: string;
+  direction: string;
+  from: string;
+  to: string[];
+  subject: string;
+  snippet: string;
+}
+
+/** The search tools the archiver needs (src/archive/query.ts, snippet.ts). */
+export interface SearchTools {
+  parseQuery(s: string): Omit<SearchQuery, 'limit'>;
+  docMatches(doc: IndexDoc, q: Omit<SearchQuery, 'limit' | 'before'>): boolean;
+  snippet(text: string, queryText: string, max?: number): string;
+}
+
+export interface ArchiverDeps {
+  db: Db;
+  durability: Durability;
+  sealing: Sealing;
+  blobs: BlobStore;
+  chain: ChainLog;
+  index: ArchiveIndex;
+  tools: SearchTools;
+  clock: Clock;
+  log: Logger;
+  emit: (ev: EventInput) => void;
+}
+
+export interface IngestResult {
+  archived: number;
+  skipped: number;
+  duplicates: number;
+}
+
+export interface PurgeReport {
+  due: number;
+  held: number;
+  purged: number;
+  ids: string[];
+  heldIds: string[];
+}
+
+const seqKey = (seq: number) => String(seq).padStart(12, '0');
+const PURGE_CHUNK = 1000;
+
+/** The text a message is found by (and its snippet is cut from), kept as a blob of its own. */
+interface TextParts {
+  body: string;
+  attachmentText: string;
+}
+
+function textOf(x: Extracted): Buffer {
+  const parts: TextParts = { body: x.body, attachmentText: x.attachmentText };
+  return Buffer.from(JSON.stringify(parts));
+}
+
+function docOf(seq: number, meta: ArchivedMeta, x: { body: string; attachmentText: string }): IndexDoc {
+  return {
+    seq,
+    time: Date.parse(meta.envelope.received),
+    direction: meta.envelope.direction,
+    from: [...new Set([meta.envelope.from, ...meta.headerFrom].filter(Boolean).map((a) => a.toLowerCase()))],
+    to: [...new Set([...meta.envelope.rcpt, ...meta.headerTo].map((a) => a.toLowerCase()))],
+    subject: meta.subject,
+    body: x.body,
+    attachmentNames: meta.attachments.map((a) => a.name).filter(Boolean),
+    attachmentText: x.attachmentText,
+  };
+}
+
+/**
+ * The archive itself: takes messages in by the rules, seals them into the blob store,
+ * links them into the hash chain, indexes them, finds them again, and purges what is past
+ * retention and not on hold. Every write is one synced batch through the durability seam
+ * (HA mirrors it). Calls that change the chain run one at a time (`serial`).
+ */
+export class Archiver {
+  private lane: Promise<unknown> = Promise.resolve();
+  private readonly rulesets = new Map<string, RuleSet>();
+
+  constructor(private readonly d: ArchiverDeps) {}
+
+  /** Runs `fn` after every earlier chain-changing call has finished. */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lane.then(fn, fn);
+    this.lane = p.catch(() => undefined);
+    return p;
+  }
+
+  async ruleset(hash: string): Promise<RuleSet> {
+    let set = this.rulesets.get(hash);
+    if (!set) {
+      set = (await sublevel(this.d.db, RULESETS).get(hash)) as RuleSet | undefined;
+      if (!set) throw new Error(`archive: rule set ${hash} is not recorded`);
+      this.rulesets.set(hash, set);
+    }
+    return set;
+  }
+
+  /** Records a rule set (before the first commit that names it). */
+  async recordRuleset(hash: string, set: RuleSet): Promise<void> {
+    if (this.rulesets.has(hash)) return;
+    await this.d.durability.write([{ type: 'put', sublevel: RULESETS, key: hash, value: set }]);
+    this.rulesets.set(hash, set);
+  }
+
+  /**
+   * Takes messages in: the rules decide, the bytes (and the extracted text) are sealed and
+   * stored once per content, each archived message gets a chain record; `extraOps` (the
+   * intake letting go) go into the same synced batch. Ids already archived are skipped, so
+   * an intake replayed after a crash archives nothing twice.
+   */
+  ingest(items: { rec: IntakeRecord; bytes: Buffer }[], extraOps: BatchOp[] = [], encrypt = true): Promise<IngestResult> {
+    return this.serial(() => this.ingestNow(items, extraOps, encrypt));
+  }
+
+  private async ingestNow(items: { rec: IntakeRecord; bytes: Buffer }[], extraOps: BatchOp[], _encrypt: boolean): Promise<IngestResult> {
+    const { sealing, blobs, chain, db } = this.d;
+    const res: IngestResult = { archived: 0, skipped: 0, duplicates: 0 };
+    const ops: BatchOp[] = [];
+    const toStore: { address: string; sealed: Buffer }[] = [];
+    const pendingAddr = new Set<string>();
+    const refDelta = new Map<string, number>();
+    const docs: IndexDoc[] = [];
+    const seen = new Set<string>();
+    const now = new Date(this.d.clock.now());
+    const store = async (address: string, data: Buffer): Promise<boolean> => {
+      refDelta.set(address, (refDelta.get(address) ?? 0) + 1);
+      if (pendingAddr.has(address) || (await blobs.has(address))) return false;
+      pendingAddr.add(address);
+      toStore.push({ address, sealed: sealing.seal(address, data) });
+      return true;
+    };
+    for (const { rec, bytes } of items) {
+      if (seen.has(rec.id) || (await sublevel(db, IDS).get(rec.id)) !== undefined) continue;
+      seen.add(rec.id);
+      const { trace, content } = splitTrace(bytes, rec.id);
+      const x = await extract(content);
+      const verdictSet = await this.ruleset(rec.ruleset);
+      const decision = decide(verdictSet, { direction: rec.direction, from: rec.from, rcpt: rec.rcpt, subject: x.subject, size: content.length, hasAttachments: x.attachments.length > 0, verdict: rec.verdict });
+      if (decision.action === 'skip') {
+        res.skipped++;
+        this.d.log.info({ evt: 'archive.skip', id: rec.id, rule: decision.rule, verdict: rec.verdict }, 'not archived by the rules');
+        continue;
+      }
+      const address = sealing.address(content);
+      const text = textOf(x);
+      const textAddress = sealing.address(text);
+      if (!(await store(address, content))) res.duplicates++;
+      await store(textAddress, text);
+      const { ruleset: _r, ...envelope } = rec;
+      const meta: ArchivedMeta = {
+        id: rec.id,
+        content: address,
+        text: textAddress,
+        trace,
+        size: content.length,
+        envelope,
+        subject: x.subject,
+        headerFrom: x.headerFrom,
+        headerTo: x.headerTo,
+        date: x.date,
+        messageId: x.messageId,
+        attachments: x.attachments,
+        archived: now.toISOString(),
+        retainUntil: retainUntil(now.getTime(), decision.retentionYears),
+        rule: decision.rule,
+      };
+      const { record, ops: chainOps } = chain.append('message', meta);
+      ops.push(...chainOps);
+      ops.push({ type: 'put', sublevel: IDS, key: rec.id, value: record.seq });
+      ops.push({ type: 'put', sublevel: EXPIRY, key: `${meta.retainUntil}!${seqKey(record.seq)}`, value: record.seq });
+      docs.push(docOf(record.seq, meta, x));
+      res.archived++;
+    }
+    try {
+      const blobOps = toStore.length ? await blobs.put(toStore) : [];
+      for (const [address, n] of refDelta) {
+        const had = ((await sublevel(db, REFS).get(address)) as number | undefined) ?? 0;
+        ops.push({ type: 'put', sublevel: REFS, key: address, value: had + n });
+      }
+      if (ops.length || extraOps.length) await this.d.durability.write([...blobOps, ...ops, ...extraOps]);
+    } catch (err) {
+      await chain.reset();
+      throw err;
+    }
+    // The index follows the store; a crash here is caught up at the next start (indexedUpTo).
+    if (docs.length) await this.d.index.add(docs).catch((err: Error) => this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not index archived mail; it is indexed again at the next catch-up'));
+    return res;
+  }
+
+  /** The sealed metadata of a message record. */
+  meta(rec: ChainRecord): ArchivedMeta {
+    return this.d.chain.body<ArchivedMeta>(rec);
+  }
+
+  async text(meta: ArchivedMeta): Promise<TextParts> {
+    const sealed = await this.d.blobs.get(meta.text);
+    return sealed ? (JSON.parse(this.d.sealing.open(meta.text, sealed).toString('utf8')) as TextParts) : { body: '', attachmentText: '' };
+  }
+
+  /** A record by the box's message id; an error naming the id when there is none. */
+  async recordOf(id: string): Promise<ChainRecord> {
+    if (!/^[0-9A-Za-z._-]{1,128}$/.test(id)) throw new Error(`archive: no message ${id.slice(0, 80)}`);
+    const seq = (await sublevel(this.d.db, IDS).get(id)) as number | undefined;
+    const rec = seq === undefined ? undefined : await this.d.chain.get(seq);
+    if (!rec) throw new Error(`archive: no message ${id}`);
+    if (rec.kind === 'tombstone') throw new Error(`archive: ${id} was purged (past its retention) by chain record ${rec.purgedBy}`);
+    return rec;
+  }
+
+  /** The message as the box accepted it: our Received line, then the client's bytes. */
+  async export(id: string): Promise<Buffer> {
+    const meta = this.meta(await this.recordOf(id));
+    const sealed = await this.d.blobs.get(meta.content);
+    if (!sealed) throw new Error(`archive: the content of ${id} is missing from the store (run archive verify)`);
+    return Buffer.concat([Buffer.from(meta.trace, 'latin1'), this.d.sealing.open(meta.content, sealed)]);
+  }
+
+  async show(id: string): Promise<{ meta: ArchivedMeta; headers: string; text: string }> {
+    const meta = this.meta(await this.recordOf(id));
+    const bytes = await this.export(id);
+    const end = bytes.indexOf('\r\n\r\n');
+    const end2 = bytes.indexOf('\n\n');
+    const cut = end >= 0 && (end2 < 0 || end < end2) ? end : end2 >= 0 ? end2 : bytes.length;
+    const x = await extract(bytes);
+    return { meta, headers: bytes.subarray(0, cut).toString('utf8'), text: x.body };
+  }
+
+  /** Newest first, one page; each hit with a snippet cut from its text. */
+  async search(q: SearchQuery): Promise<{ hits: SearchHit[]; more: boolean }> {
+    const r = await this.d.index.search(q);
+    const hits: SearchHit[] = [];
+    for (const seq of r.seqs) {
+      const rec = await this.d.chain.get(seq);
+      if (!rec || rec.kind !== 'message') continue;
+      const meta = this.meta(rec);
+      hits.push({
+        id: meta.id,
+        seq,
+        received: meta.envelope.received,
+        direction: meta.envelope.direction,
+        from: meta.envelope.from,
+        to: meta.envelope.rcpt,
+        subject: meta.subject,
+        snippet: await this.snippetOf(meta, q.text),
+      });
+    }
+    return { hits, more: r.more };
+  }
+
+  private async snippetOf(meta: ArchivedMeta, query: string): Promise<string> {
+    const t = await this.text(meta);
+    const found = this.d.tools.snippet(t.body, query);
+    // A word found only in an attachment's name or text: the snippet comes from there.
+    return t.attachmentText && query.trim() && found === this.d.tools.snippet(t.body, '') ? this.d.tools.snippet(`${meta.attachments.map((a) => a.name).join(' ')} ${t.attachmentText}`, query) || found : found;
+  }
+
+  async holds(): Promise<Hold[]> {
+    const out: Hold[] = [];
+    for await (const v of sublevel(this.d.db, HOLDS).values()) out.push(v as Hold);
+    return out;
+  }
+
+  async addHold(query: string, id: string): Promise<Hold> {
+    this.d.tools.parseQuery(query);
+    if (!query.trim()) throw new Error('archive hold: an empty query would hold everything; name what to hold');
+    const prior = (await this.holds()).find((h) => h.query === query);
+    if (prior) return prior;
+    const hold: Hold = { id, query, created: new Date(this.d.clock.now()).toISOString() };
+    await this.d.durability.write([{ type: 'put', sublevel: HOLDS, key: id, value: hold }]);
+    return hold;
+  }
+
+  async removeHold(queryOrId: string): Promise<Hold> {
+    const h = (await this.holds()).find((x) => x.id === queryOrId || x.query === queryOrId);
+    if (!h) throw new Error(`archive hold: no hold ${queryOrId}`);
+    await this.d.durability.write([{ type: 'del', sublevel: HOLDS, key: h.id }]);
+    return h;
+  }
+
+  /**
+   * Deletes what is past retention and under no hold: each purged record becomes a
+   * tombstone, listed with its mac in a purge record appended to the chain, so the chain
+   * still verifies and shows that (and when) something was removed. A blob goes when no
+   * record names it any longer.
+   */
+  purge(dryRun: boolean): Promise<PurgeReport> {
+    return this.serial(() => this.purgeNow(dryRun));
+  }
+
+  private async purgeNow(dryRun: boolean): Promise<PurgeReport> {
+    const { db, chain, tools } = this.d;
+    const now = new Date(this.d.clock.now());
+    const holds = (await this.holds()).map((h) => tools.parseQuery(h.query));
+    const report: PurgeReport = { due: 0, held: 0, purged: 0, ids: [], heldIds: [] };
+    const due: { key: string; rec: ChainRecord; meta: ArchivedMeta }[] = [];
+    for await (const [key, seq] of sublevel(db, EXPIRY).iterator({ lt: `${now.toISOString()}!` })) {
+      const rec = await chain.get(seq as number);
+      if (!rec || rec.kind !== 'message') continue;
+      report.due++;
+      const meta = this.meta(rec);
+      if (holds.length) {
+        const doc = docOf(rec.seq, meta, await this.text(meta));
+        if (holds.some((q) => tools.docMatches(doc, q))) {
+          report.held++;
+          report.heldIds.push(meta.id);
+          continue;
+        }
+      }
+      due.push({ key, rec, meta });
+    }
+    if (dryRun) {
+      report.ids = due.map((x) => x.meta.id);
+      return report;
+    }
+    for (let i = 0; i < due.length; i += PURGE_CHUNK) {
+      const chunk = due.slice(i, i + PURGE_CHUNK);
+      const body: PurgeBody = { at: now.toISOString(), purged: chunk.map((x) => ({ seq: x.rec.seq, mac: x.rec.mac, id: x.meta.id })) };
+      const { record: purgeRec, ops } = chain.append('purge', body);
+      ops.push(...chain.tombstoneOps(chunk.map((x) => x.rec), purgeRec.seq));
+      ops.push(...chunk.map((x) => ({ type: 'del' as const, sublevel: EXPIRY, key: x.key })));
+      const delta = new Map<string, number>();
+      for (const x of chunk) for (const a of [x.meta.content, x.meta.text]) delta.set(a, (delta.get(a) ?? 0) + 1);
+      const gone: string[] = [];
+      for (const [address, n] of delta) {
+        const left = (((await sublevel(db, REFS).get(address)) as number | undefined) ?? 0) - n;
+        if (left > 0) ops.push({ type: 'put', sublevel: REFS, key: address, value: left });
+        else {
+          ops.push({ type: 'del', sublevel: REFS, key: address });
+          gone.push(address);
+        }
+      }
+      try {
+        const dropped = await this.d.blobs.drop(gone);
+        await this.d.durability.write([...ops, ...dropped.ops]);
+        await dropped.after();
+      } catch (err) {
+        await chain.reset();
+        throw err;
+      }
+      await this.d.index.remove(chunk.map((x) => x.rec.seq)).catch((err: Error) => this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not drop purged mail from the index'));
+      report.purged += chunk.length;
+      report.ids.push(...chunk.map((x) => x.meta.id));
+      this.d.log.info({ evt: 'archive.purge', records: chunk.length, purgeSeq: purgeRec.seq, blobs: gone.length }, 'archived mail past retention purged');
+    }
+    return report;
+  }
+
+  /** Indexes every message record from `from` on (reindex: 1; catch-up: indexedUpTo + 1). */
+  async indexFrom(from: number, progress?: (seq: number) => void): Promise<number> {
+    const head = this.d.chain.head().seq;
+    let n = 0;
+    let docs: IndexDoc[] = [];
+    for await (const rec of this.d.chain.iterate(from, head)) {
+      if (rec.kind === 'message') {
+        const meta = this.meta(rec);
+        docs.push(docOf(rec.seq, meta, await this.text(meta)));
+      }
+      if (docs.length >= 500) {
+        await this.d.index.add(docs);
+        n += docs.length;
+        docs = [];
+        progress?.(rec.seq);
+      }
+    }
+    if (docs.length) await this.d.index.add(docs);
+    return n + docs.length;
+  }
+}
