@@ -1,4 +1,4 @@
-import { open as openFile, readdir, unlink } from 'node:fs/promises';
+import { open as openFile, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sublevel, type BatchOp, type Db } from '../store/db.js';
 import type { SublevelDecl } from '../store/data.js';
@@ -36,8 +36,19 @@ export interface PackRecord {
   live: number;
 }
 
+interface OpenPack {
+  fh: FileHandle;
+  size: number;
+  /** Reads in flight. */
+  users: number;
+  /** Dropped from the cache: closed when the last read is done. */
+  closing: boolean;
+}
+
 /** A pack size to aim for: big enough that a million messages are a few hundred files. */
 const PACK_TARGET = 8 * 1024 * 1024;
+/** Pack files kept open for reading. */
+const OPEN_PACKS = 32;
 // Pack ids never look like a message id: a record of the same key in another sublevel
 // declaring `file:` would otherwise be taken for another link to the same file.
 const PACK_ID = /^pack-\d{12}$/;
@@ -59,6 +70,7 @@ export class LocalPackStore implements BlobStore {
   private lock: Promise<unknown> = Promise.resolve();
   /** Locations handed out by put whose records may not be committed yet (dedupe across calls). */
   private readonly recent = new Map<string, BlobLocation>();
+  private readonly handles = new Map<string, Promise<OpenPack | null>>();
   /** Packs written by this process: not orphans even before their record is committed. */
   private readonly written = new Set<string>();
 
@@ -148,22 +160,66 @@ export class LocalPackStore implements BlobStore {
     if (!isAddress(address)) throw new Error(`archive: refusing blob address ${String(address).slice(0, 80)}`);
     const loc = await this.location(address);
     if (!loc) return null;
-    const path = join(this.dir, `${loc.pack}.pack`);
-    const fh = await openFile(path, 'r').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null;
-      throw err;
-    });
-    if (!fh) return null;
+    const pack = await this.handle(loc.pack);
+    if (!pack) return null;
+    if (loc.off + loc.len > pack.size) throw new Error(`archive: blob ${address.slice(0, 16)} lies outside ${loc.pack} (${loc.off}+${loc.len} > ${pack.size} bytes)`);
+    const buf = Buffer.alloc(loc.len);
+    pack.users++;
     try {
-      const size = (await fh.stat()).size;
-      if (loc.off + loc.len > size) throw new Error(`archive: blob ${address.slice(0, 16)} lies outside ${loc.pack} (${loc.off}+${loc.len} > ${size} bytes)`);
-      const buf = Buffer.alloc(loc.len);
-      const { bytesRead } = await fh.read(buf, 0, loc.len, loc.off);
+      const { bytesRead } = await pack.fh.read(buf, 0, loc.len, loc.off);
       if (bytesRead !== loc.len) throw new Error(`archive: short read of blob ${address.slice(0, 16)} in ${loc.pack}`);
-      return buf;
     } finally {
-      await fh.close();
+      if (--pack.users === 0 && pack.closing) void pack.fh.close().catch(() => undefined);
     }
+    return buf;
+  }
+
+  /**
+   * An open pack file and its size. Packs are never changed once written, so a few stay
+   * open: a search page or a verify reads many blobs from the same packs.
+   */
+  private handle(id: string): Promise<OpenPack | null> {
+    let h = this.handles.get(id);
+    if (h) {
+      this.handles.delete(id);
+      this.handles.set(id, h);
+      return h;
+    }
+    h = (async () => {
+      const fh = await openFile(join(this.dir, `${id}.pack`), 'r').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null;
+        throw err;
+      });
+      return fh && { fh, size: (await fh.stat()).size, users: 0, closing: false };
+    })();
+    this.handles.set(id, h);
+    // A missing pack is looked for again next time (an HA standby may receive it).
+    const forget = () => void (this.handles.get(id) === h && this.handles.delete(id));
+    h.then((v) => v === null && forget(), forget);
+    if (this.handles.size > OPEN_PACKS) this.closeHandle(this.handles.keys().next().value!);
+    return h;
+  }
+
+  /** Closes a pack file once the reads in flight on it are done. */
+  private closeHandle(id: string): void {
+    const h = this.handles.get(id);
+    if (!h) return;
+    this.handles.delete(id);
+    void h.then(
+      (p) => {
+        if (!p) return;
+        p.closing = true;
+        if (p.users === 0) void p.fh.close().catch(() => undefined);
+      },
+      () => undefined,
+    );
+  }
+
+  /** Closes the open pack files. */
+  async close(): Promise<void> {
+    const all = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(all.map((h) => h.then((v) => v?.fh.close(), () => undefined).catch(() => undefined)));
   }
 
   async has(address: string): Promise<boolean> {
@@ -194,6 +250,7 @@ export class LocalPackStore implements BlobStore {
         }
       }
       const after = async () => {
+        for (const id of freed) this.closeHandle(id);
         for (const id of freed) await unlink(join(this.dir, `${id}.pack`)).catch(() => undefined);
         if (freed.length) this.log.info({ evt: 'archive.pack.free', packs: freed }, 'archive packs with nothing live deleted');
       };

@@ -22,6 +22,8 @@ const TAG = 16;
 const GZIP_LEVEL = 6;
 // A tampered compressed-only blob could be a gzip bomb; no message inflates beyond this.
 const MAX_OPENED = 1 << 30;
+// Below this, zlib in the thread pool costs more in hops than it saves the event loop.
+const SYNC_BELOW = 128 * 1024;
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -86,7 +88,8 @@ const blobAad = (address: string) => `blob:${address}`;
 
 /** Seals a blob stored under `address` (its content address). */
 export async function seal(keys: ArchiveKeys, address: string, data: Buffer, encrypted: boolean): Promise<Buffer> {
-  return wrap(keys, blobAad(address), await gzipAsync(data, { level: GZIP_LEVEL }), encrypted);
+  const o = { level: GZIP_LEVEL };
+  return wrap(keys, blobAad(address), data.length < SYNC_BELOW ? gzipSync(data, o) : await gzipAsync(data, o), encrypted);
 }
 
 /**
@@ -98,7 +101,8 @@ export async function open(keys: ArchiveKeys, address: string, sealed: Buffer): 
   const packed = unwrap(keys, blobAad(address), sealed, what);
   let data: Buffer;
   try {
-    data = await gunzipAsync(packed, { maxOutputLength: MAX_OPENED });
+    const o = { maxOutputLength: MAX_OPENED };
+    data = packed.length < SYNC_BELOW / 4 ? gunzipSync(packed, o) : await gunzipAsync(packed, o);
   } catch (err) {
     throw new SealError('tampered', `archive: ${what} does not decompress (${(err as Error).message})`);
   }

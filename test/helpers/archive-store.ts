@@ -43,10 +43,12 @@ export async function archiveStoreRig(master = Buffer.alloc(32, 7)): Promise<Arc
   };
   await start();
   rig.reopen = async () => {
+    await rig.packs.close();
     await rig.db.close();
     await start();
   };
   rig.close = async () => {
+    await rig.packs.close();
     await rig.db.close();
     await dirs.close();
     await rm(dir, { recursive: true, force: true });
