@@ -139,7 +139,8 @@ test('a forged record is named as inserted: after the head, under a key that is 
   const last = await getRec(N);
   const forged = (seq: number, prev: string): ChainRecord => ({ seq, kind: 'message', prev, mac: 'ab'.repeat(32), sealed: (last.sealed as string) });
   // After the head, linked properly to it.
-  await tampered(() => putRaw(seqKey(N + 1), forged(N + 1, last.mac)), [['inserted', N + 1]]);
+  const after = await tampered(() => putRaw(seqKey(N + 1), forged(N + 1, last.mac)), [['inserted', N + 1]]);
+  assert.match(after.problems[0]!.detail, /after the chain head \(1000\)/);
   // A key that sorts between two seqs.
   await tampered(() => putRaw(`${seqKey(500)}x`, forged(500, (last.prev))), [['inserted', '000000000500x']]);
   // In place of record 700: the forged one is inserted, the genuine one missing.
