@@ -47,6 +47,8 @@ interface OpenPack {
 
 /** A pack size to aim for: big enough that a million messages are a few hundred files. */
 const PACK_TARGET = 8 * 1024 * 1024;
+/** Live bytes a drop rewrites at most (compaction): bounds its memory and time. */
+const COMPACT_BUDGET = 64 * 1024 * 1024;
 /** Pack files kept open for reading. */
 const OPEN_PACKS = 32;
 // Pack ids never look like a message id: a record of the same key in another sublevel
@@ -109,7 +111,7 @@ export class LocalPackStore implements BlobStore {
   put(blobs: { address: string; sealed: Buffer }[]): Promise<BatchOp[]> {
     return this.serial(async () => {
       for (const b of blobs) if (!isAddress(b.address)) throw new Error(`archive: refusing blob address ${String(b.address).slice(0, 80)}`);
-      await this.pruneRecent();
+      await this.prunePending();
       const ops: BatchOp[] = [];
       const fresh: { address: string; sealed: Buffer }[] = [];
       const seen = new Set<string>();
@@ -128,14 +130,16 @@ export class LocalPackStore implements BlobStore {
     });
   }
 
-  /** Forgets pending locations whose records are committed by now (normally the last put's). */
-  private async pruneRecent(): Promise<void> {
-    if (this.recent.size === 0) return;
-    const keys = [...this.recent.keys()];
-    const stored = await sublevel(this.db, BLOBS).getMany(keys);
-    keys.forEach((k, i) => {
-      if (stored[i] !== undefined) this.recent.delete(k);
-    });
+  /** Forgets pending locations and packs whose records are committed by now (normally the last put's). */
+  private async prunePending(): Promise<void> {
+    const prune = async (sub: string, pending: { keys(): Iterable<string>; delete(k: string): boolean }) => {
+      const keys = [...pending.keys()];
+      if (keys.length === 0) return;
+      const stored = await sublevel(this.db, sub).getMany(keys);
+      keys.forEach((k, i) => stored[i] !== undefined && pending.delete(k));
+    };
+    await prune(BLOBS, this.recent);
+    await prune(PACKS, this.written);
   }
 
   private async writePack(group: { address: string; sealed: Buffer }[]): Promise<BatchOp[]> {
@@ -160,8 +164,18 @@ export class LocalPackStore implements BlobStore {
     if (!isAddress(address)) throw new Error(`archive: refusing blob address ${String(address).slice(0, 80)}`);
     const loc = await this.location(address);
     if (!loc) return null;
+    return this.readRange(address, loc, false);
+  }
+
+  /** One positioned read of a blob's range; null (or, when `must`, an error) if its pack is gone. */
+  private async readRange(address: string, loc: BlobLocation, must: true): Promise<Buffer>;
+  private async readRange(address: string, loc: BlobLocation, must: false): Promise<Buffer | null>;
+  private async readRange(address: string, loc: BlobLocation, must: boolean): Promise<Buffer | null> {
     const pack = await this.handle(loc.pack);
-    if (!pack) return null;
+    if (!pack) {
+      if (must) throw new Error(`archive: pack ${loc.pack} of blob ${address.slice(0, 16)} is missing`);
+      return null;
+    }
     if (loc.off + loc.len > pack.size) throw new Error(`archive: blob ${address.slice(0, 16)} lies outside ${loc.pack} (${loc.off}+${loc.len} > ${pack.size} bytes)`);
     const buf = Buffer.alloc(loc.len);
     pack.users++;
@@ -238,16 +252,26 @@ export class LocalPackStore implements BlobStore {
         byPack.set(loc.pack, (byPack.get(loc.pack) ?? 0) + 1);
       }
       const freed: string[] = [];
+      const sparse = new Map<string, PackRecord>();
+      let budget = COMPACT_BUDGET;
       for (const [id, n] of byPack) {
         const rec = (await sublevel(this.db, PACKS).get(id)) as PackRecord | undefined;
         if (!rec) continue;
         const live = rec.live - n;
-        if (live > 0) {
-          ops.push({ type: 'put', sublevel: PACKS, key: id, value: { ...rec, live } satisfies PackRecord });
-        } else {
+        if (live <= 0) {
           ops.push({ type: 'del', sublevel: PACKS, key: id });
           freed.push(id);
+        } else if (live * 2 < rec.blobs && budget > 0) {
+          budget -= (rec.bytes * live) / rec.blobs;
+          sparse.set(id, { ...rec, live });
+        } else {
+          ops.push({ type: 'put', sublevel: PACKS, key: id, value: { ...rec, live } satisfies PackRecord });
         }
+      }
+      if (sparse.size > 0) {
+        const moved = await this.compact(sparse, new Set(addresses));
+        ops.push(...moved.ops);
+        freed.push(...moved.freed);
       }
       const after = async () => {
         for (const id of freed) this.closeHandle(id);
@@ -256,6 +280,39 @@ export class LocalPackStore implements BlobStore {
       };
       return { ops, after };
     });
+  }
+
+  /**
+   * Rewrites packs mostly dead into new ones holding only their live blobs (the old ones
+   * are freed like empty packs). Finding a pack's live blobs takes one scan of the blob
+   * records, which is why it runs at a drop (a purge), not on its own. A pack whose blobs
+   * cannot all be read is kept as it is.
+   */
+  private async compact(sparse: Map<string, PackRecord>, dropped: Set<string>): Promise<{ ops: BatchOp[]; freed: string[] }> {
+    const live = new Map<string, { address: string; loc: BlobLocation }[]>([...sparse.keys()].map((id) => [id, []]));
+    for await (const [address, v] of sublevel(this.db, BLOBS).iterator()) {
+      const pack = (v as Partial<BlobLocation> | null)?.pack;
+      if (typeof pack === 'string' && live.has(pack) && !dropped.has(address)) live.get(pack)!.push({ address, loc: checkLocation(address, v) });
+    }
+    const ops: BatchOp[] = [];
+    const freed: string[] = [];
+    const blobs: { address: string; sealed: Buffer }[] = [];
+    for (const [id, entries] of live) {
+      const read: { address: string; sealed: Buffer }[] = [];
+      try {
+        for (const e of entries) read.push({ address: e.address, sealed: await this.readRange(e.address, e.loc, true) });
+      } catch (err) {
+        this.log.warn({ evt: 'archive.pack.compact_skip', pack: id, err: (err as Error).message }, 'archive pack not compacted');
+        ops.push({ type: 'put', sublevel: PACKS, key: id, value: sparse.get(id)! });
+        continue;
+      }
+      blobs.push(...read);
+      ops.push({ type: 'del', sublevel: PACKS, key: id });
+      freed.push(id);
+    }
+    for (const group of packGroups(blobs)) ops.push(...(await this.writePack(group)));
+    this.log.info({ evt: 'archive.pack.compact', packs: freed, blobs: blobs.length }, 'archive packs mostly dead rewritten');
+    return { ops, freed };
   }
 
   sweep(): Promise<number> {
@@ -267,6 +324,7 @@ export class LocalPackStore implements BlobStore {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
         throw err;
       }
+      await this.prunePending();
       const packs = sublevel(this.db, PACKS);
       let n = 0;
       for (const name of names) {
@@ -277,7 +335,6 @@ export class LocalPackStore implements BlobStore {
         await unlink(join(this.dir, name)).catch(() => undefined);
         n++;
       }
-      for (const id of this.written) if ((await packs.get(id)) !== undefined) this.written.delete(id);
       if (n) this.log.info({ evt: 'archive.pack.sweep', removed: n }, 'removed archive pack files no record names');
       return n;
     });

@@ -162,3 +162,31 @@ test('a forged location record never reads outside the packs folder or outside i
     await rig.close();
   }
 });
+
+test('a drop that leaves a pack mostly dead rewrites its live blobs into a new pack and frees the old one', async () => {
+  const rig = await archiveStoreRig();
+  try {
+    const all = await Promise.all([...Array(10).keys()].map((i) => blob(rig, `message ${i} ` + 'x'.repeat(100 * i))));
+    await rig.durability.write(await rig.packs.put(all));
+    const gone = all.slice(0, 6);
+    const kept = all.slice(6);
+
+    // A crash before the drop's batch: the old pack still serves, the new one is an orphan.
+    await rig.packs.drop(gone.map((b) => b.address));
+    await rig.reopen();
+    assert.equal(await rig.packs.sweep(), 1);
+    for (const b of all) assert.deepEqual(await rig.packs.get(b.address), b.sealed);
+
+    const d = await rig.packs.drop(gone.map((b) => b.address));
+    assert.deepEqual(filesToFollow(rig.durability.data, d.ops as never).unlink, ['archive/packs/pack-000000000001.pack'], 'HA: the standby unlinks the old pack');
+    await rig.durability.write(d.ops);
+    await d.after();
+    assert.deepEqual(await packFiles(rig), ['pack-000000000002.pack']);
+    assert.deepEqual(await rig.packs.stats(), { blobs: 4, bytes: kept.reduce((n, b) => n + b.sealed.length, 0), files: 1 });
+    for (const b of kept) assert.deepEqual(await rig.packs.get(b.address), b.sealed);
+    for (const b of gone) assert.equal(await rig.packs.get(b.address), null);
+    assert.equal(await rig.packs.sweep(), 0);
+  } finally {
+    await rig.close();
+  }
+});
