@@ -1,0 +1,172 @@
+import { createHmac } from 'node:crypto';
+import { stemmer } from 'stemmer';
+import type { IndexDoc, SearchQuery } from './types.js';
+
+/**
+ * The one tokenizer of the archive: what a message is indexed by, what a query looks for
+ * and what a legal hold matches at purge time all come from here, so the three agree.
+ *
+ * - Text is NFKC-normalised (full-width letters and digits become ASCII) and lower-cased.
+ * - A run of CJK characters (Han, kana, hangul) becomes overlapping bigrams: 報價單 gives
+ *   報價 and 價單, so the two-character word 報價 is found inside it without a segmenter.
+ *   A run of one character is that character.
+ * - Other words (letters and digits) are Porter-stemmed when plain a-z (invoice, invoices
+ *   and invoiced all give "invoic"); words of one character are dropped (noise with huge
+ *   posting lists); words longer than MAX_WORD are cut to it.
+ * - An e-mail address gives itself and its domain as terms, besides its words.
+ * - Filter terms carry their field: from:a@b.test, from:@b.test, to:..., dir:in.
+ */
+
+const CJK = String.raw`\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u30FC\u3005`;
+/** A CJK run, or a word of other letters/digits (marks kept inside a word). */
+export const TOKEN = new RegExp(String.raw`[${CJK}]+|(?:(?![${CJK}])[\p{L}\p{N}\p{M}])+`, 'gu');
+export const CJK_RUN = new RegExp(String.raw`^[${CJK}]`, 'u');
+/** An address inside free text: no CJK in it (請寄到bob@x.test is bob@x.test). */
+const ADDRESS_IN_TEXT = new RegExp(String.raw`(?:(?![${CJK}])[\p{L}\p{N}._%+\-])+@(?:(?![${CJK}])[\p{L}\p{N}\-])+(?:\.(?:(?![${CJK}])[\p{L}\p{N}\-])+)+`, 'gu');
+const PLAIN_WORD = /^[a-z]+$/;
+const MIN_WORD = 2;
+const MAX_WORD = 40;
+
+export function normalize(s: string): string {
+  return s.normalize('NFKC').toLowerCase();
+}
+
+/** Pushes the terms of one CJK run: overlapping bigrams, or the character itself. */
+function cjkTerms(run: string, out: string[]): void {
+  const chars = Array.from(run);
+  if (chars.length === 1) out.push(chars[0]!);
+  for (let i = 0; i + 1 < chars.length; i++) out.push(chars[i]! + chars[i + 1]!);
+}
+
+/** The term of one non-CJK word, or null for a word too short to be worth indexing. */
+export function wordTerm(word: string): string | null {
+  const chars = Array.from(word);
+  if (chars.length < MIN_WORD) return null;
+  const w = chars.length > MAX_WORD ? chars.slice(0, MAX_WORD).join('') : word;
+  return PLAIN_WORD.test(w) && w.length > 2 ? stemmer(w) : w;
+}
+
+/** Terms of already-normalised text, in order, with repeats. */
+function termsOfNormalized(text: string, out: string[]): void {
+  for (const m of text.matchAll(TOKEN)) {
+    const tok = m[0];
+    if (CJK_RUN.test(tok)) cjkTerms(tok, out);
+    else {
+      const t = wordTerm(tok);
+      if (t !== null) out.push(t);
+    }
+  }
+  for (const m of text.matchAll(ADDRESS_IN_TEXT)) {
+    const a = trimAddress(m[0]);
+    const at = a.lastIndexOf('@');
+    if (at > 0 && at < a.length - 1) out.push(a, a.slice(at + 1));
+  }
+}
+
+/** Words, CJK bigrams and addresses of free text (with repeats, in text order). */
+export function textTerms(text: string): string[] {
+  const out: string[] = [];
+  termsOfNormalized(normalize(text), out);
+  return out;
+}
+
+function trimAddress(a: string): string {
+  return a.replace(/^[.\-]+|[.\-]+$/g, '');
+}
+
+/** A header or envelope address as one canonical string: `Name <A@B.test>` -> a@b.test. */
+export function normAddress(s: string): string {
+  const n = normalize(s).trim();
+  const angle = /<([^<>]*)>/.exec(n);
+  return (angle ? angle[1]! : n).trim().replace(/\.+$/, '');
+}
+
+function domainOf(address: string): string | null {
+  const at = address.lastIndexOf('@');
+  return at >= 0 && at < address.length - 1 ? address.slice(at + 1) : null;
+}
+
+/** from:/to: terms of the addresses of a field: the address, and its domain. */
+function fieldTerms(field: 'from' | 'to', addresses: string[], out: string[]): void {
+  for (const raw of addresses) {
+    const a = normAddress(raw);
+    if (!a) continue;
+    const domain = domainOf(a);
+    if (domain) out.push(`${field}:@${domain}`);
+    if (a.indexOf('@') > 0) out.push(`${field}:${a}`);
+    // The field is searched as text too: a display name's words, the address and its domain.
+    termsOfNormalized(normalize(raw), out);
+  }
+}
+
+/** Every plain term of a message, de-duplicated. */
+export function termsOfDoc(doc: IndexDoc): string[] {
+  const out: string[] = [`dir:${doc.direction}`];
+  fieldTerms('from', doc.from, out);
+  fieldTerms('to', doc.to, out);
+  termsOfNormalized(normalize(doc.subject), out);
+  termsOfNormalized(normalize(doc.body), out);
+  for (const name of doc.attachmentNames) termsOfNormalized(normalize(name), out);
+  termsOfNormalized(normalize(doc.attachmentText), out);
+  return [...new Set(out)];
+}
+
+/**
+ * The term a --from/--to filter looks for: an address (a@b.test) matches that address;
+ * a domain (b.test or @b.test) matches addresses at that domain exactly (not sub-domains).
+ */
+export function filterTerm(field: 'from' | 'to', value: string): string {
+  const a = normAddress(value);
+  if (a.startsWith('@')) return `${field}:${a}`;
+  return a.includes('@') ? `${field}:${a}` : `${field}:@${a}`;
+}
+
+export type TermQuery = Omit<SearchQuery, 'limit' | 'before'>;
+
+export interface QueryTerms {
+  /** Plain terms that must all be present (AND), de-duplicated. */
+  terms: string[];
+  /** The text had something in it but no searchable term (only punctuation, say): nothing matches. */
+  matchesNothing: boolean;
+}
+
+/** The terms a query looks for: its text's terms and its from/to/direction filters. */
+export function queryTerms(q: TermQuery): QueryTerms {
+  const text = textTerms(q.text.replace(/"/g, ' '));
+  const out = [...text];
+  if (q.from !== undefined && q.from.trim()) out.push(filterTerm('from', q.from));
+  if (q.to !== undefined && q.to.trim()) out.push(filterTerm('to', q.to));
+  if (q.direction) out.push(`dir:${q.direction}`);
+  return { terms: [...new Set(out)], matchesNothing: text.length === 0 && q.text.trim() !== '' };
+}
+
+const TERM_KEY_BYTES = 32;
+const CACHE_MAX = 200_000;
+
+/**
+ * Turns a term into an opaque token: HMAC-SHA256 under the archive's term key, first 8 bytes
+ * as 16 hex characters. The index file holds only these, so a copied data disk does not
+ * show which words the archived mail contains (a dictionary attack needs the key). 64 bits
+ * make a collision (a false hit) negligible at any archive size the box can hold.
+ */
+export class TermHasher {
+  private readonly cache = new Map<string, string>();
+  constructor(private readonly key: Buffer) {
+    if (key.length !== TERM_KEY_BYTES) throw new Error(`archive term key: expected ${TERM_KEY_BYTES} bytes, got ${key.length}`);
+  }
+
+  token(term: string): string {
+    let t = this.cache.get(term);
+    if (t === undefined) {
+      t = createHmac('sha256', this.key).update(term, 'utf8').digest('hex').slice(0, 16);
+      // Word frequencies are Zipfian: a bounded cache spares most HMACs; emptied when full.
+      if (this.cache.size >= CACHE_MAX) this.cache.clear();
+      this.cache.set(term, t);
+    }
+    return t;
+  }
+
+  tokens(terms: string[]): string[] {
+    return terms.map((t) => this.token(t));
+  }
+}
