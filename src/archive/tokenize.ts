@@ -9,7 +9,8 @@ import type { IndexDoc, SearchQuery } from './types.js';
  * - Text is NFKC-normalised (full-width letters and digits become ASCII) and lower-cased.
  * - A run of CJK characters (Han, kana, hangul) becomes overlapping bigrams: 報價單 gives
  *   報價 and 價單, so the two-character word 報價 is found inside it without a segmenter.
- *   A run of one character is that character.
+ *   A run of one character is that character; a message is indexed by its single
+ *   characters too, so a one-character query finds it.
  * - Other words (letters and digits) are Porter-stemmed when plain a-z (invoice, invoices
  *   and invoiced all give "invoic"); words of one character are dropped (noise with huge
  *   posting lists); words longer than MAX_WORD are cut to it.
@@ -21,8 +22,9 @@ const CJK = String.raw`\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Sc
 /** A CJK run, or a word of other letters/digits (marks kept inside a word). */
 export const TOKEN = new RegExp(String.raw`[${CJK}]+|(?:(?![${CJK}])[\p{L}\p{N}\p{M}])+`, 'gu');
 export const CJK_RUN = new RegExp(String.raw`^[${CJK}]`, 'u');
-/** An address inside free text: no CJK in it (請寄到bob@x.test is bob@x.test). */
-const ADDRESS_IN_TEXT = new RegExp(String.raw`(?:(?![${CJK}])[\p{L}\p{N}._%+\-])+@(?:(?![${CJK}])[\p{L}\p{N}\-])+(?:\.(?:(?![${CJK}])[\p{L}\p{N}\-])+)+`, 'gu');
+/** Characters of an address's local part and of its domain inside free text; no CJK (請寄到bob@x.test is bob@x.test). */
+const LOCAL_CHAR = new RegExp(String.raw`^(?![${CJK}])[\p{L}\p{N}._%+\-]$`, 'u');
+const DOMAIN_CHAR = new RegExp(String.raw`^(?![${CJK}])[\p{L}\p{N}.\-]$`, 'u');
 const PLAIN_WORD = /^[a-z]+$/;
 const MIN_WORD = 2;
 const MAX_WORD = 40;
@@ -31,10 +33,14 @@ export function normalize(s: string): string {
   return s.normalize('NFKC').toLowerCase();
 }
 
-/** Pushes the terms of one CJK run: overlapping bigrams, or the character itself. */
-function cjkTerms(run: string, out: string[]): void {
+/**
+ * Pushes the terms of one CJK run: overlapping bigrams, or the character itself. A message
+ * also gets every single character (`unigrams`), so a one-character query (a surname such
+ * as 王) finds 王小明; a longer query looks only for its bigrams, which imply them.
+ */
+function cjkTerms(run: string, out: string[], unigrams: boolean): void {
   const chars = Array.from(run);
-  if (chars.length === 1) out.push(chars[0]!);
+  if (chars.length === 1 || unigrams) out.push(...chars);
   for (let i = 0; i + 1 < chars.length; i++) out.push(chars[i]! + chars[i + 1]!);
 }
 
@@ -47,19 +53,32 @@ export function wordTerm(word: string): string | null {
 }
 
 /** Terms of already-normalised text, in order, with repeats. */
-function termsOfNormalized(text: string, out: string[]): void {
+function termsOfNormalized(text: string, out: string[], unigrams = false): void {
   for (const m of text.matchAll(TOKEN)) {
     const tok = m[0];
-    if (CJK_RUN.test(tok)) cjkTerms(tok, out);
+    if (CJK_RUN.test(tok)) cjkTerms(tok, out, unigrams);
     else {
       const t = wordTerm(tok);
       if (t !== null) out.push(t);
     }
   }
-  for (const m of text.matchAll(ADDRESS_IN_TEXT)) {
-    const a = trimAddress(m[0]);
-    const at = a.lastIndexOf('@');
-    if (at > 0 && at < a.length - 1) out.push(a, a.slice(at + 1));
+  addressesIn(text, out);
+}
+
+/**
+ * Pushes each address in free text and its domain. Grown outwards from each '@' rather than
+ * matched by a regular expression, which backtracks quadratically over a long word with no
+ * '@' (100 KB of letters took 30 s).
+ */
+function addressesIn(text: string, out: string[]): void {
+  for (let at = text.indexOf('@'); at >= 0; at = text.indexOf('@', at + 1)) {
+    let start = at;
+    while (start > 0 && LOCAL_CHAR.test(text[start - 1]!)) start--;
+    let end = at + 1;
+    while (end < text.length && DOMAIN_CHAR.test(text[end]!)) end++;
+    const local = text.slice(start, at).replace(/^[.\-]+/, '');
+    const domain = text.slice(at + 1, end).replace(/^[.\-]+|[.\-]+$/g, '');
+    if (local && /[^.]\.[^.]/.test(domain)) out.push(`${local}@${domain}`, domain);
   }
 }
 
@@ -68,10 +87,6 @@ export function textTerms(text: string): string[] {
   const out: string[] = [];
   termsOfNormalized(normalize(text), out);
   return out;
-}
-
-function trimAddress(a: string): string {
-  return a.replace(/^[.\-]+|[.\-]+$/g, '');
 }
 
 /** A header or envelope address as one canonical string: `Name <A@B.test>` -> a@b.test. */
@@ -104,10 +119,7 @@ export function termsOfDoc(doc: IndexDoc): string[] {
   const out: string[] = [`dir:${doc.direction}`];
   fieldTerms('from', doc.from, out);
   fieldTerms('to', doc.to, out);
-  termsOfNormalized(normalize(doc.subject), out);
-  termsOfNormalized(normalize(doc.body), out);
-  for (const name of doc.attachmentNames) termsOfNormalized(normalize(name), out);
-  termsOfNormalized(normalize(doc.attachmentText), out);
+  for (const text of [doc.subject, doc.body, ...doc.attachmentNames, doc.attachmentText]) termsOfNormalized(normalize(text), out, true);
   return [...new Set(out)];
 }
 

@@ -103,7 +103,7 @@ test('snippet: the start of the text when nothing matches, or when there is no q
 });
 
 test('snippet never throws on any input', () => {
-  const inputs: unknown[] = [null, undefined, 42, {}, '\uD800\uDC00\uD800', '\u0000'.repeat(10), '報'.repeat(1_000_000)];
+  const inputs: unknown[] = [null, undefined, 42, {}, '\uD800\uDC00\uD800', '\u0000'.repeat(10), '報'.repeat(300_000)];
   for (const t of inputs) for (const q of [null, '', '報', '"NEAR(*', '\uDFFF'] as unknown[]) for (const max of [0, -1, NaN, 1, 160, Infinity]) {
     assert.doesNotThrow(() => snippet(t as string, q as string, max));
   }

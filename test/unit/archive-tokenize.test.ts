@@ -101,8 +101,15 @@ test('TermHasher: 16 hex characters, keyed, stable, no readable word', () => {
   assert.throws(() => new TermHasher(Buffer.alloc(16)), /term key: expected 32 bytes, got 16/);
 });
 
-test('the tokenizer never throws on hostile text', () => {
-  const hostile = ['\u0000', '\uD800', '\uDFFF\uD800', '"'.repeat(1000), 'NEAR(a b)', '*^-', '\u200B\u200D', '@@@.@', 'a@', '@b', `${'報'.repeat(50_000)}`];
+test('the tokenizer never throws on hostile text, and a 100 KB word takes no time', { timeout: 10_000 }, () => {
+  const hostile = ['x'.repeat(100_000), `${'a.'.repeat(50_000)}@`, `@${'b.'.repeat(50_000)}`, 'a@'.repeat(50_000), '\u0000', '\uD800', '\uDFFF\uD800', '"'.repeat(1000), 'NEAR(a b)', '*^-', '\u200B\u200D', '@@@.@', 'a@', '@b', `${'報'.repeat(50_000)}`];
   for (const s of hostile) assert.doesNotThrow(() => textTerms(s), JSON.stringify(s.slice(0, 20)));
   assert.equal(textTerms('報'.repeat(50_000)).length, 49_999);
+});
+
+test('a message is indexed by its single CJK characters too; a query only by its bigrams', () => {
+  const terms = termsOfDoc(doc({ subject: '王小明的報價單' }));
+  for (const x of ['王', '小', '明', '王小', '報價', '價單']) assert.ok(terms.includes(x), x);
+  assert.deepEqual(queryTerms({ text: '王小明' }).terms, ['王小', '小明']);
+  assert.deepEqual(queryTerms({ text: '王' }).terms, ['王']);
 });
