@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { TermHasher, queryTerms, termsOfDoc } from './tokenize.js';
+import { TermHasher, queryTerms, termsOfDoc, tooManyTerms } from './tokenize.js';
 import type { IndexDoc, SearchQuery, SearchResult } from './types.js';
 
 /**
@@ -94,11 +94,16 @@ function serve(data: IndexWorkerData) {
 
   function search(q: SearchQuery): SearchResult {
     if (!Number.isInteger(q.limit) || q.limit < 1) throw new Error(`search: limit must be a positive whole number, got ${q.limit}`);
+    for (const k of ['before', 'since', 'until'] as const) {
+      if (q[k] !== undefined && !Number.isFinite(q[k])) throw new Error(`search: ${k} must be a number, got ${q[k]}`);
+    }
     const before = q.before ?? Number.MAX_SAFE_INTEGER;
     const since = q.since ?? Number.MIN_SAFE_INTEGER;
     const until = q.until ?? Number.MAX_SAFE_INTEGER;
     const { terms, matchesNothing } = queryTerms(q);
     if (matchesNothing) return { seqs: [], more: false };
+    const tooMany = tooManyTerms(terms);
+    if (tooMany) throw new Error(tooMany);
     let rows: number[];
     if (terms.length === 0) rows = st.list.all(before, since, until, q.limit + 1) as number[];
     else {

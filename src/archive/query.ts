@@ -1,5 +1,5 @@
 import { DIRECTIONS, type Direction, type IndexDoc, type SearchQuery } from './types.js';
-import { queryTerms, termsOfDoc, type TermQuery } from './tokenize.js';
+import { queryTerms, termsOfDoc, tooManyTerms, type TermQuery } from './tokenize.js';
 
 const DAY_MS = 86_400_000;
 
@@ -67,6 +67,8 @@ export function parseQuery(s: string): Omit<SearchQuery, 'limit'> {
   }
   if (q.since !== undefined && q.until !== undefined && q.since > q.until) throw new Error('since: is after until:');
   q.text = text.join(' ');
+  const tooMany = tooManyTerms(queryTerms(q).terms);
+  if (tooMany) throw new Error(tooMany);
   return q;
 }
 

@@ -194,6 +194,10 @@ test('hostile queries neither raise an SQL error nor match wrongly', () =>
       const want = [3, 2, 1].filter((s) => docMatches(doc(s, s === 1 ? { subject: 'near or not', body: 'a * b ^ c - d' } : { subject: s === 2 ? 'invoice' : '報價' }), { text }));
       assert.deepEqual(r.seqs, want, JSON.stringify(text.slice(0, 30)));
     }
+    // Thousands of different words: a clear refusal, not an SQL error nor a worker held for seconds.
+    const many = Array.from({ length: 5000 }, (_, i) => `w${i.toString(36)}`).join(' ');
+    await assert.rejects(idx.search({ text: many, limit: 10 }), { message: /^archive index: query: too many words \(\d+ search terms; at most 256\)$/ });
+    await assert.rejects(idx.search({ text: 'x', limit: 10, before: Number.NaN }), { message: 'archive index: search: before must be a number, got NaN' });
     // Spelled-out operators are words: "or" and "near" are in doc 1 only.
     assert.deepEqual(await all(idx, { text: 'invoice OR 報價' }), []);
     assert.deepEqual(await all(idx, { text: 'NEAR or' }), [1]);

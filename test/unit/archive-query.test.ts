@@ -47,6 +47,7 @@ test('parseQuery: one clear line naming the bad part', () => {
     ['from:', /^from: needs a value/],
     ['from:a@b.test from:c@d.test', /^from: given twice$/],
     ['since:2026-03-02 until:2026-03-01', /^since: is after until:$/],
+    [Array.from({ length: 300 }, (_, i) => `w${i}`).join(' '), /^query: too many words \(300 search terms; at most 256\)$/],
   ];
   for (const [q, re] of cases) assert.throws(() => parseQuery(q), { message: re }, q);
 });
