@@ -67,6 +67,7 @@ export interface SearchTools {
   parseQuery(s: string): Omit<SearchQuery, 'limit'>;
   docMatches(doc: IndexDoc, q: Omit<SearchQuery, 'limit' | 'before'>): boolean;
   snippet(text: string, queryText: string, max?: number): string;
+  hasMatch(text: string, queryText: string): boolean;
 }
 
 export interface ArchiverDeps {
@@ -301,9 +302,10 @@ export class Archiver {
 
   private async snippetOf(meta: ArchivedMeta, query: string): Promise<string> {
     const t = await this.text(meta);
-    const found = this.d.tools.snippet(t.body, query);
+    const { snippet, hasMatch } = this.d.tools;
     // A word found only in an attachment's name or text: the snippet comes from there.
-    return t.attachmentText && query.trim() && found === this.d.tools.snippet(t.body, '') ? this.d.tools.snippet(`${meta.attachments.map((a) => a.name).join(' ')} ${t.attachmentText}`, query) || found : found;
+    const attached = `${meta.attachments.map((a) => a.name).join(' ')} ${t.attachmentText}`;
+    return !hasMatch(t.body, query) && hasMatch(attached, query) ? snippet(attached, query) : snippet(t.body, query);
   }
 
   async holds(): Promise<Hold[]> {

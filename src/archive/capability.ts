@@ -19,7 +19,7 @@ import { LocalPackStore, PACK_DATA_SUBLEVELS } from './packs.js';
 import { Chain, CHAIN_DATA_SUBLEVELS } from './chain.js';
 import { openSqliteIndex } from './index-sqlite.js';
 import { parseQuery, docMatches } from './query.js';
-import { snippet } from './snippet.js';
+import { snippet, hasMatch } from './snippet.js';
 
 const INDEX_FOLDER = 'archive-index';
 
@@ -48,6 +48,8 @@ export interface ArchiveCapability extends Capability {
   reindex(): Promise<number>;
   verify(): Promise<VerifyOutcome>;
   indexProgress(): { indexing: boolean; upTo: number };
+  /** Why the archive takes nothing in (a damaged chain), or null. */
+  halted(): string | null;
 }
 
 export type VerifyOutcome = Awaited<ReturnType<Chain['verify']>>;
@@ -57,7 +59,7 @@ function rulesetHash(set: RuleSet): string {
   return createHash('sha256').update(JSON.stringify(set)).digest('hex').slice(0, 24);
 }
 
-export const SEARCH_TOOLS: SearchTools = { parseQuery, docMatches, snippet };
+export const SEARCH_TOOLS: SearchTools = { parseQuery, docMatches, snippet, hasMatch };
 
 /**
  * The mail archive: every committed message enters the intake in the commit's own batch
@@ -74,7 +76,15 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   const blobs = new LocalPackStore(dataDir, db, durability, log);
   await blobs.open();
   const chain = new Chain(db, keys, () => encrypt);
-  await chain.open();
+  // A chain that does not end at its head was tampered with or damaged: nothing is appended
+  // (it would overwrite the evidence) until the administrator has looked. Mail is still
+  // accepted and waits in the intake; search and verify work.
+  let halted: string | null = null;
+  await chain.open().catch((err: Error) => {
+    halted = err.message;
+    log.error({ evt: 'archive.halted', err: err.message }, 'archive halted: the chain does not end at its head');
+    emit({ kind: 'archive.halted', severity: 'critical', text: `${err.message}; new mail waits in the archive intake until this is resolved` });
+  });
   const index = await openSqliteIndex(join(dataDir, INDEX_FOLDER), keys.term);
   const preparer = workerPreparer(keys);
   const archiver = new Archiver({ db, durability, sealing, preparer, encrypt: () => encrypt, blobs, chain, index, tools: SEARCH_TOOLS, clock, log, emit });
@@ -92,7 +102,7 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   };
   await recordRules();
 
-  const intake = new IntakeProcessor({ db, dataDir, archiver, batchMax: () => settings().batchMax, clock, log, emit });
+  const intake = new IntakeProcessor({ db, dataDir, archiver, batchMax: () => settings().batchMax, halted: () => halted, clock, log, emit });
   const direction = (env: Envelope): Direction => {
     const local = !!env.login || env.origin === 'mlsd' || isTrustedClient(env.clientIp);
     if (!local) return 'in';
@@ -143,6 +153,7 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   anchor();
   const anchorTimer: Timer = clock.setInterval(anchor, DAY_MS);
   const purgeTimer: Timer = clock.setInterval(() => {
+    if (halted) return;
     void archiver.purge(false).then(
       (r) => r.purged && emit({ kind: 'archive.purge', severity: 'info', text: `archive: ${r.purged} messages past retention purged, ${r.held} held` }),
       (err: Error) => log.error({ evt: 'archive.purge.fail', err: err.message }, 'daily purge failed'),
@@ -171,7 +182,8 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
       }),
     verify: async () => chain.verify({ blobs, keys, anchors: await anchors() }),
     indexProgress: () => ({ indexing: indexing !== null, upTo: indexedTo }),
-    status: archiveStatus(() => ({ enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => index.indexedUpTo(), indexing: indexing !== null })),
+    halted: () => halted,
+    status: archiveStatus(() => ({ halted, enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => index.indexedUpTo(), indexing: indexing !== null })),
     configChanged(cfg, key) {
       if (key === 'archive' || key.startsWith('archive.')) void recordRules().catch((err: Error) => log.error({ evt: 'archive.rules.fail', err: err.message }, 'could not record the new archive rules; the old ones stay in force'));
       void cfg;
@@ -197,6 +209,7 @@ export function holdId(): string {
 }
 
 interface ArchiveStatusDeps {
+  halted: string | null;
   enabled: boolean;
   head: { seq: number; mac: string };
   intake: () => Promise<number>;
@@ -210,10 +223,10 @@ function archiveStatus(deps: () => ArchiveStatusDeps): StatusSection {
     if (!b.serving) return null;
     const d = deps();
     const [waiting, stats, indexed] = await Promise.all([d.intake(), d.blobs(), d.indexedUpTo()]);
-    const json = { enabled: d.enabled, records: d.head.seq, head: d.head.mac, intake: waiting, blobs: stats.blobs, bytes: stats.bytes, packs: stats.files, indexedUpTo: indexed, indexing: d.indexing };
+    const json = { halted: d.halted, enabled: d.enabled, records: d.head.seq, head: d.head.mac, intake: waiting, blobs: stats.blobs, bytes: stats.bytes, packs: stats.files, indexedUpTo: indexed, indexing: d.indexing };
     return {
       json: { archive: json },
-      lines: [`archive: ${d.enabled ? 'on' : 'off'}, ${d.head.seq} chain records, ${stats.blobs} blobs in ${stats.files} packs (${stats.bytes} bytes), ${waiting} waiting, indexed to ${indexed}${d.indexing ? ' (indexing)' : ''}`],
+      lines: [`archive: ${d.halted ? `HALTED (${d.halted})` : d.enabled ? 'on' : 'off'}, ${d.head.seq} chain records, ${stats.blobs} blobs in ${stats.files} packs (${stats.bytes} bytes), ${waiting} waiting, indexed to ${indexed}${d.indexing ? ' (indexing)' : ''}`],
     };
   };
 }

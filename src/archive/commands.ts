@@ -145,6 +145,8 @@ export function archiveCommands(deps: () => ArchiveCapability, tools: SearchTool
       standby: false,
       run: async (input) => {
         const dry = input.flag('dry-run');
+        const halted = deps().halted();
+        if (halted && !dry) throw new Error(`archive purge: the archive is halted (${halted}); run archive verify`);
         const r = await archiver().purge(dry);
         const text = dry
           ? `archive purge (dry run): ${r.due} past retention, ${r.held} held, ${r.ids.length} would be purged${r.ids.length ? `: ${r.ids.slice(0, 50).join(', ')}${r.ids.length > 50 ? ', ...' : ''}` : ''}`

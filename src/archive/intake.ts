@@ -20,6 +20,8 @@ export interface IntakeDeps {
   dataDir: string;
   archiver: Archiver;
   batchMax: () => number;
+  /** Why nothing may be taken in now (a damaged chain), or null. */
+  halted: () => string | null;
   clock: Clock;
   log: Logger;
   emit: (ev: EventInput) => void;
@@ -37,7 +39,6 @@ export class IntakeProcessor {
   private again = false;
   private stopped = false;
   private failing = false;
-  pending = 0;
 
   constructor(private readonly d: IntakeDeps) {}
 
@@ -79,6 +80,7 @@ export class IntakeProcessor {
 
   private async batch(): Promise<number> {
     const { db, dataDir, archiver } = this.d;
+    if (this.d.halted()) return 0;
     const recs: IntakeRecord[] = [];
     let bytes = 0;
     for await (const v of sublevel(db, INTAKE).values({ limit: this.d.batchMax() })) {
@@ -87,10 +89,7 @@ export class IntakeProcessor {
       recs.push(rec);
       bytes += rec.size;
     }
-    if (!recs.length) {
-      this.pending = 0;
-      return 0;
-    }
+    if (!recs.length) return 0;
     const items: { rec: IntakeRecord; bytes: Buffer }[] = [];
     const done: BatchOp[] = [];
     for (const rec of recs) {

@@ -23,6 +23,16 @@ function firstMatch(text: string, terms: Set<string>): number {
   return -1;
 }
 
+/** Whether a term of `queryText` occurs in `text` (where the snippet should be cut from). */
+export function hasMatch(text: string, queryText: string): boolean {
+  try {
+    const terms = new Set(textTerms(queryText.slice(0, 10_000)));
+    return terms.size > 0 && firstMatch(text.slice(0, SCAN_MAX).replace(/\s+/g, ' '), terms) >= 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A short excerpt of `text` (whitespace collapsed, at most `max` characters) around the
  * first place a term of `queryText` occurs (a CJK bigram or an English stem), with … where
