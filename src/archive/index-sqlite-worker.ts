@@ -74,7 +74,9 @@ function serve(data: IndexWorkerData) {
     lastUntilFromNewest: db.prepare('SELECT max(seq) FROM docs WHERE time <= ?').pluck(),
     lastUntilFromOldest: db.prepare('SELECT max(seq) FROM docs INDEXED BY docs_time WHERE time <= ?').pluck(),
     ends: db.prepare('SELECT (SELECT time FROM docs ORDER BY seq LIMIT 1) AS oldest, (SELECT time FROM docs ORDER BY seq DESC LIMIT 1) AS newest'),
-    list: db.prepare('SELECT seq FROM docs WHERE seq < ? AND time BETWEEN ? AND ? ORDER BY seq DESC LIMIT ?').pluck(),
+    // NOT INDEXED: newest first down the primary key, stopping at LIMIT; with the time
+    // index the planner took every row in the range and sorted them (95 ms at 200k).
+    list: db.prepare('SELECT seq FROM docs NOT INDEXED WHERE seq < ? AND time BETWEEN ? AND ? ORDER BY seq DESC LIMIT ?').pluck(),
   };
 
   const add = db.transaction((docs: IndexDoc[]) => {
@@ -125,12 +127,12 @@ function serve(data: IndexWorkerData) {
     const tooMany = tooManyTerms(terms);
     if (tooMany) throw new Error(tooMany);
     let rows: number[];
+    if (q.until !== undefined) before = Math.min(before, untilBound(q.until));
     if (terms.length === 0) rows = st.list.all(before, since, until, q.limit + 1) as number[];
     else {
       // Tokens are 16 hex characters from the hasher, quoted: no user text reaches the
       // FTS5 query language, so quotes, NEAR(, OR, *, ^ or - in a query are plain words.
       const match = hasher.tokens(terms).map((t) => `"${t}"`).join(' ');
-      if (q.until !== undefined) before = Math.min(before, untilBound(q.until));
       rows = (q.since === undefined && q.until === undefined ? st.match.all(match, before, q.limit + 1) : st.matchTimed.all(match, before, since, until, q.limit + 1)) as number[];
     }
     const more = rows.length > q.limit;
