@@ -133,6 +133,9 @@ test('reopening keeps the data; a wrong-length key is refused', async () => {
     assert.deepEqual(await all(b, { text: 'invoices' }), [2]);
     assert.equal(await b.indexedUpTo(), 2);
     await b.close();
+    // A closed index answers with an error, never leaves a caller waiting.
+    await assert.rejects(b.search({ text: 'x', limit: 1 }), /archive index worker exited/);
+    await b.close();
     // Another key makes other tokens: the same files find nothing (the key is the index's).
     const c = await openSqliteIndex(dir, Buffer.alloc(32, 1));
     assert.deepEqual(await all(c, { text: '報價' }), []);
