@@ -71,7 +71,7 @@ function serve(data: IndexWorkerData) {
       .prepare('SELECT terms.rowid FROM terms CROSS JOIN docs ON docs.seq = terms.rowid WHERE terms MATCH ? AND terms.rowid < ? AND docs.time BETWEEN ? AND ? ORDER BY terms.rowid DESC LIMIT ?')
       .pluck(),
     // The newest message at or before `until`, found from whichever end is nearer (see untilBound).
-    lastUntilFromNewest: db.prepare('SELECT max(seq) FROM docs WHERE time <= ?').pluck(),
+    lastUntilFromNewest: db.prepare('SELECT max(seq) FROM docs NOT INDEXED WHERE time <= ?').pluck(),
     lastUntilFromOldest: db.prepare('SELECT max(seq) FROM docs INDEXED BY docs_time WHERE time <= ?').pluck(),
     ends: db.prepare('SELECT (SELECT time FROM docs ORDER BY seq LIMIT 1) AS oldest, (SELECT time FROM docs ORDER BY seq DESC LIMIT 1) AS newest'),
     // NOT INDEXED: newest first down the primary key, stopping at LIMIT; with the time
