@@ -133,6 +133,9 @@ test('reopening keeps the data; a wrong-length key is refused', async () => {
     assert.deepEqual(await all(b, { text: 'invoices' }), [2]);
     assert.equal(await b.indexedUpTo(), 2);
     await b.close();
+    // A closed index answers with an error, never leaves a caller waiting.
+    await assert.rejects(b.search({ text: 'x', limit: 1 }), /archive index worker exited/);
+    await b.close();
     // Another key makes other tokens: the same files find nothing (the key is the index's).
     const c = await openSqliteIndex(dir, Buffer.alloc(32, 1));
     assert.deepEqual(await all(c, { text: '報價' }), []);
@@ -220,10 +223,14 @@ test('the index agrees with the in-memory matcher (holds) over a mixed corpus', 
         subject: `${words[rnd(10)]} ${words[rnd(10)]}`,
         body: `${words[rnd(10)]}，${words[rnd(10)]}`,
         attachmentNames: rnd(5) === 0 ? [`${words[rnd(10)]}.pdf`] : [],
+        // Arrival times mostly in seq order, some hours off (a clock step, a failover): the
+        // until bound the index computes must still be exact.
+        time: T0 + i * HOUR + (rnd(10) === 0 ? (rnd(200) - 100) * HOUR : 0),
       }),
     );
     await idx.add(docs);
-    const queries = ['invoice', '報價', '價單 合約', '會', '王', 'report from:corp.test', 'to:bob@x.test 會議', 'direction:out pdf', 'since:2026-03-05 until:2026-03-08', 'shipment to:sub.x.test direction:internal', '發票 2026', ''];
+    const queries = ['invoice', '報價', '價單 合約', '會', '王', 'report from:corp.test', 'to:bob@x.test 會議', 'direction:out pdf', 'since:2026-03-05 until:2026-03-08', 'shipment to:sub.x.test direction:internal', '發票 2026', '',
+      'invoice until:2026-03-03', '報價 until:2026-03-12', 'report until:2026-03-02', 'until:2026-03-11', '會 since:2026-03-10 until:2026-03-11', 'direction:in until:2026-03-01'];
     let found = 0;
     for (const s of queries) {
       const q = parseQuery(s);
