@@ -64,7 +64,7 @@ export class Lexicon {
   readonly zh = new Zipf(ZH_COMMON.length, 1.0);
   readonly en = new Zipf(EN_COMMON.length, 1.0);
   readonly zhTailZ = new Zipf(ZH_TAIL_N, 1.1);
-  readonly enTailZ = new Zipf(EN_TAIL_N, 1.1);
+  readonly enTailZ = new Zipf(Math.min(EN_TAIL_N, 100_000), 1.1);
   private readonly zhScatter = scatter(ZH_TAIL_N);
   private readonly enScatter = scatter(EN_TAIL_N);
 
