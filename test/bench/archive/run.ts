@@ -6,7 +6,7 @@
  *
  *   node dist/test/bench/archive/run.js           (root: the SMTP part starts/stops Postfix)
  *   ARCHIVE_BENCH_MESSAGES=1000000  corpus size for ingest and search
- *   ARCHIVE_BENCH_SMTP_MESSAGES=5000  messages per SMTP run; ARCHIVE_BENCH_SMTP_ROUNDS=2 (A/B/A/B)
+ *   ARCHIVE_BENCH_SMTP_MESSAGES=5000  messages per SMTP run; ARCHIVE_BENCH_SMTP_ROUNDS=3 (A/B, B/A, A/B)
  *   ARCHIVE_BENCH_SMTP_CONC=10      concurrent SMTP sessions
  *   ARCHIVE_BENCH_PARTS=ingest,search,smtp   which parts (search alone reuses a kept ingest)
  *   ARCHIVE_BENCH_DIR=/work/bench-archive-data   where the data goes (gigabytes at 1M)
@@ -26,7 +26,7 @@ import { run } from '../lib.js';
 const env = (k: string, d: string) => process.env[`ARCHIVE_BENCH_${k}`] ?? d;
 const MESSAGES = Number(env('MESSAGES', '1000000'));
 const SMTP_MESSAGES = Number(env('SMTP_MESSAGES', '5000'));
-const SMTP_ROUNDS = Math.max(2, Number(env('SMTP_ROUNDS', '2')));
+const SMTP_ROUNDS = Math.max(2, Number(env('SMTP_ROUNDS', '3')));
 const SMTP_CONC = Number(env('SMTP_CONC', '10'));
 const SEARCH_ROUNDS = Number(env('SEARCH_ROUNDS', '5'));
 const PARTS = new Set(env('PARTS', 'ingest,search,smtp').split(','));

@@ -241,16 +241,16 @@ export async function smtpCost(o: SmtpCostOptions): Promise<void> {
         log(row([targets[name]!.name, String(r + 1), String(msgs.length), fmt(f.rate), fmt(pct(f.lat, 50), 1), fmt(pct(f.lat, 95), 1), fmt(f.settleMs / 1000, 1)], widths));
       }
     }
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
     const sum = (name: string) => {
       const runs = got[name]!;
-      return { rate: mean(runs.map((x) => x.rate)), p50: mean(runs.map((x) => pct(x.lat, 50))), p95: mean(runs.map((x) => pct(x.lat, 95))) };
+      return { rate: median(runs.map((x) => x.rate)), p50: median(runs.map((x) => pct(x.lat, 50))), p95: median(runs.map((x) => pct(x.lat, 95))) };
     };
     const a = sum('mlsd off');
     const b = sum('mlsd on');
     const pa = sum('postfix');
     const pb = sum('postfix bcc');
-    log(`\nmeans over ${o.rounds} rounds (${o.messages} corpus messages each, ${o.conc} sessions):`);
+    log(`\nmedians over ${o.rounds} rounds (${o.messages} corpus messages each, ${o.conc} sessions):`);
     const w2 = [22, 9, 8, 8];
     log(row(['', 'msg/s', 'p50 ms', 'p95 ms'], w2));
     for (const [label, s] of [['mlsd archive off', a], ['mlsd archive on', b], ['postfix', pa], ['postfix always_bcc', pb]] as const) log(row([label, fmt(s.rate), fmt(s.p50, 1), fmt(s.p95, 1)], w2));
