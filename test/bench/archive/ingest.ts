@@ -24,16 +24,27 @@ export interface IngestFigures {
   batchMs: number[];
   peakRssKiB: number;
   batchMax: number;
+  checkpointMs: number;
 }
 
-export async function ingestCorpus(archiver: Archiver, ruleset: string, count: number, batchMax: number, log: (s: string) => void): Promise<IngestFigures> {
-  const f: IngestFigures = { messages: 0, archived: 0, skipped: 0, duplicates: 0, corpusBytes: 0, withAttachments: 0, seconds: 0, busySeconds: 0, first: NaN, last: NaN, batchMs: [], peakRssKiB: 0, batchMax };
+/** `atCheckpoint`: called (and awaited) once the ingest has passed each of `checkpoints` messages. */
+export async function ingestCorpus(
+  archiver: Archiver,
+  ruleset: string,
+  count: number,
+  batchMax: number,
+  log: (s: string) => void,
+  checkpoints: number[] = [],
+  atCheckpoint: (n: number, first: number, last: number) => Promise<void> = async () => undefined,
+): Promise<IngestFigures> {
+  const pending = checkpoints.filter((n) => n < count).sort((a, b) => a - b);
+  const f: IngestFigures = { messages: 0, archived: 0, skipped: 0, duplicates: 0, corpusBytes: 0, withAttachments: 0, seconds: 0, busySeconds: 0, first: NaN, last: NaN, batchMs: [], peakRssKiB: 0, batchMax, checkpointMs: 0 };
   const sizes = new Uint32Array(count);
   const t0 = now();
   const every = Math.max(batchMax, Math.round(count / 20 / batchMax) * batchMax);
   let lastReport = { t: t0, n: 0 };
   const widths = [10, 10, 9, 9, 9, 9];
-  log(row(['messages', 'elapsed s', 'msg/s', 'int msg/s', 'RSS MiB', 'batch p95'], widths));
+  log(row(['messages', 'ingest s', 'msg/s', 'int msg/s', 'RSS MiB', 'batch p95'], widths));
   for await (const batch of corpusBatches(count, ruleset, batchMax)) {
     for (const m of batch) {
       sizes[f.messages++] = m.bytes.length;
@@ -53,11 +64,19 @@ export async function ingestCorpus(archiver: Archiver, ruleset: string, count: n
     if (f.messages - lastReport.n >= every || f.messages === count) {
       const t = now();
       const recent = [...f.batchMs.slice(-Math.ceil(every / batchMax))].sort((a, b) => a - b);
-      log(row([String(f.messages), fmt((t - t0) / 1000), fmt(f.messages / ((t - t0) / 1000)), fmt((f.messages - lastReport.n) / ((t - lastReport.t) / 1000)), fmt((await procKiB('VmRSS')) / 1024), `${fmt(pct(recent, 95))} ms`], widths));
+      log(row([String(f.messages), fmt((t - t0 - f.checkpointMs) / 1000), fmt(f.messages / ((t - t0 - f.checkpointMs) / 1000)), fmt((f.messages - lastReport.n) / ((t - lastReport.t) / 1000)), fmt((await procKiB('VmRSS')) / 1024), `${fmt(pct(recent, 95))} ms`], widths));
       lastReport = { t, n: f.messages };
     }
+    if (pending.length && f.messages >= pending[0]!) {
+      pending.shift();
+      const c0 = now();
+      await atCheckpoint(f.messages, f.first, f.last);
+      // The search's time is not the ingest's.
+      lastReport.t += now() - c0;
+      f.checkpointMs += now() - c0;
+    }
   }
-  f.seconds = (now() - t0) / 1000;
+  f.seconds = (now() - t0 - f.checkpointMs) / 1000;
   f.peakRssKiB = await procKiB('VmHWM');
   const sorted = [...sizes.subarray(0, f.messages)].sort((a, b) => a - b);
   log(`corpus: ${f.messages} messages, ${mib(f.corpusBytes)}, size median ${fmt(pct(sorted, 50) / 1024, 1)} KiB, p90 ${fmt(pct(sorted, 90) / 1024, 1)} KiB, p99 ${fmt(pct(sorted, 99) / 1024, 1)} KiB, max ${fmt(sorted.at(-1)! / 1024, 1)} KiB; ${fmt((100 * f.withAttachments) / f.messages, 1)} % with attachments`);

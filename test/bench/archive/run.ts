@@ -12,6 +12,7 @@
  *   ARCHIVE_BENCH_DIR=/work/bench-archive-data   where the data goes (gigabytes at 1M)
  *   ARCHIVE_BENCH_KEEP=1            keep the ingested archive (for a later search-only run)
  *   ARCHIVE_BENCH_SEARCH_ROUNDS=5   runs of each query
+ *   ARCHIVE_BENCH_SEARCH_AT=100000,250000,500000   also measure search when the ingest passes these sizes
  */
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
@@ -29,6 +30,7 @@ const SMTP_MESSAGES = Number(env('SMTP_MESSAGES', '5000'));
 const SMTP_ROUNDS = Math.max(2, Number(env('SMTP_ROUNDS', '3')));
 const SMTP_CONC = Number(env('SMTP_CONC', '10'));
 const SEARCH_ROUNDS = Number(env('SEARCH_ROUNDS', '5'));
+const SEARCH_AT = env('SEARCH_AT', '100000,250000,500000').split(',').filter(Boolean).map(Number);
 const PARTS = new Set(env('PARTS', 'ingest,search,smtp').split(','));
 const DIR = env('DIR', '/work/bench-archive-data');
 const KEEP = env('KEEP', '') === '1';
@@ -61,7 +63,12 @@ async function main(): Promise<void> {
     try {
       if (PARTS.has('ingest')) {
         log(`\n== ingest: ${MESSAGES} corpus messages through Archiver.ingest, batches of ${BATCH_MAX} (archive.batchMax)`);
-        const f = await ingestCorpus(a.archiver, a.ruleset, MESSAGES, BATCH_MAX, log);
+        const checkpoint = async (n: number, first: number, last: number) => {
+          log(`\n-- search at ${n} messages (ingest paused)`);
+          await searchLatency(a.archiver, first, last, SEARCH_ROUNDS, log, true);
+          log('');
+        };
+        const f = await ingestCorpus(a.archiver, a.ruleset, MESSAGES, BATCH_MAX, log, PARTS.has('search') ? SEARCH_AT : [], checkpoint);
         await printIngest(f, dataDir, configDir, log);
         meta = { messages: f.messages, first: f.first, last: f.last };
       }

@@ -10,7 +10,8 @@ import { fmt, now, pct, row } from './measure.js';
 const LIMIT = 20;
 export const SEARCH_TARGET_P95_MS = 200;
 
-export async function searchLatency(archiver: Archiver, first: number, last: number, rounds: number, log: (s: string) => void): Promise<{ p50: number; p95: number; p99: number }> {
+/** `brief`: the summary lines only (a checkpoint during the ingest). */
+export async function searchLatency(archiver: Archiver, first: number, last: number, rounds: number, log: (s: string) => void, brief = false): Promise<{ p50: number; p95: number; p99: number }> {
   const queries = benchQueries(first, last);
   const times: number[][] = queries.map(() => []);
   const hits: number[] = [];
@@ -24,8 +25,8 @@ export async function searchLatency(archiver: Archiver, first: number, last: num
       more[i] = res.more;
     }
   const widths = [36, 22, 7, 9, 9, 9];
-  log(row(['query', 'text', 'hits', 'first ms', 'med ms', 'max ms'], widths));
-  for (const [i, { label, q }] of queries.entries()) {
+  if (!brief) log(row(['query', 'text', 'hits', 'first ms', 'med ms', 'max ms'], widths));
+  for (const [i, { label, q }] of brief ? [] : queries.entries()) {
     const t = [...times[i]!].sort((a, b) => a - b);
     const filters = [q.from && `from ${q.from}`, q.to && `to ${q.to}`, q.direction, q.since && 'since', q.until && 'until'].filter(Boolean).join(',');
     log(row([label, `${q.text}${filters ? ` [${filters.length > 12 ? `${filters.slice(0, 12)}…` : filters}]` : ''}`.slice(0, 22), `${hits[i]}${more[i] ? '+' : ''}`, fmt(times[i]![0]!, 1), fmt(pct(t, 50), 1), fmt(t.at(-1)!, 1)], widths));
