@@ -21,7 +21,7 @@ const USAGE = `usage:
   mlsd panel press up|down|enter|esc | panel screen [--json] | panel leds [--json]
   mlsd alarm list [--json] | alarm ack [ID]
   mlsd archive search QUERY [--from A] [--to A] [--since DATE] [--until DATE] [--direction in|out|internal] [--page N] [--json]
-  mlsd archive show ID | archive export ID > x.eml | archive verify [--json] | archive reindex | archive status [--json]
+  mlsd archive show ID | archive export ID > x.eml | archive verify [--json] | archive reindex
   mlsd archive hold add QUERY | archive hold remove QUERY|ID | archive hold list [--json] | archive purge [--dry-run] [--json]
 every command but start takes --config-dir DIR (default: the board's)`;
 

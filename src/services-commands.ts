@@ -6,6 +6,8 @@ import { accountCommands, accountStatus } from './accounts/commands.js';
 import { deliveryCommands, deliveryStatus } from './delivery/commands.js';
 import { quarantineCommands } from './scan/commands.js';
 import { smtpStatus } from './smtp/commands.js';
+import { archiveCommands } from './archive/commands.js';
+import { holdId, SEARCH_TOOLS } from './archive/capability.js';
 
 /**
  * The commands and status sections of the mail services, registered once: they reach
@@ -23,6 +25,8 @@ export function registerMailCommands(box: BoxContext, registry: CommandRegistry,
     routing: () => config.current.routing,
   })));
   status.add('reputation', (b) => (b.serving ? (live().reputation.status?.(b) ?? null) : null));
+  status.add('archive', (b) => (b.serving ? (live().archive.status?.(b) ?? null) : null));
+  registry.register('archive', archiveCommands(() => live().archive, SEARCH_TOOLS, holdId));
   registry.register('accounts', accountCommands(accounts));
   registry.register('delivery', deliveryCommands(() => ({
     queue: live().delivery.runner,

@@ -11,6 +11,7 @@ import { startAlerts } from './alerts/capability.js';
 import { startThresholds, type ThresholdsCapability } from './policy/thresholds-capability.js';
 import { startSmtp, type SmtpCapability } from './smtp/capability.js';
 import { diskUsageCapability, type DiskWatch } from './disk/capability.js';
+import { startArchive, type ArchiveCapability } from './archive/capability.js';
 
 /** The running mail services, by capability (the command layer reaches them through here). */
 export interface MailServices {
@@ -18,6 +19,7 @@ export interface MailServices {
   spool: SpoolCapability;
   delivery: DeliveryCapability;
   scan: ScanCapability;
+  archive: ArchiveCapability;
   thresholds: ThresholdsCapability;
   reputation: Capability;
   smtp: SmtpCapability;
@@ -53,6 +55,8 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
     const scan = up(await startScan(box, spool.spool, delivery.route, relay.isTrustedClient));
     // Mail the other box of a pair hands over goes where the scanners' verdict says, as recovered mail does.
     delivery.dispatchWith(scan.dispatch);
+    // Before recovery routes anything: the archive's intake of every commit from now on.
+    const archive = up(await startArchive(box, spool.spool, relay.isTrustedClient));
     // Recovery: everything committed but not fully routed is routed again.
     const pending = await spool.spool.pending();
     await delivery.resume(pending);
@@ -79,7 +83,7 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
         },
       }),
     );
-    return running(box, { accounts, spool, delivery, scan, thresholds, reputation, smtp, extras, all: [...started] }, releaseAddress);
+    return running(box, { accounts, spool, delivery, scan, archive, thresholds, reputation, smtp, extras, all: [...started] }, releaseAddress);
   } catch (err) {
     // Not active after all: nothing that started may keep running on a box that is not.
     await stopAll(box, started.reverse(), 0);

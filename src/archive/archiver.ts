@@ -5,14 +5,15 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../core/clock.js';
 import type { EventInput } from '../events/events.js';
 import { decide, retainUntil, type RuleSet } from './rules.js';
-import { extract, splitTrace, type Extracted } from './extract.js';
+import { extract } from './extract.js';
+import type { Preparer } from './prepare.js';
+import type { TextParts } from './prepare-core.js';
 import type { ArchiveIndex, ArchivedMeta, BlobStore, ChainHead, ChainRecord, IndexDoc, IntakeRecord, PurgeBody, SearchQuery } from './types.js';
 
-/** Keyed content addresses and sealing (compress, encrypt) of blobs. */
+/** Keyed content addresses, and opening sealed blobs (the prepare worker seals them). */
 export interface Sealing {
   address(bytes: Buffer): string;
-  seal(address: string, data: Buffer): Buffer;
-  open(address: string, sealed: Buffer): Buffer;
+  open(address: string, sealed: Buffer): Promise<Buffer>;
 }
 
 /** The hash chain, as the archiver uses it (src/archive/chain.ts). */
@@ -21,9 +22,9 @@ export interface ChainLog {
   append(kind: 'message' | 'purge', body: object): { record: ChainRecord; ops: BatchOp[] };
   /** Forgets appends whose batch was not written. */
   reset(): Promise<void>;
-  get(seq: number): Promise<ChainRecord | undefined>;
+  get(seq: number): Promise<ChainRecord | null>;
   /** The sealed body of a record, opened (and checked). */
-  body<T>(rec: ChainRecord): T;
+  body(rec: ChainRecord): unknown;
   tombstoneOps(records: ChainRecord[], purgeSeq: number): BatchOp[];
   /** Records with seq in [from, to], ascending. */
   iterate(from: number, to: number): AsyncIterable<ChainRecord>;
@@ -72,6 +73,9 @@ export interface ArchiverDeps {
   db: Db;
   durability: Durability;
   sealing: Sealing;
+  preparer: Preparer;
+  /** archive.encrypt (read at start: a restart-only key). */
+  encrypt: () => boolean;
   blobs: BlobStore;
   chain: ChainLog;
   index: ArchiveIndex;
@@ -98,18 +102,7 @@ export interface PurgeReport {
 const seqKey = (seq: number) => String(seq).padStart(12, '0');
 const PURGE_CHUNK = 1000;
 
-/** The text a message is found by (and its snippet is cut from), kept as a blob of its own. */
-interface TextParts {
-  body: string;
-  attachmentText: string;
-}
-
-function textOf(x: Extracted): Buffer {
-  const parts: TextParts = { body: x.body, attachmentText: x.attachmentText };
-  return Buffer.from(JSON.stringify(parts));
-}
-
-function docOf(seq: number, meta: ArchivedMeta, x: { body: string; attachmentText: string }): IndexDoc {
+function docOf(seq: number, meta: ArchivedMeta, x: TextParts): IndexDoc {
   return {
     seq,
     time: Date.parse(meta.envelope.received),
@@ -165,51 +158,52 @@ export class Archiver {
    * intake letting go) go into the same synced batch. Ids already archived are skipped, so
    * an intake replayed after a crash archives nothing twice.
    */
-  ingest(items: { rec: IntakeRecord; bytes: Buffer }[], extraOps: BatchOp[] = [], encrypt = true): Promise<IngestResult> {
-    return this.serial(() => this.ingestNow(items, extraOps, encrypt));
+  ingest(items: { rec: IntakeRecord; bytes: Buffer }[], extraOps: BatchOp[] = []): Promise<IngestResult> {
+    return this.serial(() => this.ingestNow(items, extraOps));
   }
 
-  private async ingestNow(items: { rec: IntakeRecord; bytes: Buffer }[], extraOps: BatchOp[], _encrypt: boolean): Promise<IngestResult> {
-    const { sealing, blobs, chain, db } = this.d;
+  private async ingestNow(items: { rec: IntakeRecord; bytes: Buffer }[], extraOps: BatchOp[]): Promise<IngestResult> {
+    const { blobs, chain, db } = this.d;
     const res: IngestResult = { archived: 0, skipped: 0, duplicates: 0 };
+    const fresh: { rec: IntakeRecord; bytes: Buffer }[] = [];
+    const seen = new Set<string>();
+    for (const it of items) {
+      if (seen.has(it.rec.id) || (await sublevel(db, IDS).get(it.rec.id)) !== undefined) continue;
+      seen.add(it.rec.id);
+      fresh.push(it);
+    }
+    const prepared = fresh.length ? await this.d.preparer.prepare(fresh.map((f) => ({ id: f.rec.id, bytes: f.bytes })), this.d.encrypt()) : [];
     const ops: BatchOp[] = [];
     const toStore: { address: string; sealed: Buffer }[] = [];
     const pendingAddr = new Set<string>();
     const refDelta = new Map<string, number>();
     const docs: IndexDoc[] = [];
-    const seen = new Set<string>();
     const now = new Date(this.d.clock.now());
-    const store = async (address: string, data: Buffer): Promise<boolean> => {
+    const store = async (address: string, sealed: Buffer): Promise<boolean> => {
       refDelta.set(address, (refDelta.get(address) ?? 0) + 1);
       if (pendingAddr.has(address) || (await blobs.has(address))) return false;
       pendingAddr.add(address);
-      toStore.push({ address, sealed: sealing.seal(address, data) });
+      toStore.push({ address, sealed });
       return true;
     };
-    for (const { rec, bytes } of items) {
-      if (seen.has(rec.id) || (await sublevel(db, IDS).get(rec.id)) !== undefined) continue;
-      seen.add(rec.id);
-      const { trace, content } = splitTrace(bytes, rec.id);
-      const x = await extract(content);
-      const verdictSet = await this.ruleset(rec.ruleset);
-      const decision = decide(verdictSet, { direction: rec.direction, from: rec.from, rcpt: rec.rcpt, subject: x.subject, size: content.length, hasAttachments: x.attachments.length > 0, verdict: rec.verdict });
+    for (const [i, { rec }] of fresh.entries()) {
+      const p = prepared[i]!;
+      const x = p.extracted;
+      const decision = decide(await this.ruleset(rec.ruleset), { direction: rec.direction, from: rec.from, rcpt: rec.rcpt, subject: x.subject, size: p.content.size, hasAttachments: x.attachments.length > 0, verdict: rec.verdict });
       if (decision.action === 'skip') {
         res.skipped++;
         this.d.log.info({ evt: 'archive.skip', id: rec.id, rule: decision.rule, verdict: rec.verdict }, 'not archived by the rules');
         continue;
       }
-      const address = sealing.address(content);
-      const text = textOf(x);
-      const textAddress = sealing.address(text);
-      if (!(await store(address, content))) res.duplicates++;
-      await store(textAddress, text);
+      if (!(await store(p.content.address, p.content.sealed))) res.duplicates++;
+      await store(p.text.address, p.text.sealed);
       const { ruleset: _r, ...envelope } = rec;
       const meta: ArchivedMeta = {
         id: rec.id,
-        content: address,
-        text: textAddress,
-        trace,
-        size: content.length,
+        content: p.content.address,
+        text: p.text.address,
+        trace: p.trace,
+        size: p.content.size,
         envelope,
         subject: x.subject,
         headerFrom: x.headerFrom,
@@ -237,6 +231,7 @@ export class Archiver {
       if (ops.length || extraOps.length) await this.d.durability.write([...blobOps, ...ops, ...extraOps]);
     } catch (err) {
       await chain.reset();
+      blobs.reset?.();
       throw err;
     }
     // The index follows the store; a crash here is caught up at the next start (indexedUpTo).
@@ -246,12 +241,12 @@ export class Archiver {
 
   /** The sealed metadata of a message record. */
   meta(rec: ChainRecord): ArchivedMeta {
-    return this.d.chain.body<ArchivedMeta>(rec);
+    return this.d.chain.body(rec) as ArchivedMeta;
   }
 
   async text(meta: ArchivedMeta): Promise<TextParts> {
     const sealed = await this.d.blobs.get(meta.text);
-    return sealed ? (JSON.parse(this.d.sealing.open(meta.text, sealed).toString('utf8')) as TextParts) : { body: '', attachmentText: '' };
+    return sealed ? (JSON.parse((await this.d.sealing.open(meta.text, sealed)).toString('utf8')) as TextParts) : { body: '', attachmentText: '' };
   }
 
   /** A record by the box's message id; an error naming the id when there is none. */
@@ -269,7 +264,7 @@ export class Archiver {
     const meta = this.meta(await this.recordOf(id));
     const sealed = await this.d.blobs.get(meta.content);
     if (!sealed) throw new Error(`archive: the content of ${id} is missing from the store (run archive verify)`);
-    return Buffer.concat([Buffer.from(meta.trace, 'latin1'), this.d.sealing.open(meta.content, sealed)]);
+    return Buffer.concat([Buffer.from(meta.trace, 'latin1'), await this.d.sealing.open(meta.content, sealed)]);
   }
 
   async show(id: string): Promise<{ meta: ArchivedMeta; headers: string; text: string }> {

@@ -57,7 +57,10 @@ export function decide(set: RuleSet, f: RuleFacts): RuleDecision {
 
 const YEAR_MS = 365.2425 * 24 * 3600 * 1000;
 
-/** The end of retention, stamped at intake. */
+/** The end of retention, stamped at intake: whole years by the calendar (a law's "7 years"), then any fraction. */
 export function retainUntil(archivedMs: number, years: number): string {
-  return new Date(archivedMs + Math.round(years * YEAR_MS)).toISOString();
+  const whole = Math.floor(years);
+  const d = new Date(archivedMs);
+  d.setUTCFullYear(d.getUTCFullYear() + whole);
+  return new Date(d.getTime() + Math.round((years - whole) * YEAR_MS)).toISOString();
 }

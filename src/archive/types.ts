@@ -110,6 +110,8 @@ export interface BlobStore {
   has(address: string): Promise<boolean>;
   /** The ops that forget addresses, and what to do once they are durable (free the space). */
   drop(addresses: string[]): Promise<{ ops: BatchOp[]; after: () => Promise<void> }>;
+  /** The caller's batch with the last put's ops failed: forget what that put handed out. */
+  reset?(): void;
   /** Removes bytes that no record names (a crash between a put and its batch). */
   sweep(): Promise<number>;
   stats(): Promise<{ blobs: number; bytes: number; files: number }>;

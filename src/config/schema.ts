@@ -73,7 +73,7 @@ const archiveRule = z
     attachments: z.boolean().optional().describe('true: only mail with attachments; false: only mail without'),
     verdict: z.array(z.enum(['clean', 'spam', 'virus'])).min(1).optional().describe("The scanners' class"),
     action: z.enum(['archive', 'skip']),
-    retentionYears: z.number().min(0.001).max(100).optional().describe('For action archive: how long; default archive.retentionYears'),
+    retentionYears: z.number().min(1e-9).max(100).optional().describe('For action archive: how long (fractions allowed: 0.0000001 is about 3 seconds); default archive.retentionYears'),
   })
   .refine((r) => r.action === 'archive' || r.retentionYears === undefined, { message: 'retentionYears is for action archive', path: ['retentionYears'] });
 

@@ -1,0 +1,219 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { BoxContext, Capability } from '../core/capability.js';
+import { DAY_MS, type Timer } from '../core/clock.js';
+import { mkdirDurable } from '../store/atomic.js';
+import { sublevel } from '../store/db.js';
+import type { DataDecl } from '../store/data.js';
+import { domainOf } from '../core/names.js';
+import type { Spool, Envelope } from '../spool/spool.js';
+import type { StatusSection } from '../commands/status.js';
+import { Archiver, ARCHIVER_SUBLEVELS, type Sealing, type SearchTools } from './archiver.js';
+import { IntakeProcessor, INTAKE, INTAKE_FOLDER, intakeFile } from './intake.js';
+import type { RuleSet } from './rules.js';
+import type { Direction, IntakeRecord, Verdict } from './types.js';
+import { loadArchiveKeys, ARCHIVE_KEY_CONFIG_FILE } from './keys.js';
+import { contentAddress, open } from './seal.js';
+import { workerPreparer } from './prepare.js';
+import { LocalPackStore, PACK_DATA_SUBLEVELS } from './packs.js';
+import { Chain, CHAIN_DATA_SUBLEVELS } from './chain.js';
+import { openSqliteIndex } from './index-sqlite.js';
+import { parseQuery, docMatches } from './query.js';
+import { snippet } from './snippet.js';
+
+const INDEX_FOLDER = 'archive-index';
+
+/** Everything the archive keeps: HA mirrors it and backups copy it (the index is rebuilt). */
+export const ARCHIVE_DATA: DataDecl = {
+  owner: 'archive',
+  sublevels: [
+    ...CHAIN_DATA_SUBLEVELS,
+    ...PACK_DATA_SUBLEVELS,
+    ...ARCHIVER_SUBLEVELS,
+    // Mail the stepping-down box of a partitioned pair accepted alone is archived by the active.
+    { name: INTAKE, describe: 'committed messages waiting to be archived (a hard link to each file)', replicate: true, file: intakeFile, merge: () => true },
+  ],
+  folders: [
+    { path: 'archive', describe: 'the archive store: sealed, content-addressed packs', replicate: true },
+    { path: INTAKE_FOLDER, describe: 'committed messages waiting to be archived', replicate: true },
+    { path: INDEX_FOLDER, describe: 'the archive search index (derived: archive reindex rebuilds it)', replicate: false },
+  ],
+  configFiles: [ARCHIVE_KEY_CONFIG_FILE],
+};
+
+export interface ArchiveCapability extends Capability {
+  archiver: Archiver;
+  intake: IntakeProcessor;
+  /** Rebuilds the index from the store. */
+  reindex(): Promise<number>;
+  verify(): Promise<VerifyOutcome>;
+  indexProgress(): { indexing: boolean; upTo: number };
+}
+
+export type VerifyOutcome = Awaited<ReturnType<Chain['verify']>>;
+
+/** The hash of a rule set: the name under which the rules in force at a commit are kept. */
+function rulesetHash(set: RuleSet): string {
+  return createHash('sha256').update(JSON.stringify(set)).digest('hex').slice(0, 24);
+}
+
+export const SEARCH_TOOLS: SearchTools = { parseQuery, docMatches, snippet };
+
+/**
+ * The mail archive: every committed message enters the intake in the commit's own batch
+ * (the spool's commit tap), and is taken into the archive by the rules shortly after, off
+ * the SMTP path. Runs on the active box; the standby holds the same records and packs.
+ */
+export async function startArchive(box: BoxContext, spool: Spool, isTrustedClient: (ip: string) => boolean): Promise<ArchiveCapability> {
+  const { db, durability, config, clock, emit, dataDir } = box;
+  const log = box.log.child({ mod: 'archive' });
+  const settings = () => config.current.archive;
+  const keys = await loadArchiveKeys(box.configDir);
+  const encrypt = settings().encrypt;
+  const sealing: Sealing = { address: (bytes) => contentAddress(keys, bytes), open: (address, sealed) => open(keys, address, sealed) };
+  const blobs = new LocalPackStore(dataDir, db, durability, log);
+  await blobs.open();
+  const chain = new Chain(db, keys, () => encrypt);
+  await chain.open();
+  const index = await openSqliteIndex(join(dataDir, INDEX_FOLDER), keys.term);
+  const preparer = workerPreparer(keys);
+  const archiver = new Archiver({ db, durability, sealing, preparer, encrypt: () => encrypt, blobs, chain, index, tools: SEARCH_TOOLS, clock, log, emit });
+  await mkdirDurable(join(dataDir, INTAKE_FOLDER), 0o700, (d) => box.dirs.sync(d));
+  const swept = await blobs.sweep();
+  if (swept) log.info({ evt: 'archive.sweep', packs: swept }, 'removed pack files no record names (a crash mid-write)');
+
+  // The rules in force are recorded before any commit names them.
+  let ruleset = '';
+  const recordRules = async () => {
+    const set: RuleSet = { rules: settings().rules, retentionYears: settings().retentionYears };
+    const hash = rulesetHash(set);
+    await archiver.recordRuleset(hash, set);
+    ruleset = hash;
+  };
+  await recordRules();
+
+  const intake = new IntakeProcessor({ db, dataDir, archiver, batchMax: () => settings().batchMax, clock, log, emit });
+  const direction = (env: Envelope): Direction => {
+    const local = !!env.login || env.origin === 'mlsd' || isTrustedClient(env.clientIp);
+    if (!local) return 'in';
+    const domains = config.current.domains;
+    return env.rcpt.every((r) => domains.includes(domainOf(r))) ? 'internal' : 'out';
+  };
+  spool.setCommitTap((env) => {
+    if (!settings().enabled) return null;
+    const verdict: Verdict = env.scan?.class ?? 'clean';
+    const rec: IntakeRecord = { id: env.id, from: env.from, rcpt: env.rcpt, clientIp: env.clientIp, login: env.login, listener: env.listener, received: env.received, size: env.size, direction: direction(env), verdict, ruleset };
+    intake.nudge();
+    return { link: intakeFile(env.id), ops: [{ type: 'put', sublevel: INTAKE, key: env.id, value: rec }] };
+  });
+  // What an earlier run left in the intake (a crash, a takeover) goes in now.
+  intake.nudge(0);
+
+  const unmerge = durability.data.onMerge(INTAKE, async (id, value, body) => {
+    if ((await sublevel(db, INTAKE).get(id)) !== undefined) return false;
+    await durability.writeFile(intakeFile(id), body);
+    await durability.write([{ type: 'put', sublevel: INTAKE, key: id, value }]);
+    intake.nudge();
+    log.info({ evt: 'ha.merge.archive', id }, 'took in a message the other box accepted alone, for the archive');
+    return true;
+  });
+
+  // The index follows the store: after a crash or a takeover it catches up from where it was.
+  let indexing: Promise<number> | null = null;
+  let indexedTo = 0;
+  const catchUp = (): Promise<number> =>
+    (indexing ??= (async () => {
+      try {
+        const from = (await index.indexedUpTo()) + 1;
+        if (from > chain.head().seq) return 0;
+        log.info({ evt: 'archive.index.catchup', from, to: chain.head().seq }, 'indexing archived mail the index does not have yet');
+        return await archiver.indexFrom(from, (seq) => (indexedTo = seq));
+      } finally {
+        indexing = null;
+      }
+    })());
+  void catchUp().catch((err: Error) => log.error({ evt: 'archive.index.fail', err: err.message }, 'could not catch the index up'));
+
+  // The chain head goes into the event log daily (and at start): a rewritten chain no longer matches it.
+  const anchor = () => {
+    const h = chain.head();
+    if (h.seq === 0) return;
+    emit({ kind: 'archive.anchor', severity: 'info', text: `archive chain head: record ${h.seq}, mac ${h.mac}`, data: { seq: h.seq, mac: h.mac } });
+  };
+  anchor();
+  const anchorTimer: Timer = clock.setInterval(anchor, DAY_MS);
+  const purgeTimer: Timer = clock.setInterval(() => {
+    void archiver.purge(false).then(
+      (r) => r.purged && emit({ kind: 'archive.purge', severity: 'info', text: `archive: ${r.purged} messages past retention purged, ${r.held} held` }),
+      (err: Error) => log.error({ evt: 'archive.purge.fail', err: err.message }, 'daily purge failed'),
+    );
+  }, DAY_MS);
+
+  const anchors = async () => {
+    const out: { seq: number; mac: string }[] = [];
+    for (const ev of await box.events.list(10000)) {
+      const d = ev.kind === 'archive.anchor' ? (ev.data as { seq?: unknown; mac?: unknown } | undefined) : undefined;
+      if (d && typeof d.seq === 'number' && typeof d.mac === 'string') out.push({ seq: d.seq, mac: d.mac });
+    }
+    return out;
+  };
+
+  return {
+    archiver,
+    intake,
+    reindex: () =>
+      archiver.serial(async () => {
+        await indexing?.catch(() => 0);
+        await index.clear();
+        const n = await archiver.indexFrom(1, (seq) => (indexedTo = seq));
+        log.info({ evt: 'archive.reindex', messages: n }, 'archive index rebuilt from the store');
+        return n;
+      }),
+    verify: async () => chain.verify({ blobs, keys, anchors: await anchors() }),
+    indexProgress: () => ({ indexing: indexing !== null, upTo: indexedTo }),
+    status: archiveStatus(() => ({ enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => index.indexedUpTo(), indexing: indexing !== null })),
+    configChanged(cfg, key) {
+      if (key === 'archive' || key.startsWith('archive.')) void recordRules().catch((err: Error) => log.error({ evt: 'archive.rules.fail', err: err.message }, 'could not record the new archive rules; the old ones stay in force'));
+      void cfg;
+    },
+    async stop() {
+      spool.setCommitTap(null);
+      unmerge();
+      clock.clearInterval(anchorTimer);
+      clock.clearInterval(purgeTimer);
+      await intake.stop();
+      await indexing?.catch(() => 0);
+      await archiver.serial(async () => undefined);
+      await index.close();
+      await preparer.close();
+      await blobs.close();
+    },
+  };
+}
+
+/** A fresh id for a legal hold. */
+export function holdId(): string {
+  return `hold-${randomBytes(4).toString('hex')}`;
+}
+
+interface ArchiveStatusDeps {
+  enabled: boolean;
+  head: { seq: number; mac: string };
+  intake: () => Promise<number>;
+  blobs: () => Promise<{ blobs: number; bytes: number; files: number }>;
+  indexedUpTo: () => Promise<number>;
+  indexing: boolean;
+}
+
+function archiveStatus(deps: () => ArchiveStatusDeps): StatusSection {
+  return async (b) => {
+    if (!b.serving) return null;
+    const d = deps();
+    const [waiting, stats, indexed] = await Promise.all([d.intake(), d.blobs(), d.indexedUpTo()]);
+    const json = { enabled: d.enabled, records: d.head.seq, head: d.head.mac, intake: waiting, blobs: stats.blobs, bytes: stats.bytes, packs: stats.files, indexedUpTo: indexed, indexing: d.indexing };
+    return {
+      json: { archive: json },
+      lines: [`archive: ${d.enabled ? 'on' : 'off'}, ${d.head.seq} chain records, ${stats.blobs} blobs in ${stats.files} packs (${stats.bytes} bytes), ${waiting} waiting, indexed to ${indexed}${d.indexing ? ' (indexing)' : ''}`],
+    };
+  };
+}
