@@ -123,12 +123,13 @@ async function startMlsdFor(host: string, archive: boolean, parentDir: string): 
   return { ...m, port };
 }
 
-/** The archive's own count, from `mlsd archive status --json`. */
-async function archivedCount(m: BenchMlsd): Promise<{ archived: number; pending: number }> {
-  const r = await runCli(['archive', 'status', '--json', '--config-dir', m.configDir]);
-  if (r.code !== 0) throw new Error(`archive status: ${r.stderr}`);
-  const s = JSON.parse(r.stdout) as { messages?: number; archived?: number; pending?: number; intake?: number };
-  return { archived: s.messages ?? s.archived ?? NaN, pending: s.pending ?? s.intake ?? NaN };
+/** The archive's own state, from `mlsd status --json`: chain records, messages still in the intake, indexed up to. */
+async function archiveState(m: BenchMlsd): Promise<{ records: number; intake: number; indexedUpTo: number }> {
+  const r = await runCli(['status', '--json', '--config-dir', m.configDir]);
+  if (r.code !== 0) throw new Error(`status: ${r.stderr}`);
+  const s = (JSON.parse(r.stdout) as { archive?: { records: number; intake: number; indexedUpTo: number } }).archive;
+  if (!s) throw new Error('status --json has no archive section');
+  return s;
 }
 
 /** The reference Postfix with this bench's listener and, for the "bcc" runs, always_bcc to an archive mailbox. */
@@ -203,11 +204,12 @@ export async function smtpCost(o: SmtpCostOptions): Promise<void> {
     const mlsdBoxes = (m: BenchMlsd) => USERS.map((u) => join(m.dataDir, 'mail', 'bench.test', u.split('@')[0]!, 'Maildir', 'new'));
     const pfBoxes = USERS.map((u) => join(PF_VHOSTS, u.split('@')[0]!, 'new'));
     let sent = 0;
+    // Everything sent is out of the intake, in the chain and in the index.
     const settleArchive = async () => {
       for (const deadline = Date.now() + 1_800_000; ; await sleep(200)) {
-        const s = await archivedCount(on);
-        if (s.pending === 0 || s.archived >= sent) return;
-        if (Date.now() > deadline) throw new Error(`archive: ${s.archived} archived, ${s.pending} pending after 30 min`);
+        const s = await archiveState(on);
+        if (s.intake === 0 && s.records >= sent && s.indexedUpTo >= s.records) return;
+        if (Date.now() > deadline) throw new Error(`archive: ${s.records} records, ${s.intake} in the intake, indexed up to ${s.indexedUpTo} after 30 min`);
       }
     };
     const targets: Record<string, Target> = {
