@@ -46,9 +46,10 @@ export interface BenchMlsd {
 /**
  * mlsd as operators run it, with the given config (the test helper's create() imposes the
  * test listeners). Logs go to a file, as to journald, so the bench process does not parse them.
+ * `parentDir`: where its config and data go (a bench that writes gigabytes keeps them off /tmp).
  */
-export async function startMlsd(config: object, users: string[] = []): Promise<BenchMlsd> {
-  const root = await mkdtemp(join(tmpdir(), 'mlsd-bench-'));
+export async function startMlsd(config: object, users: string[] = [], parentDir = tmpdir()): Promise<BenchMlsd> {
+  const root = await mkdtemp(join(parentDir, 'mlsd-bench-'));
   const configDir = join(root, 'config');
   const dataDir = join(root, 'data');
   await mkdir(configDir, { recursive: true });
