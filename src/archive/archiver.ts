@@ -166,27 +166,20 @@ export class Archiver {
   private async ingestNow(items: { rec: IntakeRecord; bytes: Buffer }[], extraOps: BatchOp[]): Promise<IngestResult> {
     const { blobs, chain, db } = this.d;
     const res: IngestResult = { archived: 0, skipped: 0, duplicates: 0 };
+    // An id already archived (an intake replayed after a crash) is not archived again.
+    const known = await sublevel(db, IDS).getMany(items.map((i) => i.rec.id));
     const fresh: { rec: IntakeRecord; bytes: Buffer }[] = [];
     const seen = new Set<string>();
-    for (const it of items) {
-      if (seen.has(it.rec.id) || (await sublevel(db, IDS).get(it.rec.id)) !== undefined) continue;
+    items.forEach((it, i) => {
+      if (known[i] !== undefined || seen.has(it.rec.id)) return;
       seen.add(it.rec.id);
       fresh.push(it);
-    }
+    });
     const prepared = fresh.length ? await this.d.preparer.prepare(fresh.map((f) => ({ id: f.rec.id, bytes: f.bytes })), this.d.encrypt()) : [];
     const ops: BatchOp[] = [];
-    const toStore: { address: string; sealed: Buffer }[] = [];
-    const pendingAddr = new Set<string>();
-    const refDelta = new Map<string, number>();
     const docs: IndexDoc[] = [];
     const now = new Date(this.d.clock.now());
-    const store = async (address: string, sealed: Buffer): Promise<boolean> => {
-      refDelta.set(address, (refDelta.get(address) ?? 0) + 1);
-      if (pendingAddr.has(address) || (await blobs.has(address))) return false;
-      pendingAddr.add(address);
-      toStore.push({ address, sealed });
-      return true;
-    };
+    const kept: { meta: ArchivedMeta; p: (typeof prepared)[number] }[] = [];
     for (const [i, { rec }] of fresh.entries()) {
       const p = prepared[i]!;
       const x = p.extracted;
@@ -196,48 +189,94 @@ export class Archiver {
         this.d.log.info({ evt: 'archive.skip', id: rec.id, rule: decision.rule, verdict: rec.verdict }, 'not archived by the rules');
         continue;
       }
-      if (!(await store(p.content.address, p.content.sealed))) res.duplicates++;
-      await store(p.text.address, p.text.sealed);
       const { ruleset: _r, ...envelope } = rec;
-      const meta: ArchivedMeta = {
-        id: rec.id,
-        content: p.content.address,
-        text: p.text.address,
-        trace: p.trace,
-        size: p.content.size,
-        envelope,
-        subject: x.subject,
-        headerFrom: x.headerFrom,
-        headerTo: x.headerTo,
-        date: x.date,
-        messageId: x.messageId,
-        attachments: x.attachments,
-        archived: now.toISOString(),
-        retainUntil: retainUntil(now.getTime(), decision.retentionYears),
-        rule: decision.rule,
-      };
+      kept.push({
+        p,
+        meta: {
+          id: rec.id,
+          content: p.content.address,
+          text: p.text.address,
+          trace: p.trace,
+          size: p.content.size,
+          envelope,
+          subject: x.subject,
+          headerFrom: x.headerFrom,
+          headerTo: x.headerTo,
+          date: x.date,
+          messageId: x.messageId,
+          attachments: x.attachments,
+          archived: now.toISOString(),
+          retainUntil: retainUntil(now.getTime(), decision.retentionYears),
+          rule: decision.rule,
+        },
+      });
+    }
+    // Blobs are counted, and stored once: the store skips what it already holds.
+    const refDelta = new Map<string, number>();
+    const toStore = new Map<string, Buffer>();
+    for (const { p } of kept) {
+      for (const b of [p.content, p.text]) {
+        refDelta.set(b.address, (refDelta.get(b.address) ?? 0) + 1);
+        if (!toStore.has(b.address)) toStore.set(b.address, b.sealed);
+      }
+    }
+    const addresses = [...refDelta.keys()];
+    const slot = new Map(addresses.map((a, i) => [a, i]));
+    const counts = addresses.length ? ((await sublevel(db, REFS).getMany(addresses)) as (number | undefined)[]) : [];
+    const seenContent = new Set<string>();
+    for (const { meta, p } of kept) {
+      if ((counts[slot.get(meta.content)!] ?? 0) > 0 || seenContent.has(meta.content)) res.duplicates++;
+      seenContent.add(meta.content);
       const { record, ops: chainOps } = chain.append('message', meta);
       ops.push(...chainOps);
-      ops.push({ type: 'put', sublevel: IDS, key: rec.id, value: record.seq });
+      ops.push({ type: 'put', sublevel: IDS, key: meta.id, value: record.seq });
       ops.push({ type: 'put', sublevel: EXPIRY, key: `${meta.retainUntil}!${seqKey(record.seq)}`, value: record.seq });
-      docs.push(docOf(record.seq, meta, x));
+      docs.push(docOf(record.seq, meta, p.extracted));
       res.archived++;
     }
+    addresses.forEach((a, i) => ops.push({ type: 'put', sublevel: REFS, key: a, value: (counts[i] ?? 0) + refDelta.get(a)! }));
     try {
-      const blobOps = toStore.length ? await blobs.put(toStore) : [];
-      for (const [address, n] of refDelta) {
-        const had = ((await sublevel(db, REFS).get(address)) as number | undefined) ?? 0;
-        ops.push({ type: 'put', sublevel: REFS, key: address, value: had + n });
-      }
+      const blobOps = toStore.size ? await blobs.put([...toStore].map(([address, sealed]) => ({ address, sealed }))) : [];
       if (ops.length || extraOps.length) await this.d.durability.write([...blobOps, ...ops, ...extraOps]);
     } catch (err) {
       await chain.reset();
       blobs.reset?.();
       throw err;
     }
-    // The index follows the store; a crash here is caught up at the next start (indexedUpTo).
-    if (docs.length) await this.d.index.add(docs).catch((err: Error) => this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not index archived mail; it is indexed again at the next catch-up'));
+    // The index follows the store, beside the next batch; a crash before it has them is caught up at the next start.
+    // While the index catches up, it reads these from the store itself.
+    if (docs.length && !this.catchingUp) await this.toIndex(() => this.d.index.add(docs));
     return res;
+  }
+
+  private indexLane: Promise<unknown> = Promise.resolve();
+  private catchingUp = false;
+  private stopping = false;
+
+  /** Ends a catch-up or reindex under way at its next batch (the daemon is stopping). */
+  stop(): void {
+    this.stopping = true;
+  }
+  private indexBacklog = 0;
+
+  /**
+   * Index changes run in order, beside the intake: the next batch is sealed and written
+   * while this one is indexed. At most two wait (each holds its batch's text).
+   */
+  private async toIndex(fn: () => Promise<void>): Promise<void> {
+    this.indexBacklog++;
+    const p = this.indexLane.then(fn).catch((err: Error) => this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not update the archive index; it catches up at the next start'));
+    this.indexLane = p.finally(() => this.indexBacklog--);
+    if (this.indexBacklog > 2) await p;
+  }
+
+  indexedUpTo(): Promise<number> {
+    return this.d.index.indexedUpTo();
+  }
+
+  /** Resolves once every index change queued so far is done. */
+  indexIdle(): Promise<void> {
+    return this.indexLane.then(() => undefined);
   }
 
   /** The sealed metadata of a message record. */
@@ -391,7 +430,8 @@ export class Archiver {
         await chain.reset();
         throw err;
       }
-      await this.d.index.remove(chunk.map((x) => x.rec.seq)).catch((err: Error) => this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not drop purged mail from the index'));
+      const seqs = chunk.map((x) => x.rec.seq);
+      await this.toIndex(() => this.d.index.remove(seqs));
       report.purged += chunk.length;
       report.ids.push(...chunk.map((x) => x.meta.id));
       this.d.log.info({ evt: 'archive.purge', records: chunk.length, purgeSeq: purgeRec.seq, blobs: gone.length }, 'archived mail past retention purged');
@@ -399,12 +439,51 @@ export class Archiver {
     return report;
   }
 
-  /** Indexes every message record from `from` on (reindex: 1; catch-up: indexedUpTo + 1). */
-  async indexFrom(from: number, progress?: (seq: number) => void): Promise<number> {
+  /**
+   * Brings the index up to the chain's head (at start, after a takeover, after a reindex's
+   * clear). Intake goes on meanwhile without indexing; the loop then reads what it took in
+   * from the store. It ends, under the intake's lane, only when nothing is left, so no batch
+   * is indexed twice or skipped.
+   */
+  async catchUp(progress?: (seq: number) => void): Promise<number> {
+    this.catchingUp = true;
+    let n = 0;
+    // Records that are no message (purges, tombstones) are never in the index: what was read counts.
+    let scanned = 0;
+    try {
+      for (;;) {
+        await this.indexIdle();
+        const from = Math.max(await this.d.index.indexedUpTo(), scanned) + 1;
+        const done = await this.serial(async () => {
+          if (from <= this.d.chain.head().seq) return false;
+          this.catchingUp = false;
+          return true;
+        });
+        if (done || this.stopping) return n;
+        const r = await this.indexFrom(from, progress);
+        n += r.indexed;
+        scanned = r.to;
+      }
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  /** Rebuilds the index from the store. */
+  async reindex(progress?: (seq: number) => void): Promise<number> {
+    this.catchingUp = true;
+    await this.indexIdle();
+    await this.d.index.clear();
+    return this.catchUp(progress);
+  }
+
+  /** Indexes every message record from `from` to the head as it is now. */
+  private async indexFrom(from: number, progress?: (seq: number) => void): Promise<{ indexed: number; to: number }> {
     const head = this.d.chain.head().seq;
     let n = 0;
     let docs: IndexDoc[] = [];
     for await (const rec of this.d.chain.iterate(from, head)) {
+      if (this.stopping) return { indexed: n, to: 0 };
       if (rec.kind === 'message') {
         const meta = this.meta(rec);
         docs.push(docOf(rec.seq, meta, await this.text(meta)));
@@ -417,6 +496,7 @@ export class Archiver {
       }
     }
     if (docs.length) await this.d.index.add(docs);
-    return n + docs.length;
+    return { indexed: n + docs.length, to: head };
   }
+
 }

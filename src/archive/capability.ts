@@ -8,20 +8,14 @@ import type { DataDecl } from '../store/data.js';
 import { domainOf } from '../core/names.js';
 import type { Spool, Envelope } from '../spool/spool.js';
 import type { StatusSection } from '../commands/status.js';
-import { Archiver, ARCHIVER_SUBLEVELS, type Sealing, type SearchTools } from './archiver.js';
+import { ARCHIVER_SUBLEVELS, type Archiver } from './archiver.js';
+import { ARCHIVE_KEY_CONFIG_FILE } from './keys.js';
+import { PACK_DATA_SUBLEVELS } from './packs.js';
+import { CHAIN_DATA_SUBLEVELS, type Chain } from './chain.js';
+import { openArchive, INDEX_FOLDER, SEARCH_TOOLS } from './open.js';
 import { IntakeProcessor, INTAKE, INTAKE_FOLDER, intakeFile } from './intake.js';
 import type { RuleSet } from './rules.js';
 import type { Direction, IntakeRecord, Verdict } from './types.js';
-import { loadArchiveKeys, ARCHIVE_KEY_CONFIG_FILE } from './keys.js';
-import { contentAddress, open } from './seal.js';
-import { workerPreparer } from './prepare.js';
-import { LocalPackStore, PACK_DATA_SUBLEVELS } from './packs.js';
-import { Chain, CHAIN_DATA_SUBLEVELS } from './chain.js';
-import { openSqliteIndex } from './index-sqlite.js';
-import { parseQuery, docMatches } from './query.js';
-import { snippet, hasMatch } from './snippet.js';
-
-const INDEX_FOLDER = 'archive-index';
 
 /** Everything the archive keeps: HA mirrors it and backups copy it (the index is rebuilt). */
 export const ARCHIVE_DATA: DataDecl = {
@@ -55,11 +49,11 @@ export interface ArchiveCapability extends Capability {
 export type VerifyOutcome = Awaited<ReturnType<Chain['verify']>>;
 
 /** The hash of a rule set: the name under which the rules in force at a commit are kept. */
-function rulesetHash(set: RuleSet): string {
+export function rulesetHash(set: RuleSet): string {
   return createHash('sha256').update(JSON.stringify(set)).digest('hex').slice(0, 24);
 }
 
-export const SEARCH_TOOLS: SearchTools = { parseQuery, docMatches, snippet, hasMatch };
+export { SEARCH_TOOLS };
 
 /**
  * The mail archive: every committed message enters the intake in the commit's own batch
@@ -70,24 +64,16 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   const { db, durability, config, clock, emit, dataDir } = box;
   const log = box.log.child({ mod: 'archive' });
   const settings = () => config.current.archive;
-  const keys = await loadArchiveKeys(box.configDir);
-  const encrypt = settings().encrypt;
-  const sealing: Sealing = { address: (bytes) => contentAddress(keys, bytes), open: (address, sealed) => open(keys, address, sealed) };
-  const blobs = new LocalPackStore(dataDir, db, durability, log);
-  await blobs.open();
-  const chain = new Chain(db, keys, () => encrypt);
+  const parts = await openArchive({ configDir: box.configDir, dataDir, db, durability, encrypt: settings().encrypt, clock, log, emit });
+  const { archiver, chain, blobs } = parts;
   // A chain that does not end at its head was tampered with or damaged: nothing is appended
   // (it would overwrite the evidence) until the administrator has looked. Mail is still
   // accepted and waits in the intake; search and verify work.
-  let halted: string | null = null;
-  await chain.open().catch((err: Error) => {
-    halted = err.message;
-    log.error({ evt: 'archive.halted', err: err.message }, 'archive halted: the chain does not end at its head');
-    emit({ kind: 'archive.halted', severity: 'critical', text: `${err.message}; new mail waits in the archive intake until this is resolved` });
-  });
-  const index = await openSqliteIndex(join(dataDir, INDEX_FOLDER), keys.term);
-  const preparer = workerPreparer(keys);
-  const archiver = new Archiver({ db, durability, sealing, preparer, encrypt: () => encrypt, blobs, chain, index, tools: SEARCH_TOOLS, clock, log, emit });
+  const halted = parts.halted;
+  if (halted) {
+    log.error({ evt: 'archive.halted', err: halted }, 'archive halted: the chain does not end at its head');
+    emit({ kind: 'archive.halted', severity: 'critical', text: `${halted}; new mail waits in the archive intake until this is resolved` });
+  }
   await mkdirDurable(join(dataDir, INTAKE_FOLDER), 0o700, (d) => box.dirs.sync(d));
   const swept = await blobs.sweep();
   if (swept) log.info({ evt: 'archive.sweep', packs: swept }, 'removed pack files no record names (a crash mid-write)');
@@ -131,18 +117,15 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   // The index follows the store: after a crash or a takeover it catches up from where it was.
   let indexing: Promise<number> | null = null;
   let indexedTo = 0;
+  const progress = (seq: number) => (indexedTo = seq);
   const catchUp = (): Promise<number> =>
-    (indexing ??= (async () => {
-      try {
-        const from = (await index.indexedUpTo()) + 1;
-        if (from > chain.head().seq) return 0;
-        log.info({ evt: 'archive.index.catchup', from, to: chain.head().seq }, 'indexing archived mail the index does not have yet');
-        return await archiver.indexFrom(from, (seq) => (indexedTo = seq));
-      } finally {
-        indexing = null;
-      }
-    })());
-  void catchUp().catch((err: Error) => log.error({ evt: 'archive.index.fail', err: err.message }, 'could not catch the index up'));
+    (indexing ??= archiver.catchUp(progress).finally(() => {
+      indexing = null;
+    }));
+  void catchUp().then(
+    (n) => n && log.info({ evt: 'archive.index.catchup', messages: n }, 'indexed archived mail the index did not have yet'),
+    (err: Error) => log.error({ evt: 'archive.index.fail', err: err.message }, 'could not catch the index up'),
+  );
 
   // The chain head goes into the event log daily (and at start): a rewritten chain no longer matches it.
   const anchor = () => {
@@ -172,18 +155,18 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   return {
     archiver,
     intake,
-    reindex: () =>
-      archiver.serial(async () => {
-        await indexing?.catch(() => 0);
-        await index.clear();
-        const n = await archiver.indexFrom(1, (seq) => (indexedTo = seq));
-        log.info({ evt: 'archive.reindex', messages: n }, 'archive index rebuilt from the store');
-        return n;
-      }),
-    verify: async () => chain.verify({ blobs, keys, anchors: await anchors() }),
+    reindex: async () => {
+      await indexing?.catch(() => 0);
+      const n = await (indexing = archiver.reindex(progress).finally(() => {
+        indexing = null;
+      }));
+      log.info({ evt: 'archive.reindex', messages: n }, 'archive index rebuilt from the store');
+      return n;
+    },
+    verify: async () => chain.verify({ blobs, keys: parts.keys, anchors: await anchors() }),
     indexProgress: () => ({ indexing: indexing !== null, upTo: indexedTo }),
     halted: () => halted,
-    status: archiveStatus(() => ({ halted, enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => index.indexedUpTo(), indexing: indexing !== null })),
+    status: archiveStatus(() => ({ halted, enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => archiver.indexedUpTo(), indexing: indexing !== null })),
     configChanged(cfg, key) {
       if (key === 'archive' || key.startsWith('archive.')) void recordRules().catch((err: Error) => log.error({ evt: 'archive.rules.fail', err: err.message }, 'could not record the new archive rules; the old ones stay in force'));
       void cfg;
@@ -194,11 +177,9 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
       clock.clearInterval(anchorTimer);
       clock.clearInterval(purgeTimer);
       await intake.stop();
+      archiver.stop();
       await indexing?.catch(() => 0);
-      await archiver.serial(async () => undefined);
-      await index.close();
-      await preparer.close();
-      await blobs.close();
+      await parts.close();
     },
   };
 }

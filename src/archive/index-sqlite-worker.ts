@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThreadPriority } from './thread-priority.js';
 import Database from 'better-sqlite3';
 import { TermHasher, queryTerms, termsOfDoc, tooManyTerms } from './tokenize.js';
 import type { IndexDoc, SearchQuery, SearchResult } from './types.js';
@@ -161,4 +162,6 @@ function serve(data: IndexWorkerData) {
   port.postMessage({ ready: true } satisfies IndexReply);
 }
 
+// Searching and indexing give way to the thread serving SMTP (thread-priority.ts).
+lowerThreadPriority();
 serve(workerData as IndexWorkerData);

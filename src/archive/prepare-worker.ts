@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ArchiveKeys } from './keys.js';
 import { prepareMessage, type Prepared } from './prepare-core.js';
+import { lowerThreadPriority } from './thread-priority.js';
 
 /** What the archive's prepare worker is started with. */
 export interface PrepareWorkerData {
@@ -12,6 +13,9 @@ export type PrepareReply = { n: number; ok: true; prepared: Prepared[] } | { n: 
 
 const d = workerData as PrepareWorkerData;
 const keys: ArchiveKeys = { seal: Buffer.from(d.keys.seal), address: Buffer.from(d.keys.address), chain: Buffer.from(d.keys.chain), term: Buffer.from(d.keys.term), fingerprint: d.keys.fingerprint };
+
+// Parsing and sealing give way to the thread serving SMTP (thread-priority.ts).
+lowerThreadPriority();
 
 parentPort!.on('message', (req: PrepareRequest) => {
   void (async () => {

@@ -1,7 +1,7 @@
 import { CJK_RUN, TOKEN, normalize, textTerms, wordTerm } from './tokenize.js';
 
-/** Only the start of a huge text is searched for the match (a snippet is a glance). */
-const SCAN_MAX = 200_000;
+/** Only the start of a long text is searched for the match (a snippet is a glance, cut for every hit of a page). */
+const SCAN_MAX = 32_000;
 
 /** Offset (in UTF-16 units of `text`) of the first token that gives one of `terms`, or -1. */
 function firstMatch(text: string, terms: Set<string>): number {
