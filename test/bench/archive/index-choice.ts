@@ -21,7 +21,8 @@
  *   INDEX_CHOICE_BATCH=1000    documents per ingest batch (one transaction / one LevelDB batch)
  *   INDEX_CHOICE_ROUNDS=1      rounds; the second one runs the engines in the other order
  *   INDEX_CHOICE_DIR=/path     where the indexes go (default: a temp folder, removed at the end)
- *   INDEX_CHOICE_ONLY=sqlite   only one engine (sqlite | level)
+ *   INDEX_CHOICE_ENGINES=sqlite,level   engines to run (sqlite | level | level-nomerge)
+ *   INDEX_CHOICE_MERGE_DOCS=20000       level: documents in the fresh tier before a merge
  */
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -34,7 +35,7 @@ import { Level } from 'level';
 const DOCS = Number(process.env.INDEX_CHOICE_DOCS ?? '200000');
 const BATCH = Number(process.env.INDEX_CHOICE_BATCH ?? '1000');
 const ROUNDS = Math.max(1, Number(process.env.INDEX_CHOICE_ROUNDS ?? '1'));
-const ONLY = process.env.INDEX_CHOICE_ONLY;
+const ENGINE_NAMES = (process.env.INDEX_CHOICE_ENGINES ?? 'sqlite,level').split(',');
 const PAGE = 20;
 const SEED = 0x14_a7c4;
 
@@ -323,117 +324,191 @@ async function openSqlite(dir: string): Promise<Engine> {
 }
 
 /**
- * Engine B: LevelDB with an inverted index of our own. One posting block per term and ingest
- * batch: key = term (8 bytes) + (2^32-1 - lowest seq in the block), so a forward iterator
- * over a term walks its blocks newest first and a seek to (2^32-1 - s) lands on the block that
- * holds s or the next older one; value = the block's seqs, newest first, as varint deltas
- * (the first relative to the lowest seq, which the key holds). An AND intersects the terms'
- * cursors newest first, leapfrogging with seeks. Small blocks are not merged (see the report).
+ * Engine B: LevelDB with an inverted index of our own. Postings are kept in blocks:
+ * key = tier (1 byte) + term (8 bytes) + (2^32-1 - lowest seq in the block), so a forward
+ * iterator over a term walks its blocks newest first, and a seek to (2^32-1 - s) lands on the
+ * block that holds s or the next older one; value = the block's seqs, newest first, as varint
+ * deltas (the first relative to the lowest seq, which the key holds).
+ * Each ingest batch writes one block per term into the fresh tier. Once the fresh tier holds
+ * `mergeDocs` documents, a merge walks it in key order and rewrites each term's fresh blocks as
+ * one block in the merged tier (puts and deletes of one term in the same batch, so a crash
+ * leaves every term in one tier or the other). All fresh seqs are newer than all merged ones,
+ * so a cursor walks the fresh tier, then the merged one. An AND intersects the terms' cursors
+ * newest first, leapfrogging with seeks. mergeDocs 0: never merge (blocks per batch only).
  */
-async function openLevel(dir: string): Promise<Engine> {
-  const db = new Level<Buffer, Buffer>(join(dir, 'index.level'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-  await db.open();
-  const MAX = 0xffffffff;
-  const key = (term: Buffer, seq: number) => {
-    const k = Buffer.allocUnsafe(12);
-    term.copy(k, 0);
-    k.writeUInt32BE(MAX - seq, 8);
-    return k;
-  };
-  const encode = (desc: number[]): Buffer => {
-    const out = Buffer.allocUnsafe(desc.length * 5);
-    let o = 0;
-    const min = desc[desc.length - 1]!;
-    let prev = min;
-    for (let i = 0; i < desc.length; i++) {
-      let d = i === 0 ? desc[0]! - min : prev - desc[i]!;
-      prev = desc[i]!;
-      while (d >= 0x80) (out[o++] = (d & 0x7f) | 0x80), (d >>>= 7);
-      out[o++] = d;
-    }
-    return out.subarray(0, o);
-  };
-  const decode = (k: Buffer, v: Buffer): number[] => {
-    const min = MAX - k.readUInt32BE(8);
-    const out: number[] = [];
-    let cur = min;
-    for (let o = 0, i = 0; o < v.length; i++) {
-      let d = 0;
-      let shift = 0;
-      let b: number;
-      do (b = v[o++]!), (d += (b & 0x7f) * 2 ** shift), (shift += 7);
-      while (b & 0x80);
-      cur = i === 0 ? min + d : cur - d;
-      out.push(cur);
-    }
-    return out;
-  };
-
-  /** A term's seqs newest first; `atMost(s)` moves to the newest seq <= s (-1: none left). */
-  class Cursor {
-    private readonly it: { seek(target: Buffer): void; next(): Promise<[Buffer, Buffer] | undefined>; close(): Promise<void> };
-    private block: number[] = [];
-    private pos = 0;
-    private readonly lo: Buffer;
-    constructor(private readonly term: Buffer) {
-      this.lo = key(term, MAX);
-      this.it = db.iterator({ gte: this.lo, lte: key(term, 0) });
-    }
-    async atMost(s: number): Promise<number> {
-      for (;;) {
-        while (this.pos < this.block.length && this.block[this.pos]! > s) this.pos++;
-        if (this.pos < this.block.length) return this.block[this.pos]!;
-        // Past this block: seek to the block that would hold s (it skips blocks in between).
-        if (this.block.length > 0) this.it.seek(key(this.term, s));
-        const e = await this.it.next();
-        if (!e) return -1;
-        this.block = decode(e[0], e[1]);
-        this.pos = 0;
+function levelEngine(mergeDocs: number) {
+  return async (dir: string): Promise<Engine> => {
+    const db = new Level<Buffer, Buffer>(join(dir, 'index.level'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    const MAX = 0xffffffff;
+    const FRESH = 0;
+    const MERGED = 1;
+    const key = (tier: number, term: Buffer, seq: number) => {
+      const k = Buffer.allocUnsafe(13);
+      k[0] = tier;
+      term.copy(k, 1);
+      k.writeUInt32BE(MAX - seq, 9);
+      return k;
+    };
+    const encode = (desc: number[]): Buffer => {
+      const out = Buffer.allocUnsafe(desc.length * 5);
+      let o = 0;
+      const min = desc[desc.length - 1]!;
+      let prev = min;
+      for (let i = 0; i < desc.length; i++) {
+        let d = i === 0 ? desc[0]! - min : prev - desc[i]!;
+        prev = desc[i]!;
+        while (d >= 0x80) (out[o++] = (d & 0x7f) | 0x80), (d >>>= 7);
+        out[o++] = d;
       }
-    }
-    close = () => this.it.close();
-  }
+      return out.subarray(0, o);
+    };
+    const decode = (k: Buffer, v: Buffer, out: number[] = []): number[] => {
+      const min = MAX - k.readUInt32BE(9);
+      let cur = min;
+      for (let o = 0, i = 0; o < v.length; i++) {
+        let d = 0;
+        let shift = 0;
+        let b: number;
+        do (b = v[o++]!), (d += (b & 0x7f) * 2 ** shift), (shift += 7);
+        while (b & 0x80);
+        cur = i === 0 ? min + d : cur - d;
+        out.push(cur);
+      }
+      return out;
+    };
 
-  return {
-    name: 'leveldb-own',
-    add: async (batch) => {
-      const postings = new Map<string, number[]>();
-      for (let i = batch.length - 1; i >= 0; i--) {
-        const d = batch[i]!;
-        for (const t of d.tokens) {
-          const l = postings.get(t);
-          if (l) l.push(d.seq);
-          else postings.set(t, [d.seq]);
+    type It = { seek(target: Buffer): void; next(): Promise<[Buffer, Buffer] | undefined>; close(): Promise<void> };
+    const range = (tier: number, term: Buffer) => db.iterator({ gte: key(tier, term, MAX), lte: key(tier, term, 0) }) as unknown as It;
+
+    /** A term's seqs newest first; `atMost(s)` moves to the newest seq <= s (-1: none left). */
+    class Cursor {
+      private it: It;
+      private tier = FRESH;
+      private block: number[] = [];
+      private pos = 0;
+      private readonly opened: It[] = [];
+      constructor(private readonly term: Buffer) {
+        this.it = range(FRESH, term);
+        this.opened.push(this.it);
+      }
+      async atMost(s: number): Promise<number> {
+        for (;;) {
+          while (this.pos < this.block.length && this.block[this.pos]! > s) this.pos++;
+          if (this.pos < this.block.length) return this.block[this.pos]!;
+          // Past this block: seek to the block that would hold s (it skips blocks in between).
+          if (this.block.length > 0) this.it.seek(key(this.tier, this.term, s));
+          const e = await this.it.next();
+          if (!e) {
+            if (this.tier === MERGED) return -1;
+            this.tier = MERGED;
+            this.it = range(MERGED, this.term);
+            this.opened.push(this.it);
+            this.it.seek(key(MERGED, this.term, s));
+            this.block = [];
+            continue;
+          }
+          this.block = decode(e[0], e[1]);
+          this.pos = 0;
         }
       }
-      const b = db.batch();
-      for (const [t, desc] of postings) b.put(key(Buffer.from(t, 'hex'), desc[desc.length - 1]!), encode(desc));
-      await b.write();
-    },
-    search: async (tokens, limit) => {
-      const cursors = tokens.map((t) => new Cursor(Buffer.from(t, 'hex')));
-      const found: number[] = [];
+      close = () => Promise.all(this.opened.map((i) => i.close()));
+    }
+
+    let freshDocs = 0;
+    /** Rewrites the fresh tier as one merged block per term. */
+    const merge = async () => {
+      const it = db.iterator({ gte: Buffer.from([FRESH]), lt: Buffer.from([FRESH + 1]) });
+      let batch = db.batch();
+      let ops = 0;
+      let term: Buffer | null = null;
+      let seqs: number[] = [];
+      let dels: Buffer[] = [];
+      const flush = () => {
+        if (!term) return;
+        // Blocks of at most 4096 seqs, so a query needing the newest 21 decodes little.
+        for (let i = 0; i < seqs.length; i += 4096) {
+          const part = seqs.slice(i, i + 4096);
+          batch.put(key(MERGED, term, part[part.length - 1]!), encode(part));
+          ops++;
+        }
+        for (const k of dels) batch.del(k);
+        ops += dels.length;
+        seqs = [];
+        dels = [];
+      };
       try {
-        // Leapfrog: each cursor in turn moves to the newest seq <= target; when all agree, a hit.
-        let target = MAX - 1;
-        let agree = 0;
-        for (let i = 0; found.length < limit && cursors.length > 0; i = (i + 1) % cursors.length) {
-          const s = await cursors[i]!.atMost(target);
-          if (s < 0) break;
-          if (s === target) agree++;
-          else (target = s), (agree = 1);
-          if (agree === cursors.length) found.push(target), (target -= 1), (agree = 0);
+        for (;;) {
+          const entries = await it.nextv(1000);
+          if (entries.length === 0) break;
+          for (const [k, v] of entries) {
+            const t = k.subarray(1, 9);
+            if (!term || !t.equals(term)) {
+              flush();
+              if (ops > 20_000) await batch.write(), (batch = db.batch()), (ops = 0);
+              term = Buffer.from(t);
+            }
+            decode(k, v, seqs);
+            dels.push(k);
+          }
         }
+        flush();
+        await batch.write();
       } finally {
-        await Promise.all(cursors.map((c) => c.close()));
+        await it.close();
       }
-      return found;
-    },
-    close: () => db.close(),
+      freshDocs = 0;
+    };
+
+    return {
+      name: mergeDocs ? 'leveldb-own' : 'leveldb-nomerge',
+      add: async (batch) => {
+        const postings = new Map<string, number[]>();
+        for (let i = batch.length - 1; i >= 0; i--) {
+          const d = batch[i]!;
+          for (const t of d.tokens) {
+            const l = postings.get(t);
+            if (l) l.push(d.seq);
+            else postings.set(t, [d.seq]);
+          }
+        }
+        const b = db.batch();
+        for (const [t, desc] of postings) b.put(key(FRESH, Buffer.from(t, 'hex'), desc[desc.length - 1]!), encode(desc));
+        await b.write();
+        freshDocs += batch.length;
+        if (mergeDocs && freshDocs >= mergeDocs) await merge();
+      },
+      search: async (tokens, limit) => {
+        const cursors = tokens.map((t) => new Cursor(Buffer.from(t, 'hex')));
+        const found: number[] = [];
+        try {
+          // Leapfrog: each cursor in turn moves to the newest seq <= target; when all agree, a hit.
+          let target = MAX - 1;
+          let agree = 0;
+          for (let i = 0; found.length < limit && cursors.length > 0; i = (i + 1) % cursors.length) {
+            const s = await cursors[i]!.atMost(target);
+            if (s < 0) break;
+            if (s === target) agree++;
+            else (target = s), (agree = 1);
+            if (agree === cursors.length) found.push(target), (target -= 1), (agree = 0);
+          }
+        } finally {
+          await Promise.all(cursors.map((c) => c.close()));
+        }
+        return found;
+      },
+      close: () => db.close(),
+    };
   };
 }
 
-const ENGINES: Record<string, (dir: string) => Promise<Engine>> = { sqlite: openSqlite, level: openLevel };
+/** Documents in the fresh tier before a merge (INDEX_CHOICE_MERGE_DOCS). */
+const MERGE_DOCS = Number(process.env.INDEX_CHOICE_MERGE_DOCS ?? '20000');
+const ENGINES: Record<string, (dir: string) => Promise<Engine>> = {
+  sqlite: openSqlite,
+  level: levelEngine(MERGE_DOCS),
+  'level-nomerge': levelEngine(0),
+};
 
 // ---------------------------------------------------------------------------------------------
 // The 50 queries
@@ -644,7 +719,8 @@ async function main(): Promise<void> {
   const v = vocabulary();
   const qs = queries(v);
   const base = process.env.INDEX_CHOICE_DIR ?? (await mkdtemp(join(tmpdir(), 'index-choice-')));
-  const names = ONLY ? [ONLY] : ['sqlite', 'level'];
+  const names = ENGINE_NAMES;
+  for (const n of names) if (!ENGINES[n]) throw new Error(`unknown engine ${n} in INDEX_CHOICE_ENGINES (${Object.keys(ENGINES).join(', ')})`);
   const results: Result[] = [];
   const file = join(base, 'corpus.tokens');
   let sizes: number[] = [];
