@@ -26,7 +26,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -669,6 +670,7 @@ async function measure(name: string, round: number, file: string, qs: Query[], b
     }
   const searchPeakMB = await status('VmHWM');
   await engine.close();
+  await rm(dir, { recursive: true, force: true });
   return {
     engine: name,
     round,
@@ -719,14 +721,26 @@ async function main(): Promise<void> {
   const v = vocabulary();
   const qs = queries(v);
   const base = process.env.INDEX_CHOICE_DIR ?? (await mkdtemp(join(tmpdir(), 'index-choice-')));
+  // Interrupted: remove the temp folder (a gigabyte or more) before exiting.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      if (!process.env.INDEX_CHOICE_DIR) rmSync(base, { recursive: true, force: true });
+      process.exit(130);
+    });
   const names = ENGINE_NAMES;
   for (const n of names) if (!ENGINES[n]) throw new Error(`unknown engine ${n} in INDEX_CHOICE_ENGINES (${Object.keys(ENGINES).join(', ')})`);
   const results: Result[] = [];
-  const file = join(base, 'corpus.tokens');
-  let sizes: number[] = [];
+  // With INDEX_CHOICE_DIR the corpus stays there and later runs of the same size reuse it.
+  const file = join(base, `corpus-${DOCS}.tokens`);
   try {
     const c0 = performance.now();
-    sizes = await prepareCorpus(v, file);
+    const sizesFile = `${file}.sizes.json`;
+    let sizes = await readFile(sizesFile, 'utf8').then((t) => JSON.parse(t) as number[], () => null);
+    if (!sizes) {
+      sizes = await prepareCorpus(v, `${file}.part`);
+      await rename(`${file}.part`, file);
+      await writeFile(sizesFile, JSON.stringify(sizes));
+    }
     const sorted = [...sizes].sort((a, b) => a - b);
     console.log(
       `corpus: made and tokenized in ${fmt((performance.now() - c0) / 1000)} s; subject + body bytes per document: median ${fmt(pct(sorted, 50) / 1024, 1)} KiB, mean ${fmt(sorted.reduce((a, b) => a + b, 0) / sorted.length / 1024, 1)} KiB, p99 ${fmt(pct(sorted, 99) / 1024, 1)} KiB, max ${fmt(sorted[sorted.length - 1]! / 1024, 1)} KiB; token file ${fmt(duBytes(file) / DOCS)} bytes per document`,
