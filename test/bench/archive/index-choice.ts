@@ -748,7 +748,12 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++)
       for (const name of round % 2 === 1 ? names : [...names].reverse()) {
         process.stderr.write(`round ${round}: ${name}\n`);
-        results.push(await measure(name, round, file, qs, base));
+        const r = await measure(name, round, file, qs, base);
+        results.push(r);
+        // A line per engine as it finishes, so a long run that is cut short still tells something.
+        console.log(
+          `  ${name} #${round}: ${fmt(r.docsPerSec)} docs/s, ${fmt(r.bytesPerDoc)} B/doc, search p50/p95/p99 ms ${[50, 95, 99].map((p) => fmt(pct(r.warmPass, p), 2)).join('/')} (first pass ${[50, 95, 99].map((p) => fmt(pct(r.firstPass, p), 2)).join('/')}), peak RSS ingest ${fmt(r.ingestPeakMB)} MB, search ${fmt(r.searchPeakMB)} MB`,
+        );
       }
   } finally {
     if (!process.env.INDEX_CHOICE_DIR) await rm(base, { recursive: true, force: true });
