@@ -627,8 +627,12 @@ async function* tokenBatches(file: string): AsyncGenerator<{ seq: number; tokens
   }
 }
 
+/** The folder of the engine being measured, removed if the run is interrupted. */
+let engineDir: string | null = null;
+
 async function measure(name: string, round: number, file: string, qs: Query[], base: string): Promise<Result> {
   const dir = await mkdtemp(join(base, `${name}-`));
+  engineDir = dir;
   const startRssMB = await status('VmRSS');
   await resetPeak();
   const t0 = performance.now();
@@ -725,6 +729,7 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.once(sig, () => {
       if (!process.env.INDEX_CHOICE_DIR) rmSync(base, { recursive: true, force: true });
+      else if (engineDir) rmSync(engineDir, { recursive: true, force: true });
       process.exit(130);
     });
   const names = ENGINE_NAMES;
@@ -736,6 +741,7 @@ async function main(): Promise<void> {
     const c0 = performance.now();
     const sizesFile = `${file}.sizes.json`;
     let sizes = await readFile(sizesFile, 'utf8').then((t) => JSON.parse(t) as number[], () => null);
+    const reused = sizes !== null;
     if (!sizes) {
       sizes = await prepareCorpus(v, `${file}.part`);
       await rename(`${file}.part`, file);
@@ -743,7 +749,7 @@ async function main(): Promise<void> {
     }
     const sorted = [...sizes].sort((a, b) => a - b);
     console.log(
-      `corpus: made and tokenized in ${fmt((performance.now() - c0) / 1000)} s; subject + body bytes per document: median ${fmt(pct(sorted, 50) / 1024, 1)} KiB, mean ${fmt(sorted.reduce((a, b) => a + b, 0) / sorted.length / 1024, 1)} KiB, p99 ${fmt(pct(sorted, 99) / 1024, 1)} KiB, max ${fmt(sorted[sorted.length - 1]! / 1024, 1)} KiB; token file ${fmt(duBytes(file) / DOCS)} bytes per document`,
+      `corpus: ${reused ? `reused from ${file}` : `made and tokenized in ${fmt((performance.now() - c0) / 1000)} s`}; subject + body bytes per document: median ${fmt(pct(sorted, 50) / 1024, 1)} KiB, mean ${fmt(sorted.reduce((a, b) => a + b, 0) / sorted.length / 1024, 1)} KiB, p99 ${fmt(pct(sorted, 99) / 1024, 1)} KiB, max ${fmt(sorted[sorted.length - 1]! / 1024, 1)} KiB; token file ${fmt(duBytes(file) / DOCS)} bytes per document`,
     );
     for (let round = 1; round <= ROUNDS; round++)
       for (const name of round % 2 === 1 ? names : [...names].reverse()) {
