@@ -23,6 +23,12 @@
  *   INDEX_CHOICE_DIR=/path     where the indexes go (default: a temp folder, removed at the end)
  *   INDEX_CHOICE_ENGINES=sqlite,level   engines to run (sqlite | level | level-nomerge)
  *   INDEX_CHOICE_MERGE_DOCS=20000       level: documents in the fresh tier before a merge
+ *
+ * Measured 2026-12-05, 200,000 documents, batches of 1000, 2 cores shared (load ~5): FTS5
+ * 933 docs/s, 1292 B/doc, warm search p50/p95/p99 0.20/0.39/3.8 ms; LevelDB blocks per batch
+ * 659 docs/s, 2722 B/doc, 0.26/1.87/5.8 ms; LevelDB with merging 503 docs/s, 2999 B/doc and
+ * 4.7/153/322 ms (the merge's deletes leave LevelDB a compaction backlog that searches then
+ * wade through). All three gave the same answers to the 50 queries. Hence FTS5.
  */
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
