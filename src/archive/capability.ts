@@ -88,7 +88,7 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   };
   await recordRules();
 
-  const intake = new IntakeProcessor({ db, dataDir, archiver, batchMax: () => settings().batchMax, halted: () => halted, clock, log, emit });
+  const intake = new IntakeProcessor({ db, dataDir, archiver, batchMax: () => settings().batchMax, busyShare: () => settings().busyShare, halted: () => halted, clock, log, emit });
   const direction = (env: Envelope): Direction => {
     const local = !!env.login || env.origin === 'mlsd' || isTrustedClient(env.clientIp);
     if (!local) return 'in';
@@ -99,7 +99,7 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
     if (!settings().enabled) return null;
     const verdict: Verdict = env.scan?.class ?? 'clean';
     const rec: IntakeRecord = { id: env.id, from: env.from, rcpt: env.rcpt, clientIp: env.clientIp, login: env.login, listener: env.listener, received: env.received, size: env.size, direction: direction(env), verdict, ruleset };
-    intake.nudge();
+    intake.committed();
     return { link: intakeFile(env.id), ops: [{ type: 'put', sublevel: INTAKE, key: env.id, value: rec }] };
   });
   // What an earlier run left in the intake (a crash, a takeover) goes in now.

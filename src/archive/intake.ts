@@ -20,6 +20,8 @@ export interface IntakeDeps {
   dataDir: string;
   archiver: Archiver;
   batchMax: () => number;
+  /** archive.busyShare: the share of the time intake may work while mail is arriving. */
+  busyShare: () => number;
   /** Why nothing may be taken in now (a damaged chain), or null. */
   halted: () => string | null;
   clock: Clock;
@@ -39,10 +41,21 @@ export class IntakeProcessor {
   private again = false;
   private stopped = false;
   private failing = false;
+  private lastCommit = 0;
 
   constructor(private readonly d: IntakeDeps) {}
 
   /** A message was committed: a batch runs shortly (messages arriving meanwhile join it). */
+  committed(): void {
+    this.lastCommit = this.d.clock.now();
+    this.nudge();
+  }
+
+  /** While mail arrives (a commit within the last second) the box is busy serving it. */
+  private busy(): boolean {
+    return this.d.clock.now() - this.lastCommit < 1000;
+  }
+
   nudge(delayMs = 50): void {
     if (this.stopped || this.timer) return;
     this.timer = this.d.clock.setTimeout(() => {
@@ -60,8 +73,13 @@ export class IntakeProcessor {
       try {
         do {
           this.again = false;
+          const started = this.d.clock.now();
           const n = await this.batch();
           if (n > 0) this.again = true;
+          // While mail is arriving, the intake takes its share of the time and then gives the
+          // box back (it is durable, and catches up when the box is quiet): archiving must cost
+          // SMTP acceptance little.
+          if (this.again && this.busy()) await this.pause((this.d.clock.now() - started) * (1 / this.d.busyShare() - 1));
         } while (this.again && !this.stopped);
         if (this.failing) this.d.log.info({ evt: 'archive.intake.recovered' }, 'archive intake works again');
         this.failing = false;
@@ -117,6 +135,15 @@ export class IntakeProcessor {
     return null;
   }
 
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = this.d.clock.setTimeout(() => resolve(), Math.min(ms, 10_000));
+      this.pausing = { t, resolve: () => resolve() };
+    }).finally(() => (this.pausing = null));
+  }
+
+  private pausing: { t: Timer; resolve: () => void } | null = null;
+
   async count(): Promise<number> {
     let n = 0;
     for await (const _ of sublevel(this.d.db, INTAKE).keys()) n++;
@@ -125,6 +152,10 @@ export class IntakeProcessor {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.pausing) {
+      this.d.clock.clearTimeout(this.pausing.t);
+      this.pausing.resolve();
+    }
     if (this.timer) this.d.clock.clearTimeout(this.timer);
     this.timer = null;
     await this.running;

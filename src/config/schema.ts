@@ -417,6 +417,7 @@ export const configSchema = z.strictObject({
       rules: z.array(archiveRule).max(200).default([]).describe('In order, first match wins; no match: spam and viruses are skipped, everything else archived for retentionYears'),
       encrypt: z.boolean().default(true).describe('Encrypt the archive at rest with the key in <config-dir>/archive.key (the standby holds the same key); off: compressed only').meta({ restart: true }),
       batchMax: z.number().int().min(1).max(5000).default(500).describe('Most messages taken into the archive in one synced batch'),
+      busyShare: z.number().min(0.01).max(1).default(0.05).describe('While mail is arriving, the share of the time the archive may spend taking it in (it is durable in the intake and catches up when the box is quiet); 1: no limit'),
     })
     .prefault({})
     .describe('The mail archive: rules, retention, tamper-evident store, search'),
