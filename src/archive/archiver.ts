@@ -66,8 +66,7 @@ export interface SearchHit {
 export interface SearchTools {
   parseQuery(s: string): Omit<SearchQuery, 'limit'>;
   docMatches(doc: IndexDoc, q: Omit<SearchQuery, 'limit' | 'before'>): boolean;
-  snippet(text: string, queryText: string, max?: number): string;
-  hasMatch(text: string, queryText: string): boolean;
+  snippetOf(text: string, queryText: string, max?: number): { snippet: string; matched: boolean };
 }
 
 export interface ArchiverDeps {
@@ -320,31 +319,34 @@ export class Archiver {
   /** Newest first, one page; each hit with a snippet cut from its text. */
   async search(q: SearchQuery): Promise<{ hits: SearchHit[]; more: boolean }> {
     const r = await this.d.index.search(q);
-    const hits: SearchHit[] = [];
-    for (const seq of r.seqs) {
-      const rec = await this.d.chain.get(seq);
-      if (!rec || rec.kind !== 'message') continue;
-      const meta = this.meta(rec);
-      hits.push({
-        id: meta.id,
-        seq,
-        received: meta.envelope.received,
-        direction: meta.envelope.direction,
-        from: meta.envelope.from,
-        to: meta.envelope.rcpt,
-        subject: meta.subject,
-        snippet: await this.snippetOf(meta, q.text),
-      });
-    }
-    return { hits, more: r.more };
+    // The page's records and texts are read side by side (their reads overlap).
+    const hits = await Promise.all(
+      r.seqs.map(async (seq): Promise<SearchHit | null> => {
+        const rec = await this.d.chain.get(seq);
+        if (!rec || rec.kind !== 'message') return null;
+        const meta = this.meta(rec);
+        return {
+          id: meta.id,
+          seq,
+          received: meta.envelope.received,
+          direction: meta.envelope.direction,
+          from: meta.envelope.from,
+          to: meta.envelope.rcpt,
+          subject: meta.subject,
+          snippet: await this.snippetOf(meta, q.text),
+        };
+      }),
+    );
+    return { hits: hits.filter((h): h is SearchHit => h !== null), more: r.more };
   }
 
   private async snippetOf(meta: ArchivedMeta, query: string): Promise<string> {
     const t = await this.text(meta);
-    const { snippet, hasMatch } = this.d.tools;
+    const inBody = this.d.tools.snippetOf(t.body, query);
+    if (inBody.matched || !query.trim()) return inBody.snippet;
     // A word found only in an attachment's name or text: the snippet comes from there.
-    const attached = `${meta.attachments.map((a) => a.name).join(' ')} ${t.attachmentText}`;
-    return !hasMatch(t.body, query) && hasMatch(attached, query) ? snippet(attached, query) : snippet(t.body, query);
+    const attached = this.d.tools.snippetOf(`${meta.attachments.map((a) => a.name).join(' ')} ${t.attachmentText}`, query);
+    return attached.matched ? attached.snippet : inBody.snippet;
   }
 
   async holds(): Promise<Hold[]> {

@@ -12,11 +12,11 @@ import { LocalPackStore } from './packs.js';
 import { workerPreparer } from './prepare.js';
 import { docMatches, parseQuery } from './query.js';
 import { contentAddress, open } from './seal.js';
-import { hasMatch, snippet } from './snippet.js';
+import { snippetOf } from './snippet.js';
 import type { SearchTools } from './archiver.js';
 
 export const INDEX_FOLDER = 'archive-index';
-export const SEARCH_TOOLS: SearchTools = { parseQuery, docMatches, snippet, hasMatch };
+export const SEARCH_TOOLS: SearchTools = { parseQuery, docMatches, snippetOf };
 
 /** The archive's parts, built on one data dir: the one place that picks the store and index adapters. */
 export interface ArchiveParts {
