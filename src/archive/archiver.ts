@@ -386,11 +386,21 @@ export class Archiver {
     const holds = (await this.holds()).map((h) => tools.parseQuery(h.query));
     const report: PurgeReport = { due: 0, held: 0, purged: 0, ids: [], heldIds: [] };
     const due: { key: string; rec: ChainRecord; meta: ArchivedMeta }[] = [];
+    // The schedule is only an index into the chain: what is due is decided by the sealed
+    // retainUntil, and each record once (a forged or doubled schedule entry would otherwise
+    // purge early, or count a shared blob's reference twice and drop it from under another record).
+    const seen = new Set<number>();
     for await (const [key, seq] of sublevel(db, EXPIRY).iterator({ lt: `${now.toISOString()}!` })) {
       const rec = await chain.get(seq as number);
-      if (!rec || rec.kind !== 'message') continue;
-      report.due++;
+      if (!rec || rec.kind !== 'message' || seen.has(rec.seq)) continue;
       const meta = this.meta(rec);
+      if (key !== `${meta.retainUntil}!${seqKey(rec.seq)}`) {
+        this.d.log.warn({ evt: 'archive.purge.schedule_mismatch', key, seq: rec.seq, retainUntil: meta.retainUntil }, 'a retention schedule entry does not match its sealed record; ignored');
+        continue;
+      }
+      if (Date.parse(meta.retainUntil) >= now.getTime()) continue;
+      seen.add(rec.seq);
+      report.due++;
       if (holds.length) {
         const doc = docOf(rec.seq, meta, await this.text(meta));
         if (holds.some((q) => tools.docMatches(doc, q))) {
