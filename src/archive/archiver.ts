@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock.js';
 import type { EventInput } from '../events/events.js';
 import { decide, retainUntil, type RuleSet } from './rules.js';
 import { extract } from './extract.js';
+import { queryTerms } from './tokenize.js';
 import type { Preparer } from './prepare.js';
 import type { TextParts } from './prepare-core.js';
 import type { ArchiveIndex, ArchivedMeta, BlobStore, ChainHead, ChainRecord, IndexDoc, IntakeRecord, PurgeBody, SearchQuery } from './types.js';
@@ -354,8 +355,11 @@ export class Archiver {
   }
 
   async addHold(query: string, id: string): Promise<Hold> {
-    this.d.tools.parseQuery(query);
+    const parsed = this.d.tools.parseQuery(query);
     if (!query.trim()) throw new Error('archive hold: an empty query would hold everything; name what to hold');
+    // A query with text but no searchable word (one letter, punctuation) matches nothing: as a
+    // hold it would protect nothing while looking like it did.
+    if (queryTerms(parsed).matchesNothing) throw new Error(`archive hold: "${query.slice(0, 80)}" has no word the archive searches by (words of two letters or more, Chinese characters, addresses); it would hold nothing`);
     const prior = (await this.holds()).find((h) => h.query === query);
     if (prior) return prior;
     const hold: Hold = { id, query, created: new Date(this.d.clock.now()).toISOString() };
