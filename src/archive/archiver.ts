@@ -266,9 +266,30 @@ export class Archiver {
    */
   private async toIndex(fn: () => Promise<void>): Promise<void> {
     this.indexBacklog++;
-    const p = this.indexLane.then(fn).catch((err: Error) => this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not update the archive index; it catches up at the next start'));
+    // After a failed update, the ones queued behind it are left to the catch-up: were they
+    // done, the index's high mark would pass the failed batch, which no catch-up would then see.
+    const p = this.indexLane
+      .then(() => (this.indexBroken ? undefined : fn()))
+      .catch((err: Error) => {
+        this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not update the archive index; it catches up from the store');
+        this.indexBehind();
+      });
     this.indexLane = p.finally(() => this.indexBacklog--);
     if (this.indexBacklog > 2) await p;
+  }
+
+  private indexBroken = false;
+  private onIndexBehind: (() => void) | null = null;
+
+  /** Told when an index update failed: the index lags the store until a catch-up runs. */
+  whenIndexBehind(fn: (() => void) | null): void {
+    this.onIndexBehind = fn;
+  }
+
+  private indexBehind(): void {
+    this.indexBroken = true;
+    this.catchingUp = true;
+    this.onIndexBehind?.();
   }
 
   indexedUpTo(): Promise<number> {
@@ -465,6 +486,9 @@ export class Archiver {
     // Records that are no message (purges, tombstones) are never in the index: what was read counts.
     let scanned = 0;
     try {
+      await this.indexIdle();
+      // Updates skipped after a failure are all behind us: this catch-up reads them from the store.
+      this.indexBroken = false;
       for (;;) {
         await this.indexIdle();
         const from = Math.max(await this.d.index.indexedUpTo(), scanned) + 1;
@@ -478,8 +502,12 @@ export class Archiver {
         n += r.indexed;
         scanned = r.to;
       }
+    } catch (err) {
+      this.indexBehind();
+      throw err;
     } finally {
-      this.catchingUp = false;
+      // A catch-up that failed leaves the intake not indexing: the next catch-up covers it.
+      if (!this.indexBroken) this.catchingUp = false;
     }
   }
 

@@ -165,3 +165,31 @@ test('search and show print no control characters from the message: no terminal 
   const shown = await run(['archive', 'show', it.rec.id]);
   assert.doesNotMatch(shown.text, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, JSON.stringify(shown.text));
 });
+
+test('an index update that fails leaves no gap: later batches do not carry the index past it, and the catch-up indexes it', async (t) => {
+  const r = await rig(t);
+  const rs = await r.rules({ rules: [], retentionYears: 7 });
+  // The real index, failing once (a full data disk, say).
+  const index = (r.a as unknown as { d: { index: { add: (docs: unknown[]) => Promise<void> } } }).d.index;
+  const add = index.add.bind(index);
+  let fail = 1;
+  index.add = async (docs) => {
+    if (fail-- > 0) throw new Error('SQLITE_FULL: database or disk is full');
+    return add(docs);
+  };
+  let behind = 0;
+  r.a.whenIndexBehind(() => behind++);
+  await r.a.ingest([item(rs, 'first', 'lambda')]);
+  await r.a.ingest([item(rs, 'second', 'sigma')]);
+  await r.a.indexIdle();
+  assert.equal(behind, 1, 'the archive was told its index is behind');
+  assert.ok((await r.a.indexedUpTo()) < 1, 'the index does not claim what it lacks');
+  assert.equal(await r.a.catchUp(), 2);
+  await r.a.indexIdle();
+  assert.equal((await r.a.search({ text: 'lambda', limit: 20 })).hits.length, 1, 'the batch whose update failed is found');
+  assert.equal((await r.a.search({ text: 'sigma', limit: 20 })).hits.length, 1);
+  // After the catch-up, batches index themselves again.
+  await r.a.ingest([item(rs, 'third', 'kappa')]);
+  await r.a.indexIdle();
+  assert.equal((await r.a.search({ text: 'kappa', limit: 20 })).hits.length, 1);
+});
