@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock.js';
 import type { EventInput } from '../events/events.js';
 import { decide, retainUntil, type RuleSet } from './rules.js';
 import { extract } from './extract.js';
+import { queryTerms } from './tokenize.js';
 import type { Preparer } from './prepare.js';
 import type { TextParts } from './prepare-core.js';
 import type { ArchiveIndex, ArchivedMeta, BlobStore, ChainHead, ChainRecord, IndexDoc, IntakeRecord, PurgeBody, SearchQuery } from './types.js';
@@ -264,9 +265,30 @@ export class Archiver {
    */
   private async toIndex(fn: () => Promise<void>): Promise<void> {
     this.indexBacklog++;
-    const p = this.indexLane.then(fn).catch((err: Error) => this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not update the archive index; it catches up at the next start'));
+    // After a failed update, the ones queued behind it are left to the catch-up: were they
+    // done, the index's high mark would pass the failed batch, which no catch-up would then see.
+    const p = this.indexLane
+      .then(() => (this.indexBroken ? undefined : fn()))
+      .catch((err: Error) => {
+        this.d.log.error({ evt: 'archive.index.fail', err: err.message }, 'could not update the archive index; it catches up from the store');
+        this.indexBehind();
+      });
     this.indexLane = p.finally(() => this.indexBacklog--);
     if (this.indexBacklog > 2) await p;
+  }
+
+  private indexBroken = false;
+  private onIndexBehind: (() => void) | null = null;
+
+  /** Told when an index update failed: the index lags the store until a catch-up runs. */
+  whenIndexBehind(fn: (() => void) | null): void {
+    this.onIndexBehind = fn;
+  }
+
+  private indexBehind(): void {
+    this.indexBroken = true;
+    this.catchingUp = true;
+    this.onIndexBehind?.();
   }
 
   indexedUpTo(): Promise<number> {
@@ -356,8 +378,11 @@ export class Archiver {
   }
 
   async addHold(query: string, id: string): Promise<Hold> {
-    this.d.tools.parseQuery(query);
+    const parsed = this.d.tools.parseQuery(query);
     if (!query.trim()) throw new Error('archive hold: an empty query would hold everything; name what to hold');
+    // A query with text but no searchable word (one letter, punctuation) matches nothing: as a
+    // hold it would protect nothing while looking like it did.
+    if (queryTerms(parsed).matchesNothing) throw new Error(`archive hold: "${query.slice(0, 80)}" has no word the archive searches by (words of two letters or more, Chinese characters, addresses); it would hold nothing`);
     const prior = (await this.holds()).find((h) => h.query === query);
     if (prior) return prior;
     const hold: Hold = { id, query, created: new Date(this.d.clock.now()).toISOString() };
@@ -388,11 +413,21 @@ export class Archiver {
     const holds = (await this.holds()).map((h) => tools.parseQuery(h.query));
     const report: PurgeReport = { due: 0, held: 0, purged: 0, ids: [], heldIds: [] };
     const due: { key: string; rec: ChainRecord; meta: ArchivedMeta }[] = [];
+    // The schedule is only an index into the chain: what is due is decided by the sealed
+    // retainUntil, and each record once (a forged or doubled schedule entry would otherwise
+    // purge early, or count a shared blob's reference twice and drop it from under another record).
+    const seen = new Set<number>();
     for await (const [key, seq] of sublevel(db, EXPIRY).iterator({ lt: `${now.toISOString()}!` })) {
       const rec = await chain.get(seq as number);
-      if (!rec || rec.kind !== 'message') continue;
-      report.due++;
+      if (!rec || rec.kind !== 'message' || seen.has(rec.seq)) continue;
       const meta = this.meta(rec);
+      if (key !== `${meta.retainUntil}!${seqKey(rec.seq)}`) {
+        this.d.log.warn({ evt: 'archive.purge.schedule_mismatch', key, seq: rec.seq, retainUntil: meta.retainUntil }, 'a retention schedule entry does not match its sealed record; ignored');
+        continue;
+      }
+      if (Date.parse(meta.retainUntil) >= now.getTime()) continue;
+      seen.add(rec.seq);
+      report.due++;
       if (holds.length) {
         const doc = docOf(rec.seq, meta, await this.text(meta));
         if (holds.some((q) => tools.docMatches(doc, q))) {
@@ -453,6 +488,9 @@ export class Archiver {
     // Records that are no message (purges, tombstones) are never in the index: what was read counts.
     let scanned = 0;
     try {
+      await this.indexIdle();
+      // Updates skipped after a failure are all behind us: this catch-up reads them from the store.
+      this.indexBroken = false;
       for (;;) {
         await this.indexIdle();
         const from = Math.max(await this.d.index.indexedUpTo(), scanned) + 1;
@@ -466,8 +504,12 @@ export class Archiver {
         n += r.indexed;
         scanned = r.to;
       }
+    } catch (err) {
+      this.indexBehind();
+      throw err;
     } finally {
-      this.catchingUp = false;
+      // A catch-up that failed leaves the intake not indexing: the next catch-up covers it.
+      if (!this.indexBroken) this.catchingUp = false;
     }
   }
 

@@ -46,6 +46,9 @@ export interface ArchiveCapability extends Capability {
   halted(): string | null;
 }
 
+/** How long after a failed index update the index catches up from the store. */
+const INDEX_RETRY_MS = 30_000;
+
 export type VerifyOutcome = Awaited<ReturnType<Chain['verify']>>;
 
 /** The hash of a rule set: the name under which the rules in force at a commit are kept. */
@@ -122,10 +125,20 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
     (indexing ??= archiver.catchUp(progress).finally(() => {
       indexing = null;
     }));
-  void catchUp().then(
-    (n) => n && log.info({ evt: 'archive.index.catchup', messages: n }, 'indexed archived mail the index did not have yet'),
-    (err: Error) => log.error({ evt: 'archive.index.fail', err: err.message }, 'could not catch the index up'),
-  );
+  const runCatchUp = () =>
+    void catchUp().then(
+      (n) => n && log.info({ evt: 'archive.index.catchup', messages: n }, 'indexed archived mail the index did not have yet'),
+      (err: Error) => log.error({ evt: 'archive.index.fail', err: err.message }, 'could not catch the index up'),
+    );
+  runCatchUp();
+  // An index update failed (a full disk, say): the index catches up from the store a little later.
+  let catchUpTimer: Timer | null = null;
+  archiver.whenIndexBehind(() => {
+    catchUpTimer ??= clock.setTimeout(() => {
+      catchUpTimer = null;
+      runCatchUp();
+    }, INDEX_RETRY_MS);
+  });
 
   // The chain head goes into the event log daily (and at start): a rewritten chain no longer matches it.
   const anchor = () => {
@@ -176,6 +189,8 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
       unmerge();
       clock.clearInterval(anchorTimer);
       clock.clearInterval(purgeTimer);
+      archiver.whenIndexBehind(null);
+      if (catchUpTimer) clock.clearTimeout(catchUpTimer);
       await intake.stop();
       archiver.stop();
       await indexing?.catch(() => 0);

@@ -15,8 +15,17 @@ function dateOption(name: string, v: string | undefined, endOfDay: boolean): num
   return day && endOfDay ? t + 86_400_000 - 1 : t;
 }
 
+/**
+ * Text from a message (a sender's subject, addresses, body) as the admin's terminal shows
+ * it: control characters (an escape sequence, a CR LF that forges a line) become '?'.
+ * Newlines and tabs are kept only where `lines` says the text is multi-line.
+ */
+function shown(s: string, lines = false): string {
+  return lines ? s.replace(/\r\n/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, '?') : s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
+}
+
 function hitLine(h: SearchHit): string {
-  return `${h.id}  ${h.received.slice(0, 16).replace('T', ' ')}  ${h.direction.padEnd(8)} <${h.from}> -> ${h.to.join(', ')}  ${h.subject}\n    ${h.snippet}`;
+  return `${h.id}  ${h.received.slice(0, 16).replace('T', ' ')}  ${h.direction.padEnd(8)} <${shown(h.from)}> -> ${shown(h.to.join(', '))}  ${shown(h.subject)}\n    ${shown(h.snippet)}`;
 }
 
 /** `archive ...`: search, read, export, verify, holds and purge. Nothing here deletes but purge. */
@@ -76,7 +85,7 @@ export function archiveCommands(deps: () => ArchiveCapability, tools: SearchTool
           `received ${e.received}, archived ${meta.archived}, kept until ${meta.retainUntil} (rule ${meta.rule}), verdict ${e.verdict}, ${meta.size} bytes`,
           ...(meta.attachments.length ? [`attachments: ${meta.attachments.map((a) => `${a.name || '(unnamed)'} (${a.contentType}, ${a.size} bytes)`).join(', ')}`] : []),
         ];
-        return { text: `${head.join('\n')}\n\n${headers}\n\n${text}`, json: { ...meta, headers, text } };
+        return { text: shown(`${head.join('\n')}\n\n${headers}\n\n${text}`, true), json: { ...meta, headers, text } };
       },
     },
     {
