@@ -179,7 +179,7 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
     verify: async () => chain.verify({ blobs, keys: parts.keys, anchors: await anchors() }),
     indexProgress: () => ({ indexing: indexing !== null, upTo: indexedTo }),
     halted: () => halted,
-    status: archiveStatus(() => ({ halted, enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => archiver.indexedUpTo(), indexing: indexing !== null })),
+    status: archiveStatus(() => ({ halted, setAside: intake.setAside.size, enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => archiver.indexedUpTo(), indexing: indexing !== null })),
     configChanged(cfg, key) {
       if (key === 'archive' || key.startsWith('archive.')) void recordRules().catch((err: Error) => log.error({ evt: 'archive.rules.fail', err: err.message }, 'could not record the new archive rules; the old ones stay in force'));
       void cfg;
@@ -206,6 +206,7 @@ export function holdId(): string {
 
 interface ArchiveStatusDeps {
   halted: string | null;
+  setAside: number;
   enabled: boolean;
   head: { seq: number; mac: string };
   intake: () => Promise<number>;
@@ -219,10 +220,10 @@ function archiveStatus(deps: () => ArchiveStatusDeps): StatusSection {
     if (!b.serving) return null;
     const d = deps();
     const [waiting, stats, indexed] = await Promise.all([d.intake(), d.blobs(), d.indexedUpTo()]);
-    const json = { halted: d.halted, enabled: d.enabled, records: d.head.seq, head: d.head.mac, intake: waiting, blobs: stats.blobs, bytes: stats.bytes, packs: stats.files, indexedUpTo: indexed, indexing: d.indexing };
+    const json = { halted: d.halted, setAside: d.setAside, enabled: d.enabled, records: d.head.seq, head: d.head.mac, intake: waiting, blobs: stats.blobs, bytes: stats.bytes, packs: stats.files, indexedUpTo: indexed, indexing: d.indexing };
     return {
       json: { archive: json },
-      lines: [`archive: ${d.halted ? `HALTED (${d.halted})` : d.enabled ? 'on' : 'off'}, ${d.head.seq} chain records, ${stats.blobs} blobs in ${stats.files} packs (${stats.bytes} bytes), ${waiting} waiting, indexed to ${indexed}${d.indexing ? ' (indexing)' : ''}`],
+      lines: [`archive: ${d.halted ? `HALTED (${d.halted})` : d.enabled ? 'on' : 'off'}, ${d.head.seq} chain records, ${stats.blobs} blobs in ${stats.files} packs (${stats.bytes} bytes), ${waiting} waiting, indexed to ${indexed}${d.indexing ? ' (indexing)' : ''}${d.setAside ? `, ${d.setAside} SET ASIDE (see events)` : ''}`],
     };
   };
 }

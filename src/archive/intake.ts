@@ -42,6 +42,13 @@ export class IntakeProcessor {
   private stopped = false;
   private failing = false;
   private lastCommit = 0;
+  /** The last batch's ids (to tell which message a failure belongs to). */
+  private lastBatch: string[] = [];
+  /** After a batch failed, this many batches take one message each, so one bad message is found. */
+  private solo = 0;
+  private readonly strikes = new Map<string, number>();
+  /** Messages that failed alone three times: left in the intake, skipped until the next start. */
+  readonly setAside = new Set<string>();
 
   constructor(private readonly d: IntakeDeps) {}
 
@@ -85,6 +92,7 @@ export class IntakeProcessor {
         this.failing = false;
       } catch (err) {
         const msg = (err as Error).message;
+        this.isolate(msg);
         this.d.log.error({ evt: 'archive.intake.fail', err: msg, retryMs: RETRY_MS }, 'could not take mail into the archive; it stays in the intake and is tried again');
         if (!this.failing) this.d.emit({ kind: 'archive.intake.fail', severity: 'warning', text: `archive intake failed (mail waits in the intake, nothing is lost): ${msg}` });
         this.failing = true;
@@ -96,17 +104,42 @@ export class IntakeProcessor {
     return this.running;
   }
 
+  /**
+   * A batch failed. One that held several messages is taken again one message at a time; a
+   * message that fails alone three times (a message the parser cannot survive, a rule set
+   * this box never recorded) is set aside, with a critical event, so the rest of the intake
+   * goes on. It stays in the intake (nothing is lost) and is tried again at the next start.
+   */
+  private isolate(err: string): void {
+    if (this.lastBatch.length > 1) {
+      this.solo = this.lastBatch.length;
+      return;
+    }
+    const id = this.lastBatch[0];
+    if (id === undefined) return;
+    const n = (this.strikes.get(id) ?? 0) + 1;
+    this.strikes.set(id, n);
+    if (n < 3) return;
+    this.strikes.delete(id);
+    this.setAside.add(id);
+    this.d.log.error({ evt: 'archive.intake.setAside', id, err }, 'a message failed the archive intake three times; set aside');
+    this.d.emit({ kind: 'archive.intake.setAside', severity: 'critical', text: `message ${id} could not be archived (${err}); it stays in the archive intake and is tried again at the next start` });
+  }
+
   private async batch(): Promise<number> {
     const { db, dataDir, archiver } = this.d;
     if (this.d.halted()) return 0;
     const recs: IntakeRecord[] = [];
     let bytes = 0;
-    for await (const v of sublevel(db, INTAKE).values({ limit: this.d.batchMax() })) {
+    const max = this.solo > 0 ? 1 : this.d.batchMax();
+    for await (const v of sublevel(db, INTAKE).values()) {
       const rec = v as IntakeRecord;
-      if (recs.length && bytes + rec.size > BATCH_BYTES) break;
+      if (this.setAside.has(rec.id)) continue;
+      if (recs.length && (recs.length >= max || bytes + rec.size > BATCH_BYTES)) break;
       recs.push(rec);
       bytes += rec.size;
     }
+    this.lastBatch = recs.map((r) => r.id);
     if (!recs.length) return 0;
     const items: { rec: IntakeRecord; bytes: Buffer }[] = [];
     const done: BatchOp[] = [];
@@ -118,6 +151,8 @@ export class IntakeProcessor {
     const r = await archiver.ingest(items, done);
     await Promise.all(recs.map((rec) => unlink(join(dataDir, intakeFile(rec.id))).catch(() => undefined)));
     this.d.log.info({ evt: 'archive.intake', messages: recs.length, archived: r.archived, skipped: r.skipped, duplicates: r.duplicates }, 'mail taken into the archive');
+    if (this.solo > 0) this.solo--;
+    for (const rec of recs) this.strikes.delete(rec.id);
     return recs.length;
   }
 

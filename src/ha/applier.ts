@@ -85,7 +85,7 @@ export class Applier {
     if (h.t === 'commit') {
       // A box of the previous version names the message only inside its envelope.
       const id = (h.id ?? (h.env as { id?: unknown } | null)?.id) as string;
-      const p = this.commit(id, h.env, f.body ?? Buffer.alloc(0)).then(ack, fail);
+      const p = this.commit(id, h.env, f.body ?? Buffer.alloc(0), h.ops).then(ack, fail);
       this.inflight.set(id, p);
       void p.finally(() => {
         if (this.inflight.get(id) === p) this.inflight.delete(id);
@@ -114,10 +114,11 @@ export class Applier {
    * (shared), then the record. No temp file and rename: a file without a record is an
    * orphan, never read, and swept at promotion.
    */
-  private async commit(id: string, env: unknown, body: Buffer): Promise<void> {
+  private async commit(id: string, env: unknown, body: Buffer, tapOps?: unknown): Promise<void> {
     checkKey(id);
     sameId(id, env);
     const messages = this.d.data.messages();
+    const ops = commitTapOps(this.d.data, id, messages.name, tapOps);
     const path = join(this.d.dataDir, this.d.data.safeRel(messages.file(id)));
     const dir = dirname(path);
     let made = this.madeDirs.get(dir);
@@ -131,7 +132,9 @@ export class Applier {
       await fh.close();
     }
     await this.d.dirs.sync(dir);
-    await this.d.group.write([{ type: 'put', sublevel: messages.name, key: id, value: env }], { replicate: false });
+    // The tap's records name files of this message (the archive intake's link): linked first.
+    for (const l of filesToFollow(this.d.data, ops).link) await this.linkIfMissing(l.to, l.from);
+    await this.d.group.write([{ type: 'put', sublevel: messages.name, key: id, value: env }, ...ops], { replicate: false });
   }
 
   private async apply(h: FrameHeader, body: Buffer | null): Promise<void> {
@@ -192,6 +195,12 @@ export class Applier {
   private async linkIfMissing(toRel: string, fromRels: string[]): Promise<void> {
     const to = join(this.d.dataDir, this.d.data.safeRel(toRel));
     if (await exists(to)) return;
+    // The folder of a store this box never ran (a standby's archive intake) is made here, and
+    // the new entry is synced into it: a link that a power cut takes back is no copy.
+    const dir = dirname(to);
+    let made = this.madeDirs.get(dir);
+    if (!made) this.madeDirs.set(dir, (made = mkdirDurable(dir, 0o700, (d) => this.d.dirs.sync(d))));
+    await made;
     for (const fromRel of fromRels) {
       const linked = await link(join(this.d.dataDir, this.d.data.safeRel(fromRel)), to).then(
         () => true,
@@ -201,7 +210,10 @@ export class Applier {
           return false;
         },
       );
-      if (linked) return;
+      if (linked) {
+        await this.d.dirs.sync(dir);
+        return;
+      }
     }
   }
 
@@ -261,4 +273,20 @@ export class Applier {
 function sameId(key: string, value: unknown): void {
   const id = (value as { id?: unknown } | null)?.id;
   if (id !== undefined && id !== key) throw new Error(`HA: record ${key} carries another id`);
+}
+
+/**
+ * The records a commit frame carries beside the envelope (a commit tap's), checked: puts
+ * into replicated sublevels other than the messages' own, keyed by this message.
+ */
+function commitTapOps(data: DataRegistry, id: string, messages: string, raw: unknown): BatchOp[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.length > 16) throw new Error(`commit ${id}: malformed tap records`);
+  return raw.map((o: unknown) => {
+    const op = o as { type?: unknown; sublevel?: unknown; key?: unknown; value?: unknown };
+    if (op?.type !== 'put' || typeof op.sublevel !== 'string' || op.sublevel === messages || !data.isReplicated(op.sublevel) || op.key !== id) {
+      throw new Error(`commit ${id}: refusing a tap record ${String(op?.type)} ${String(op?.sublevel)}/${String(op?.key)}`);
+    }
+    return { type: 'put', sublevel: op.sublevel, key: id, value: op.value };
+  });
 }

@@ -206,6 +206,8 @@ export class Replicator {
    */
   async commit(c: MessageCommit): Promise<void> {
     const { env, id, dataPath, body, localDurable } = c;
+    // The records a commit tap wrote in the commit's batch go in the same frame.
+    const head = { t: 'commit', id, env, ...(c.ops?.length ? { ops: c.ops } : {}) };
     const { onPeerLost, syncTimeoutMs } = this.d.settings();
     if (this.state === 'inSync') {
       const data = body ? Buffer.concat(body) : await readFile(dataPath);
@@ -230,7 +232,7 @@ export class Replicator {
           // Jobs run one at a time, so the frame sent below gets exactly this number.
           w.seq = this.seq + 1;
           this.bySeq.set(w.seq, w);
-          await this.frame({ t: 'commit', id, env }, data);
+          await this.frame(head, data);
         });
       });
       if (confirmed) return;
@@ -244,7 +246,7 @@ export class Replicator {
       const data = body ? Buffer.concat(body) : await readFile(dataPath).catch(() => null);
       if (data) {
         this.streamed.add(id);
-        this.enqueue(() => this.frame({ t: 'commit', id, env }, data));
+        this.enqueue(() => this.frame(head, data));
       }
     }
   }

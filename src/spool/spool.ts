@@ -291,20 +291,18 @@ export class Spool {
     let tapped: { path: string; ops: BatchOp[] } | null = null;
     try {
       await msg.finish();
-      replica = this.durability.commitMessage({ id: env.id, env, dataPath: msg.path, body: msg.body, localDurable }).then(() => null, (err: unknown) => err ?? new Error('replica commit failed'));
       const tap = this.tap?.(env) ?? null;
-      if (tap) {
-        // A second name for the same file, so the tap's store keeps the bytes after routing lets go of them.
-        tapped = { path: join(this.dataDir, this.durability.data.safeRel(tap.link, false)), ops: tap.ops };
-        await link(msg.path, tapped.path);
-      }
+      if (tap) tapped = { path: join(this.dataDir, this.durability.data.safeRel(tap.link, false)), ops: tap.ops };
+      replica = this.durability.commitMessage({ id: env.id, env, dataPath: msg.path, body: msg.body, localDurable, ...(tapped ? { ops: tapped.ops } : {}) }).then(() => null, (err: unknown) => err ?? new Error('replica commit failed'));
+      // A second name for the same file, so the tap's store keeps the bytes after routing lets go of them.
+      if (tapped) await link(msg.path, tapped.path);
       // The file's entries were made before, so their directory syncs may run beside the
       // file's own fsync; the envelope record is written only after all are durable.
       await Promise.all([msg.syncAndClose(), this.dirs.sync(this.dir), tapped ? this.dirs.sync(dirname(tapped.path)) : null]);
-      // Not mirrored as a record: commitMessage sends the replica the envelope with its data.
-      // The tap's records are mirrored; the replica links their file from its spool copy.
+      // Not mirrored as records: commitMessage sends the replica the envelope and the tap's
+      // records with the data; the replica links the tap's file from its copy of the message.
       const ops: BatchOp[] = [{ type: 'put', sublevel: SPOOL_SUBLEVEL, key: env.id, value: env }, ...extraOps, ...(tapped?.ops ?? [])];
-      await this.durability.write(ops, { replicate: false, mirror: tapped?.ops });
+      await this.durability.write(ops, { replicate: false });
       msg.committed = true;
       durable();
     } catch (err) {

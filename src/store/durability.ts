@@ -13,6 +13,13 @@ export interface MessageCommit {
   body: Buffer[] | null;
   /** Settles when the local copy and its record are durable (or failed). */
   localDurable: Promise<void>;
+  /**
+   * Records of other stores written in the commit's own batch (a commit tap's: the archive
+   * intake). They travel with the message, so the replica writes them in its batch too and
+   * has them before the client gets its 250; a record that names a file of the same key
+   * gets it as a hard link of the replica's copy of the message.
+   */
+  ops?: BatchOp[];
 }
 
 /**
