@@ -41,7 +41,6 @@ export interface ArchiveCapability extends Capability {
   /** Rebuilds the index from the store. */
   reindex(): Promise<number>;
   verify(): Promise<VerifyOutcome>;
-  indexProgress(): { indexing: boolean; upTo: number };
   /** Why the archive takes nothing in (a damaged chain), or null. */
   halted(): string | null;
 }
@@ -119,10 +118,8 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
 
   // The index follows the store: after a crash or a takeover it catches up from where it was.
   let indexing: Promise<number> | null = null;
-  let indexedTo = 0;
-  const progress = (seq: number) => (indexedTo = seq);
   const catchUp = (): Promise<number> =>
-    (indexing ??= archiver.catchUp(progress).finally(() => {
+    (indexing ??= archiver.catchUp().finally(() => {
       indexing = null;
     }));
   const runCatchUp = () =>
@@ -170,14 +167,13 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
     intake,
     reindex: async () => {
       await indexing?.catch(() => 0);
-      const n = await (indexing = archiver.reindex(progress).finally(() => {
+      const n = await (indexing = archiver.reindex().finally(() => {
         indexing = null;
       }));
       log.info({ evt: 'archive.reindex', messages: n }, 'archive index rebuilt from the store');
       return n;
     },
     verify: async () => chain.verify({ blobs, keys: parts.keys, anchors: await anchors() }),
-    indexProgress: () => ({ indexing: indexing !== null, upTo: indexedTo }),
     halted: () => halted,
     status: archiveStatus(() => ({ halted, setAside: intake.setAside.size, enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => archiver.indexedUpTo(), indexing: indexing !== null })),
     configChanged(cfg, key) {

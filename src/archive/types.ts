@@ -1,4 +1,5 @@
 import type { BatchOp } from '../store/db.js';
+import type { Envelope } from '../spool/spool.js';
 
 /**
  * The archive's shared vocabulary and its two ports: where sealed message bytes are kept
@@ -19,21 +20,12 @@ export type Verdict = 'clean' | 'spam' | 'virus';
  * (so a message the box acknowledged is never missing from the archive), with a hard link
  * to its spool file. Key: the box's message id.
  */
-export interface IntakeRecord {
-  id: string;
-  from: string;
-  rcpt: string[];
-  clientIp: string;
-  login: string | null;
-  listener: string;
-  /** ISO time of the commit. */
-  received: string;
-  size: number;
+export type IntakeRecord = Pick<Envelope, 'id' | 'from' | 'rcpt' | 'clientIp' | 'login' | 'listener' | 'received' | 'size'> & {
   direction: Direction;
   verdict: Verdict;
   /** The rule set in force at the commit (archive-rulesets key): later rule changes apply to new mail only. */
   ruleset: string;
-}
+};
 
 /** An attachment as the parser saw it. */
 export interface AttachmentInfo {
