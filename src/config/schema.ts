@@ -60,6 +60,16 @@ const addressOrDomain = z
     return at > 0 ? `${t.slice(0, at)}@${domain.domain}` : domain.domain;
   });
 
+/** A backup target: where and how to log in (the password is a secret, masked by `config get`). */
+const backupTarget = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'lower-case letters, digits and -, at most 32').describe('What the target is called in commands'),
+  type: z.enum(['smb', 'sftp', 'dir']),
+  url: z.string().min(1).max(400).describe('smb://host[:port]/share[/folder], sftp://host[:port]/folder, or an absolute folder for dir'),
+  user: z.string().max(128).default('').describe('Login (smb: user or DOMAIN\\user)'),
+  password: z.string().max(256).default('').describe('Password at the target').meta({ secret: true }),
+  hostKey: z.string().max(128).default('').describe("SFTP: the server's host key (SHA256, base64), pinned at the first connection"),
+});
+
 /** One archive rule: every condition given must hold; the first rule that matches decides. */
 const archiveRule = z
   .strictObject({
@@ -421,6 +431,37 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('The mail archive: rules, retention, tamper-evident store, search'),
+  backup: z
+    .strictObject({
+      targets: z
+        .array(backupTarget)
+        .max(8)
+        .default([])
+        .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, { message: 'target names must differ' })
+        .describe('Where backups go: an SMB 3 share, an SFTP server or a local folder (`mlsd backup target add`)'),
+      schedule: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe('Back up by itself every day at `at` (to every target); off: only `mlsd backup run`'),
+          at: z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'HH:MM, 24-hour, local time').default('02:30').describe('When the nightly backup starts'),
+        })
+        .prefault({}),
+      keep: z
+        .strictObject({
+          daily: z.number().int().min(1).max(60).default(7).describe('Newest daily generations kept on the target'),
+          weekly: z.number().int().min(0).max(52).default(4).describe('Weekly generations kept (the newest of each week)'),
+          monthly: z.number().int().min(0).max(120).default(12).describe('Monthly generations kept (the newest of each month)'),
+        })
+        .prefault({}),
+      verifyDays: z.number().int().min(1).max(31).default(7).describe('Each night 1/verifyDays of the backed-up files is read back and checked, so every file is re-read within this many days'),
+      restore: z
+        .strictObject({
+          auto: z.boolean().default(true).describe('A blank data disk where a known one was starts a restore from the newest backup by itself'),
+          recentDays: z.number().int().min(1).max(365).default(30).describe('Mail this new (and every INBOX) is restored first'),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .describe('Remote backup and restore after a data-disk swap'),
 });
 
 export type Config = z.infer<typeof configSchema>;
