@@ -23,6 +23,11 @@ const USAGE = `usage:
   mlsd archive search QUERY [--from A] [--to A] [--since DATE] [--until DATE] [--direction in|out|internal] [--page N] [--json]
   mlsd archive show ID | archive export ID > x.eml | archive verify [--json] | archive reindex
   mlsd archive hold add QUERY | archive hold remove QUERY|ID | archive hold list [--json] | archive purge [--dry-run] [--json]
+  mlsd backup target add NAME --type smb|sftp|dir --url URL [--user U] [--password-stdin] | backup target del NAME
+  mlsd backup target list [--json] | backup target test NAME | backup key import --password-stdin
+  mlsd backup run [--target NAME] | backup status [--json] | backup verify [--full] [--target NAME]
+  mlsd backup browse USER [--generation G] [--json] | backup fetch USER MESSAGE [--generation G]
+  mlsd restore status [--json] | restore start --from TARGET [--generation G]
 every command but start takes --config-dir DIR (default: the board's)`;
 
 function fail(msg: string): never {
@@ -105,8 +110,9 @@ async function main(): Promise<void> {
   const configDir = resolve(values['config-dir'] ?? (await loadBoard(values.board ?? 'sim')).paths.configDir);
   const req: ControlRequest = { argv: command, json: values.json };
   if (values['password-stdin']) req.stdin = readFileSync(0, 'utf8');
-  // The archive's verify, purge and search read through the whole archive: minutes on a big one.
-  const timeoutMs = command[0] === 'archive' ? 3_600_000 : 30_000;
+  // The archive's verify, purge and search read through the whole archive, and a backup or its
+  // verify moves every file: minutes to hours on a big box.
+  const timeoutMs = ['archive', 'backup', 'restore'].includes(command[0]!) ? 6 * 3_600_000 : 30_000;
   const res = await request(socketPath(configDir), req, timeoutMs).catch((err: Error) => fail(err.message));
   if (!res.ok) fail(res.error);
   if (res.bytes !== undefined && !values.json) process.stdout.write(Buffer.from(res.bytes, 'base64'));

@@ -49,10 +49,15 @@ import { StatusReport, statusCommands, daemonStatus, hostStatus } from './comman
 import { ControlServer, socketPath, assertNotRunning, type ControlRequest } from './commands/control.js';
 import { startMailServices, type MailServices } from './services.js';
 import { registerMailCommands } from './services-commands.js';
-import { startDiskMonitor } from './disk/capability.js';
+import { inventoryOf, startDiskMonitor } from './disk/capability.js';
+import { diskIdentity } from './hw/disks.js';
+import { checkDataDisk, readMemory } from './backup/marker.js';
+import { announceDiskVerdict } from './backup/announce.js';
+import { RestoreGate } from './core/restore-gate.js';
 import { diskCommands, diskStatus } from './disk/commands.js';
 import { DISK_DATA } from './disk/identity.js';
 import { ARCHIVE_DATA } from './archive/capability.js';
+import { BACKUP_DATA } from './backup/capability.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -67,7 +72,7 @@ export interface Daemon {
 }
 
 /** Every built-in capability's data, declared by its owner (HA mirrors it; backup will copy it). */
-export const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, SIM_BOARD_DATA, DISK_DATA, ARCHIVE_DATA];
+export const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, SIM_BOARD_DATA, DISK_DATA, ARCHIVE_DATA, BACKUP_DATA];
 
 /** The composition root: picks the adapters, builds the box and its capabilities in order, starts them. */
 export async function startDaemon(opts: StartOptions, log: Logger = createLogger()): Promise<Daemon> {
@@ -82,6 +87,12 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
 
   const { store: config, created } = await ConfigStore.open(configDir, board.defaults);
   if (created) log.info({ evt: 'config.created', path: config.path, board: board.model }, 'config created from board defaults');
+  // Before anything is written to the data disk: is it the one this box knows, a blank replacement, or another's?
+  const diskNow = await inventoryOf({ board, config, dataDir }).dataDisk().catch(() => null);
+  const diskVerdict = await checkDataDisk({ configDir, dataDir, disk: diskNow ? diskIdentity(diskNow) : null, now: systemClock.now() });
+  const restorePending = (await readMemory(configDir))?.restorePending ?? null;
+  const restoreGate = new RestoreGate(restorePending !== null && config.current.backup.restore.auto);
+  log.info({ evt: 'disk.marker', verdict: diskVerdict.kind, restorePending: restorePending !== null }, 'data disk marker read');
   config.onChange((_cfg, key) => log.info({ evt: 'config.set', key }, 'config changed'));
   await ensureAdminPassword(configDir, (line) => process.stdout.write(line));
   const db = await openDataDb(dataDir);
@@ -101,7 +112,8 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   let services: MailServices | null = null;
   let ha: HaNode | null = null;
   let durability: Durability = local;
-  const box = (): BoxContext => ({ board, configDir, dataDir, started, config, db, durability, dirs, events, emit, log, clock: systemClock });
+  const box = (): BoxContext => ({ board, configDir, dataDir, started, config, db, durability, dirs, events, emit, log, clock: systemClock, restore: restoreGate });
+  announceDiskVerdict(diskVerdict, emit);
   // The data disk is watched on every box, whatever its HA role, for the daemon's life
   // (its first read waits for the mail services below: what a boot finds is mailed).
   const disk = startDiskMonitor(box());

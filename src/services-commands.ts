@@ -8,6 +8,7 @@ import { quarantineCommands } from './scan/commands.js';
 import { smtpStatus } from './smtp/commands.js';
 import { archiveCommands } from './archive/commands.js';
 import { holdId, SEARCH_TOOLS } from './archive/capability.js';
+import { backupCommands } from './backup/commands.js';
 
 /**
  * The commands and status sections of the mail services, registered once: they reach
@@ -27,6 +28,8 @@ export function registerMailCommands(box: BoxContext, registry: CommandRegistry,
   status.add('reputation', (b) => (b.serving ? (live().reputation.status?.(b) ?? null) : null));
   status.add('archive', (b) => (b.serving ? (live().archive.status?.(b) ?? null) : null));
   registry.register('archive', archiveCommands(() => live().archive, SEARCH_TOOLS, holdId));
+  status.add('backup', (b) => (b.serving ? (live().backup.status?.(b) ?? null) : null));
+  registry.register('backup', backupCommands({ backup: () => live().backup, config: () => config, configDir: box.configDir, now: () => box.clock.now() }));
   registry.register('accounts', accountCommands(accounts));
   registry.register('delivery', deliveryCommands(() => ({
     queue: live().delivery.runner,

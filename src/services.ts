@@ -12,6 +12,7 @@ import { startThresholds, type ThresholdsCapability } from './policy/thresholds-
 import { startSmtp, type SmtpCapability } from './smtp/capability.js';
 import { diskUsageCapability, type DiskWatch } from './disk/capability.js';
 import { startArchive, type ArchiveCapability } from './archive/capability.js';
+import { startBackup, type BackupCapability } from './backup/capability.js';
 
 /** The running mail services, by capability (the command layer reaches them through here). */
 export interface MailServices {
@@ -20,6 +21,7 @@ export interface MailServices {
   delivery: DeliveryCapability;
   scan: ScanCapability;
   archive: ArchiveCapability;
+  backup: BackupCapability;
   thresholds: ThresholdsCapability;
   reputation: Capability;
   smtp: SmtpCapability;
@@ -65,6 +67,8 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
     const reputation = up(startReputation(box, delivery));
     up(startAlerts(box, delivery.submitLocal));
     const thresholds = up(await startThresholds(box, accounts.accounts, delivery.runner));
+    // After every owner of data runs: a restore hands their records to them.
+    const backup = up(await startBackup(box, { archiveHead: () => archive.head() }));
     // The disk monitor runs on every box (main.ts); mail refused when full only matters here.
     up(diskUsageCapability(box, o.disk));
     const extras = new Map<string, Capability>();
@@ -83,7 +87,7 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
         },
       }),
     );
-    return running(box, { accounts, spool, delivery, scan, archive, thresholds, reputation, smtp, extras, all: [...started] }, releaseAddress);
+    return running(box, { accounts, spool, delivery, scan, archive, backup, thresholds, reputation, smtp, extras, all: [...started] }, releaseAddress);
   } catch (err) {
     // Not active after all: nothing that started may keep running on a box that is not.
     await stopAll(box, started.reverse(), 0);

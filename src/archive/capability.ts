@@ -20,15 +20,14 @@ import type { Direction, IntakeRecord, Verdict } from './types.js';
 /** Everything the archive keeps: HA mirrors it and backups copy it (the index is rebuilt). */
 export const ARCHIVE_DATA: DataDecl = {
   owner: 'archive',
+  // A restore puts the archive back last, after every user's mail.
   sublevels: [
-    ...CHAIN_DATA_SUBLEVELS,
-    ...PACK_DATA_SUBLEVELS,
-    ...ARCHIVER_SUBLEVELS,
+    ...[...CHAIN_DATA_SUBLEVELS, ...PACK_DATA_SUBLEVELS, ...ARCHIVER_SUBLEVELS].map((s) => ({ ...s, restoreRank: 4 })),
     // Mail the stepping-down box of a partitioned pair accepted alone is archived by the active.
     { name: INTAKE, describe: 'committed messages waiting to be archived (a hard link to each file)', replicate: true, file: intakeFile, merge: () => true },
   ],
   folders: [
-    { path: 'archive', describe: 'the archive store: sealed, content-addressed packs', replicate: true },
+    { path: 'archive', describe: 'the archive store: sealed, content-addressed packs', replicate: true, restoreRank: () => 4 },
     { path: INTAKE_FOLDER, describe: 'committed messages waiting to be archived', replicate: true },
     { path: INDEX_FOLDER, describe: 'the archive search index (derived: archive reindex rebuilds it)', replicate: false },
   ],
@@ -43,6 +42,8 @@ export interface ArchiveCapability extends Capability {
   verify(): Promise<VerifyOutcome>;
   /** Why the archive takes nothing in (a damaged chain), or null. */
   halted(): string | null;
+  /** The chain head (null while the archive waits for a restore): backups carry it. */
+  head(): { seq: number; mac: string } | null;
 }
 
 /** How long after a failed index update the index catches up from the store. */
@@ -58,11 +59,79 @@ export function rulesetHash(set: RuleSet): string {
 export { SEARCH_TOOLS };
 
 /**
+ * Every committed message's intake record, written in the commit's own batch: who sent it to
+ * whom, which way, the scanners' verdict, and the rule set in force (by hash).
+ */
+function setIntakeTap(box: BoxContext, spool: Spool, isTrustedClient: (ip: string) => boolean, ruleset: () => string, committed: () => void): void {
+  const { config } = box;
+  const direction = (env: Envelope): Direction => {
+    const local = !!env.login || env.origin === 'mlsd' || isTrustedClient(env.clientIp);
+    if (!local) return 'in';
+    const domains = config.current.domains;
+    return env.rcpt.every((r) => domains.includes(domainOf(r))) ? 'internal' : 'out';
+  };
+  spool.setCommitTap((env) => {
+    if (!config.current.archive.enabled) return null;
+    const verdict: Verdict = env.scan?.class ?? 'clean';
+    const rec: IntakeRecord = { id: env.id, from: env.from, rcpt: env.rcpt, clientIp: env.clientIp, login: env.login, listener: env.listener, received: env.received, size: env.size, direction: direction(env), verdict, ruleset: ruleset() };
+    committed();
+    return { link: intakeFile(env.id), ops: [{ type: 'put', sublevel: INTAKE, key: env.id, value: rec }] };
+  });
+}
+
+const currentRuleset = (box: BoxContext): RuleSet => ({ rules: box.config.current.archive.rules, retentionYears: box.config.current.archive.retentionYears });
+
+/**
+ * The archive, or, while a restore owed to a swapped data disk runs, its stand-in: the
+ * intake takes every commit as usual (mail is never held back), and the archive opens its
+ * chain only once the restore has put the old one back, so the two never interleave.
+ */
+export async function startArchive(box: BoxContext, spool: Spool, isTrustedClient: (ip: string) => boolean): Promise<ArchiveCapability> {
+  const waiting = box.restore.waiting();
+  if (!waiting) return startArchiveNow(box, spool, isTrustedClient);
+  const log = box.log.child({ mod: 'archive' });
+  log.info({ evt: 'archive.waitRestore' }, 'the archive opens once the restore has put it back; mail waits in its intake');
+  await mkdirDurable(join(box.dataDir, INTAKE_FOLDER), 0o700, (d) => box.dirs.sync(d));
+  setIntakeTap(box, spool, isTrustedClient, () => rulesetHash(currentRuleset(box)), () => undefined);
+  let real: ArchiveCapability | null = null;
+  let stopped = false;
+  const opened = waiting.then(async () => {
+    if (stopped) return;
+    real = await startArchiveNow(box, spool, isTrustedClient);
+    if (stopped) await real.stop?.(0);
+  });
+  opened.catch((err: Error) => log.error({ evt: 'archive.open.fail', err: err.message }, 'the archive could not open after the restore'));
+  const live = (): ArchiveCapability => {
+    if (!real) throw new Error('archive: the archive is being restored from backup (mlsd restore status); it opens when the restore is done');
+    return real;
+  };
+  return {
+    get archiver() {
+      return live().archiver;
+    },
+    get intake() {
+      return live().intake;
+    },
+    reindex: () => live().reindex(),
+    verify: () => live().verify(),
+    halted: () => real?.halted() ?? null,
+    head: () => real?.head() ?? null,
+    status: (b) => real?.status?.(b) ?? { json: { archive: { restoring: true } }, lines: ['archive: waiting for the restore to put it back; new mail waits in its intake'] },
+    configChanged: (cfg, key) => real?.configChanged?.(cfg, key),
+    async stop(drainMs) {
+      stopped = true;
+      if (real) await real.stop?.(drainMs);
+      else spool.setCommitTap(null);
+    },
+  };
+}
+
+/**
  * The mail archive: every committed message enters the intake in the commit's own batch
  * (the spool's commit tap), and is taken into the archive by the rules shortly after, off
  * the SMTP path. Runs on the active box; the standby holds the same records and packs.
  */
-export async function startArchive(box: BoxContext, spool: Spool, isTrustedClient: (ip: string) => boolean): Promise<ArchiveCapability> {
+async function startArchiveNow(box: BoxContext, spool: Spool, isTrustedClient: (ip: string) => boolean): Promise<ArchiveCapability> {
   const { db, durability, config, clock, emit, dataDir } = box;
   const log = box.log.child({ mod: 'archive' });
   const settings = () => config.current.archive;
@@ -83,7 +152,7 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   // The rules in force are recorded before any commit names them.
   let ruleset = '';
   const recordRules = async () => {
-    const set: RuleSet = { rules: settings().rules, retentionYears: settings().retentionYears };
+    const set = currentRuleset(box);
     const hash = rulesetHash(set);
     await archiver.recordRuleset(hash, set);
     ruleset = hash;
@@ -91,19 +160,7 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
   await recordRules();
 
   const intake = new IntakeProcessor({ db, dataDir, archiver, batchMax: () => settings().batchMax, busyShare: () => settings().busyShare, halted: () => halted, clock, log, emit });
-  const direction = (env: Envelope): Direction => {
-    const local = !!env.login || env.origin === 'mlsd' || isTrustedClient(env.clientIp);
-    if (!local) return 'in';
-    const domains = config.current.domains;
-    return env.rcpt.every((r) => domains.includes(domainOf(r))) ? 'internal' : 'out';
-  };
-  spool.setCommitTap((env) => {
-    if (!settings().enabled) return null;
-    const verdict: Verdict = env.scan?.class ?? 'clean';
-    const rec: IntakeRecord = { id: env.id, from: env.from, rcpt: env.rcpt, clientIp: env.clientIp, login: env.login, listener: env.listener, received: env.received, size: env.size, direction: direction(env), verdict, ruleset };
-    intake.committed();
-    return { link: intakeFile(env.id), ops: [{ type: 'put', sublevel: INTAKE, key: env.id, value: rec }] };
-  });
+  setIntakeTap(box, spool, isTrustedClient, () => ruleset, () => intake.committed());
   // What an earlier run left in the intake (a crash, a takeover) goes in now.
   intake.nudge(0);
 
@@ -175,6 +232,7 @@ export async function startArchive(box: BoxContext, spool: Spool, isTrustedClien
     },
     verify: async () => chain.verify({ blobs, keys: parts.keys, anchors: await anchors() }),
     halted: () => halted,
+    head: () => chain.head(),
     status: archiveStatus(() => ({ halted, setAside: intake.setAside.size, enabled: settings().enabled, head: chain.head(), intake: () => intake.count(), blobs: () => blobs.stats(), indexedUpTo: () => archiver.indexedUpTo(), indexing: indexing !== null })),
     configChanged(cfg, key) {
       if (key === 'archive' || key.startsWith('archive.')) void recordRules().catch((err: Error) => log.error({ evt: 'archive.rules.fail', err: err.message }, 'could not record the new archive rules; the old ones stay in force'));

@@ -20,7 +20,7 @@ function dateOption(name: string, v: string | undefined, endOfDay: boolean): num
  * it: control characters (an escape sequence, a CR LF that forges a line) become '?'.
  * Newlines and tabs are kept only where `lines` says the text is multi-line.
  */
-function shown(s: string, lines = false): string {
+export function shown(s: string, lines = false): string {
   return lines ? s.replace(/\r\n/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, '?') : s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
 }
 

@@ -1,7 +1,5 @@
-import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { link, open, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fsyncDir, mkdirDurable } from '../store/atomic.js';
+import { createHmac, hkdfSync } from 'node:crypto';
+import { loadOrCreateKey } from '../store/key-file.js';
 import type { ConfigFileDecl } from '../store/data.js';
 
 export const ARCHIVE_KEY_FILE = 'archive.key';
@@ -33,8 +31,6 @@ export interface ArchiveKeys {
 }
 
 const KEY_BYTES = 32;
-// Hex text, one line: an administrator can read it off a console and copy it to paper.
-const KEY_TEXT = /^([0-9a-f]{64})\n?$/;
 
 /** Derives the sub-keys (HKDF-SHA256, a distinct info string per use). */
 export function deriveArchiveKeys(master: Buffer): ArchiveKeys {
@@ -50,48 +46,9 @@ export function deriveArchiveKeys(master: Buffer): ArchiveKeys {
 }
 
 /**
- * Reads `<configDir>/archive.key`, creating it with fresh randomness at first use. A file
- * that exists but is malformed is an error naming it: replacing it would make every sealed
- * blob and chain record unreadable, so it is never silently replaced.
+ * Reads `<configDir>/archive.key`, creating it with fresh randomness at first use (a
+ * malformed one is an error naming it, never replaced).
  */
 export async function loadArchiveKeys(configDir: string): Promise<ArchiveKeys> {
-  const path = join(configDir, ARCHIVE_KEY_FILE);
-  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
-    throw new Error(`archive: cannot read the key file ${path}: ${err.message}`);
-  });
-  if (text !== null) return deriveArchiveKeys(parseKey(text, path));
-  await createKeyFile(path, configDir);
-  return deriveArchiveKeys(parseKey(await readFile(path, 'utf8'), path));
-}
-
-function parseKey(text: string, path: string): Buffer {
-  const m = KEY_TEXT.exec(text);
-  if (!m) throw new Error(`archive: the key file ${path} is malformed (expected 64 hex digits); restore it from a backup, never replace it`);
-  return Buffer.from(m[1]!, 'hex');
-}
-
-/**
- * Writes a new key durably (temp, fsync, then a hard link to the final name, fsync the
- * folder). A link, unlike a rename, fails when the name exists: two starts racing, or a
- * key that appeared meanwhile, never lose the key already there.
- */
-async function createKeyFile(path: string, configDir: string): Promise<void> {
-  await mkdirDurable(configDir, 0o700);
-  const tmp = join(configDir, `.${ARCHIVE_KEY_FILE}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(randomBytes(KEY_BYTES).toString('hex') + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await link(tmp, path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-  } finally {
-    await unlink(tmp).catch(() => undefined);
-  }
-  await fsyncDir(configDir);
+  return deriveArchiveKeys((await loadOrCreateKey(configDir, ARCHIVE_KEY_FILE, 'archive')).key);
 }

@@ -72,8 +72,8 @@ export interface CommandSpec {
   summary: string;
   args?: ArgumentSpec[];
   options?: OptionSpec[];
-  /** Reads a secret from standard input (the CLI's --password-stdin). */
-  stdin?: boolean;
+  /** Reads a secret from standard input (the CLI's --password-stdin); 'optional': a secret that may be absent. */
+  stdin?: boolean | 'optional';
   /** May run on an HA standby box, which serves no mail. */
   standby: boolean;
   /** Throws to report an error; the message is the one line the user sees. */
@@ -92,7 +92,7 @@ export function usageOf(spec: CommandSpec): string {
     const form = o.type === 'boolean' ? `--${o.name}` : `--${o.name} ${o.value ?? o.name.toUpperCase()}`;
     parts.push(o.required ? form : `[${form}]`);
   }
-  if (spec.stdin) parts.push('--password-stdin');
+  if (spec.stdin) parts.push(spec.stdin === 'optional' ? '[--password-stdin]' : '--password-stdin');
   return parts.join(' ');
 }
 
@@ -241,7 +241,7 @@ function parse(spec: CommandSpec, rest: string[], stdin: string | undefined): Co
     throw wrong(`unexpected argument "${extra.length > 40 ? extra.slice(0, 40) + '...' : extra}"`);
   }
   for (const o of spec.options ?? []) if (o.required && !options.has(o.name)) throw wrong(`missing --${o.name}`);
-  if (spec.stdin && stdin === undefined) throw wrong('needs --password-stdin');
+  if (spec.stdin === true && stdin === undefined) throw wrong('needs --password-stdin');
   if (!spec.stdin && stdin !== undefined) throw wrong('reads nothing from standard input (no --password-stdin)');
   return new CommandInput(args, options, stdin);
 }

@@ -457,6 +457,7 @@ export const configSchema = z.strictObject({
         .strictObject({
           auto: z.boolean().default(true).describe('A blank data disk where a known one was starts a restore from the newest backup by itself'),
           recentDays: z.number().int().min(1).max(365).default(30).describe('Mail this new (and every INBOX) is restored first'),
+          retrySeconds: z.number().min(0.1).max(3600).default(30).describe('A restore whose target cannot be reached tries again after this long (doubling, at most 5 minutes)'),
         })
         .prefault({}),
     })

@@ -10,6 +10,7 @@ import type { DataDecl } from '../store/data.js';
 import type { Db } from '../store/db.js';
 import type { Durability } from '../store/durability.js';
 import type { Clock } from './clock.js';
+import type { RestoreGate } from './restore-gate.js';
 
 /**
  * What every capability is given: the box's stores and services, never another
@@ -30,6 +31,8 @@ export interface BoxContext {
   emit: (ev: EventInput) => void;
   log: Logger;
   clock: Clock;
+  /** A restore owed to a swapped data disk; null-waiting when none. */
+  restore: RestoreGate;
 }
 
 /** A running capability: what it contributes while the box serves mail. */

@@ -29,6 +29,11 @@ export const MAILDIR_DATA: DataDecl = {
       replicate: true,
       skipDirs: ['tmp'],
       merge: true,
+      restoreRank: (rel, mtimeMs, recentSinceMs) => {
+        if (/^mail\/[^/]+\/[^/]+\/(contacts|webdisk)\//.test(rel)) return 2;
+        const inbox = /^mail\/[^/]+\/[^/]+\/Maildir\/(new|cur)\//.test(rel);
+        return inbox || mtimeMs >= recentSinceMs ? 0 : 1;
+      },
       identity: (rel) => {
         const m = maildirName(rel);
         return m ? `${m.box}/*/${m.base}` : rel;

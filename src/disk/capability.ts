@@ -10,7 +10,7 @@ import { DiskMonitor, usedPercent } from './monitor.js';
 import { configDirIdentityStore } from './identity.js';
 
 /** The board picks the adapter: the sim board reads smartctl fixtures, a real one its disk. */
-function inventoryOf(box: BoxContext): DiskInventory {
+export function inventoryOf(box: Pick<BoxContext, 'board' | 'config' | 'dataDir'>): DiskInventory {
   const cfg = () => box.config.current.disk;
   if (box.board.adapter === 'linux') {
     const boardDisk = (box.board as { dataDisk?: { device?: unknown } }).dataDisk;

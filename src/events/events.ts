@@ -29,7 +29,7 @@ export const ACKS_SUBLEVEL = 'event-acks';
 export const EVENTS_DATA: DataDecl = {
   owner: 'events',
   sublevels: [
-    { name: SUBLEVEL, describe: 'the event log (newest 10,000)', replicate: false },
+    { name: SUBLEVEL, describe: 'the event log (newest 10,000)', replicate: false, backup: true },
     { name: ACKS_SUBLEVEL, describe: 'which critical events an administrator acknowledged (by event id)', replicate: false },
   ],
 };

@@ -17,6 +17,10 @@ export interface SublevelDecl {
    * its event log, its HA state.
    */
   replicate: boolean;
+  /** Copied to backups and put back by a restore; default: what is replicated (the event log is backed up too). */
+  backup?: boolean;
+  /** Restore order (lower first; default 3): mail comes back before the archive. */
+  restoreRank?: number;
   /**
    * The data-dir file each record stands for, relative to the data dir (records keyed by a
    * message id). The file lives while some record refers to it; a record put where its
@@ -37,6 +41,13 @@ export interface FolderDecl {
   path: string;
   describe: string;
   replicate: boolean;
+  /** Copied to backups; default: what is replicated (a derived index is rebuilt instead). */
+  backup?: boolean;
+  /**
+   * Restore order of a file (lower first, default 3; newest first within a rank): a user's
+   * INBOX and recent mail come back before older mail, WebDisk and the archive.
+   */
+  restoreRank?: (rel: string, mtimeMs: number, recentSinceMs: number) => number;
   /** Sub-folders never copied anywhere: work in progress (Maildir tmp/). */
   skipDirs?: string[];
   /**
@@ -113,6 +124,26 @@ export class DataRegistry {
 
   replicatedSublevels(): string[] {
     return [...this.sublevels.values()].filter((s) => s.replicate).map((s) => s.name);
+  }
+
+  /** Sublevels a backup copies (records), with their declarations. */
+  backupSublevels(): (SublevelDecl & { owner: string })[] {
+    return [...this.sublevels.values()].filter((s) => s.backup ?? s.replicate);
+  }
+
+  /** Folders a backup copies. */
+  backupFolders(): (FolderDecl & { owner: string })[] {
+    return [...this.folders.values()].filter((f) => f.backup ?? f.replicate);
+  }
+
+  /** Where a restored record or file goes in the restore order. */
+  restoreRankOf(rel: string, mtimeMs: number, recentSinceMs: number): number {
+    return this.folderOf(rel)?.restoreRank?.(rel, mtimeMs, recentSinceMs) ?? 3;
+  }
+
+  /** Whether a merge handler for the sublevel is registered now (its owner runs). */
+  hasMergeHandler(sublevel: string): boolean {
+    return this.mergers.has(sublevel);
   }
 
   replicatedFolders(): string[] {
@@ -200,7 +231,12 @@ export class DataRegistry {
   }
 
   /** Every file under the replicated folders, relative to the data dir (work in progress skipped). */
-  async inventory(dataDir: string): Promise<string[]> {
+  inventory(dataDir: string): Promise<string[]> {
+    return this.filesUnder(dataDir, [...this.folders.values()].filter((f) => f.replicate));
+  }
+
+  /** Every file under the given folders, relative to the data dir (their skipped sub-folders and dot files left out). */
+  async filesUnder(dataDir: string, folders: FolderDecl[]): Promise<string[]> {
     const out: string[] = [];
     const walk = async (rel: string, skip: Set<string>): Promise<void> => {
       let entries;
@@ -217,7 +253,7 @@ export class DataRegistry {
         } else if (e.isFile() && !e.name.startsWith('.')) out.push(r);
       }
     };
-    for (const f of this.folders.values()) if (f.replicate) await walk(f.path, new Set(f.skipDirs ?? []));
+    for (const f of folders) await walk(f.path, new Set(f.skipDirs ?? []));
     return out;
   }
 

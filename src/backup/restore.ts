@@ -1,0 +1,325 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rm, unlink, utimes } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../log/logger.js';
+import { sublevel, type Db } from '../store/db.js';
+import { mkdirDurable, type DirSyncer } from '../store/atomic.js';
+import type { Durability } from '../store/durability.js';
+import type { BackupKeys } from './keys.js';
+import { objectOf, type Manifest, type ManifestFile } from './manifest.js';
+import { openFile } from './seal.js';
+import { TargetError, type BackupTarget } from './target.js';
+
+/** Where the restore stands, kept on the data disk so a restore cut by a reboot resumes. */
+export interface RestoreProgress {
+  state: 'running' | 'retrying' | 'failed' | 'done';
+  target: string;
+  generation: string;
+  reason: string;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  /** Items of the plan done (the plan is the same at every resume: it is built from the manifest alone). */
+  cursor: number;
+  items: number;
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Files a newer copy on the disk already had (mail that arrived since). */
+  filesKept: number;
+  recordsDone: number;
+  currentUser: string | null;
+  lastError: string | null;
+}
+
+export const RESTORE_STATE_SUBLEVEL = 'backup-state';
+export const RESTORE_KEY = 'restore';
+
+type PlanItem = { kind: 'file'; f: ManifestFile; rank: number } | { kind: 'records'; sublevel: string; h: string; s: number; count: number; rank: number };
+
+/**
+ * The order things come back in: by rank (a user's INBOX and recent mail, older mail,
+ * contacts and WebDisk, the rest, the archive), newest first within a rank; each
+ * sublevel's records after the files of its rank. Files that belong to records (spool,
+ * quarantine) come back with their record.
+ */
+export function restorePlan(m: Manifest, durability: Pick<Durability, 'data'>, recentSinceMs: number): PlanItem[] {
+  const data = durability.data;
+  const recordFolders = new Set<string>();
+  for (const s of data.backupSublevels()) if (s.file) recordFolders.add(s.file('x').split('/')[0]!);
+  const files: PlanItem[] = m.files
+    .filter((f) => data.folderOf(f.p) && !recordFolders.has(f.p.split('/')[0]!))
+    .map((f) => ({ kind: 'file' as const, f, rank: data.restoreRankOf(f.p, f.m, recentSinceMs) }))
+    .sort((a, b) => a.rank - b.rank || b.f.m - a.f.m || (a.f.p < b.f.p ? -1 : 1));
+  const records: PlanItem[] = m.records
+    .filter((r) => {
+      try {
+        return data.sublevel(r.sublevel) && (data.sublevel(r.sublevel).backup ?? data.sublevel(r.sublevel).replicate);
+      } catch {
+        return false;
+      }
+    })
+    .map((r) => ({ kind: 'records' as const, sublevel: r.sublevel, h: r.h, s: r.s, count: r.count, rank: data.sublevel(r.sublevel).restoreRank ?? 3 }));
+  // Records after the files of their rank, before the next rank's.
+  return [...files, ...records].sort((a, b) => a.rank - b.rank || (a.kind === b.kind ? 0 : a.kind === 'file' ? -1 : 1));
+}
+
+export interface RestoreDeps {
+  dataDir: string;
+  workDir: string;
+  db: Db;
+  durability: Durability;
+  dirs: DirSyncer;
+  keys: BackupKeys;
+  clock: Clock;
+  log: Logger;
+  emit: (ev: { kind: string; severity: 'info' | 'warning' | 'critical'; text: string; data?: Record<string, unknown> }) => void;
+  /** Mail newer than this (and every INBOX) comes back first. */
+  recentSinceMs: number;
+  /** Waits before a retry (the clock's, so tests need not sleep): 5 s, doubling, at most `maxRetryMs`. */
+  retryMs?: number;
+  maxRetryMs?: number;
+}
+
+const FILE_BATCH = 32;
+const RECORD_BATCH = 500;
+const userOf = (p: string) => /^mail\/([^/]+)\/([^/]+)\//.exec(p)?.slice(1, 3).reverse().join('@') ?? null;
+
+/**
+ * Puts a generation back onto the data disk while the box serves mail. Every step is
+ * idempotent (a file already there is kept, a record already there is kept), so the
+ * cursor needs saving only now and then, and a resume redoes at most a little.
+ */
+export class RestoreRunner {
+  private progress: RestoreProgress;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly d: RestoreDeps,
+    private readonly target: BackupTarget,
+    private readonly manifest: Manifest,
+    progress: RestoreProgress,
+  ) {
+    this.progress = progress;
+  }
+
+  status(): RestoreProgress {
+    return { ...this.progress };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  private async save(): Promise<void> {
+    this.progress.updatedAt = new Date(this.d.clock.now()).toISOString();
+    await this.d.durability.write([{ type: 'put', sublevel: RESTORE_STATE_SUBLEVEL, key: RESTORE_KEY, value: this.progress }]);
+  }
+
+  /** Runs to the end, retrying a target that fails; resolves false when stopped first. */
+  async run(): Promise<boolean> {
+    const p = this.progress;
+    const plan = restorePlan(this.manifest, this.d.durability, this.d.recentSinceMs);
+    p.items = plan.length;
+    p.filesTotal = plan.filter((i) => i.kind === 'file').length + this.manifest.records.length;
+    p.bytesTotal = plan.reduce((n, i) => n + (i.kind === 'file' ? i.f.s : i.s), 0);
+    let wait = this.d.retryMs ?? 5000;
+    if (p.state === 'failed') p.state = 'running';
+    while (!this.stopped && p.cursor < plan.length) {
+      try {
+        const end = plan[p.cursor]!.kind === 'file' ? this.fileRun(plan, p.cursor) : p.cursor + 1;
+        await this.apply(plan.slice(p.cursor, end));
+        p.cursor = end;
+        if (p.state === 'retrying') {
+          p.state = 'running';
+          p.lastError = null;
+          this.d.emit({ kind: 'restore.resumed', severity: 'info', text: `restore from ${p.target} goes on` });
+        }
+        wait = this.d.retryMs ?? 5000;
+        await this.save();
+      } catch (err) {
+        if (this.stopped) return false;
+        if (!(err instanceof TargetError)) {
+          // Not the target's fault (a damaged object, a full data disk): said, and resumed at the next start.
+          p.state = 'failed';
+          p.lastError = (err as Error).message;
+          await this.save().catch(() => undefined);
+          throw err;
+        }
+        const first = p.state !== 'retrying' || p.lastError !== err.message;
+        p.state = 'retrying';
+        p.lastError = err.message;
+        await this.save();
+        if (first) this.d.emit({ kind: 'restore.retry', severity: 'warning', text: `restore from ${p.target} cannot go on (${err.kind}: ${err.message}); retrying`, data: { kind: err.kind } });
+        this.d.log.warn({ evt: 'restore.retry', kind: err.kind, err: err.message, waitMs: wait }, 'restore waits for its target');
+        await new Promise<void>((res) => {
+          this.wake = res;
+          this.d.clock.setTimeout(res, wait).unref?.();
+        });
+        wait = Math.min(wait * 2, this.d.maxRetryMs ?? 300_000);
+      }
+    }
+    if (this.stopped) return false;
+    p.state = 'done';
+    p.currentUser = null;
+    p.finishedAt = new Date(this.d.clock.now()).toISOString();
+    await this.save();
+    return true;
+  }
+
+  /** The end of a run of consecutive file items, at most FILE_BATCH. */
+  private fileRun(plan: PlanItem[], from: number): number {
+    let end = from;
+    while (end < plan.length && end - from < FILE_BATCH && plan[end]!.kind === 'file') end++;
+    return end;
+  }
+
+  private async apply(items: PlanItem[]): Promise<void> {
+    const files = items.flatMap((i) => (i.kind === 'file' ? [i.f] : []));
+    if (files.length) await this.restoreFiles(files);
+    for (const i of items) if (i.kind === 'records') await this.restoreRecords(i.sublevel, i.h);
+  }
+
+  /** Fetches objects into the work folder (one batch), then decrypts each into place. */
+  private async fetch(entries: { h: string }[]): Promise<Map<string, string>> {
+    const set = this.d.keys.setId;
+    await mkdir(this.d.workDir, { recursive: true, mode: 0o700 });
+    const out = new Map<string, string>();
+    const items: { path: string; local: string }[] = [];
+    for (const e of entries) {
+      if (out.has(e.h)) continue;
+      const o = objectOf(this.d.keys, set, e);
+      const local = join(this.d.workDir, `r-${o.name}`);
+      out.set(e.h, local);
+      items.push({ path: o.path, local });
+    }
+    await this.target.get(items);
+    return out;
+  }
+
+  private async restoreFiles(files: ManifestFile[]): Promise<void> {
+    const data = this.d.durability.data;
+    const todo: ManifestFile[] = [];
+    for (const f of files) {
+      // Mail that came back another way (a newer copy, a client's flag change) is one file.
+      if ((await data.locate(this.d.dataDir, f.p)) !== null) {
+        this.progress.filesKept++;
+        this.progress.filesDone++;
+        this.progress.bytesDone += f.s;
+      } else todo.push(f);
+    }
+    if (!todo.length) return;
+    const fetched = await this.fetch(todo);
+    try {
+      for (const f of todo) {
+        await putBackFile(this.d, fetched.get(f.h)!, f);
+        this.progress.filesDone++;
+        this.progress.bytesDone += f.s;
+        this.progress.currentUser = userOf(f.p) ?? this.progress.currentUser;
+      }
+    } finally {
+      for (const local of fetched.values()) await unlink(local).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A sublevel's records: each goes to its running owner where one takes records (the
+   * spool, the queue, the quarantine: as after an HA partition), else it is written where
+   * none is yet. Records naming a file get it from the same generation.
+   */
+  private async restoreRecords(name: string, h: string): Promise<void> {
+    const data = this.d.durability.data;
+    const decl = data.sublevel(name);
+    const fetched = await this.fetch([{ h }]);
+    const plain = join(this.d.workDir, `records-${name}`);
+    const filesByPath = new Map(this.manifest.files.map((f) => [f.p, f]));
+    try {
+      const o = objectOf(this.d.keys, this.d.keys.setId, { h });
+      await openFile(this.d.keys, o.name, fetched.get(h)!, plain, h);
+      const sub = sublevel(this.d.db, name);
+      let batch: { key: string; value: unknown }[] = [];
+      const flush = async () => {
+        const ops = [];
+        for (const r of batch) if ((await sub.get(r.key)) === undefined) ops.push({ type: 'put' as const, sublevel: name, key: r.key, value: r.value });
+        if (ops.length) await this.d.durability.write(ops);
+        this.progress.recordsDone += batch.length;
+        batch = [];
+      };
+      const lines = createInterface({ input: createReadStream(plain), crlfDelay: Infinity });
+      for await (const line of lines) {
+        if (!line) continue;
+        const [key, value] = JSON.parse(line) as [string, unknown];
+        const rel = decl.file ? data.fileOf(name, key) : null;
+        if (rel) {
+          const f = filesByPath.get(rel);
+          // A record whose file was gone when the backup ran (delivered meanwhile) is not put back.
+          if (!f) continue;
+          if (decl.merge && !decl.merge(value)) continue;
+          const got = await this.fetch([f]);
+          const local = got.get(f.h)!;
+          const bodyPath = `${local}.plain`;
+          try {
+            await openFile(this.d.keys, objectOf(this.d.keys, this.d.keys.setId, f).name, local, bodyPath, f.h);
+            const body = await readFile(bodyPath);
+            if (data.hasMergeHandler(name)) await data.mergeRecord(name, key, value, body);
+            else if ((await sub.get(key)) === undefined) {
+              await this.d.durability.writeFile(rel, body);
+              await this.d.durability.write([{ type: 'put', sublevel: name, key, value }]);
+            }
+          } finally {
+            await unlink(local).catch(() => undefined);
+            await unlink(bodyPath).catch(() => undefined);
+          }
+          this.progress.recordsDone++;
+          continue;
+        }
+        batch.push({ key, value });
+        if (batch.length >= RECORD_BATCH) await flush();
+      }
+      await flush();
+      this.progress.filesDone++;
+      this.progress.bytesDone += this.manifest.records.find((r) => r.sublevel === name)?.s ?? 0;
+    } finally {
+      await rm(plain, { force: true });
+      for (const local of fetched.values()) await unlink(local).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * One backed-up file back in its place: decrypted and checked in the work folder, renamed
+ * in (a Maildir's new/ never shows part of a message), its time as it was, its folder
+ * synced, and told to the HA seam.
+ */
+export async function putBackFile(d: Pick<RestoreDeps, 'dataDir' | 'workDir' | 'durability' | 'dirs' | 'keys'>, local: string, f: ManifestFile): Promise<void> {
+  const abs = join(d.dataDir, d.durability.data.safeRel(f.p, false));
+  await mkdirDurable(dirname(abs), 0o700, (dir) => d.dirs.sync(dir));
+  await openFile(d.keys, objectOf(d.keys, d.keys.setId, f).name, local, abs, f.h, { tmpDir: d.workDir });
+  await utimes(abs, new Date(), new Date(f.m)).catch(() => undefined);
+  await d.dirs.sync(dirname(abs));
+  d.durability.fileWritten(f.p);
+}
+
+/** Percent done by bytes (null before the plan is known). */
+export function restorePercent(p: RestoreProgress): number | null {
+  if (p.state === 'done') return 100;
+  return p.bytesTotal > 0 ? Math.min(99.9, Math.floor((p.bytesDone / p.bytesTotal) * 1000) / 10) : null;
+}
+
+/** Seconds left at the rate so far (null until there is a rate). */
+export function restoreEtaSeconds(p: RestoreProgress, now: number): number | null {
+  const elapsed = (now - Date.parse(p.startedAt)) / 1000;
+  if (p.state === 'done') return 0;
+  if (p.bytesDone <= 0 || elapsed <= 0) return null;
+  return Math.round(((p.bytesTotal - p.bytesDone) / p.bytesDone) * elapsed);
+}
+
+export async function readRestoreProgress(db: Db): Promise<RestoreProgress | null> {
+  return ((await sublevel(db, RESTORE_STATE_SUBLEVEL).get(RESTORE_KEY)) as RestoreProgress | undefined) ?? null;
+}
+

@@ -1,0 +1,24 @@
+import type { Logger } from '../../log/logger.js';
+import type { BackupTarget, TargetSpec } from '../target.js';
+import { dirTarget } from './dir.js';
+
+export interface TargetDeps {
+  log: Logger;
+  /** SFTP: the host key seen at a first connection, to pin in the config. */
+  pinHostKey: (name: string, fingerprint: string) => void;
+}
+
+/** The adapter for a target's type. */
+export async function openTarget(spec: TargetSpec, deps: TargetDeps): Promise<BackupTarget> {
+  switch (spec.type) {
+    case 'dir':
+      return dirTarget(spec.url);
+    default:
+      throw new Error(`backup: target type ${spec.type} is not built yet`);
+  }
+}
+
+/** Checks a URL for its type before a target is added (a clear error naming it). */
+export function checkTargetUrl(type: TargetSpec['type'], url: string): void {
+  if (type === 'dir' && !url.startsWith('/')) throw new Error(`backup target: a dir target's --url is an absolute folder, not ${url}`);
+}
