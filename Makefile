@@ -12,7 +12,7 @@ TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-per
 	spamassassin spamd clamav-daemon rspamd \
 	systemd iproute2 strace
 
-.PHONY: run build test test-unit test-integration bench bench-archive deps test-deps clean
+.PHONY: run build test test-unit test-integration bench bench-archive bench-restore deps test-deps clean
 
 node_modules/.installed: package.json package-lock.json patches/*.patch
 	npm ci --no-audit --no-fund
@@ -56,6 +56,7 @@ bench: build test-deps
 	$(NODE) dist/test/bench/scan-engines-startup.js
 	$(NODE) dist/test/bench/auth-flood.js
 	$(NODE) dist/test/bench/archive/run.js
+	$(NODE) dist/test/bench/restore/run.js
 
 # The archive at a million messages (ingest, disk per message, search p50/p95/p99) and the
 # SMTP cost of archiving beside the reference Postfix; long (about an hour at 1M). Its data
@@ -63,6 +64,10 @@ bench: build test-deps
 # for a quick run; the other knobs are listed at the top of test/bench/archive/run.ts.
 bench-archive: build test-deps
 	$(NODE) dist/test/bench/archive/run.js
+
+# Restore after a disk swap from the reference Samba, beside a raw smbclient copy (1 GB, 50 users).
+bench-restore: build test-deps
+	$(NODE) dist/test/bench/restore/run.js
 
 clean:
 	rm -rf dist node_modules var

@@ -54,8 +54,10 @@ interface CachedHash {
 
 /** A Maildir message file: its headers are summarised for browsing. */
 const MAILDIR_FILE = /^mail\/[^/]+\/[^/]+\/Maildir\/(?:\.[^/]+\/)?(?:new|cur)\/[^/]+$/;
-const UPLOAD_BATCH_FILES = 64;
-const UPLOAD_BATCH_BYTES = 32 * 1024 * 1024;
+// Large batches: a remote target's adapter pays a login per batch (smbclient) and spreads one
+// batch over several connections; the work folder holds one batch of sealed objects at a time.
+const UPLOAD_BATCH_FILES = 750;
+const UPLOAD_BATCH_BYTES = 256 * 1024 * 1024;
 
 /** The subject, sender and date of a message, read from its header only. */
 async function headerSummary(path: string): Promise<Pick<ManifestFile, 'sub' | 'from' | 'date'>> {

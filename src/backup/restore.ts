@@ -84,7 +84,11 @@ export interface RestoreDeps {
   maxRetryMs?: number;
 }
 
-const FILE_BATCH = 32;
+// As for uploads: a remote target pays a login per batch and spreads a batch over connections.
+const FILE_BATCH = 750;
+const FILE_BATCH_BYTES = 256 * 1024 * 1024;
+/** Files decrypted and synced into place at once (each waits on its own fsync). */
+const PUT_BACK_CONCURRENCY = 8;
 const RECORD_BATCH = 500;
 const userOf = (p: string) => /^mail\/([^/]+)\/([^/]+)\//.exec(p)?.slice(1, 3).reverse().join('@') ?? null;
 
@@ -175,7 +179,13 @@ export class RestoreRunner {
   /** The end of a run of consecutive file items, at most FILE_BATCH. */
   private fileRun(plan: PlanItem[], from: number): number {
     let end = from;
-    while (end < plan.length && end - from < FILE_BATCH && plan[end]!.kind === 'file') end++;
+    let bytes = 0;
+    while (end < plan.length && end - from < FILE_BATCH && (bytes < FILE_BATCH_BYTES || end === from)) {
+      const item = plan[end]!;
+      if (item.kind !== 'file') break;
+      bytes += item.f.s;
+      end++;
+    }
     return end;
   }
 
@@ -216,12 +226,19 @@ export class RestoreRunner {
     if (!todo.length) return;
     const fetched = await this.fetch(todo);
     try {
-      for (const f of todo) {
-        await putBackFile(this.d, fetched.get(f.h)!, f);
-        this.progress.filesDone++;
-        this.progress.bytesDone += f.s;
-        this.progress.currentUser = userOf(f.p) ?? this.progress.currentUser;
-      }
+      // Two files of one batch may share content (one object): each is opened from it, then it goes.
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(PUT_BACK_CONCURRENCY, todo.length) }, async () => {
+          while (next < todo.length) {
+            const f = todo[next++]!;
+            await putBackFile(this.d, fetched.get(f.h)!, f);
+            this.progress.filesDone++;
+            this.progress.bytesDone += f.s;
+            this.progress.currentUser = userOf(f.p) ?? this.progress.currentUser;
+          }
+        }),
+      );
     } finally {
       for (const local of fetched.values()) await unlink(local).catch(() => undefined);
     }
