@@ -50,6 +50,7 @@ export class SambaServer {
     const sharePath = opts.sharePath ?? join(dir, 'share');
     for (const d of ['priv', 'lock', 'cache', 'run', 'log']) await mkdir(join(state, d), { recursive: true });
     await mkdir(sharePath, { recursive: true });
+    await chmod(dir, 0o755);
     const conf = join(state, 'smb.conf');
     const s = new SambaServer(dir, opts, sharePath, conf);
     live.add(s);
@@ -62,6 +63,10 @@ export class SambaServer {
       await writeFile(conf, smbConf(opts, state, sharePath));
       if (spawnSync('id', [opts.user], { stdio: 'ignore' }).status !== 0) run('useradd', ['-M', '-s', '/usr/sbin/nologin', opts.user]);
       await s.changePassword(opts.password);
+      // smbd works as the logged-in user: a share it cannot reach fails every test with ACCESS_DENIED.
+      if (spawnSync('runuser', ['-u', opts.user, '--', 'test', '-w', sharePath]).status !== 0) {
+        throw new Error(`samba: user ${opts.user} cannot write ${sharePath} (is a folder above it 0700?)`);
+      }
       await s.startDaemon();
     } catch (err) {
       await s.stop();
@@ -72,9 +77,13 @@ export class SambaServer {
 
   /** Starts smbd again after stopDaemon(), with the same state and share. */
   async startDaemon(): Promise<void> {
-    // Foreground (-F) so that this is its pid; smbd makes its own process group, which stop
-    // kills as a whole (the main process and the children serving connections).
-    const child = spawn('smbd', ['-s', this.conf, '-F', '--no-process-group'], { stdio: 'ignore', detached: true });
+    // smbd runs in the foreground under a guard shell that holds a pipe from this process: if
+    // the test run dies without stop() (SIGTERM from the runner, SIGKILL), the pipe closes, the
+    // read returns, and the guard kills smbd and unmounts the tmpfs, so neither outlives it.
+    const umount = this.mounted ? `umount -l '${this.sharePath}'` : ':';
+    const guard = `smbd -s '${this.conf}' -F --no-process-group & p=$!; read _; kill $p 2>/dev/null; wait; ${umount}`;
+    const child = spawn('sh', ['-c', guard], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    child.stdin!.on('error', () => undefined);
     this.child = child;
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`smbd exited (${code}); see ${this.dir}/state/log`))));
     exited.catch(() => undefined);
@@ -98,11 +107,11 @@ export class SambaServer {
   connectionPids(): number[] {
     const main = this.child?.pid;
     if (!main) return [];
-    return childrenOf(main).filter((pid) => {
-      // Helper daemons (notifyd, cleanupd) have their own names; connection processes are "smbd[addr]" or "smbd".
-      const comm = readText(`/proc/${pid}/comm`).trim();
-      return comm === 'smbd' || comm.startsWith('smbd[');
-    });
+    // Under the guard shell: smbd's main process, its helper daemons (notifyd, cleanupd: their
+    // own names) and one "smbd" child per client connection.
+    const all = childrenOf(main);
+    const smbdMain = all.find((pid) => parentOf(pid) === main);
+    return all.filter((pid) => pid !== smbdMain && readText(`/proc/${pid}/comm`).trim() === 'smbd');
   }
 
   async changePassword(password: string): Promise<void> {
@@ -183,6 +192,10 @@ function readText(path: string): string {
   } catch {
     return '';
   }
+}
+
+function parentOf(pid: number): number {
+  return Number(/\) \S (\d+)/.exec(readText(`/proc/${pid}/stat`))?.[1] ?? 0);
 }
 
 /** Every descendant of pid (by the parent pid in /proc/N/stat). */

@@ -9,7 +9,7 @@ export interface SmbUrl {
   folder: string;
 }
 
-const URL_RE = /^smb:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(?::(\d{1,5}))?\/([^/]+)((?:\/[^/]+)*)\/?$/;
+const URL_RE = /^smb:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(?::(\d{1,5}))?\/([^/]+)((?:\/[^/]+)*)\/?$/i;
 // Share names as Windows and Samba allow them in practice, minus anything smbclient's
 // command line or the service string would read specially; "$" for hidden shares (backup$).
 const SHARE_RE = /^[A-Za-z0-9._$-]{1,80}$/;

@@ -196,22 +196,39 @@ export function statusWord(lines: readonly string[]): string {
   return '';
 }
 
+/** Every NT_STATUS word in some output lines, in order. */
+function statusWords(lines: readonly string[]): string[] {
+  return lines.flatMap((l) => l.match(/\bNT_STATUS_[A-Z0-9_]+/g) ?? []);
+}
+
 /**
- * The TargetError for output that says a step failed. Login-phase lines ("session setup
- * failed", "tree connect failed", "do_connect: ... failed") decide first: ACCESS_DENIED there is
- * a refused login, while ACCESS_DENIED on a file is a permission problem ('io').
+ * The TargetError for output that says a step failed. One cause often prints several statuses
+ * (a write cut by a dropped connection: "cli_push returned NT_STATUS_INVALID_PARAMETER", then
+ * "NT_STATUS_CONNECTION_DISCONNECTED closing remote file"), so the most telling one decides:
+ * cannot connect, login refused, connection lost, disk full, not found, then anything else.
+ * ACCESS_DENIED is a refused login only in the login phase ("session setup failed", "tree
+ * connect failed"); on a file it is a permission problem ('io').
  */
 export function errorFor(what: string, lines: readonly string[], notFoundIsKind: boolean): TargetError {
   const text = lines.filter((l) => l.trim() !== '').slice(0, 3).join(' | ').slice(0, 400) || 'no output';
-  const status = statusWord(lines);
+  const statuses = statusWords(lines);
   const login = lines.some((l) => /session setup failed|tree connect failed/.test(l));
+  const pick = (re: RegExp): string | undefined => statuses.find((s) => re.test(s));
   let kind: TargetErrorKind = 'io';
+  let status = statuses[0] ?? 'failed';
+  const found = (k: TargetErrorKind, s: string | undefined): boolean => {
+    if (s === undefined) return false;
+    kind = k;
+    status = s;
+    return true;
+  };
   if (lines.some((l) => /^do_connect: /.test(l))) kind = 'unreachable';
-  else if (AUTH.test(status) || (login && /^NT_STATUS_(ACCESS_DENIED|NETWORK_ACCESS_DENIED)$/.test(status))) kind = 'auth';
-  else if (UNREACHABLE.test(status)) kind = 'unreachable';
-  else if (FULL.test(status)) kind = 'full';
-  else if (notFoundIsKind && NOT_FOUND.test(status)) kind = 'notFound';
-  return new TargetError(kind, `smb: ${what}: ${status || 'failed'} (${text})`);
+  else
+    found('auth', pick(AUTH) ?? (login ? pick(/^NT_STATUS_(ACCESS_DENIED|NETWORK_ACCESS_DENIED)$/) : undefined)) ||
+      found('unreachable', pick(UNREACHABLE)) ||
+      found('full', pick(FULL)) ||
+      (notFoundIsKind && found('notFound', pick(NOT_FOUND)));
+  return new TargetError(kind, `smb: ${what}: ${status} (${text})`);
 }
 
 /** Why a step that never finished did not: the watchdog, the process's last words, or its exit. */
