@@ -326,6 +326,17 @@ test('fault: a server that is off is unreachable; once back, the same target wor
   await t.test();
 });
 
+test('what smbclient prints before its first command (a warning about an option) is no command\'s failure', async () => {
+  // This smbclient warns at start ("The \"client ntlmv2 auth\" option is deprecated"), as an
+  // older or newer one may about anything.
+  const wrapper = join(root, 'smbclient-that-warns');
+  await writeFile(wrapper, '#!/bin/sh\nexec smbclient --option="client ntlmv2 auth=yes" "$@"\n', { mode: 0o755 });
+  const t = target({ command: wrapper });
+  await t.put([{ path: 'warn/a', local: await localFile('warn', Buffer.from('abc')) }]);
+  assert.deepEqual(await t.list('warn'), [{ path: 'warn/a', size: 3 }]);
+  await t.remove(['warn/a']);
+});
+
 test('a file missing on the share is notFound on get', async () => {
   const t = target();
   await rejectsWith(t.get([{ path: 'no/such/file', local: join(local, 'nf') }]), 'notFound', /NT_STATUS_OBJECT_(NAME|PATH)_NOT_FOUND/);

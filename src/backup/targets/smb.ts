@@ -124,7 +124,9 @@ export function smbTarget(spec: TargetSpec, log: Logger, options: SmbTargetOptio
       failure ??= s.done ? errorFor(`put ${c.path}`, s.out, false) : unfinishedError(`put ${c.path}`, r, s.out, timeoutMs);
       return false;
     });
-    // Second process: complete parts become their files; the others are deleted (best effort).
+    // Second process: complete parts become their files; the others are deleted (best effort;
+    // skipped when the first never got as far as running a command, e.g. its login was refused).
+    if (!r.steps.some((s) => s.done)) throw failure ?? new TargetError('io', 'smb: put: smbclient ran no command');
     const finish: Step[] = chunk.map((c, i) => ({ lines: [uploaded[i] ? `rename ${remote(c.part)} ${remote(c.path)} -f` : `del ${remote(c.part)}`] }));
     const f = await run(finish);
     chunk.forEach((c, i) => {

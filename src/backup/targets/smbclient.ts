@@ -106,20 +106,23 @@ export async function runSmbclient(inv: SmbclientInvocation, steps: readonly Ste
   opts.log.debug({ evt: 'backup.smb.spawn', pid: child.pid, steps: steps.length });
 
   const result: RunResult = { steps: steps.map(() => ({ done: false, out: [] })), tail: [], code: null, signal: null, timedOut: false };
-  let current = 0;
+  // -1 until the first marker: what smbclient prints before it reads any command (a login
+  // failure, or a harmless warning about an option) is not any step's output.
+  let current = -1;
+  const preamble: string[] = [];
   let partial = '';
   let moved = 0;
   const onLine = (line: string): void => {
     if (line.startsWith(`chdir to ${markerPrefix}`)) {
-      const n = Number(/-(\d+) failed/.exec(line)?.[1]);
+      const n = Number(/-(\d+) failed/.exec(line)?.[1]) - 1;
       if (Number.isInteger(n) && n === current && n < steps.length) {
-        result.steps[n]!.done = true;
+        if (n >= 0) result.steps[n]!.done = true;
         current = n + 1;
         return;
       }
     }
     if (line.trim() === '' || line.startsWith('Try "help"')) return;
-    (current < steps.length ? result.steps[current]!.out : result.tail).push(line);
+    (current < 0 ? preamble : current < steps.length ? result.steps[current]!.out : result.tail).push(line);
   };
   const onData = (d: Buffer): void => {
     moved += d.length;
@@ -150,7 +153,7 @@ export async function runSmbclient(inv: SmbclientInvocation, steps: readonly Ste
     });
   }, Math.min(1000, Math.max(50, opts.timeoutMs / 4)));
 
-  const script = steps.map((s, i) => [...s.lines, `lcd ${markerPrefix}${i}`].join('\n')).join('\n') + '\nexit\n';
+  const script = [`lcd ${markerPrefix}0`, ...steps.map((s, i) => [...s.lines, `lcd ${markerPrefix}${i + 1}`].join('\n'))].join('\n') + '\nexit\n';
   child.stdin.end(script);
 
   await new Promise<void>((resolve) => {
@@ -167,6 +170,8 @@ export async function runSmbclient(inv: SmbclientInvocation, steps: readonly Ste
   clearInterval(watchdog);
   opts.running.delete(child);
   if (partial !== '') onLine(partial);
+  if (current < 0) result.tail.unshift(...preamble);
+  else if (preamble.length > 0) opts.log.debug({ evt: 'backup.smb.preamble', lines: preamble.slice(0, 5) });
   return result;
 }
 
