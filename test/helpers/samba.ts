@@ -80,8 +80,10 @@ export class SambaServer {
     // smbd runs in the foreground under a guard shell that holds a pipe from this process: if
     // the test run dies without stop() (SIGTERM from the runner, SIGKILL), the pipe closes, the
     // read returns, and the guard kills smbd and unmounts the tmpfs, so neither outlives it.
+    // smbd keeps its own process group (no --no-process-group): at exit it signals its whole
+    // group, which would otherwise take the guard with it before the unmount.
     const umount = this.mounted ? `umount -l '${this.sharePath}'` : ':';
-    const guard = `smbd -s '${this.conf}' -F --no-process-group & p=$!; read _; kill $p 2>/dev/null; wait; ${umount}`;
+    const guard = `smbd -s '${this.conf}' -F & p=$!; read _; kill $p 2>/dev/null; wait; ${umount}`;
     const child = spawn('sh', ['-c', guard], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     child.stdin!.on('error', () => undefined);
     this.child = child;
