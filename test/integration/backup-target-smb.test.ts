@@ -9,10 +9,10 @@ import { createLogger } from '../../src/log/logger.js';
 import { TargetError, type BackupTarget, type TargetErrorKind } from '../../src/backup/target.js';
 import { smbTarget, type SmbTargetOptions } from '../../src/backup/targets/smb.js';
 import { SambaServer } from '../helpers/samba.js';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { eventually } from '../helpers/daemon.js';
 
-// Samba on 127.0.140.1 (ports 1445, and 1446 for the share that fills up); the slow relay that
+// Samba on 127.0.140.1 (ports 1445, and 1446 for the share that fills up); the paced relay that
 // cuts the line listens on 127.0.140.3 and dials from there. smbclient cannot pick its source address.
 const HOST = '127.0.140.1';
 const PORT = 1445;
@@ -78,61 +78,6 @@ async function rejectsWith(p: Promise<unknown>, kind: TargetErrorKind, re?: RegE
     return err;
   }
   assert.fail(`expected a '${kind}' TargetError`);
-}
-
-/**
- * A relay that passes client-to-server bytes slowly (a few MB/s), so a test can act in the middle
- * of an upload that loopback would finish in a blink, and that can go silent (a black hole, as a
- * pulled cable: nothing passes, nothing is closed). tcp-proxy.ts has the black hole but no pace.
- */
-class SlowRelay {
-  private readonly pairs = new Set<{ a: Socket; b: Socket }>();
-  private silent = false;
-  private constructor(private readonly server: Server) {}
-
-  static async start(host: string, port: number, to: { host: string; port: number }): Promise<SlowRelay> {
-    const server = createServer();
-    const relay = new SlowRelay(server);
-    server.on('connection', (a) => {
-      const b = connect({ host: to.host, port: to.port, localAddress: host });
-      const pair = { a, b };
-      relay.pairs.add(pair);
-      for (const s of [a, b]) s.on('error', () => undefined);
-      a.on('data', (d) => {
-        if (relay.silent) return;
-        b.write(d);
-        a.pause();
-        setTimeout(() => a.resume(), 10);
-      });
-      b.on('data', (d) => {
-        if (!relay.silent) a.write(d);
-      });
-      const end = () => {
-        a.destroy();
-        b.destroy();
-        relay.pairs.delete(pair);
-      };
-      a.once('close', end);
-      b.once('close', end);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    return relay;
-  }
-
-  goSilent(): void {
-    this.silent = true;
-  }
-
-  async stop(): Promise<void> {
-    for (const p of this.pairs) {
-      p.a.destroy();
-      p.b.destroy();
-    }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
 }
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -234,7 +179,7 @@ test('hostile names are refused before any smbclient runs', async () => {
 });
 
 test('fault: the connection cut in mid-upload is unreachable, leaves no file under its name, and the same put then succeeds', async () => {
-  const relay = await SlowRelay.start(PROXY, PORT, { host: HOST, port: PORT });
+  const relay = await TcpProxy.start(PROXY, PORT, { host: HOST, port: PORT }, { paceMs: 10 });
   const slow = target({ url: `smb://${PROXY}:${PORT}/nas/backups/box1` });
   const big = randomBytes(40 * 1024 * 1024);
   const item = { path: 'cut/big.bin', local: await localFile('big', big) };
@@ -261,14 +206,14 @@ test('fault: the connection cut in mid-upload is unreachable, leaves no file und
 });
 
 test('fault: a line that goes silent (black hole) is unreachable once nothing moves for the timeout', async () => {
-  const proxy = await SlowRelay.start(PROXY, PORT, { host: HOST, port: PORT });
+  const proxy = await TcpProxy.start(PROXY, PORT, { host: HOST, port: PORT }, { paceMs: 10 });
   try {
     const t = target({ url: `smb://${PROXY}:${PORT}/nas/backups/box1`, timeoutMs: 2000 });
     const big = await localFile('silent', randomBytes(20 * 1024 * 1024));
     const put = t.put([{ path: 'silent/big.bin', local: big }]);
     put.catch(() => undefined);
     await eventually('a part of the upload on the share', async () => [...(await onShare(join(nas.sharePath, 'backups/box1/silent')))].some(([, size]) => size > 0), 20_000);
-    proxy.goSilent();
+    proxy.cut();
     await rejectsWith(put, 'unreachable', /NT_STATUS_IO_TIMEOUT|NT_STATUS_CONNECTION/);
     assert.equal((await onShare(join(nas.sharePath, 'backups/box1/silent'))).has('big.bin'), false);
   } finally {
