@@ -282,7 +282,8 @@ test('what smbclient prints before its first command (a warning about an option)
   await t.remove(['warn/a']);
 });
 
-test('a file missing on the share is notFound on get', async () => {
+test('a file missing on the share is notFound on get; a target whose folder was never made lists empty', async () => {
   const t = target();
   await rejectsWith(t.get([{ path: 'no/such/file', local: join(local, 'nf') }]), 'notFound', /NT_STATUS_OBJECT_(NAME|PATH)_NOT_FOUND/);
+  assert.deepEqual(await target({ url: `${nas.url}/never/made` }).list(''), []);
 });

@@ -175,7 +175,9 @@ export function smbTarget(spec: TargetSpec, log: Logger, options: SmbTargetOptio
       const s = r.steps[0]!;
       if (!s.done) throw unfinishedError(`list ${dir || '/'}`, r, s.out, timeoutMs);
       const status = statusWord(s.out);
-      if (NOT_FOUND.test(status)) return [];
+      // Missing folder: the status is all there is. The same status after some of the listing
+      // (a sub-folder gone meanwhile) is a failure, not an empty target.
+      if (NOT_FOUND.test(status) && s.out.length === 1) return [];
       if (status !== '') throw errorFor(`list ${dir || '/'}`, s.out, false);
       const entries: RemoteEntry[] = parseListing(s.out, shareDir, url.folder);
       return entries;
