@@ -1,7 +1,7 @@
 /**
  * The SMB 3 adapter of the BackupTarget port, through Samba's smbclient (see smbclient.ts for
  * why and for how one command's failure is told apart). Files move in batches: one smbclient
- * process runs a few hundred commands, and a large batch is shared by a few processes at once,
+ * process runs up to a thousand commands, and a large batch is shared by a few processes at once,
  * so a restore is not one login per file.
  *
  * Writing safely: each file is uploaded as "<path>.part-<random>", and only once every upload of
@@ -39,7 +39,7 @@ export { parseSmbUrl } from './smb-url.js';
 export interface SmbTargetOptions {
   /** An smbclient with no output and no I/O for this long is killed and the batch fails 'unreachable'. Default 120 s. */
   timeoutMs?: number;
-  /** Files per smbclient process. Default 250. */
+  /** Files per smbclient process (each process is one login: fewer is less CPU). Default 1000. */
   filesPerProcess?: number;
   /** smbclient processes at once for a large batch. Default 3. */
   parallel?: number;
@@ -53,7 +53,7 @@ export function smbTarget(spec: TargetSpec, log: Logger, options: SmbTargetOptio
   const url = parseSmbUrl(spec.url);
   const inv = smbclientInvocation(url, spec.user, spec.password, options.command);
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const perProcess = Math.max(1, options.filesPerProcess ?? 250);
+  const perProcess = Math.max(1, options.filesPerProcess ?? 1000);
   const parallel = Math.max(1, options.parallel ?? 3);
   const running = new Set<ChildProcess>();
   /** Folders known to exist on the share (share-relative), so each is made once; forgotten after any failure. */
