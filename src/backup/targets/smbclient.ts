@@ -110,7 +110,6 @@ export async function runSmbclient(inv: SmbclientInvocation, steps: readonly Ste
   // failure, or a harmless warning about an option) is not any step's output.
   let current = -1;
   const preamble: string[] = [];
-  let partial = '';
   let moved = 0;
   const onLine = (line: string): void => {
     if (line.startsWith(`chdir to ${markerPrefix}`)) {
@@ -124,15 +123,17 @@ export async function runSmbclient(inv: SmbclientInvocation, steps: readonly Ste
     if (line.trim() === '' || line.startsWith('Try "help"')) return;
     (current < 0 ? preamble : current < steps.length ? result.steps[current]!.out : result.tail).push(line);
   };
-  const onData = (d: Buffer): void => {
-    moved += d.length;
-    const text = partial + d.toString('utf8');
-    const lines = text.split('\n');
-    partial = lines.pop() ?? '';
-    for (const l of lines) onLine(l);
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
+  // Line by line per stream (-E puts nearly everything on stderr; stdout has only a hint line).
+  const partial = { stdout: '', stderr: '' };
+  for (const name of ['stdout', 'stderr'] as const) {
+    child[name].setEncoding('utf8');
+    child[name].on('data', (d: string) => {
+      moved += d.length;
+      const lines = (partial[name] + d).split('\n');
+      partial[name] = lines.pop() ?? '';
+      for (const l of lines) onLine(l);
+    });
+  }
   child.stdin.on('error', () => undefined); // it may exit (login refused) before reading the script
 
   // Watchdog: progress is output or any byte the process reads or writes (file or socket, from
@@ -169,7 +170,7 @@ export async function runSmbclient(inv: SmbclientInvocation, steps: readonly Ste
   });
   clearInterval(watchdog);
   opts.running.delete(child);
-  if (partial !== '') onLine(partial);
+  for (const rest of [partial.stdout, partial.stderr]) if (rest !== '') onLine(rest);
   if (current < 0) result.tail.unshift(...preamble);
   else if (preamble.length > 0) opts.log.debug({ evt: 'backup.smb.preamble', lines: preamble.slice(0, 5) });
   return result;
