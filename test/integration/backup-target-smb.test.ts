@@ -221,6 +221,25 @@ test('fault: a line that goes silent (black hole) is unreachable once nothing mo
   }
 });
 
+test('close() ends a transfer in progress: the put fails, no smbclient is left running', async () => {
+  const proxy = await TcpProxy.start(PROXY, PORT, { host: HOST, port: PORT }, { paceMs: 10 });
+  try {
+    const pids: number[] = [];
+    const t = target({ url: `smb://${PROXY}:${PORT}/nas/backups/box1`, onSpawn: (pid) => pids.push(pid) });
+    const put = t.put([{ path: 'closed/big.bin', local: await localFile('closed', randomBytes(20 * 1024 * 1024)) }]);
+    put.catch(() => undefined);
+    await eventually('a part of the upload on the share', async () => [...(await onShare(join(nas.sharePath, 'backups/box1/closed')))].some(([, size]) => size > 0), 20_000);
+    await t.close();
+    await assert.rejects(put, TargetError);
+    assert.ok(pids.length > 0);
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `smbclient ${pid} is gone`);
+    assert.equal((await onShare(join(nas.sharePath, 'backups/box1/closed'))).has('big.bin'), false);
+    await assert.rejects(t.list(''), /closed/);
+  } finally {
+    await proxy.stop();
+  }
+});
+
 test('fault: a full share is full, and no file is left under its name', async () => {
   const small = await SambaServer.start(join(root, 'full'), { address: HOST, port: FULL_PORT, user: USER, password: PASSWORD, tmpfsSize: '2m' });
   try {
