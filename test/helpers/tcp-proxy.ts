@@ -15,10 +15,12 @@ export class TcpProxy {
     readonly host: string,
     readonly port: number,
     private readonly target: { host: string; port: number },
+    /** Pauses the client side this long after each chunk it sends (a slow uplink: a test can act in mid-upload). */
+    private readonly paceMs = 0,
   ) {}
 
-  static async start(host: string, port: number, target: { host: string; port: number }): Promise<TcpProxy> {
-    const p = new TcpProxy(host, port, target);
+  static async start(host: string, port: number, target: { host: string; port: number }, opts: { paceMs?: number } = {}): Promise<TcpProxy> {
+    const p = new TcpProxy(host, port, target, opts.paceMs);
     await p.listen();
     return p;
   }
@@ -43,6 +45,10 @@ export class TcpProxy {
       this.pairs.add(pair);
       a.on('data', (d) => {
         if (!pair.held) b.write(d);
+        if (this.paceMs > 0) {
+          a.pause();
+          setTimeout(() => a.resume(), this.paceMs);
+        }
       });
       b.on('data', (d) => {
         if (!pair.held) a.write(d);
