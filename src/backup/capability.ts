@@ -347,7 +347,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   };
 
   return {
-    status: backupStatus(() => ({ last: (async () => (await state.get('last')) as LastBackup | undefined)(), failure: (async () => (await state.get('failure')) as BackupFailure | undefined)(), next, busy, restore: restore?.status() ?? null, now: clock.now() })),
+    status: backupStatus(() => ({ last: (async () => (await state.get('last')) as LastBackup | undefined)(), failure: (async () => (await state.get('failure')) as BackupFailure | undefined)(), next, targets: settings().targets.length, busy, restore: restore?.status() ?? null, now: clock.now() })),
     run,
     verify,
     testTarget: (name) => withTarget(name, (t) => t.test()),

@@ -5,6 +5,7 @@ interface Facts {
   last: Promise<{ at: string; target: string; generation: string; bytes: number; sentBytes: number; durationMs: number; files: number } | undefined>;
   failure: Promise<{ at: string; target: string; kind: string; message: string } | undefined>;
   next: number | null;
+  targets: number;
   busy: string | null;
   restore: RestoreProgress | null;
   now: number;
@@ -48,6 +49,7 @@ export function backupStatus(facts: () => Facts): StatusSection {
     const f = facts();
     const [last, failure] = await Promise.all([f.last, f.failure]);
     const backup = {
+      targets: f.targets,
       last: last?.at ?? null,
       generation: last?.generation ?? null,
       target: last?.target ?? null,
@@ -59,8 +61,8 @@ export function backupStatus(facts: () => Facts): StatusSection {
       lastError: failure ?? null,
     };
     const lines = [
-      `backup: ${last ? `last good ${last.at} to ${last.target} (generation ${last.generation}, ${(last.bytes / 1e6).toFixed(1)} MB)` : 'no backup yet'}${backup.next ? `, next ${backup.next}` : ''}${f.busy ? `, ${f.busy} running` : ''}${failure ? `; LAST RUN FAILED on ${failure.target}: ${failure.kind}` : ''}`,
-      restoreLine(f.restore, f.now),
+      f.targets === 0 ? 'backup: not set up (mlsd backup target add)' : `backup: ${last ? `last good ${last.at} to ${last.target} (generation ${last.generation}, ${(last.bytes / 1e6).toFixed(1)} MB)` : 'no backup yet'}${backup.next ? `, next ${backup.next}` : ''}${f.busy ? `, ${f.busy} running` : ''}${failure ? `; LAST RUN FAILED on ${failure.target}: ${failure.kind}` : ''}`,
+      ...(f.restore ? [restoreLine(f.restore, f.now)] : []),
     ];
     return { json: { backup, restore: restoreJson(f.restore, f.now) }, lines };
   };

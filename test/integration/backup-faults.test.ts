@@ -27,6 +27,8 @@ const PASSWORD = 'nas-pass;"word 1';
 let root: string;
 let nas: SambaServer;
 let d: TestDaemon;
+/** The folder on the share the target's URL names. */
+const folder = () => join(nas.sharePath, 'mail-server');
 
 interface Ev {
   kind: string;
@@ -98,11 +100,12 @@ test('a backup to an SMB 3 share: password masked, only new files travel, browse
   assert.match(await cli(['backup', 'target', 'test', 'nas']), /reachable, login accepted, writable/);
   const first = (await json<{ generation: string; sentObjects: number; files: number }[]>(['backup', 'run']))[0]!;
   assert.ok(first.sentObjects > 8);
-  assert.deepEqual(await generations(nas.sharePath), [`${first.generation}.mf`]);
+  assert.deepEqual(await generations(folder()), [`${first.generation}.mf`]);
   // Nothing new: the second run sends only what changed (records of the event log, the hash cache's work).
   await new Promise((r) => setTimeout(r, 1100));
-  const second = (await json<{ sentObjects: number; files: number }[]>(['backup', 'run']))[0]!;
-  assert.ok(second.sentObjects < 6, `a second run with no new mail sent ${second.sentObjects} objects`);
+  const second = (await json<{ sentObjects: number; sentBytes: number; files: number }[]>(['backup', 'run']))[0]!;
+  // Only the record dumps that changed (the event log grew) travel again, never the mail or the 2 MB WebDisk file.
+  assert.ok(second.sentBytes < 1 << 20, `a second run with no new mail sent ${second.sentObjects} objects, ${second.sentBytes} bytes`);
   assert.equal(second.files, first.files);
 
   const browse = await json<{ messages: { id: string; subject: string; folder: string }[] }>(['backup', 'browse', 'alice@example.test']);
@@ -123,7 +126,7 @@ test('a backup to an SMB 3 share: password masked, only new files travel, browse
 });
 
 test('one byte corrupted on the share: verify finds it, says which file, and the next backup sends it again', async () => {
-  const objs = (await objects(nas.sharePath)).sort((a, b) => b.size - a.size);
+  const objs = (await objects(folder())).sort((a, b) => b.size - a.size);
   const victim = objs[0]!; // the WebDisk file, the biggest
   const bytes = await readFile(victim.path);
   bytes[Math.floor(bytes.length / 3)]! ^= 0x40;
@@ -139,14 +142,17 @@ test('one byte corrupted on the share: verify finds it, says which file, and the
 });
 
 test('the connection cut in mid-upload: the run fails, no new generation, and the next run sends only what is missing', async () => {
-  const gensBefore = await generations(nas.sharePath);
+  const gensBefore = await generations(folder());
   const relay = await TcpProxy.start(PROXY, PORT, { host: SMB, port: PORT }, { paceMs: 10 });
   try {
     await cli(['config', 'set', 'backup.targets', JSON.stringify([{ name: 'nas', type: 'smb', url: `smb://${PROXY}:${PORT}/nas/mail-server`, user: USER, password: PASSWORD }])]);
     const webdisk = join(d.dataDir, 'mail', 'example.test', 'alice', 'webdisk');
-    for (let i = 0; i < 3; i++) await writeFile(join(webdisk, `video-${i}.bin`), randomBytes(12 << 20));
+    for (let i = 0; i < 36; i++) await writeFile(join(webdisk, `scan-${i}.bin`), randomBytes(1 << 20));
+    const complete = async () => (await objects(folder())).filter((o) => !o.path.includes('.part-')).length;
+    const had = await complete();
     const run = d.cli(['backup', 'run']);
-    await eventually('part of an object on the share', async () => (await objects(nas.sharePath)).some((o) => o.path.includes('.part-') && o.size > 1 << 20), 60_000);
+    // Cut once some of the new files are up and another is on its way.
+    await eventually('some objects up, one on its way', async () => (await complete()) >= had + 4 && (await objects(folder())).some((o) => o.path.includes('.part-') && o.size > 0), 60_000);
     for (const pid of nas.connectionPids()) process.kill(pid, 'SIGKILL');
     const r = await run;
     assert.equal(r.code, 1, r.stdout);
@@ -154,7 +160,7 @@ test('the connection cut in mid-upload: the run fails, no new generation, and th
   } finally {
     await relay.stop();
   }
-  assert.deepEqual(await generations(nas.sharePath), gensBefore, 'no generation claims to be complete');
+  assert.deepEqual(await generations(folder()), gensBefore, 'no generation claims to be complete');
   const failed = await events('backup.failed');
   assert.ok(failed.some((e) => e.data?.kind === 'unreachable'), JSON.stringify(failed.map((e) => e.text)));
   const st = await json<{ failure: { kind: string } | null; last: { generation: string } }>(['backup', 'status']);
@@ -169,14 +175,14 @@ test('the connection cut in mid-upload: the run fails, no new generation, and th
 });
 
 test('the password changed on the NAS: refused login reported; the share full: reported; neither leaves a generation', async () => {
-  const gensBefore = await generations(nas.sharePath);
+  const gensBefore = await generations(folder());
   await send('after the password change');
   await nas.changePassword('another-password-2');
   try {
     const r = await d.cli(['backup', 'run']);
     assert.equal(r.code, 1);
     assert.ok((await events('backup.failed')).some((e) => e.data?.kind === 'auth' && /refused the login/.test(e.text)));
-    assert.deepEqual(await generations(nas.sharePath), gensBefore);
+    assert.deepEqual(await generations(folder()), gensBefore);
     assert.equal((await json<{ failure: { kind: string } }>(['backup', 'status'])).failure.kind, 'auth');
   } finally {
     await nas.changePassword(PASSWORD);
@@ -187,7 +193,8 @@ test('the password changed on the NAS: refused login reported; the share full: r
     await cli(['backup', 'target', 'add', 'small', '--type', 'smb', '--url', `smb://${SMB}:${FULL_PORT}/nas`, '--user', USER, '--password-stdin'], PASSWORD + '\n');
     const r = await d.cli(['backup', 'run', '--target', 'small']);
     assert.equal(r.code, 1);
-    assert.ok((await events('backup.failed')).some((e) => e.data?.kind === 'full' && /is full/.test(e.text)), 'share full is said as such');
+    const failed = await events('backup.failed');
+    assert.ok(failed.some((e) => e.data?.kind === 'full' && /is full/.test(e.text)), `share full is said as such: ${failed.map((e) => e.text).join(' | ')}`);
     assert.deepEqual(await generations(full.sharePath), []);
   } finally {
     await full.stop();

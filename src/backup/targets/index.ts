@@ -1,6 +1,7 @@
 import type { Logger } from '../../log/logger.js';
 import type { BackupTarget, TargetSpec } from '../target.js';
 import { dirTarget } from './dir.js';
+import { parseSmbUrl, smbTarget } from './smb.js';
 
 export interface TargetDeps {
   log: Logger;
@@ -13,6 +14,8 @@ export async function openTarget(spec: TargetSpec, deps: TargetDeps): Promise<Ba
   switch (spec.type) {
     case 'dir':
       return dirTarget(spec.url);
+    case 'smb':
+      return smbTarget(spec, deps.log);
     default:
       throw new Error(`backup: target type ${spec.type} is not built yet`);
   }
@@ -21,4 +24,5 @@ export async function openTarget(spec: TargetSpec, deps: TargetDeps): Promise<Ba
 /** Checks a URL for its type before a target is added (a clear error naming it). */
 export function checkTargetUrl(type: TargetSpec['type'], url: string): void {
   if (type === 'dir' && !url.startsWith('/')) throw new Error(`backup target: a dir target's --url is an absolute folder, not ${url}`);
+  if (type === 'smb') parseSmbUrl(url);
 }
