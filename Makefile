@@ -7,7 +7,6 @@ NODE  ?= node
 # rspamd: the scanning engines (clamd with a test signature database from test/fixtures);
 # systemd (systemd-analyze) and iproute2: the service unit test (test/integration/service-unit.test.ts).
 # strace: watches the running daemon's mkdir and fsync calls (durable-folders test).
-# openssh-*: the SFTP backup target's real server (sshd + internal-sftp) and ssh-keygen.
 TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
 	dnsmasq-base sasl2-bin libsasl2-modules libsasl2-modules-db \
 	spamassassin spamd clamav-daemon rspamd \

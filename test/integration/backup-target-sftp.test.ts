@@ -196,7 +196,7 @@ test('hostile remote paths are refused before anything is sent', async () => {
   assert.equal(existsSync(`${sshd.uploadDir}/hostile`), false, 'not even the folder was made');
 });
 
-test('a connection cut in mid-upload is reported unreachable, leaves no file at its final name, and the same put succeeds after', async () => {
+test('a connection cut in mid-upload is reported unreachable, leaves no file at its final name, and the same put succeeds after', { timeout: 120_000 }, async () => {
   const relay = await TcpProxy.start(RELAY, await freePort(RELAY), { host: SSHD_HOST, port: sshd.port });
   try {
     const folder = `${sshd.uploadDir}/cut`;
@@ -223,7 +223,7 @@ test('a connection cut in mid-upload is reported unreachable, leaves no file at 
   }
 });
 
-test('the SSH session killed in mid-upload is reported unreachable; the retry reconnects by itself', async () => {
+test('the SSH session killed in mid-upload is reported unreachable; the retry reconnects by itself', { timeout: 120_000 }, async () => {
   const folder = `${sshd.uploadDir}/killed`;
   const t = target({ folder });
   await t.test();

@@ -71,8 +71,8 @@ export function parseSftpUrl(url: string): SftpUrl {
   // The folder is used as given on the server: no control characters, no climbing out of it.
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(root)) throw bad('control characters in the folder');
-  // WHATWG URL resolves "/a/../b" itself; a literal ".." can only come percent-encoded.
-  if (root.split('/').some((s) => s === '..' || s === '.')) throw bad("'.' or '..' in the folder");
+  // WHATWG URL would quietly resolve "/a/../b" (and "%2e%2e") to "/b": refuse it as written.
+  if (/\/(\.|%2e){1,2}(\/|$)/i.test(url.replace(/[?#].*$/, '')) || root.split('/').some((s) => s === '..' || s === '.')) throw bad("'.' or '..' in the folder");
   root = root.replace(/\/+$/, '') || '/';
   if (root === '/') throw bad('name a folder (sftp://host/folder), not the server\'s root');
   return { host, port, root };
