@@ -101,26 +101,15 @@ export class Sshd {
 
   /** Kills the listener and every session it forked (by pid: the sessions outlive the listener). */
   async kill(): Promise<void> {
-    const pids = descendants(this.daemon.proc.pid!);
+    // Found before the listener goes: then they are reparented and no longer known as its own.
+    const sessions = descendants(this.daemon.proc.pid!);
     await this.daemon.terminate(2000);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone with its connection.
-      }
-    }
+    killAll(sessions);
   }
 
   /** Kills only the per-connection processes: every open SSH connection drops, the server stays. */
   killSessions(): void {
-    for (const pid of descendants(this.daemon.proc.pid!)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
+    killAll(descendants(this.daemon.proc.pid!));
   }
 
   /** Stops sshd and removes everything (the tmpfs too). Safe to call twice. */
@@ -170,6 +159,16 @@ async function setPassword(password: string): Promise<void> {
     const p = execFile('/usr/sbin/chpasswd', (err) => (err ? reject(err) : resolve()));
     p.stdin!.end(`${SFTP_TEST_USER}:${password}\n`);
   });
+}
+
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone with its connection.
+    }
+  }
 }
 
 /** Every process below pid, from /proc (sshd forks one or two per connection). */

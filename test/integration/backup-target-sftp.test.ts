@@ -95,7 +95,9 @@ function onDisk(dir: string): Map<string, number> {
   for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
     if (e.isFile()) {
       const full = join(e.parentPath, e.name);
-      out.set(full.slice(dir.length + 1), statSync(full).size);
+      // A part file may be renamed between the listing and the stat.
+      const size = statSync(full, { throwIfNoEntry: false })?.size;
+      if (size !== undefined) out.set(full.slice(dir.length + 1), size);
     }
   }
   return out;
@@ -163,6 +165,8 @@ test('key login: the box key logs in without a password; a key the server does n
   await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'other_key')]);
   const other = target({ folder: `${sshd.uploadDir}/key`, password: '', privateKey: await readFile(join(work, 'other_key')) });
   await rejectsWith(other.test(), 'auth');
+  const garbled = target({ folder: `${sshd.uploadDir}/key`, password: '', privateKey: Buffer.from('-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n') });
+  await rejectsWith(garbled.test(), 'auth');
 });
 
 test("host key: the first connection reports the fingerprint `ssh-keygen -lf` shows; another pinned key is refused before the password is sent", async () => {

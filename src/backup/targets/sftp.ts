@@ -36,9 +36,12 @@ export interface SftpUrl {
   root: string;
 }
 
-/** Files in flight at once: small files are dominated by round trips (open, close, rename). */
-const FILES_IN_FLIGHT = 8;
-/** Per file: requests in flight and their size (OpenSSH takes writes up to 256 KiB). */
+/** Files in flight at once: small files are dominated by round trips (open, fstat, close,
+ *  rename) and keep the server's single-threaded sftp process waiting without it. On loopback
+ *  4000 files of ~50 KB went ~20 MB/s with 4-8 and 25-45 MB/s with 16 (a busy 2-core machine). */
+const FILES_IN_FLIGHT = 16;
+/** Per file: requests in flight and their size (OpenSSH takes up to 256 KiB). 1 MiB in flight a
+ *  file, so at most 16 MiB of buffers for a batch of large files. */
 const TRANSFER = { concurrency: 16, chunkSize: 64 * 1024 };
 /** The temp name of an upload: the engine's own names never end like this. */
 const PART_RE = /\.part-[0-9a-f]{12}$/;
@@ -167,6 +170,7 @@ export function sftpTarget(spec: TargetSpec, o: SftpTargetOptions): BackupTarget
             }, Math.max(250, timeoutMs / 4)),
           };
           s.watchdog.unref();
+          sftp.on('error', (e: Error) => fail(new TargetError('unreachable', `backup: the SFTP session with ${where} failed: ${e.message}`)));
           sftp.on('close', () => fail(new TargetError('unreachable', `backup: the SFTP session with ${where} ended`)));
           if (firstSeen !== null && pinned === '') {
             pinned = firstSeen;
@@ -203,7 +207,12 @@ export function sftpTarget(spec: TargetSpec, o: SftpTargetOptions): BackupTarget
           return false;
         },
       };
-      client.connect(config);
+      try {
+        client.connect(config);
+      } catch (err) {
+        // ssh2 parses the key here and throws on one it cannot read.
+        return fail(new TargetError('auth', `backup: cannot log in to ${where}: ${(err as Error).message}`));
+      }
       // Nagle would hold back the many small SFTP requests behind delayed ACKs.
       client.setNoDelay(true);
     });
