@@ -22,6 +22,8 @@ export interface SshdOptions {
   password: string;
   /** Public keys (OpenSSH one-line form) allowed to log in as the test user. */
   authorizedKeys?: string[];
+  /** SFTP requests the server refuses (sftp-server -P, e.g. ['posix-rename']), as some NAS do. */
+  deniedRequests?: string[];
 }
 
 export class Sshd {
@@ -68,7 +70,7 @@ export class Sshd {
         host: o.host,
         attempts: 5,
         launch: async (port) => {
-          await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, o.host, port));
+          await writeFile(join(dir, 'sshd_config'), sshdConfig(dir, o.host, port, o.deniedRequests ?? []));
           return new Sshd(spawnDaemon('sshd', SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')]), o.host, port, dir, uid, gid);
         },
         ready: (s) =>
@@ -120,7 +122,7 @@ export class Sshd {
   }
 }
 
-function sshdConfig(dir: string, host: string, port: number): string {
+function sshdConfig(dir: string, host: string, port: number, denied: string[]): string {
   return [
     `ListenAddress ${host}:${port}`,
     `HostKey ${join(dir, 'ssh_host_ed25519_key')}`,
@@ -135,7 +137,7 @@ function sshdConfig(dir: string, host: string, port: number): string {
     'UsePAM no',
     'PermitRootLogin no',
     `AllowUsers ${SFTP_TEST_USER}`,
-    'Subsystem sftp internal-sftp',
+    `Subsystem sftp internal-sftp${denied.length ? ` -P ${denied.join(',')}` : ''}`,
     'LogLevel VERBOSE',
     'MaxStartups 100',
     '',

@@ -59,6 +59,8 @@ interface Make {
   host?: string;
   timeoutMs?: number;
   pinned?: string[];
+  /** Collects every log line. */
+  events?: Record<string, unknown>[];
 }
 
 function target(m: Make): BackupTarget {
@@ -71,7 +73,7 @@ function target(m: Make): BackupTarget {
       password: m.password ?? PASSWORD,
       hostKey: m.hostKey ?? hostFingerprint,
     },
-    { log, privateKey: m.privateKey, pinHostKey: (fp) => m.pinned?.push(fp), localAddress: CLIENT, timeoutMs: m.timeoutMs ?? 10_000 },
+    { log: m.events ? createLogger({ level: 'info', destination: { write: (l: string) => void m.events!.push(JSON.parse(l) as Record<string, unknown>) } }) : log, privateKey: m.privateKey, pinHostKey: (fp) => m.pinned?.push(fp), localAddress: CLIENT, timeoutMs: m.timeoutMs ?? 10_000 },
   );
   targets.push(t);
   return t;
@@ -157,6 +159,24 @@ test('round trip: many files in nested folders are put, listed with sizes, read 
   await t.remove(files.map((f) => f.path));
   assert.deepEqual(await t.list(''), []);
   await rejectsWith(t.get([{ path: files[0]!.path, local: join(back, 'gone') }]), 'notFound');
+});
+
+test('a server that refuses posix-rename still gets every file replaced whole (remove, then rename)', async () => {
+  const own = await Sshd.start({ host: SSHD_HOST, password: PASSWORD, deniedRequests: ['posix-rename'] });
+  try {
+    const events: Record<string, unknown>[] = [];
+    const t = target({ folder: `${own.uploadDir}/r`, port: own.port, hostKey: '', events });
+    const v1 = await localFile('norename/v1', 70_000);
+    const v2 = await localFile('norename/v2', 90_000);
+    await t.put([{ local: v1.local, path: 'a/f' }]);
+    await t.put([{ local: v2.local, path: 'a/f' }]);
+    assert.ok((await readFile(`${own.uploadDir}/r/a/f`)).equals(v2.data));
+    assert.deepEqual([...onDisk(`${own.uploadDir}/r`).keys()], ['a/f']);
+    // OpenSSH does not even offer the extension when it is denied.
+    assert.ok(events.some((l) => l.evt === 'backup.sftp.connected' && l.posixRename === false), 'connected without posix-rename');
+  } finally {
+    await own.stop();
+  }
 });
 
 test('key login: the box key logs in without a password; a key the server does not know is refused as auth', async () => {
