@@ -8,10 +8,12 @@ NODE  ?= node
 # systemd (systemd-analyze) and iproute2: the service unit test (test/integration/service-unit.test.ts).
 # strace: watches the running daemon's mkdir and fsync calls (durable-folders test).
 # samba and smbclient: a throw-away SMB 3 share (smbd) and Samba's client that the SMB backup target drives.
+# openssh-*: a throw-away sshd with its sftp-server, the SFTP backup target's real peer.
 TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
 	dnsmasq-base sasl2-bin libsasl2-modules libsasl2-modules-db \
 	spamassassin spamd clamav-daemon rspamd \
-	systemd iproute2 strace samba smbclient
+	systemd iproute2 strace samba smbclient \
+	openssh-server openssh-sftp-server openssh-client
 
 .PHONY: run build test test-unit test-integration bench bench-archive bench-restore deps test-deps clean
 
