@@ -12,6 +12,7 @@ import { listGenerations, loadManifest, objectOf, type Manifest, type ManifestFi
 import { putBackFile, readRestoreProgress, restoreEtaSeconds, restorePercent, RestoreRunner, RESTORE_STATE_SUBLEVEL, type RestoreProgress } from './restore.js';
 import { readMemory, writeMemory, writeMarker, BOX_ID_FILE, MEMORY_FILE, boxId as readBoxId } from './marker.js';
 import { openTarget } from './targets/index.js';
+import { BACKUP_SSH_KEY_CONFIG_FILE, readSshKey } from './ssh-key.js';
 import { TargetError, type BackupTarget, type TargetSpec } from './target.js';
 import { dayNumber, nextDailyRun } from './schedule.js';
 import { backupStatus } from './status.js';
@@ -28,6 +29,7 @@ export const BACKUP_DATA: DataDecl = {
   folders: [{ path: WORK_FOLDER, describe: 'objects sealed for sending, and fetched ones being opened', replicate: false }],
   configFiles: [
     BACKUP_KEY_CONFIG_FILE,
+    BACKUP_SSH_KEY_CONFIG_FILE,
     { pattern: new RegExp(`^${BOX_ID_FILE}$`), describe: "this box's id (in its data disk's marker)", replicate: false, mode: 0o600 },
     { pattern: new RegExp(`^${MEMORY_FILE.replace('.', '\\.')}$`), describe: 'the data disk last seen (its marker) and a restore owed to it', replicate: false, mode: 0o600 },
   ],
@@ -111,8 +113,9 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
       (err: Error) => log.error({ evt: 'backup.hostKey.fail', target: name, err: err.message }, 'could not pin the host key'),
     );
   };
+  const targetDeps = async () => ({ log, pinHostKey, sshKey: await readSshKey(box.configDir), localAddress: config.current.routing.sourceAddress });
   const withTarget = async <T>(name: string, fn: (t: BackupTarget) => Promise<T>): Promise<T> => {
-    const t = await openTarget(spec(name), { log, pinHostKey });
+    const t = await openTarget(spec(name), await targetDeps());
     try {
       return await fn(t);
     } finally {
@@ -283,7 +286,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
       await finishRestore(false, null);
       return;
     }
-    const t = await openTarget(spec(target.name), { log, pinHostKey });
+    const t = await openTarget(spec(target.name), await targetDeps());
     const k = await keys();
     let manifest: Manifest;
     try {

@@ -3,6 +3,7 @@ import type { ConfigStore } from '../config/config.js';
 import { shown } from '../archive/commands.js';
 import type { BackupCapability } from './capability.js';
 import { loadBackupKey, installRecoveryKey } from './keys.js';
+import { sshPublicKey } from './ssh-key.js';
 import { checkTargetUrl } from './targets/index.js';
 import { restoreJson, restoreLine } from './status.js';
 import type { TargetSpec } from './target.js';
@@ -44,6 +45,7 @@ export function backupCommands(d: BackupCommandDeps): CommandSpec[] {
         await d.config().set('backup.targets', [...targets(), spec]);
         const key = await loadBackupKey(d.configDir);
         const lines = [`backup target ${name} added (${type} ${url}); check it with: mlsd backup target test ${name}`];
+        if (type === 'sftp') lines.push(`the box logs in with its own key too; for a login without a password, add to the server's authorized_keys:`, `  ${await sshPublicKey(d.configDir, `mlsd@${d.config().current.hostname}`)}`);
         if (key.created) {
           lines.push(
             '',
