@@ -134,6 +134,8 @@ export class RestoreRunner {
     p.bytesTotal = plan.reduce((n, i) => n + (i.kind === 'file' ? i.f.s : i.s), 0);
     let wait = this.d.retryMs ?? 5000;
     if (p.state === 'failed') p.state = 'running';
+    // Recorded before the first batch: a crash in it resumes this restore (what is already back is kept).
+    await this.save();
     while (!this.stopped && p.cursor < plan.length) {
       try {
         const end = plan[p.cursor]!.kind === 'file' ? this.fileRun(plan, p.cursor) : p.cursor + 1;

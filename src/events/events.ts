@@ -30,7 +30,7 @@ export const EVENTS_DATA: DataDecl = {
   owner: 'events',
   sublevels: [
     { name: SUBLEVEL, describe: 'the event log (newest 10,000)', replicate: false, backup: true },
-    { name: ACKS_SUBLEVEL, describe: 'which critical events an administrator acknowledged (by event id)', replicate: false },
+    { name: ACKS_SUBLEVEL, describe: 'which critical events an administrator acknowledged (by event id)', replicate: false, backup: true },
   ],
 };
 

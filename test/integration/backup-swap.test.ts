@@ -96,6 +96,20 @@ test('a swapped blank data disk is noticed, mail is accepted at once, and every 
   await send(d, 'bob@example.test', 'for bob');
   await eventually('archived', async () => (await json<{ archive: { records: number; intake: number } }>(d, ['status'])).archive.records === 5, 30_000);
 
+  // Bad targets are refused with what is wrong named, and nothing is kept.
+  for (const [args, why] of [
+    [['--type', 'ftp', '--url', nas], /--type takes smb, sftp or dir/],
+    [['--type', 'dir', '--url', 'relative/folder'], /absolute folder/],
+    [['--type', 'smb', '--url', 'smb://nas.test/share/../../etc'], /bad URL/],
+    [['--type', 'sftp', '--url', 'sftp://user:pw@nas.test/backups'], /bad SFTP URL/],
+  ] as const) {
+    const r = await d.cli(['backup', 'target', 'add', 'bad', ...args]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, why);
+  }
+  const badName = await d.cli(['backup', 'target', 'add', '../x', '--type', 'dir', '--url', nas]);
+  assert.match(badName.stderr, /backup\.targets/, 'the key is named');
+  assert.equal((await json<unknown[]>(d, ['backup', 'target', 'list'])).length, 0);
   const added = await cli(d, ['backup', 'target', 'add', 'usb', '--type', 'dir', '--url', nas]);
   const recovery = /RECOVERY KEY[^\n]*\n\s+([0-9a-f-]{79})/.exec(added)?.[1];
   assert.ok(recovery, `the first target shows the recovery key: ${added}`);
@@ -185,9 +199,7 @@ test('a restore cut by a crash resumes where it stopped; a disk with data but no
   }, 60_000);
   await d.kill9();
   await d.start();
-  const evs = await json<Ev[]>(d, ['events', 'list']);
-  const again = evs.find((e) => e.kind === 'restore.started');
-  assert.match(again?.text ?? '', /resumes/, 'the restore resumes after the crash');
+  await eventually('the restore resumes after the crash', async () => (await json<Ev[]>(d, ['events', 'list'])).some((e) => e.kind === 'restore.started' && /resumes/.test(e.text)), 30_000);
   await eventually('restore done', async () => (await json<{ state: string }>(d, ['restore', 'status'])).state === 'done', 120_000);
   const after = await hashes(d.dataDir, 'mail');
   for (const [p, h] of before) assert.equal(after.get(p), h, `restored ${p}`);
