@@ -89,7 +89,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   if (created) log.info({ evt: 'config.created', path: config.path, board: board.model }, 'config created from board defaults');
   // Before anything is written to the data disk: is it the one this box knows, a blank replacement, or another's?
   const diskNow = await inventoryOf({ board, config, dataDir }).dataDisk().catch(() => null);
-  const diskVerdict = await checkDataDisk({ configDir, dataDir, disk: diskNow ? diskIdentity(diskNow) : null, now: systemClock.now() });
+  const diskVerdict = await checkDataDisk({ configDir, dataDir, disk: diskNow ? diskIdentity(diskNow) : null, now: systemClock.now(), present: diskNow?.present ?? true, mustBeMounted: board.adapter === 'linux' });
   const restorePending = (await readMemory(configDir))?.restorePending ?? null;
   const restoreGate = new RestoreGate(restorePending !== null && config.current.backup.restore.auto);
   log.info({ evt: 'disk.marker', verdict: diskVerdict.kind, restorePending: restorePending !== null }, 'data disk marker read');

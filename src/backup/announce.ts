@@ -14,6 +14,12 @@ export function announceDiskVerdict(v: DiskVerdict, emit: (ev: EventInput) => vo
     case 'foreign':
       emit({ kind: 'disk.foreign', severity: 'critical', text: `the data disk belongs to another box (${v.found.boxId.slice(0, 8)}…); nothing is restored onto it by itself`, data: { found: m(v.found) } });
       return;
+    case 'older':
+      emit({ kind: 'disk.older', severity: 'warning', text: `an earlier data disk of this box (disk ${v.found.generation}) is back in place of disk ${v.was.generation}; it is used as it is, and no restore is made onto it`, data: { found: m(v.found), was: m(v.was) } });
+      return;
+    case 'noDisk':
+      emit({ kind: 'disk.absent', severity: 'critical', text: `${v.why}: the data disk is not checked, marked or restored until it is back` });
+      return;
     default:
   }
 }

@@ -138,7 +138,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   const deps = async (): Promise<BackupDeps> => ({
     dataDir: box.dataDir,
     configDir: box.configDir,
-    workDir,
+    workDir: join(workDir, 'backup'),
     data: durability.data,
     db,
     write: (ops) => durability.write(ops),
@@ -159,6 +159,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
 
   let restore: RestoreRunner | null = null;
   let restoreDone: Promise<void> | null = null;
+  const restoring = () => restoreOwed || (restore !== null && restore.status().state !== 'done');
 
   const runOne = async (name: string): Promise<BackupResult> => {
     const d = await deps();
@@ -179,7 +180,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
 
   const run = (targetName?: string) =>
     exclusive('a backup', async () => {
-      if (restore && restore.status().state !== 'done') throw new Error('backup: a restore is running; backups wait until it is done');
+      if (restoring()) throw new Error('backup: a restore is running or owed (mlsd restore status); backups wait until it is done');
       const names = targetName ? [spec(targetName).name] : settings().targets.map((t) => t.name);
       if (!names.length) throw new Error('backup: no target is set up (mlsd backup target add)');
       const out: BackupResult[] = [];
@@ -192,7 +193,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   const verifyOne = async (name: string, full: boolean) => {
     const d = await deps();
     try {
-      const r = await withTarget(name, (t) => verifyBackup({ keys: d.keys, workDir, log }, t, { full, day: dayNumber(clock.now()), days: settings().verifyDays }));
+      const r = await withTarget(name, (t) => verifyBackup({ keys: d.keys, workDir: join(workDir, 'verify'), log }, t, { full, day: dayNumber(clock.now()), days: settings().verifyDays }));
       await durability.write([{ type: 'put', sublevel: RESTORE_STATE_SUBLEVEL, key: 'verify', value: { at: new Date(clock.now()).toISOString(), target: name, checked: r.checked, bad: r.bad.length } }]);
       if (r.bad.length) {
         emit({
@@ -210,6 +211,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   };
   const verify = (full: boolean, targetName?: string) =>
     exclusive('a verify', async () => {
+      if (restoring()) throw new Error('backup verify: a restore is running or owed; verification waits until it is done');
       const names = targetName ? [spec(targetName).name] : settings().targets.map((t) => t.name);
       const out = [];
       for (const n of names) out.push(await verifyOne(n, full));
@@ -258,52 +260,105 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   const finishRestore = async (ok: boolean, p: RestoreProgress | null) => {
     const mem = await readMemory(box.configDir);
     if (mem?.restorePending) await writeMemory(box.configDir, { ...mem, restorePending: null });
+    restoreOwed = false;
     box.restore.done();
-    if (ok && p) emit({ kind: 'restore.done', severity: 'info', text: `restore from ${p.target} (generation ${p.generation}) complete: ${p.filesDone} files, ${(p.bytesDone / 1e6).toFixed(1)} MB, ${p.recordsDone} records; ${p.filesKept} were already there`, data: { target: p.target, generation: p.generation, files: p.filesDone, bytes: p.bytesDone } });
+    if (!ok || !p) return;
+    emit({ kind: 'restore.done', severity: p.lost.count ? 'critical' : 'info', text: `restore from ${p.target} (generation ${p.generation}) complete: ${p.filesDone} files, ${(p.bytesDone / 1e6).toFixed(1)} MB, ${p.recordsDone} records; ${p.filesKept} were already there${p.lost.count ? `; ${p.lost.count} COULD NOT BE RESTORED (damaged or missing on the target): ${p.lost.paths.join(', ')}` : ''}`, data: { target: p.target, generation: p.generation, files: p.filesDone, bytes: p.bytesDone, lost: p.lost.count } });
+  };
+
+  /**
+   * The newest generation that opens, on the named target or the first that has one: a
+   * manifest that does not open (planted on the share, damaged) is passed over, and said.
+   * Null: no target holds a backup of this box. A target that cannot be reached throws.
+   */
+  const newestAuthentic = async (names: string[], generation?: string): Promise<{ name: string; t: BackupTarget; manifest: Manifest } | null> => {
+    const k = await keys();
+    let lastErr: unknown = null;
+    for (const n of names) {
+      const t = await openTarget(spec(n), await targetDeps());
+      try {
+        const gens = await listGenerations(t, k.setId);
+        if (generation && !gens.includes(generation)) throw new Error(`restore: no generation ${generation.slice(0, 40)} on ${n}`);
+        for (const g of generation ? [generation] : [...gens].reverse()) {
+          try {
+            return { name: n, t, manifest: await loadManifest(t, k, k.setId, g) };
+          } catch (err) {
+            if (err instanceof TargetError) throw err;
+            emit({ kind: 'backup.manifestBad', severity: 'warning', text: `backup generation ${g} on ${n} does not open (${(err as Error).message}); an older one is used`, data: { target: n, generation: g } });
+          }
+        }
+      } catch (err) {
+        lastErr = err;
+      }
+      await t.close().catch(() => undefined);
+    }
+    if (lastErr) throw lastErr;
+    return null;
   };
 
   const beginRestore = async (named: string | null, reason: string, generation?: string): Promise<void> => {
     const prior = await readRestoreProgress(db);
-    let target: { name: string; generation: string } | null;
-    if (prior && prior.state !== 'done' && (!named || prior.target === named)) target = { name: prior.target, generation: prior.generation };
-    else {
-      // The target may be down right after a swap (the NAS rebooting too): asked again until it answers.
-      let wait = settings().restore.retrySeconds * 1000;
-      for (;;) {
-        try {
-          target = generation && named ? { name: named, generation } : await pickTarget(named);
-          break;
-        } catch (err) {
-          if (stopped) return;
-          emit({ kind: 'restore.retry', severity: 'warning', text: `restore cannot reach its backup target yet (${(err as Error).message}); retrying`, data: { kind: err instanceof TargetError ? err.kind : 'io' } });
-          await new Promise<void>((res) => clock.setTimeout(res, wait).unref?.());
-          wait = Math.min(wait * 2, 300_000);
+    const resuming = prior !== null && prior.state !== 'done' && (!named || prior.target === named) && (!generation || prior.generation === generation);
+    // The target may be down right after a swap (the NAS rebooting too): asked again until it answers.
+    let wait = settings().restore.retrySeconds * 1000;
+    let source: { name: string; t: BackupTarget; manifest: Manifest } | null = null;
+    let said = '';
+    for (;;) {
+      if (stopped) return;
+      try {
+        source = resuming ? await newestAuthentic([prior.target], prior.generation) : await newestAuthentic(named ? [named] : settings().targets.map((t) => t.name), generation);
+        break;
+      } catch (err) {
+        if (!(err instanceof TargetError)) {
+          emit({ kind: 'restore.failed', severity: 'critical', text: `restore cannot start: ${(err as Error).message}` });
+          return;
         }
+        if (err.message !== said) emit({ kind: 'restore.retry', severity: 'warning', text: `restore cannot reach its backup target yet (${err.kind}: ${err.message}); retrying`, data: { kind: err.kind } });
+        said = err.message;
+        await new Promise<void>((res) => clock.setTimeout(res, wait).unref?.());
+        wait = Math.min(wait * 2, 300_000);
       }
     }
-    if (!target) {
+    if (!source) {
       emit({ kind: 'restore.nothing', severity: 'critical', text: 'a restore is owed to the data disk, but no backup target holds a backup of this box: nothing was restored' });
       await finishRestore(false, null);
       return;
     }
-    const t = await openTarget(spec(target.name), await targetDeps());
-    const k = await keys();
-    let manifest: Manifest;
-    try {
-      manifest = await loadManifest(t, k, k.setId, target.generation);
-    } catch (err) {
-      await t.close();
-      throw err;
-    }
-    const now = new Date(clock.now()).toISOString();
+    const { t, manifest } = source;
+    const now = clock.now();
     const progress: RestoreProgress =
-      prior && prior.state !== 'done' && prior.target === target.name && prior.generation === target.generation
+      resuming && prior.generation === manifest.generation
         ? prior
-        : { state: 'running', target: target.name, generation: target.generation, reason, startedAt: now, updatedAt: now, finishedAt: null, cursor: 0, items: 0, filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0, filesKept: 0, recordsDone: 0, currentUser: null, lastError: null };
-    await mkdir(workDir, { recursive: true, mode: 0o700 });
-    const recentSince = Date.parse(progress.startedAt) - settings().restore.recentDays * 86_400_000;
-    restore = new RestoreRunner({ dataDir: box.dataDir, workDir, db, durability, dirs: box.dirs, keys: k, clock, log, emit, retryMs: settings().restore.retrySeconds * 1000, recentSinceMs: recentSince }, t, manifest, progress);
-    emit({ kind: 'restore.started', severity: 'warning', text: `restore from ${target.name} (generation ${target.generation}) ${prior?.target === target.name && prior.state !== 'done' ? 'resumes' : 'starts'}: newest mail first; mail is accepted meanwhile`, data: { target: target.name, generation: target.generation, reason } });
+        : {
+            state: 'running',
+            target: source.name,
+            generation: manifest.generation,
+            reason,
+            startedAt: new Date(now).toISOString(),
+            updatedAt: new Date(now).toISOString(),
+            finishedAt: null,
+            // Fixed for this restore: a resume after a reboot makes the very same plan.
+            recentSinceMs: now - settings().restore.recentDays * 86_400_000,
+            // The archive comes back only into an archive that waits for it (never into a running chain).
+            skipArchive: box.restore.waiting() === null,
+            cursor: 0,
+            items: 0,
+            filesDone: 0,
+            filesTotal: 0,
+            bytesDone: 0,
+            bytesTotal: 0,
+            filesKept: 0,
+            recordsDone: 0,
+            lost: { count: 0, paths: [] },
+            currentUser: null,
+            lastError: null,
+          };
+    const restoreDir = join(workDir, 'restore');
+    await rm(restoreDir, { recursive: true, force: true });
+    await mkdir(restoreDir, { recursive: true, mode: 0o700 });
+    const k = await keys();
+    restore = new RestoreRunner({ dataDir: box.dataDir, workDir: restoreDir, db, durability, dirs: box.dirs, keys: k, clock, log, emit, retryMs: settings().restore.retrySeconds * 1000 }, t, manifest, progress);
+    emit({ kind: 'restore.started', severity: 'warning', text: `restore from ${source.name} (generation ${manifest.generation}) ${progress === prior ? 'resumes' : 'starts'}: newest mail first; mail is accepted meanwhile${progress.skipArchive ? '; the archive is running, so archived mail is not put back into it' : ''}`, data: { target: source.name, generation: manifest.generation, reason } });
     const runner = restore;
     restoreDone = runner
       .run()
@@ -314,12 +369,14 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
       .catch(async (err: Error) => {
         await t.close().catch(() => undefined);
         log.error({ evt: 'restore.fail', err: err.message }, 'restore failed');
-        emit({ kind: 'restore.failed', severity: 'critical', text: `restore stopped: ${err.message}; it resumes at the next start or with mlsd restore start` });
+        emit({ kind: 'restore.failed', severity: 'critical', text: `restore stopped: ${err.message}; it resumes at the next start or with mlsd restore start --from ${source.name}` });
       });
   };
 
   let stopped = false;
   const mem = await readMemory(box.configDir);
+  // Backups and verification wait while a restore is owed: a half-restored disk is no backup.
+  let restoreOwed = mem?.restorePending != null;
   if (mem?.restorePending && settings().restore.auto) {
     if (config.current.ha.enabled) {
       // In a pair the peer's copy comes back over the HA link (a full resync), not from a backup.
@@ -328,7 +385,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
     } else if (!settings().targets.length) {
       emit({ kind: 'restore.nothing', severity: 'critical', text: 'a blank data disk replaced a known one, but no backup target is set up: nothing can be restored' });
       await finishRestore(false, null);
-    } else void beginRestore(mem.restorePending.target, mem.restorePending.reason).catch((err: Error) => log.error({ evt: 'restore.fail', err: err.message }, 'restore could not start'));
+    } else void beginRestore(mem.restorePending.target, mem.restorePending.reason);
   } else if (box.restore.waiting()) await finishRestore(false, null);
 
   const userPrefix = (user: string) => {
@@ -380,11 +437,12 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
           if (!f) throw new Error(`backup fetch: no message ${message} of ${user} in generation ${m.generation}`);
           if ((await durability.data.locate(box.dataDir, f.p)) !== null) return { path: f.p, already: true };
           const k = await keys();
-          await mkdir(workDir, { recursive: true, mode: 0o700 });
-          const local = join(workDir, `fetch-${objectOf(k, k.setId, f).name}`);
+          const fetchDir = join(workDir, 'fetch');
+          await mkdir(fetchDir, { recursive: true, mode: 0o700 });
+          const local = join(fetchDir, `fetch-${objectOf(k, k.setId, f).name}`);
           try {
             await t.get([{ path: objectOf(k, k.setId, f).path, local }]);
-            await putBackFile({ dataDir: box.dataDir, workDir, durability, dirs: box.dirs, keys: k }, local, f);
+            await putBackFile({ dataDir: box.dataDir, workDir: fetchDir, durability, dirs: box.dirs, keys: k }, local, f);
           } finally {
             await rm(local, { force: true });
           }
@@ -394,15 +452,19 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
       }),
     async startRestore(from, generation) {
       spec(from);
-      if (restore && restore.status().state !== 'done') throw new Error('restore: a restore is already running (mlsd restore status)');
+      const st = restore?.status().state;
+      if (st === 'running' || st === 'retrying') throw new Error('restore: a restore is already running (mlsd restore status)');
       if (busy) throw new Error(`restore: ${busy} is running; try again when it is done`);
+      // A restore that stopped on a local fault is begun again from where it was.
+      restore?.stop();
+      await restoreDone?.catch(() => undefined);
       // Owed from now on, on the flash: a reboot resumes it.
       const memNow = await readMemory(box.configDir);
       const marker = memNow?.marker ?? { boxId: id, serial: '', generation: 1, createdAt: new Date(clock.now()).toISOString() };
       await writeMarker(box.dataDir, marker);
       await writeMemory(box.configDir, { marker, restorePending: { since: new Date(clock.now()).toISOString(), reason: 'operator', target: from } });
-      await durability.write([{ type: 'del', sublevel: RESTORE_STATE_SUBLEVEL, key: 'restore' }]);
-      await beginRestore(from, 'operator', generation);
+      restoreOwed = true;
+      void beginRestore(from, 'operator', generation);
     },
     restoreProgress: () => restore?.status() ?? null,
     async last() {

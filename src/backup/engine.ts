@@ -1,4 +1,4 @@
-import { lstat, mkdir, open, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -8,7 +8,7 @@ import type { DataRegistry } from '../store/data.js';
 import { extract } from '../archive/extract.js';
 import type { BackupKeys } from './keys.js';
 import { generationName, generationTime, layout, listGenerations, loadManifest, objectOf, sealManifest, type Manifest, type ManifestFile, type ManifestRecords } from './manifest.js';
-import { sealFile, sha256File } from './seal.js';
+import { sealFile, sha256File, type Sealed } from './seal.js';
 import { generationsToDrop, type KeepPolicy } from './generations.js';
 import { TargetError, type BackupTarget } from './target.js';
 
@@ -70,6 +70,27 @@ async function headerSummary(path: string): Promise<Pick<ManifestFile, 'sub' | '
   return { sub: e.subject.slice(0, 200), from: e.headerFrom.join(', ').slice(0, 200), ...(e.date ? { date: e.date } : {}) };
 }
 
+/** A file to send: the manifest entry naming it, and where it is read from. */
+interface Source {
+  entry: ManifestFile | ManifestRecords;
+  local: string;
+  folder: 'data' | 'config' | 'work';
+}
+
+/** Seals a source's file where it is now; a mail file moved since (new/ to cur/) is followed once. */
+async function sealSource(d: BackupDeps, src: Source): Promise<Sealed> {
+  try {
+    return await sealFile(d.keys, src.local, d.workDir);
+  } catch (err) {
+    const e = src.entry as ManifestFile;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || src.folder !== 'data') throw err;
+    const now = await d.data.locate(d.dataDir, e.p).catch(() => null);
+    if (!now || now === e.p) throw err;
+    e.p = now;
+    return sealFile(d.keys, join(d.dataDir, now), d.workDir);
+  }
+}
+
 /** Runs `fn` over items with at most `n` at once. */
 async function pool<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -95,8 +116,9 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
   try {
     const existing = await listGenerations(target, set);
     let generation = generationName(t0);
-    // Generations are named by the second they start: two runs in one second get the next free one.
-    while (existing.some((g) => g >= generation)) generation = generationName(generationTime(existing[existing.length - 1]!) + 1000);
+    // Generations are named by the second they start: two runs in one second get the next free
+    // one. Only an equal name counts (a planted far-future name must not push ours off the calendar).
+    while (existing.includes(generation)) generation = generationName(generationTime(generation) + 1000);
     const present = new Map<string, number>();
     const leftovers: string[] = [];
     for (const e of await target.list(layout.objects(set))) {
@@ -107,36 +129,48 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
     // Parts of an earlier run cut mid-upload: never a complete object, and never named by a manifest.
     if (leftovers.length) await target.remove(leftovers);
 
-    const toSend = new Map<string, { local: string; size: number }>();
-    const want = (h: string, local: string, size: number) => {
-      const { name } = objectOf(d.keys, set, { h });
-      if (!present.has(name) && !toSend.has(name)) toSend.set(name, { local, size });
+    // Each object the target lacks, with every entry naming it (a file that changed before it
+    // was sealed updates its entry; another entry of the same old content is then sealed too).
+    const toSend = new Map<string, Source[]>();
+    const want = (entry: ManifestFile | ManifestRecords, local: string, folder: 'data' | 'config' | 'work') => {
+      const { name } = objectOf(d.keys, set, entry);
+      if (present.has(name)) return;
+      const list = toSend.get(name);
+      if (list) list.push({ entry, local, folder });
+      else toSend.set(name, [{ entry, local, folder }]);
     };
 
-    // 1. Records, one JSON-lines object per sublevel (read before the files they name).
+    // 1. Records, one JSON-lines object per sublevel, read before the files they name, and all
+    // through one iterator: one snapshot of the database, so the archive's chain and its head
+    // (or a record and the index beside it) are never read at different moments.
     const archiveHead = d.archiveHead();
     const records: ManifestRecords[] = [];
-    for (const decl of d.data.backupSublevels()) {
-      const local = join(d.workDir, `records-${decl.name}.jsonl`);
-      const fh = await open(local, 'wx', 0o600);
-      let count = 0;
-      try {
-        let chunk = '';
-        for await (const [key, value] of sublevel(d.db, decl.name).iterator()) {
-          chunk += JSON.stringify([key, value]) + '\n';
-          count++;
-          if (chunk.length > 1 << 20) {
-            await fh.write(chunk);
-            chunk = '';
-          }
-        }
-        await fh.write(chunk);
-      } finally {
-        await fh.close();
+    const dumps = new Map<string, { fh: FileHandle; local: string; chunk: string; count: number }>();
+    try {
+      for (const decl of d.data.backupSublevels()) {
+        const local = join(d.workDir, `records-${decl.name}.jsonl`);
+        dumps.set(decl.name, { fh: await open(local, 'wx', 0o600), local, chunk: '', count: 0 });
       }
-      const { sha256, size } = await sha256File(local);
-      records.push({ sublevel: decl.name, h: sha256, s: size, count });
-      want(sha256, local, size);
+      for await (const [k, v] of d.db.iterator({ gt: '!', lt: '"' })) {
+        const m = /^!([^!]+)!/.exec(k);
+        const dump = m ? dumps.get(m[1]!) : undefined;
+        if (!dump) continue;
+        dump.chunk += JSON.stringify([k.slice(m![0].length), v]) + '\n';
+        dump.count++;
+        if (dump.chunk.length > 1 << 20) {
+          await dump.fh.write(dump.chunk);
+          dump.chunk = '';
+        }
+      }
+      for (const dump of dumps.values()) await dump.fh.write(dump.chunk);
+    } finally {
+      for (const dump of dumps.values()) await dump.fh.close().catch(() => undefined);
+    }
+    for (const [name, dump] of dumps) {
+      const { sha256, size } = await sha256File(dump.local);
+      const rec: ManifestRecords = { sublevel: name, h: sha256, s: size, count: dump.count };
+      records.push(rec);
+      want(rec, dump.local, 'work');
     }
 
     // 2. Files of the declared folders; a file unchanged since the last run is not hashed again.
@@ -147,10 +181,17 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
     const files: ManifestFile[] = [];
     const fresh = new Map<string, CachedHash>();
     await pool(rels, 4, async (rel) => {
-      const abs = join(d.dataDir, rel);
-      const st = await lstat(abs).catch(() => null);
-      // Gone since the listing (delivered, expunged): the next run has it right.
-      if (!st?.isFile()) return;
+      let abs = join(d.dataDir, rel);
+      let st = await lstat(abs).catch(() => null);
+      if (!st?.isFile()) {
+        // Moved since the listing (a mail client read it: new/ to cur/, a flag): taken where it is now.
+        const now = await d.data.locate(d.dataDir, rel).catch(() => null);
+        if (!now || now === rel) return;
+        rel = now;
+        abs = join(d.dataDir, rel);
+        st = await lstat(abs).catch(() => null);
+        if (!st?.isFile()) return;
+      }
       const c = cached.get(rel);
       let entry: CachedHash;
       if (c && c.s === st.size && c.m === st.mtimeMs && c.i === st.ino) entry = c;
@@ -161,8 +202,9 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
         if (MAILDIR_FILE.test(rel)) Object.assign(entry, await headerSummary(abs).catch(() => ({})));
         fresh.set(rel, entry);
       }
-      files.push({ p: rel, s: entry.s, h: entry.h, m: Math.round(entry.m), ...(entry.sub !== undefined ? { sub: entry.sub, from: entry.from } : {}), ...(entry.date ? { date: entry.date } : {}) });
-      want(entry.h, abs, entry.s);
+      const f: ManifestFile = { p: rel, s: entry.s, h: entry.h, m: Math.round(entry.m), ...(entry.sub !== undefined ? { sub: entry.sub, from: entry.from } : {}), ...(entry.date ? { date: entry.date } : {}) };
+      files.push(f);
+      want(f, abs, 'data');
     });
     files.sort((a, b) => (a.p < b.p ? -1 : 1));
 
@@ -175,39 +217,64 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
         else if (e.isFile() && d.data.configFile(r)?.replicate && r !== 'backup.key') {
           const abs = join(d.configDir, r);
           const h = await sha256File(abs);
-          config.push({ p: r, s: h.size, h: h.sha256, m: Math.round((await stat(abs)).mtimeMs) });
-          want(h.sha256, abs, h.size);
+          const f: ManifestFile = { p: r, s: h.size, h: h.sha256, m: Math.round((await stat(abs)).mtimeMs) };
+          config.push(f);
+          want(f, abs, 'config');
         }
       }
     };
     await walk('');
 
-    // 4. The objects the target lacks, sealed in the work folder and sent in batches.
+    // 4. The objects the target lacks, sealed in the work folder and sent in batches. A file is
+    // hashed again as it is sealed (one read): what is sent is what the manifest names.
     let sentBytes = 0;
     let sentObjects = 0;
+    const vanished = new Set<ManifestFile | ManifestRecords>();
     const queue = [...toSend.entries()];
     while (queue.length) {
-      const batch: [string, { local: string; size: number }][] = [];
+      const batch: [string, Source[]][] = [];
       let bytes = 0;
       while (queue.length && batch.length < UPLOAD_BATCH_FILES && (bytes < UPLOAD_BATCH_BYTES || batch.length === 0)) {
         const item = queue.shift()!;
-        bytes += item[1].size;
+        bytes += item[1][0]!.entry.s;
         batch.push(item);
       }
-      const sealed: { local: string; path: string; name: string }[] = [];
-      await pool(batch, 4, async ([name, src]) => {
-        const local = join(d.workDir, `obj-${name}`);
-        await sealFile(d.keys, name, src.local, local);
-        sealed.push({ local, path: layout.object(set, name), name });
+      const sealed = new Map<string, string>();
+      await pool(batch, 4, async ([name, sources]) => {
+        for (let i = 0; i < sources.length; i++) {
+          const src = sources[i]!;
+          const got = await sealSource(d, src).catch((err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return null;
+            throw err;
+          });
+          if (!got) {
+            // Gone since it was listed (expunged, delivered): this generation does without it.
+            vanished.add(src.entry);
+            continue;
+          }
+          if (got.name !== name) {
+            // Changed since it was hashed: its entry names what was sealed now.
+            Object.assign(src.entry, { h: got.sha256, s: got.size });
+            if (!present.has(got.name) && !sealed.has(got.name)) sealed.set(got.name, got.path);
+            else await unlink(got.path);
+            continue;
+          }
+          sealed.set(name, got.path);
+          return;
+        }
       });
-      await target.put(sealed.map(({ local, path }) => ({ local, path })));
-      for (const s of sealed) {
-        sentBytes += (await stat(s.local)).size;
-        present.set(s.name, 0);
-        await unlink(s.local);
+      await target.put([...sealed].map(([name, local]) => ({ local, path: layout.object(set, name) })));
+      for (const [name, local] of sealed) {
+        sentBytes += (await stat(local)).size;
+        present.set(name, 0);
+        await unlink(local);
       }
-      sentObjects += sealed.length;
+      sentObjects += sealed.size;
       onProgress?.({ files: sentObjects, sentBytes });
+    }
+    if (vanished.size) {
+      for (let i = files.length - 1; i >= 0; i--) if (vanished.has(files[i]!)) files.splice(i, 1);
+      for (let i = config.length - 1; i >= 0; i--) if (vanished.has(config[i]!)) config.splice(i, 1);
     }
 
     // 5. The manifest, last: only now is the generation a backup.
@@ -257,10 +324,13 @@ async function prune(d: BackupDeps, target: BackupTarget, keep: KeepPolicy, curr
     try {
       mark(await loadManifest(target, d.keys, set, g));
     } catch (err) {
-      // A kept generation that cannot be read: its objects stay (nothing is removed blind).
-      if (err instanceof TargetError && err.kind !== 'notFound') throw err;
-      d.log.warn({ evt: 'backup.manifest.unreadable', generation: g, err: (err as Error).message }, 'a kept backup generation cannot be read; removing no objects');
-      return { dropped, removedObjects: 0 };
+      // One the target could not give: nothing is removed blind. One that does not open (planted
+      // on the share, damaged) names nothing of ours and holds nothing back.
+      if (err instanceof TargetError) {
+        d.log.warn({ evt: 'backup.manifest.unreadable', generation: g, err: err.message }, 'a kept backup generation cannot be read; removing no objects');
+        return { dropped, removedObjects: 0 };
+      }
+      d.log.warn({ evt: 'backup.manifest.bad', generation: g, err: (err as Error).message }, 'a manifest on the target does not open; it is not counted');
     }
   }
   const unused = [...present.keys()].filter((n) => !referenced.has(n));

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../store/atomic.js';
@@ -35,7 +35,9 @@ export type DiskVerdict =
   | { kind: 'known'; marker: DiskMarker }
   | { kind: 'swapped'; was: DiskMarker; marker: DiskMarker }
   | { kind: 'notBlank'; was: DiskMarker }
-  | { kind: 'foreign'; found: DiskMarker; mine: string };
+  | { kind: 'foreign'; found: DiskMarker; mine: string }
+  | { kind: 'older'; found: DiskMarker; was: DiskMarker }
+  | { kind: 'noDisk'; why: string };
 
 const str = (v: unknown): v is string => typeof v === 'string' && v.length <= 200;
 
@@ -82,6 +84,12 @@ export async function writeMarker(dataDir: string, m: DiskMarker): Promise<void>
   await writeFileAtomic(join(dataDir, MARKER_FILE), JSON.stringify(m, null, 2) + '\n', 0o600);
 }
 
+/** A mount point: its device differs from its parent's. */
+async function isMountPoint(dir: string): Promise<boolean> {
+  const [a, b] = await Promise.all([stat(dir).catch(() => null), stat(join(dir, '..')).catch(() => null)]);
+  return !!a && !!b && (a.dev !== b.dev || a.ino === b.ino);
+}
+
 /** A blank disk: nothing on it but what a new file system has. */
 async function isBlank(dataDir: string): Promise<boolean> {
   const entries = await readdir(dataDir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
@@ -93,7 +101,12 @@ async function isBlank(dataDir: string): Promise<boolean> {
  * and records it: a first disk and a swapped blank disk get a new marker (a swap also a
  * restore owed, written to the flash first, so a crash between the two still restores).
  */
-export async function checkDataDisk(o: { configDir: string; dataDir: string; disk: DiskIdentity | null; now: number }): Promise<DiskVerdict> {
+export async function checkDataDisk(o: { configDir: string; dataDir: string; disk: DiskIdentity | null; now: number; present?: boolean; mustBeMounted?: boolean }): Promise<DiskVerdict> {
+  // No disk, or its file system not mounted (the data folder is then a bare folder of the
+  // system flash): nothing is decided and nothing written, or an empty mount point would pass
+  // for a blank replacement disk and a restore would fill the flash.
+  if (o.present === false) return { kind: 'noDisk', why: 'no data disk is present' };
+  if (o.mustBeMounted && !(await isMountPoint(o.dataDir))) return { kind: 'noDisk', why: `${o.dataDir} is not a mounted file system` };
   const id = await boxId(o.configDir);
   const memory = await readMemory(o.configDir);
   const rawMarker = await readJson(join(o.dataDir, MARKER_FILE));
@@ -101,6 +114,12 @@ export async function checkDataDisk(o: { configDir: string; dataDir: string; dis
   const blank = await isBlank(o.dataDir);
   const fresh = (generation: number): DiskMarker => ({ boxId: id, serial: o.disk?.serial ?? '', generation, createdAt: new Date(o.now).toISOString() });
   if (found && found.boxId !== id) return { kind: 'foreign', found, mine: id };
+  if (found && memory && found.generation < memory.marker.generation) {
+    // An older disk of this box put back (the replacement was taken out again): it is the
+    // current one now, as it is; a restore owed to the other is dropped, and said.
+    await writeMemory(o.configDir, { marker: found, restorePending: null });
+    return { kind: 'older', found, was: memory.marker };
+  }
   if (found) {
     // The disk is ours: remembered as the current one (an old disk put back is the current one now).
     if (!memory || memory.marker.generation !== found.generation || memory.marker.createdAt !== found.createdAt) await writeMemory(o.configDir, { marker: found, restorePending: memory?.restorePending ?? null });

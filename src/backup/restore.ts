@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rm, unlink, utimes } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, unlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Clock } from '../core/clock.js';
@@ -9,7 +9,7 @@ import { mkdirDurable, type DirSyncer } from '../store/atomic.js';
 import type { Durability } from '../store/durability.js';
 import type { BackupKeys } from './keys.js';
 import { objectOf, type Manifest, type ManifestFile } from './manifest.js';
-import { openFile } from './seal.js';
+import { openFile, SealError } from './seal.js';
 import { TargetError, type BackupTarget } from './target.js';
 
 /** Where the restore stands, kept on the data disk so a restore cut by a reboot resumes. */
@@ -31,6 +31,12 @@ export interface RestoreProgress {
   /** Files a newer copy on the disk already had (mail that arrived since). */
   filesKept: number;
   recordsDone: number;
+  /** Files (and record sets) the target could not give back: damaged or missing there. */
+  lost: { count: number; paths: string[] };
+  /** Mail newer than this (and every INBOX) comes back first; fixed when the restore starts. */
+  recentSinceMs: number;
+  /** The archive was running when this restore began (an operator's restore): it is not put back into it. */
+  skipArchive: boolean;
   currentUser: string | null;
   lastError: string | null;
 }
@@ -77,12 +83,15 @@ export interface RestoreDeps {
   clock: Clock;
   log: Logger;
   emit: (ev: { kind: string; severity: 'info' | 'warning' | 'critical'; text: string; data?: Record<string, unknown> }) => void;
-  /** Mail newer than this (and every INBOX) comes back first. */
-  recentSinceMs: number;
   /** Waits before a retry (the clock's, so tests need not sleep): 5 s, doubling, at most `maxRetryMs`. */
   retryMs?: number;
   maxRetryMs?: number;
 }
+
+/** The rank the archive's data declares: last. */
+const ARCHIVE_RANK = 4;
+/** Paths of lost files named in the progress and the closing event (the count is whole). */
+const LOST_NAMED = 20;
 
 // As for uploads: a remote target pays a login per batch and spreads a batch over connections.
 const FILE_BATCH = 750;
@@ -109,6 +118,8 @@ export class RestoreRunner {
     progress: RestoreProgress,
   ) {
     this.progress = progress;
+    // A progress record of an earlier version lacks these.
+    progress.lost ??= { count: 0, paths: [] };
   }
 
   status(): RestoreProgress {
@@ -128,7 +139,7 @@ export class RestoreRunner {
   /** Runs to the end, retrying a target that fails; resolves false when stopped first. */
   async run(): Promise<boolean> {
     const p = this.progress;
-    const plan = restorePlan(this.manifest, this.d.durability, this.d.recentSinceMs);
+    const plan = restorePlan(this.manifest, this.d.durability, p.recentSinceMs).filter((i) => !(p.skipArchive && i.rank >= ARCHIVE_RANK));
     p.items = plan.length;
     p.filesTotal = plan.filter((i) => i.kind === 'file').length + this.manifest.records.length;
     p.bytesTotal = plan.reduce((n, i) => n + (i.kind === 'file' ? i.f.s : i.s), 0);
@@ -197,29 +208,79 @@ export class RestoreRunner {
     for (const i of items) if (i.kind === 'records') await this.restoreRecords(i.sublevel, i.h);
   }
 
-  /** Fetches objects into the work folder (one batch), then decrypts each into place. */
+  /**
+   * Fetches objects into the work folder, one batch per trip. An object missing on the target
+   * fails its batch: the batch is then asked for one by one, and what is missing is left out.
+   */
   private async fetch(entries: { h: string }[]): Promise<Map<string, string>> {
     const set = this.d.keys.setId;
     await mkdir(this.d.workDir, { recursive: true, mode: 0o700 });
-    const out = new Map<string, string>();
-    const items: { path: string; local: string }[] = [];
+    const want = new Map<string, { path: string; local: string }>();
     for (const e of entries) {
-      if (out.has(e.h)) continue;
+      if (want.has(e.h)) continue;
       const o = objectOf(this.d.keys, set, e);
-      const local = join(this.d.workDir, `r-${o.name}`);
-      out.set(e.h, local);
-      items.push({ path: o.path, local });
+      want.set(e.h, { path: o.path, local: join(this.d.workDir, `r-${o.name}`) });
     }
-    await this.target.get(items);
+    const out = new Map<string, string>();
+    try {
+      await this.target.get([...want.values()]);
+      for (const [h, w] of want) out.set(h, w.local);
+    } catch (err) {
+      if (!(err instanceof TargetError) || err.kind !== 'notFound') throw err;
+      for (const [h, w] of want) {
+        const got = await this.target.get([w]).then(
+          () => true,
+          (e: unknown) => {
+            if (e instanceof TargetError && e.kind === 'notFound') return false;
+            throw e;
+          },
+        );
+        if (got) out.set(h, w.local);
+      }
+    }
+    return out;
+  }
+
+  private lose(path: string, why: string): void {
+    const l = this.progress.lost;
+    l.count++;
+    if (l.paths.length < LOST_NAMED) l.paths.push(path);
+    this.d.log.error({ evt: 'restore.lost', path, err: why }, 'a backed-up file could not be restored');
+  }
+
+  /**
+   * Whether a file is on the disk already, by its identity (a Maildir message under any
+   * flags, in new/ or cur/). Each mailbox folder is read once per batch, not once per file.
+   */
+  private async present(rels: ManifestFile[]): Promise<Set<ManifestFile>> {
+    const data = this.d.durability.data;
+    const listed = new Map<string, Set<string>>();
+    const out = new Set<ManifestFile>();
+    for (const f of rels) {
+      const id = data.identity(f.p);
+      const star = id.indexOf('/*/');
+      if (star < 0) {
+        if ((await data.locate(this.d.dataDir, f.p)) !== null) out.add(f);
+        continue;
+      }
+      const box = id.slice(0, star);
+      let names = listed.get(box);
+      if (!names) {
+        names = new Set<string>();
+        for (const sub of ['new', 'cur']) for (const n of await readdir(join(this.d.dataDir, box, sub)).catch(() => [] as string[])) names.add(n.split(':')[0]!);
+        listed.set(box, names);
+      }
+      if (names.has(id.slice(star + 3))) out.add(f);
+    }
     return out;
   }
 
   private async restoreFiles(files: ManifestFile[]): Promise<void> {
-    const data = this.d.durability.data;
+    const here = await this.present(files);
     const todo: ManifestFile[] = [];
     for (const f of files) {
       // Mail that came back another way (a newer copy, a client's flag change) is one file.
-      if ((await data.locate(this.d.dataDir, f.p)) !== null) {
+      if (here.has(f)) {
         this.progress.filesKept++;
         this.progress.filesDone++;
         this.progress.bytesDone += f.s;
@@ -234,7 +295,15 @@ export class RestoreRunner {
         Array.from({ length: Math.min(PUT_BACK_CONCURRENCY, todo.length) }, async () => {
           while (next < todo.length) {
             const f = todo[next++]!;
-            await putBackFile(this.d, fetched.get(f.h)!, f);
+            const local = fetched.get(f.h);
+            try {
+              if (!local) throw new SealError('not on the target');
+              await putBackFile(this.d, local, f);
+            } catch (err) {
+              // The target's fault (damaged, missing): this file is lost, the restore goes on.
+              if (!(err instanceof SealError)) throw err;
+              this.lose(f.p, err.message);
+            }
             this.progress.filesDone++;
             this.progress.bytesDone += f.s;
             this.progress.currentUser = userOf(f.p) ?? this.progress.currentUser;
@@ -257,9 +326,26 @@ export class RestoreRunner {
     const fetched = await this.fetch([{ h }]);
     const plain = join(this.d.workDir, `records-${name}`);
     const filesByPath = new Map(this.manifest.files.map((f) => [f.p, f]));
+    const done = () => {
+      this.progress.filesDone++;
+      this.progress.bytesDone += this.manifest.records.find((r) => r.sublevel === name)?.s ?? 0;
+    };
     try {
       const o = objectOf(this.d.keys, this.d.keys.setId, { h });
-      await openFile(this.d.keys, o.name, fetched.get(h)!, plain, h);
+      const opened = fetched.has(h)
+        ? await openFile(this.d.keys, o.name, fetched.get(h)!, plain, h).then(
+            () => true,
+            (err: unknown) => {
+              if (!(err instanceof SealError)) throw err;
+              return false;
+            },
+          )
+        : false;
+      if (!opened) {
+        this.lose(`records of ${name}`, 'damaged or missing on the target');
+        done();
+        return;
+      }
       const sub = sublevel(this.d.db, name);
       let batch: { key: string; value: unknown }[] = [];
       const flush = async () => {
@@ -280,10 +366,24 @@ export class RestoreRunner {
           if (!f) continue;
           if (decl.merge && !decl.merge(value)) continue;
           const got = await this.fetch([f]);
-          const local = got.get(f.h)!;
+          const local = got.get(f.h);
+          if (!local) {
+            this.lose(rel, 'missing on the target');
+            continue;
+          }
           const bodyPath = `${local}.plain`;
           try {
-            await openFile(this.d.keys, objectOf(this.d.keys, this.d.keys.setId, f).name, local, bodyPath, f.h);
+            const ok = await openFile(this.d.keys, objectOf(this.d.keys, this.d.keys.setId, f).name, local, bodyPath, f.h).then(
+              () => true,
+              (err: unknown) => {
+                if (!(err instanceof SealError)) throw err;
+                return false;
+              },
+            );
+            if (!ok) {
+              this.lose(rel, 'damaged on the target');
+              continue;
+            }
             const body = await readFile(bodyPath);
             if (data.hasMergeHandler(name)) await data.mergeRecord(name, key, value, body);
             else if ((await sub.get(key)) === undefined) {
@@ -301,8 +401,7 @@ export class RestoreRunner {
         if (batch.length >= RECORD_BATCH) await flush();
       }
       await flush();
-      this.progress.filesDone++;
-      this.progress.bytesDone += this.manifest.records.find((r) => r.sublevel === name)?.s ?? 0;
+      done();
     } finally {
       await rm(plain, { force: true });
       for (const local of fetched.values()) await unlink(local).catch(() => undefined);

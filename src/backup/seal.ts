@@ -1,15 +1,14 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, type DecipherGCM } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import type { BackupKeys } from './keys.js';
 
 /**
- * Objects on a backup target: the file's bytes under AES-256-GCM, bound by the
- * authenticated data to the object's name (a file swapped for another on the NAS fails to
- * open). Layout: magic, 12-byte nonce, ciphertext, 16-byte tag. Streamed: a WebDisk file
+ * Objects on a backup target: the file's bytes under AES-256-GCM, checked against the
+ * manifest's SHA-256 when opened (a file swapped for another on the NAS fails). Layout: magic, 12-byte nonce, ciphertext, 16-byte tag. Streamed: a WebDisk file
  * of gigabytes never sits in memory.
  */
 const MAGIC = Buffer.from('MLB1');
@@ -34,58 +33,105 @@ export function objectName(keys: BackupKeys, sha256: string): string {
   return createHmac('sha256', keys.name).update(sha256).digest('hex');
 }
 
-/** Encrypts `src` into `dst` (a new file), bound to `name`. */
-export async function sealFile(keys: BackupKeys, name: string, src: string, dst: string): Promise<number> {
-  const nonce = randomBytes(NONCE);
-  const c = createCipheriv('aes-256-gcm', keys.seal, nonce);
-  c.setAAD(Buffer.from(name));
-  const out = createWriteStream(dst, { flags: 'wx', mode: 0o600 });
-  out.write(Buffer.concat([MAGIC, nonce]));
-  await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), c, out, { end: false });
-  await new Promise<void>((res, rej) => out.end(c.getAuthTag(), (err?: Error | null) => (err ? rej(err) : res())));
-  return out.bytesWritten;
+/**
+ * The authenticated data of every object. Objects are not bound to their name: the manifest
+ * names each file's SHA-256, and opening an object checks the plaintext against it, so an
+ * object swapped for another (or for one of another box) is refused all the same. This lets
+ * a file be hashed and sealed in one read, so what is sealed is always what is hashed.
+ */
+const OBJECT_AAD = Buffer.from('mlsd-backup-object-v1');
+
+/** The content a sealed object holds, found while sealing it. */
+export interface Sealed {
+  sha256: string;
+  size: number;
+  name: string;
+  /** The sealed file (in the folder given). */
+  path: string;
 }
 
-/**
- * Decrypts `src` into `dst` and checks the plaintext's SHA-256 against `sha256`. `dst` is
- * written under a temporary name and renamed only when the tag and the hash both hold, so
- * a damaged or forged object never lands as a file.
- */
-export async function openFile(keys: BackupKeys, name: string, src: string, dst: string, sha256: string, o: { mode?: number; tmpDir?: string } = {}): Promise<void> {
-  const mode = o.mode ?? 0o600;
+/** Reads `src` once: hashes it and encrypts it into a new file in `dir`, named by its content. */
+export async function sealFile(keys: BackupKeys, src: string, dir: string): Promise<Sealed> {
+  const nonce = randomBytes(NONCE);
+  const c = createCipheriv('aes-256-gcm', keys.seal, nonce);
+  c.setAAD(OBJECT_AAD);
+  const h = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      h.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const tmp = join(dir, `.sealing-${randomBytes(6).toString('hex')}`);
+  try {
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+    out.write(Buffer.concat([MAGIC, nonce]));
+    await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, c, out, { end: false });
+    await new Promise<void>((res, rej) => out.end(c.getAuthTag(), (err?: Error | null) => (err ? rej(err) : res())));
+    const sha256 = h.digest('hex');
+    const name = objectName(keys, sha256);
+    const path = join(dir, `obj-${name}`);
+    await rename(tmp, path);
+    return { sha256, size, name, path };
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The ciphertext of a sealed object file as a stream, and its decipher; a file too short or not ours is a SealError. */
+async function decryptStream(keys: BackupKeys, name: string, src: string): Promise<{ body: Readable; decipher: DecipherGCM }> {
   const fh = await open(src, 'r');
   let size: number;
-  let head: Buffer;
-  let tag: Buffer;
+  const head = Buffer.alloc(MAGIC.length + NONCE);
+  const tag = Buffer.alloc(TAG);
   try {
     size = (await fh.stat()).size;
     if (size < MAGIC.length + NONCE + TAG) throw new SealError(`object ${name} is truncated (${size} bytes)`);
-    head = Buffer.alloc(MAGIC.length + NONCE);
     await fh.read(head, 0, head.length, 0);
-    tag = Buffer.alloc(TAG);
     await fh.read(tag, 0, TAG, size - TAG);
   } finally {
     await fh.close();
   }
   if (!head.subarray(0, MAGIC.length).equals(MAGIC)) throw new SealError(`object ${name} is not a backup object`);
-  const d = createDecipheriv('aes-256-gcm', keys.seal, head.subarray(MAGIC.length));
-  d.setAAD(Buffer.from(name));
-  d.setAuthTag(tag);
-  const h = createHash('sha256');
-  const tap = new Transform({
+  const decipher = createDecipheriv('aes-256-gcm', keys.seal, head.subarray(MAGIC.length));
+  decipher.setAAD(OBJECT_AAD);
+  decipher.setAuthTag(tag);
+  // An empty file seals to no ciphertext at all (a stream over no bytes cannot be asked for).
+  const body = size - TAG > head.length ? createReadStream(src, { start: head.length, end: size - TAG - 1, highWaterMark: 1 << 20 }) : Readable.from([]);
+  return { body, decipher };
+}
+
+/** Only a failed tag is the object's fault; a local read or write error is not (it must not condemn a good object). */
+function authFailure(name: string, err: Error): Error {
+  return /unable to authenticate|Unsupported state/i.test(err.message) ? new SealError(`object ${name} fails authentication: damaged, or not sealed with this box's key`) : err;
+}
+
+function hashTap(h: ReturnType<typeof createHash>): Transform {
+  return new Transform({
     transform(chunk: Buffer, _e, cb) {
       h.update(chunk);
       cb(null, chunk);
     },
   });
+}
+
+/**
+ * Decrypts `src` into `dst` and checks the plaintext's SHA-256 against `sha256`. `dst` is
+ * written under a temporary name and renamed only when the tag and the hash both hold, so a
+ * damaged, forged or swapped object never lands as a file.
+ */
+export async function openFile(keys: BackupKeys, name: string, src: string, dst: string, sha256: string, o: { mode?: number; tmpDir?: string } = {}): Promise<void> {
+  const { body, decipher } = await decryptStream(keys, name, src);
+  const h = createHash('sha256');
   // In another folder of the same disk when asked: a Maildir's new/ must never show a part.
   const tmp = join(o.tmpDir ?? dirname(dst), `.${basename(dst)}.${randomBytes(4).toString('hex')}.part`);
   try {
-    // An empty file seals to no ciphertext at all (a stream over no bytes cannot be asked for).
-    const body = size - TAG > head.length ? createReadStream(src, { start: head.length, end: size - TAG - 1, highWaterMark: 1 << 20 }) : Readable.from([]);
-    const out = createWriteStream(tmp, { flags: 'wx', mode });
-    await pipeline(body, d, tap, out).catch((err: Error) => {
-      throw new SealError(`object ${name} fails authentication (${err.message}): damaged or not ours`);
+    const out = createWriteStream(tmp, { flags: 'wx', mode: o.mode ?? 0o600 });
+    await pipeline(body, decipher, hashTap(h), out).catch((err: Error) => {
+      throw authFailure(name, err);
     });
     const got = h.digest('hex');
     if (got !== sha256) throw new SealError(`object ${name} holds other content than the manifest says (sha256 ${got.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…)`);
@@ -96,6 +142,17 @@ export async function openFile(keys: BackupKeys, name: string, src: string, dst:
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
+}
+
+/** Checks an object against the manifest's hash without writing its plaintext anywhere (the nightly verify). */
+export async function checkObject(keys: BackupKeys, name: string, src: string, sha256: string): Promise<void> {
+  const { body, decipher } = await decryptStream(keys, name, src);
+  const h = createHash('sha256');
+  await pipeline(body, decipher, hashTap(h), new Writable({ write: (_c, _e, cb) => cb() })).catch((err: Error) => {
+    throw authFailure(name, err);
+  });
+  const got = h.digest('hex');
+  if (got !== sha256) throw new SealError(`object ${name} holds other content than the manifest says (sha256 ${got.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…)`);
 }
 
 /** Small things (manifests): sealed in memory, bound to their name. */

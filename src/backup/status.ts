@@ -26,6 +26,8 @@ export function restoreJson(p: RestoreProgress | null, now: number): Record<stri
     bytesTotal: p.bytesTotal,
     filesKept: p.filesKept,
     recordsDone: p.recordsDone,
+    lost: p.lost?.count ?? 0,
+    lostPaths: p.lost?.paths ?? [],
     currentUser: p.currentUser,
     etaSeconds: restoreEtaSeconds(p, now),
     startedAt: p.startedAt,
@@ -37,7 +39,7 @@ export function restoreJson(p: RestoreProgress | null, now: number): Record<stri
 export function restoreLine(p: RestoreProgress | null, now: number): string {
   if (!p) return 'restore: none';
   const j = restoreJson(p, now);
-  if (p.state === 'done') return `restore: done at ${p.finishedAt}, ${p.filesDone} files from ${p.target} (generation ${p.generation})`;
+  if (p.state === 'done') return `restore: done at ${p.finishedAt}, ${p.filesDone} files from ${p.target} (generation ${p.generation})${p.lost?.count ? `; ${p.lost.count} COULD NOT BE RESTORED` : ''}`;
   const eta = j.etaSeconds === null ? 'time left unknown' : `about ${Math.ceil((j.etaSeconds as number) / 60)} min left`;
   return `restore: ${p.state === 'retrying' ? `WAITING FOR ${p.target} (${p.lastError})` : 'RUNNING'} ${j.percent ?? 0}%, ${p.filesDone}/${p.filesTotal} files, ${(p.bytesDone / 1e6).toFixed(1)}/${(p.bytesTotal / 1e6).toFixed(1)} MB${p.currentUser ? `, now ${p.currentUser}` : ''}, ${eta}`;
 }

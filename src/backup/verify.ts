@@ -1,9 +1,9 @@
-import { mkdir, rm, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { BackupKeys } from './keys.js';
 import { layout, listGenerations, loadManifest, objectOf } from './manifest.js';
-import { openFile, SealError } from './seal.js';
+import { checkObject, SealError } from './seal.js';
 import { TargetError, type BackupTarget } from './target.js';
 
 export interface VerifyResult {
@@ -37,30 +37,32 @@ export async function verifyBackup(d: { keys: BackupKeys; workDir: string; log: 
   const share = (name: string) => o.full || parseInt(name.slice(0, 8), 16) % o.days === o.day % o.days;
   const todo = [...byObject.entries()].filter(([name]) => share(name));
   const bad: VerifyResult['bad'] = [];
-  await rm(d.workDir, { recursive: true, force: true });
   await mkdir(d.workDir, { recursive: true, mode: 0o700 });
-  try {
-    for (let i = 0; i < todo.length; i += BATCH) {
-      const batch = todo.slice(i, i + BATCH);
-      for (const [name, e] of batch) {
-        const local = join(d.workDir, `v-${name}`);
-        try {
-          await target.get([{ path: e.remote, local }]);
-          const out = join(d.workDir, `p-${name}`);
-          await openFile(d.keys, name, local, out, e.h);
-          await unlink(out);
-        } catch (err) {
-          if (err instanceof TargetError && err.kind !== 'notFound') throw err;
-          if (!(err instanceof SealError) && !(err instanceof TargetError)) throw err;
-          bad.push({ path: e.path, object: name, reason: err.message });
-          d.log.error({ evt: 'backup.verify.bad', generation, path: e.path, object: name, err: err.message }, 'a backed-up file does not match its manifest');
-        } finally {
-          await unlink(local).catch(() => undefined);
-        }
+  for (let i = 0; i < todo.length; i += BATCH) {
+    const batch = todo.slice(i, i + BATCH);
+    const local = (name: string) => join(d.workDir, `v-${name}`);
+    // One batch per trip (a remote target logs in once per batch); a missing object fails the batch, then each is asked alone.
+    const fetched = await target.get(batch.map(([name, e]) => ({ path: e.remote, local: local(name) }))).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof TargetError && err.kind === 'notFound') return false;
+        throw err;
+      },
+    );
+    for (const [name, e] of batch) {
+      try {
+        if (!fetched) await target.get([{ path: e.remote, local: local(name) }]);
+        // Decrypted and hashed in memory: nothing is written, so a full data disk cannot fail a good object.
+        await checkObject(d.keys, name, local(name), e.h);
+      } catch (err) {
+        // Only the object's own fault condemns it: a failed tag, other content, or not there at all.
+        if (!(err instanceof SealError) && !(err instanceof TargetError && err.kind === 'notFound')) throw err;
+        bad.push({ path: e.path, object: name, reason: err.message });
+        d.log.error({ evt: 'backup.verify.bad', generation, path: e.path, object: name, err: err.message }, 'a backed-up file does not match its manifest');
+      } finally {
+        await unlink(local(name)).catch(() => undefined);
       }
     }
-  } finally {
-    await rm(d.workDir, { recursive: true, force: true });
   }
   if (bad.length) await target.remove(bad.map((b) => layout.object(set, b.object)));
   return { generation, checked: todo.length, bad };

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { deriveBackupKeys, parseRecoveryKey, recoveryKeyText, installRecoveryKey, loadBackupKey } from '../../src/backup/keys.js';
-import { openBytes, openFile, objectName, sealBytes, sealFile, sha256File, SealError } from '../../src/backup/seal.js';
+import { checkObject, openBytes, openFile, objectName, sealBytes, sealFile, sha256File, SealError } from '../../src/backup/seal.js';
 import { generationName, openManifest, sealManifest, type Manifest } from '../../src/backup/manifest.js';
 import { generationsToDrop } from '../../src/backup/generations.js';
 import { nextDailyRun } from '../../src/backup/schedule.js';
@@ -20,20 +20,31 @@ test('an object opens only with its key, under its own name, with the content th
       const data = randomBytes(size);
       await writeFile(src, data);
       const { sha256 } = await sha256File(src);
+      const sealedObj = await sealFile(keys, src, dir);
+      assert.equal(sealedObj.sha256, sha256, 'hashed as it is sealed');
+      assert.equal(sealedObj.size, size);
       const name = objectName(keys, sha256);
-      const sealed = join(dir, `obj-${size}`);
-      await sealFile(keys, name, src, sealed);
+      assert.equal(sealedObj.name, name);
+      const sealed = sealedObj.path;
       const out = join(dir, `out-${size}`);
       await openFile(keys, name, sealed, out, sha256);
       assert.ok((await readFile(out)).equals(data), `round trip of ${size} bytes`);
+      await checkObject(keys, name, sealed, sha256);
       if (size > 0) assert.equal((await readFile(sealed)).includes(data.subarray(0, Math.min(32, size))), false);
-      // Another object's name (an object swapped on the NAS), another key, one flipped byte: refused, nothing written.
-      await assert.rejects(openFile(keys, objectName(keys, 'f'.repeat(64)), sealed, join(dir, 'x1'), sha256), SealError);
+      // Another file's object in its place (swapped on the NAS), another key, one flipped byte: refused, nothing written.
+      const other = join(dir, `other-${size}`);
+      await writeFile(other, randomBytes(size + 1));
+      const otherObj = await sealFile(keys, other, dir);
+      await assert.rejects(openFile(keys, name, otherObj.path, join(dir, 'x1'), sha256), SealError);
+      await assert.rejects(checkObject(keys, name, otherObj.path, sha256), SealError);
       await assert.rejects(openFile(deriveBackupKeys(randomBytes(32)), name, sealed, join(dir, 'x2'), sha256), SealError);
       const bytes = await readFile(sealed);
       bytes[Math.floor(bytes.length / 2)]! ^= 1;
       await writeFile(sealed, bytes);
       await assert.rejects(openFile(keys, name, sealed, join(dir, 'x3'), sha256), SealError);
+      await assert.rejects(checkObject(keys, name, sealed, sha256), SealError);
+      // A local failure (the folder to write into is gone) is not the object's fault.
+      await assert.rejects(openFile(keys, name, otherObj.path, join(dir, 'no-such-folder', 'x4'), otherObj.sha256), (e: Error) => !(e instanceof SealError));
       assert.deepEqual((await readdir(dir)).filter((n) => /^x|\.part$/.test(n)), [], 'a refused object leaves no file');
     }
   } finally {

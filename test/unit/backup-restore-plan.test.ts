@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataRegistry } from '../../src/store/data.js';
@@ -84,6 +84,19 @@ test('the data disk marker: a first disk is marked, a blank one where a known on
     await writeFile(join(dataDir, MARKER_FILE), '{"boxId": "../../etc", "generation": "x"');
     assert.equal((await checkDataDisk({ configDir, dataDir, disk: null, now })).kind, 'notBlank');
     assert.equal(JSON.parse(await readFile(join(configDir, 'data-marker.json'), 'utf8')).marker.generation, 2);
+    // No disk, or a data folder that is no mounted file system (the disk did not mount): nothing decided, nothing written.
+    await rm(dataDir, { recursive: true });
+    await mkdir(dataDir);
+    assert.equal((await checkDataDisk({ configDir, dataDir, disk: null, now, present: false })).kind, 'noDisk');
+    assert.equal((await checkDataDisk({ configDir, dataDir, disk: null, now, mustBeMounted: true })).kind, 'noDisk');
+    assert.deepEqual(await readdir(dataDir), [], 'no marker written onto a folder that is not the disk');
+    assert.equal((await readMemory(configDir))?.marker.generation, 2, 'and no new disk generation recorded');
+    // The first disk put back after its replacement: used as it is, and the restore owed to the other is dropped.
+    const memory = await readMemory(configDir);
+    await writeFile(join(configDir, 'data-marker.json'), JSON.stringify({ marker: memory!.marker, restorePending: { since: 'x', reason: 'disk-swap', target: null } }));
+    await writeFile(join(dataDir, MARKER_FILE), JSON.stringify({ ...memory!.marker, generation: 1 }));
+    assert.equal((await checkDataDisk({ configDir, dataDir, disk: null, now })).kind, 'older');
+    assert.equal((await readMemory(configDir))?.restorePending, null);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
