@@ -296,7 +296,17 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
     return null;
   };
 
+  let starting = false;
   const beginRestore = async (named: string | null, reason: string, generation?: string): Promise<void> => {
+    if (starting) return;
+    starting = true;
+    try {
+      await beginRestoreOnce(named, reason, generation);
+    } finally {
+      starting = false;
+    }
+  };
+  const beginRestoreOnce = async (named: string | null, reason: string, generation?: string): Promise<void> => {
     const prior = await readRestoreProgress(db);
     const resuming = prior !== null && prior.state !== 'done' && (!named || prior.target === named) && (!generation || prior.generation === generation);
     // The target may be down right after a swap (the NAS rebooting too): asked again until it answers.
@@ -453,7 +463,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
     async startRestore(from, generation) {
       spec(from);
       const st = restore?.status().state;
-      if (st === 'running' || st === 'retrying') throw new Error('restore: a restore is already running (mlsd restore status)');
+      if (starting || st === 'running' || st === 'retrying') throw new Error('restore: a restore is already running or waiting for its target (mlsd restore status)');
       if (busy) throw new Error(`restore: ${busy} is running; try again when it is done`);
       // A restore that stopped on a local fault is begun again from where it was.
       restore?.stop();

@@ -8,7 +8,7 @@ import type { DataRegistry } from '../store/data.js';
 import { extract } from '../archive/extract.js';
 import type { BackupKeys } from './keys.js';
 import { generationName, generationTime, layout, listGenerations, loadManifest, objectOf, sealManifest, type Manifest, type ManifestFile, type ManifestRecords } from './manifest.js';
-import { sealFile, sha256File, type Sealed } from './seal.js';
+import { SEAL_OVERHEAD, sealFile, sha256File, type Sealed } from './seal.js';
 import { generationsToDrop, type KeepPolicy } from './generations.js';
 import { TargetError, type BackupTarget } from './target.js';
 
@@ -134,7 +134,8 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
     const toSend = new Map<string, Source[]>();
     const want = (entry: ManifestFile | ManifestRecords, local: string, folder: 'data' | 'config' | 'work') => {
       const { name } = objectOf(d.keys, set, entry);
-      if (present.has(name)) return;
+      // There, and whole (a sealed object is its content plus a fixed overhead): a truncated one is sent again.
+      if (present.has(name) && present.get(name) === entry.s + SEAL_OVERHEAD) return;
       const list = toSend.get(name);
       if (list) list.push({ entry, local, folder });
       else toSend.set(name, [{ entry, local, folder }]);
@@ -301,7 +302,11 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
     await d.write([...[...fresh].map(([key, value]) => ({ type: 'put' as const, sublevel: HASH_SUBLEVEL, key, value })), ...gone.map((key) => ({ type: 'del' as const, sublevel: HASH_SUBLEVEL, key }))]);
 
     // 6. Retention, then the objects no kept generation names.
-    const { dropped, removedObjects } = await prune(d, target, keep, generation, manifest, present);
+    // The generation is safe already: a failed clean-up is said, and tried again next time.
+    const { dropped, removedObjects } = await prune(d, target, keep, generation, manifest, present).catch((err: Error) => {
+      d.log.warn({ evt: 'backup.prune.fail', err: err.message }, 'could not drop old generations; the next run tries again');
+      return { dropped: [] as string[], removedObjects: 0 };
+    });
     const result: BackupResult = { generation, files: files.length, bytes: manifest.bytes, sentBytes, sentObjects, durationMs: d.clock.now() - t0, dropped, removedObjects };
     d.log.info({ evt: 'backup.done', ...result, dropped: dropped.length }, 'backup complete');
     return result;

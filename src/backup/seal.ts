@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, type DecipherGCM } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform, Writable } from 'node:stream';
@@ -14,11 +14,21 @@ import type { BackupKeys } from './keys.js';
 const MAGIC = Buffer.from('MLB1');
 const NONCE = 12;
 const TAG = 16;
+/** Files up to this size are sealed and opened in memory (a stream's setup costs more than a small file). */
+const SMALL = 4 * 1024 * 1024;
+/** Bytes a sealed object has beyond its content. */
+export const SEAL_OVERHEAD = 4 + NONCE + TAG;
 
 export class SealError extends Error {}
 
 /** The SHA-256 of a local file, hex. */
 export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
+  // Most files are mail of a few KiB: one read beats a stream's setup many times over.
+  const st = await stat(path);
+  if (st.size <= SMALL) {
+    const b = await readFile(path);
+    return { sha256: createHash('sha256').update(b).digest('hex'), size: b.length };
+  }
   const h = createHash('sha256');
   let size = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
@@ -52,6 +62,7 @@ export interface Sealed {
 
 /** Reads `src` once: hashes it and encrypts it into a new file in `dir`, named by its content. */
 export async function sealFile(keys: BackupKeys, src: string, dir: string): Promise<Sealed> {
+  if ((await stat(src)).size <= SMALL) return sealSmall(keys, await readFile(src), dir);
   const nonce = randomBytes(NONCE);
   const c = createCipheriv('aes-256-gcm', keys.seal, nonce);
   c.setAAD(OBJECT_AAD);
@@ -79,6 +90,38 @@ export async function sealFile(keys: BackupKeys, src: string, dir: string): Prom
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
+}
+
+/** A small file sealed in memory (the common case: mail). */
+async function sealSmall(keys: BackupKeys, plain: Buffer, dir: string): Promise<Sealed> {
+  const nonce = randomBytes(NONCE);
+  const c = createCipheriv('aes-256-gcm', keys.seal, nonce);
+  c.setAAD(OBJECT_AAD);
+  const body = Buffer.concat([MAGIC, nonce, c.update(plain), c.final(), c.getAuthTag()]);
+  const sha256 = createHash('sha256').update(plain).digest('hex');
+  const name = objectName(keys, sha256);
+  const path = join(dir, `obj-${name}`);
+  const tmp = join(dir, `.sealing-${randomBytes(6).toString('hex')}`);
+  await writeFile(tmp, body, { flag: 'wx', mode: 0o600 });
+  await rename(tmp, path);
+  return { sha256, size: plain.length, name, path };
+}
+
+/** A small object opened in memory: its plaintext, checked against the tag and the manifest's hash. */
+function openSmall(keys: BackupKeys, name: string, sealed: Buffer, sha256: string): Buffer {
+  if (sealed.length < SEAL_OVERHEAD || !sealed.subarray(0, MAGIC.length).equals(MAGIC)) throw new SealError(`object ${name} is ${sealed.length < SEAL_OVERHEAD ? 'truncated' : 'not a backup object'}`);
+  const d = createDecipheriv('aes-256-gcm', keys.seal, sealed.subarray(MAGIC.length, MAGIC.length + NONCE));
+  d.setAAD(OBJECT_AAD);
+  d.setAuthTag(sealed.subarray(sealed.length - TAG));
+  let plain: Buffer;
+  try {
+    plain = Buffer.concat([d.update(sealed.subarray(MAGIC.length + NONCE, sealed.length - TAG)), d.final()]);
+  } catch {
+    throw new SealError(`object ${name} fails authentication: damaged, or not sealed with this box's key`);
+  }
+  const got = createHash('sha256').update(plain).digest('hex');
+  if (got !== sha256) throw new SealError(`object ${name} holds other content than the manifest says (sha256 ${got.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…)`);
+  return plain;
 }
 
 /** The ciphertext of a sealed object file as a stream, and its decipher; a file too short or not ours is a SealError. */
@@ -123,20 +166,18 @@ function hashTap(h: ReturnType<typeof createHash>): Transform {
  * written under a temporary name and renamed only when the tag and the hash both hold, so a
  * damaged, forged or swapped object never lands as a file.
  */
-export async function openFile(keys: BackupKeys, name: string, src: string, dst: string, sha256: string, o: { mode?: number; tmpDir?: string } = {}): Promise<void> {
-  const { body, decipher } = await decryptStream(keys, name, src);
-  const h = createHash('sha256');
+export async function openFile(keys: BackupKeys, name: string, src: string, dst: string, sha256: string, o: { mode?: number; tmpDir?: string; sync?: boolean; size?: number } = {}): Promise<void> {
   // In another folder of the same disk when asked: a Maildir's new/ must never show a part.
   const tmp = join(o.tmpDir ?? dirname(dst), `.${basename(dst)}.${randomBytes(4).toString('hex')}.part`);
   try {
-    const out = createWriteStream(tmp, { flags: 'wx', mode: o.mode ?? 0o600 });
-    await pipeline(body, decipher, hashTap(h), out).catch((err: Error) => {
-      throw authFailure(name, err);
-    });
-    const got = h.digest('hex');
-    if (got !== sha256) throw new SealError(`object ${name} holds other content than the manifest says (sha256 ${got.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…)`);
-    const fh2 = await open(tmp, 'r+');
-    await fh2.sync().finally(() => fh2.close());
+    // The size the manifest names saves a stat (an object of another size fails its tag all the same).
+    if ((o.size !== undefined ? o.size + SEAL_OVERHEAD : (await stat(src)).size) <= SMALL + SEAL_OVERHEAD) await writeFile(tmp, openSmall(keys, name, await readFile(src), sha256), { flag: 'wx', mode: o.mode ?? 0o600 });
+    else await openLarge(keys, name, src, tmp, sha256, o.mode ?? 0o600);
+    // The caller may sync the whole file system once for many files instead (a restore's batch).
+    if (o.sync !== false) {
+      const fh2 = await open(tmp, 'r+');
+      await fh2.sync().finally(() => fh2.close());
+    }
     await rename(tmp, dst);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
@@ -144,8 +185,24 @@ export async function openFile(keys: BackupKeys, name: string, src: string, dst:
   }
 }
 
+/** A large object decrypted as a stream into `tmp`, its hash checked at the end. */
+async function openLarge(keys: BackupKeys, name: string, src: string, tmp: string, sha256: string, mode: number): Promise<void> {
+  const { body, decipher } = await decryptStream(keys, name, src);
+  const h = createHash('sha256');
+  const out = createWriteStream(tmp, { flags: 'wx', mode });
+  await pipeline(body, decipher, hashTap(h), out).catch((err: Error) => {
+    throw authFailure(name, err);
+  });
+  const got = h.digest('hex');
+  if (got !== sha256) throw new SealError(`object ${name} holds other content than the manifest says (sha256 ${got.slice(0, 12)}…, expected ${sha256.slice(0, 12)}…)`);
+}
+
 /** Checks an object against the manifest's hash without writing its plaintext anywhere (the nightly verify). */
 export async function checkObject(keys: BackupKeys, name: string, src: string, sha256: string): Promise<void> {
+  if ((await stat(src)).size <= SMALL + SEAL_OVERHEAD) {
+    openSmall(keys, name, await readFile(src), sha256);
+    return;
+  }
   const { body, decipher } = await decryptStream(keys, name, src);
   const h = createHash('sha256');
   await pipeline(body, decipher, hashTap(h), new Writable({ write: (_c, _e, cb) => cb() })).catch((err: Error) => {

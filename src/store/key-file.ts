@@ -29,7 +29,7 @@ export async function loadOrCreateKey(configDir: string, file: string, label: st
 /** Writes a given key (a recovery key typed in); refuses to replace one that is there. */
 export async function installKey(configDir: string, file: string, key: Buffer, label: string): Promise<void> {
   if (key.length !== KEY_BYTES) throw new Error(`${label}: a key is ${KEY_BYTES} bytes`);
-  if (!(await createKeyFile(configDir, file, key))) throw new Error(`${label}: ${join(configDir, file)} exists; it is never replaced`);
+  if (!(await createKeyFile(configDir, file, key))) throw new Error(`${label}: ${join(configDir, file)} exists; it is never replaced (on a new box that has made no backups of its own, remove it, then import again)`);
 }
 
 export function parseKeyText(text: string, path: string, label: string): Buffer {

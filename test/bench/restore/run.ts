@@ -123,6 +123,7 @@ async function main(): Promise<void> {
     let rss = 0;
     let restoreS = 0;
     let bytesTotal = 0;
+    let allBackMs = 0;
     for (;;) {
       for (const u of sample) {
         if (inboxBack.has(u)) continue;
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
       const s = await d.cli(['restore', 'status', '--json']);
       const st = JSON.parse(s.stdout || '{}') as { state?: string; bytesTotal?: number; startedAt?: string; finishedAt?: string };
       if (st.state === 'done') {
+        allBackMs = Date.now() - t0;
         restoreS = (Date.parse(st.finishedAt!) - Date.parse(st.startedAt!)) / 1000;
         bytesTotal = st.bytesTotal ?? 0;
         break;
@@ -148,8 +150,11 @@ async function main(): Promise<void> {
     log(`  restore / raw copy: ${((restoreMBs / rawMBs) * 100).toFixed(0)} % (target at least 80 %)`);
     log(`  first message accepted ${(firstAccepted / 1000).toFixed(1)} s after start (target under 60 s)`);
     const times = [...inboxBack.values()].sort((a, b) => a - b);
-    log(`  a user's INBOX back (${sample.length} sampled users, ${TOTAL_MB} MB over ${USERS} users): first ${(times[0]! / 1000).toFixed(1)} s, median ${(times[Math.floor(times.length / 2)]! / 1000).toFixed(1)} s, last ${(times[times.length - 1]! / 1000).toFixed(1)} s after start; everything back ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    log(`  a user's INBOX back (${sample.length} sampled users, ${TOTAL_MB} MB over ${USERS} users): first ${(times[0]! / 1000).toFixed(1)} s, median ${(times[Math.floor(times.length / 2)]! / 1000).toFixed(1)} s, last ${(times[times.length - 1]! / 1000).toFixed(1)} s after start; everything back ${(allBackMs / 1000).toFixed(1)} s`);
     log(`  mlsd peak RSS during the restore: ${(rss / 1024).toFixed(0)} MiB`);
+    const batches = d.logs.filter((l) => l.evt === 'restore.batch');
+    const sum = (k: string) => batches.reduce((n, l) => n + Number(l[k] ?? 0), 0) / 1000;
+    log(`  ${batches.length} batches: waiting for fetches ${sum('waitFetchMs').toFixed(1)} s, putting back ${sum('putBackMs').toFixed(1)} s, of which syncfs ${sum('syncMs').toFixed(1)} s`);
   } finally {
     await d.cleanup();
     await run('bash', [SAMBA, 'stop', join(DIR, 'nas')]);
