@@ -92,6 +92,11 @@ export interface RestoreDeps {
   clock: Clock;
   log: Logger;
   emit: (ev: { kind: string; severity: 'info' | 'warning' | 'critical'; text: string; data?: Record<string, unknown> }) => void;
+  /**
+   * Where fetched objects wait to be opened: memory (tmpfs) where the box has room, so the
+   * data disk writes each file once, not twice. Files are still made on the data disk.
+   */
+  fetchDir?: string;
   /** Waits before a retry (the clock's, so tests need not sleep): 5 s, doubling, at most `maxRetryMs`. */
   retryMs?: number;
   maxRetryMs?: number;
@@ -247,14 +252,15 @@ export class RestoreRunner {
    */
   private async fetch(entries: { h: string }[]): Promise<Map<string, string>> {
     const set = this.d.keys.setId;
-    await mkdir(this.d.workDir, { recursive: true, mode: 0o700 });
+    const dir = this.d.fetchDir ?? this.d.workDir;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const want = new Map<string, { path: string; local: string }>();
     // Each fetch its own names: a batch fetched ahead may hold an object the batch before also holds.
     const batch = this.fetches++;
     for (const e of entries) {
       if (want.has(e.h)) continue;
       const o = objectOf(this.d.keys, set, e);
-      want.set(e.h, { path: o.path, local: join(this.d.workDir, `r${batch}-${o.name}`) });
+      want.set(e.h, { path: o.path, local: join(dir, `r${batch}-${o.name}`) });
     }
     const out = new Map<string, string>();
     try {
