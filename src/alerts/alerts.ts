@@ -67,6 +67,21 @@ const KINDS: Record<string, KindText> = {
   'disk.usage': { severity: 'warning', en: 'the data disk is filling up', zh: '資料硬碟空間即將用盡', everyEvent: true },
   'disk.missing': { severity: 'critical', en: 'the data disk is missing', zh: '找不到資料硬碟', everyEvent: true },
   'disk.replaced': { severity: 'warning', en: 'the data disk was replaced', zh: '資料硬碟已更換', everyEvent: true },
+  // Backups and restores (issue 15): each failure and each restore step is mailed as it happens.
+  'backup.failed': { severity: 'critical', en: 'backup failed (NAS unreachable, full, or login refused)', zh: '遠端備份失敗（NAS 無法連線、空間已滿或登入被拒）', everyEvent: true },
+  'backup.verifyFailed': { severity: 'critical', en: 'backup verification found damaged files', zh: '備份檢查發現檔案損毀', everyEvent: true },
+  'backup.verify.failed': { severity: 'critical', en: 'backup verification could not run', zh: '無法執行備份檢查', everyEvent: true },
+  'backup.manifestBad': { severity: 'warning', en: 'a backup generation on the target does not open', zh: '備份目標上有一份備份無法開啟', everyEvent: true },
+  'disk.swapped': { severity: 'warning', en: 'a blank data disk replaced the old one: restoring from backup', zh: '已更換空白資料硬碟：正從備份還原', everyEvent: true },
+  'disk.unknown': { severity: 'critical', en: 'the data disk holds data but is not this box\'s: not restored, please check', zh: '資料硬碟內有資料但不屬於本機：未自動還原，請檢查', everyEvent: true },
+  'disk.foreign': { severity: 'critical', en: 'the data disk belongs to another box: not restored, please check', zh: '資料硬碟屬於另一台主機：未自動還原，請檢查', everyEvent: true },
+  'disk.absent': { severity: 'critical', en: 'no data disk (or not mounted)', zh: '沒有資料硬碟（或未掛載）', everyEvent: true },
+  'disk.older': { severity: 'warning', en: 'an earlier data disk of this box is back in use', zh: '本機先前的資料硬碟已重新使用', everyEvent: true },
+  'restore.started': { severity: 'warning', en: 'restore from backup started', zh: '已開始從備份還原', everyEvent: true },
+  'restore.retry': { severity: 'warning', en: 'restore waits for its backup target', zh: '還原正在等待備份目標', everyEvent: true },
+  'restore.done': { severity: 'info', en: 'restore from backup complete', zh: '從備份還原已完成', everyEvent: true },
+  'restore.failed': { severity: 'critical', en: 'restore from backup stopped', zh: '從備份還原已停止', everyEvent: true },
+  'restore.nothing': { severity: 'critical', en: 'a restore is owed but no backup was found', zh: '需要還原但找不到備份', everyEvent: true },
   'smtp.stress.lasting': { severity: 'critical', en: 'SMTP under stress for a long time (connection flood?)', zh: 'SMTP 連線數長時間接近上限（疑似連線洪水攻擊）' },
 };
 
@@ -291,6 +306,7 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
       ],
     };
   }
+  if (ev.kind.startsWith('backup.') || ev.kind.startsWith('restore.') || ['disk.swapped', 'disk.unknown', 'disk.foreign', 'disk.absent', 'disk.older'].includes(ev.kind)) return backupAdvice(ev.kind);
   if (ev.kind.startsWith('disk.')) return diskAdvice(ev.kind);
   if (ev.kind === 'ha.peerAlarm') {
     const peer = String(ev.data?.peer ?? '?');
@@ -336,6 +352,23 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
     `可用 \`mlsd config set thresholds.${name} N\` 調整限制。`,
   );
   return { en, zh };
+}
+
+/** What to do about a backup or a restore (`mlsd backup status`, `mlsd restore status`). */
+function backupAdvice(kind: string): { en: string[]; zh: string[] } {
+  const a: Record<string, [string, string]> = {
+    'backup.failed': ['Check the NAS: is it on, is the share full, was its password changed? `mlsd backup target test NAME` checks it; the last complete backup stays as it was.', '請檢查 NAS：是否開機、分享空間是否已滿、密碼是否變更？可執行 `mlsd backup target test NAME` 檢查；上一份完整備份不受影響。'],
+    'backup.verifyFailed': ['The damaged files are sent again at the next backup; if this repeats, the NAS disk may be failing.', '損毀的檔案會在下次備份時重新送出；若一再發生，NAS 的硬碟可能正在故障。'],
+    'backup.verify.failed': ['Check the NAS (`mlsd backup target test NAME`).', '請檢查 NAS（`mlsd backup target test NAME`）。'],
+    'disk.unknown': ['Check which disk is in the box; to restore onto it anyway: `mlsd restore start --from TARGET`.', '請確認主機內的硬碟；若仍要還原到此硬碟：`mlsd restore start --from TARGET`。'],
+    'disk.foreign': ['Check which disk is in the box; to restore onto it anyway: `mlsd restore start --from TARGET`.', '請確認主機內的硬碟；若仍要還原到此硬碟：`mlsd restore start --from TARGET`。'],
+    'disk.absent': ['Check the data disk, its cable and its mount; mail is not stored safely without it.', '請檢查資料硬碟、排線與掛載；沒有它郵件無法安全存放。'],
+    'restore.retry': ['Bring the backup target (NAS) back; the restore goes on by itself.', '請讓備份目標 (NAS) 恢復連線；還原會自動繼續。'],
+    'restore.failed': ['See `mlsd restore status`; fix the cause (the data disk full?), then `mlsd restore start --from TARGET` resumes it.', '請查看 `mlsd restore status`；排除原因（資料硬碟已滿？）後執行 `mlsd restore start --from TARGET` 繼續還原。'],
+    'restore.nothing': ['Set up a backup target (`mlsd backup target add`) and back up; nothing could be restored this time.', '請設定備份目標（`mlsd backup target add`）並執行備份；此次無資料可還原。'],
+  };
+  const [en, zh] = a[kind] ?? ['Mail is accepted meanwhile; follow it with `mlsd restore status`.', '期間仍可正常收信；可用 `mlsd restore status` 查看進度。'];
+  return { en: [en, 'Run `mlsd backup status` for the details.'], zh: [zh, '詳細資訊請執行 `mlsd backup status`。'] };
 }
 
 /** What to do about the data disk (`mlsd disk status` shows it all). */

@@ -79,7 +79,7 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'mlsd-backup-faults-'));
   await chmod(root, 0o755);
   nas = await SambaServer.start(join(root, 'nas'), { address: SMB, port: PORT, user: USER, password: PASSWORD });
-  d = await TestDaemon.create({ host: HOST, config: { backup: { schedule: { enabled: false } } } });
+  d = await TestDaemon.create({ host: HOST, config: { backup: { schedule: { enabled: false } }, thresholds: { alert: true }, alerts: { adminEmails: ['alice@example.test'], periodMinutes: 60 } } });
   await d.start();
   await d.addUser('alice@example.test', 'alice-password-1');
   for (let i = 0; i < 6; i++) await send(`quarterly figures ${i}`);
@@ -184,6 +184,8 @@ test('the password changed on the NAS: refused login reported; the share full: r
     assert.ok((await events('backup.failed')).some((e) => e.data?.kind === 'auth' && /refused the login/.test(e.text)));
     assert.deepEqual(await generations(folder()), gensBefore);
     assert.equal((await json<{ failure: { kind: string } }>(['backup', 'status'])).failure.kind, 'auth');
+    // The administrator is told by mail, in both languages.
+    await eventually('alert mail', async () => (await d.mailbox('alice')).some((m) => /^X-Mlsd-Event: backup\.failed/m.test(m) && /backup target test/.test(m)), 20_000);
   } finally {
     await nas.changePassword(PASSWORD);
   }
