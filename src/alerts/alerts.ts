@@ -354,9 +354,17 @@ function advice(ev: MlsdEvent): { en: string[]; zh: string[] } {
   return { en, zh };
 }
 
+type AdviceTable = Record<string, [string, string]>;
+
+/** One line of advice by kind from a table (or its fallback), then where the details are. */
+function tableAdvice(table: AdviceTable, kind: string, fallback: [string, string], details: [string, string]): { en: string[]; zh: string[] } {
+  const [en, zh] = table[kind] ?? fallback;
+  return { en: [en, details[0]], zh: [zh, details[1]] };
+}
+
 /** What to do about a backup or a restore (`mlsd backup status`, `mlsd restore status`). */
 function backupAdvice(kind: string): { en: string[]; zh: string[] } {
-  const a: Record<string, [string, string]> = {
+  const a: AdviceTable = {
     'backup.failed': ['Check the NAS: is it on, is the share full, was its password changed? `mlsd backup target test NAME` checks it; the last complete backup stays as it was.', '請檢查 NAS：是否開機、分享空間是否已滿、密碼是否變更？可執行 `mlsd backup target test NAME` 檢查；上一份完整備份不受影響。'],
     'backup.verifyFailed': ['The damaged files are sent again at the next backup; if this repeats, the NAS disk may be failing.', '損毀的檔案會在下次備份時重新送出；若一再發生，NAS 的硬碟可能正在故障。'],
     'backup.verify.failed': ['Check the NAS (`mlsd backup target test NAME`).', '請檢查 NAS（`mlsd backup target test NAME`）。'],
@@ -367,13 +375,12 @@ function backupAdvice(kind: string): { en: string[]; zh: string[] } {
     'restore.failed': ['See `mlsd restore status`; fix the cause (the data disk full?), then `mlsd restore start --from TARGET` resumes it.', '請查看 `mlsd restore status`；排除原因（資料硬碟已滿？）後執行 `mlsd restore start --from TARGET` 繼續還原。'],
     'restore.nothing': ['Set up a backup target (`mlsd backup target add`) and back up; nothing could be restored this time.', '請設定備份目標（`mlsd backup target add`）並執行備份；此次無資料可還原。'],
   };
-  const [en, zh] = a[kind] ?? ['Mail is accepted meanwhile; follow it with `mlsd restore status`.', '期間仍可正常收信；可用 `mlsd restore status` 查看進度。'];
-  return { en: [en, 'Run `mlsd backup status` for the details.'], zh: [zh, '詳細資訊請執行 `mlsd backup status`。'] };
+  return tableAdvice(a, kind, ['Mail is accepted meanwhile; follow it with `mlsd restore status`.', '期間仍可正常收信；可用 `mlsd restore status` 查看進度。'], ['Run `mlsd backup status` for the details.', '詳細資訊請執行 `mlsd backup status`。']);
 }
 
 /** What to do about the data disk (`mlsd disk status` shows it all). */
 function diskAdvice(kind: string): { en: string[]; zh: string[] } {
-  const a: Record<string, [string, string]> = {
+  const a: AdviceTable = {
     'disk.failurePredicted': ['Replace the data disk soon: back up first (the mail on it is at risk).', '請儘快更換資料硬碟，並先完成備份（硬碟上的郵件有遺失風險）。'],
     'disk.sectorsRising': ['A disk whose bad sectors keep growing is wearing out: back up and plan its replacement.', '壞軌持續增加表示硬碟正在老化：請備份並安排更換。'],
     'disk.temperature': ['Check the fan, the air flow and the room temperature (disk.maxTemperatureC sets the limit).', '請檢查風扇、通風與機房溫度（上限由 disk.maxTemperatureC 設定）。'],
@@ -381,8 +388,7 @@ function diskAdvice(kind: string): { en: string[]; zh: string[] } {
     'disk.missing': ['Check the data disk\'s cable and power; mail cannot be stored without it.', '請檢查資料硬碟的排線與電源；沒有硬碟就無法存放郵件。'],
     'disk.replaced': ['If you did not replace the disk, find out who did; if you did, restore the backup onto it.', '若並非您更換硬碟，請查明原因；若是您更換的，請將備份還原到新硬碟。'],
   };
-  const [en, zh] = a[kind] ?? ['Run `mlsd disk status`.', '請執行 `mlsd disk status`。'];
-  return { en: [en, 'Run `mlsd disk status` for the details.'], zh: [zh, '詳細資訊請執行 `mlsd disk status`。'] };
+  return tableAdvice(a, kind, ['Run `mlsd disk status`.', '請執行 `mlsd disk status`。'], ['Run `mlsd disk status` for the details.', '詳細資訊請執行 `mlsd disk status`。']);
 }
 
 function bodyOf(ev: MlsdEvent, suppressed: number, since: number): string {
