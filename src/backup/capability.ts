@@ -10,7 +10,7 @@ import { BACKUP_KEY_CONFIG_FILE, loadBackupKey, type BackupKeys } from './keys.j
 import { HASH_SUBLEVEL, runBackup, type BackupDeps, type BackupResult } from './engine.js';
 import { verifyBackup, type VerifyResult } from './verify.js';
 import { listGenerations, loadManifest, objectOf, type Manifest, type ManifestFile } from './manifest.js';
-import { putBackFile, readRestoreProgress, restoreEtaSeconds, restorePercent, RestoreRunner, RESTORE_STATE_SUBLEVEL, type RestoreProgress } from './restore.js';
+import { putBackFile, readRestoreProgress, RestoreRunner, RESTORE_STATE_SUBLEVEL, type RestoreProgress } from './restore.js';
 import { readMemory, writeMemory, writeMarker, BOX_ID_FILE, MEMORY_FILE, boxId as readBoxId } from './marker.js';
 import { openTarget } from './targets/index.js';
 import { BACKUP_SSH_KEY_CONFIG_FILE, readSshKey } from './ssh-key.js';
@@ -523,4 +523,3 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   };
 }
 
-export { restorePercent, restoreEtaSeconds };

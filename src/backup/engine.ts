@@ -11,6 +11,7 @@ import { generationName, generationTime, layout, listGenerations, loadManifest, 
 import { SEAL_OVERHEAD, sealFile, sha256File, type Sealed } from './seal.js';
 import { generationsToDrop, type KeepPolicy } from './generations.js';
 import { TargetError, type BackupTarget } from './target.js';
+import { eachInPool } from './targets/pool.js';
 
 /** This box's cache of file hashes (a file unchanged since the last run is not read again). */
 export const HASH_SUBLEVEL = 'backup-files';
@@ -91,15 +92,6 @@ async function sealSource(d: BackupDeps, src: Source): Promise<Sealed> {
   }
 }
 
-/** Runs `fn` over items with at most `n` at once. */
-async function pool<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
 
 /**
  * One backup run to one target: records first (so every file a record names is taken
@@ -181,7 +173,7 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
     const rels = await d.data.filesUnder(d.dataDir, d.data.backupFolders());
     const files: ManifestFile[] = [];
     const fresh = new Map<string, CachedHash>();
-    await pool(rels, 4, async (rel) => {
+    await eachInPool(rels, 4, async (rel) => {
       let abs = join(d.dataDir, rel);
       let st = await lstat(abs).catch(() => null);
       if (!st?.isFile()) {
@@ -241,7 +233,7 @@ export async function runBackup(d: BackupDeps, target: BackupTarget, keep: KeepP
         batch.push(item);
       }
       const sealed = new Map<string, string>();
-      await pool(batch, 4, async ([name, sources]) => {
+      await eachInPool(batch, 4, async ([name, sources]) => {
         for (let i = 0; i < sources.length; i++) {
           const src = sources[i]!;
           const got = await sealSource(d, src).catch((err: NodeJS.ErrnoException) => {

@@ -12,6 +12,7 @@ import type { BackupKeys } from './keys.js';
 import { objectOf, type Manifest, type ManifestFile } from './manifest.js';
 import { openFile, SealError } from './seal.js';
 import { TargetError, type BackupTarget } from './target.js';
+import { eachInPool } from './targets/pool.js';
 
 /** Where the restore stands, kept on the data disk so a restore cut by a reboot resumes. */
 export interface RestoreProgress {
@@ -335,26 +336,20 @@ export class RestoreRunner {
     if (!b.todo.length) return;
     try {
       // Two files of one batch may share content (one object): each is opened from it, then it goes.
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(PUT_BACK_CONCURRENCY, b.todo.length) }, async () => {
-          while (next < b.todo.length) {
-            const f = b.todo[next++]!;
-            const local = b.fetched.get(f.h);
-            try {
-              if (!local) throw new SealError('not on the target');
-              await putBackFile(this.d, local, f, { sync: false, made: this.made });
-            } catch (err) {
-              // The target's fault (damaged, missing): this file is lost, the restore goes on.
-              if (!(err instanceof SealError)) throw err;
-              this.lose(f.p, err.message);
-            }
-            this.progress.filesDone++;
-            this.progress.bytesDone += f.s;
-            this.progress.currentUser = userOf(f.p) ?? this.progress.currentUser;
-          }
-        }),
-      );
+      await eachInPool(b.todo, PUT_BACK_CONCURRENCY, async (f) => {
+        const local = b.fetched.get(f.h);
+        try {
+          if (!local) throw new SealError('not on the target');
+          await putBackFile(this.d, local, f, { sync: false, made: this.made });
+        } catch (err) {
+          // The target's fault (damaged, missing): this file is lost, the restore goes on.
+          if (!(err instanceof SealError)) throw err;
+          this.lose(f.p, err.message);
+        }
+        this.progress.filesDone++;
+        this.progress.bytesDone += f.s;
+        this.progress.currentUser = userOf(f.p) ?? this.progress.currentUser;
+      });
       const ts = Date.now();
       await syncFileSystem(this.d.dataDir);
       this.lastSyncMs = Date.now() - ts;

@@ -32,7 +32,7 @@ export async function installKey(configDir: string, file: string, key: Buffer, l
   if (!(await createKeyFile(configDir, file, key))) throw new Error(`${label}: ${join(configDir, file)} exists; it is never replaced (on a new box that has made no backups of its own, remove it, then import again)`);
 }
 
-export function parseKeyText(text: string, path: string, label: string): Buffer {
+function parseKeyText(text: string, path: string, label: string): Buffer {
   const m = KEY_TEXT.exec(text);
   if (!m) throw new Error(`${label}: the key file ${path} is malformed (expected 64 hex digits); restore it from a backup, never replace it`);
   return Buffer.from(m[1]!, 'hex');
