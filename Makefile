@@ -9,11 +9,14 @@ NODE  ?= node
 # strace: watches the running daemon's mkdir and fsync calls (durable-folders test).
 # samba and smbclient: a throw-away SMB 3 share (smbd) and Samba's client that the SMB backup target drives.
 # openssh-*: a throw-away sshd with its sftp-server, the SFTP backup target's real peer.
+# chromium (driven by playwright-core) and fonts-noto-cjk: the web admin's browser tests and
+# screenshots (without the CJK fonts the Chinese pages show boxes).
 TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
 	dnsmasq-base sasl2-bin libsasl2-modules libsasl2-modules-db \
 	spamassassin spamd clamav-daemon rspamd \
 	systemd iproute2 strace samba smbclient \
-	openssh-server openssh-sftp-server openssh-client
+	openssh-server openssh-sftp-server openssh-client \
+	chromium fonts-noto-cjk
 
 .PHONY: run build test test-unit test-integration bench bench-archive bench-restore deps test-deps clean
 
@@ -27,6 +30,7 @@ deps: node_modules/.installed
 build: deps
 	rm -rf dist
 	npx tsc -p tsconfig.json
+	npx tsc -p tsconfig.web.json
 	@chmod +x dist/src/cli.js
 
 # The daemon on the simulated board: SMTP on 127.0.0.1:2525/2587/2465, config and data under ./var.

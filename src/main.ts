@@ -47,6 +47,8 @@ import { configDirFiles, applyConfigDirFiles } from './ha/configsync.js';
 import { CommandRegistry } from './commands/registry.js';
 import { StatusReport, statusCommands, daemonStatus, hostStatus } from './commands/status.js';
 import { ControlServer, socketPath, assertNotRunning, type ControlRequest } from './commands/control.js';
+import { runAudited, type Origin } from './commands/audit.js';
+import { startAdminFace, type AdminFace } from './admin/face.js';
 import { startMailServices, type MailServices } from './services.js';
 import { registerMailCommands } from './services-commands.js';
 import { inventoryOf, startDiskMonitor } from './disk/capability.js';
@@ -195,18 +197,21 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     registry.register(c.name, c.commands?.(box(), () => (services?.extras.get(c.name) as never) ?? null) ?? []);
     status.add(c.name, (b) => (b.serving ? (services?.extras.get(c.name)?.status?.(b) ?? null) : null));
   }
-  const runCommand = async (req: ControlRequest) => {
+  const runOnce = async (req: ControlRequest) => {
     const res = await registry.run(req);
     // A setting changed or a user added reaches the standby before the command returns.
     if (res.ok && services) await durability.configChanged().catch(() => undefined);
     return res;
   };
-  const control = new ControlServer(socketPath(configDir), runCommand);
+  // Every face's changes go to the audit trail, with who and from where.
+  const auditDeps = { names: () => registry.names(), config: () => config, emit };
+  const runCommand = (req: ControlRequest, origin: Origin) => runAudited(runOnce, req, origin, auditDeps);
+  const control = new ControlServer(socketPath(configDir), (req) => runCommand(req, { face: 'cli', who: 'root', from: 'control socket' }));
   await control.start();
   const consoleAt = consoleDevice(config.current.console, board);
   const consoleFace = consoleAt
     ? startConsole(serialportLine(consoleAt.device, consoleAt.baud, log.child({ mod: 'console' })), {
-        run: runCommand,
+        run: (req) => runCommand(req, { face: 'console', who: 'admin', from: consoleAt.device }),
         specs: () => registry.specs(),
         verify: (user, password) => verifyAdmin(configDir, user, password),
         settings: () => config.current.console,
@@ -220,13 +225,24 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   // `mlsd panel press`; an LCD device of "pty" (and no panel.lcdDevice) is a screen kept in memory.
   let panelFace: PanelFace | null = null;
   registry.register('panel', panelCommands(() => panelFace));
-  panelFace = await startPanelFace({ board, config, run: runCommand, query: (req) => registry.run(req), clock: systemClock, log });
+  panelFace = await startPanelFace({ board, config, run: (req) => runCommand(req, { face: 'panel', who: 'admin', from: 'front panel' }), query: (req) => registry.run(req), clock: systemClock, log });
+  // The web admin: HTTPS on admin.listen, the same command layer behind its API.
+  const adminFace: AdminFace | null = await startAdminFace({
+    configDir,
+    config,
+    run: runCommand,
+    verify: (user, password) => verifyAdmin(configDir, user, password),
+    emit,
+    log: log.child({ mod: 'admin' }),
+    clock: systemClock,
+  });
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, ha: haCfg.enabled ? haCfg.nodeId : false }, 'mlsd ready');
   // A person trying the sim board (`make run`) is told where each face of the box is.
-  if (board.adapter === 'sim') process.stdout.write(facesText({ configDir, listeners: config.current.smtp.listeners, console: consoleAt?.device ?? null, panel: panelFace }));
+  if (board.adapter === 'sim') process.stdout.write(facesText({ configDir, listeners: config.current.smtp.listeners, console: consoleAt?.device ?? null, panel: panelFace, admin: adminFace?.url ?? null }));
 
   return {
     async stop() {
+      await adminFace?.stop();
       await panelFace?.panel.stop();
       await consoleFace?.stop();
       await control.stop();

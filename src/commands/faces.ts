@@ -10,6 +10,8 @@ export interface FacesInput {
   /** The console's device, or null when it has none. */
   console: string | null;
   panel: { lcdDevice: string | null } | null;
+  /** The web admin's URL, or null when it is off. */
+  admin: string | null;
 }
 
 export function facesText(f: FacesInput, cliPath = process.argv[1] ?? 'dist/src/cli.js', cwd = process.cwd()): string {
@@ -26,6 +28,6 @@ export function facesText(f: FacesInput, cliPath = process.argv[1] ?? 'dist/src/
     lines.push(`  buttons          ${cli} panel press up|down|enter|esc`);
     if (f.panel.lcdDevice) lines.push(`  LCD line         ${f.panel.lcdDevice} (Matrix Orbital LK commands)`);
   } else lines.push('  front panel      off (panel.enabled is false)');
-  lines.push('  web admin        not built yet (issue 16)');
+  lines.push(`  web admin        ${f.admin ? `${f.admin}   (user admin; first password: ${relative(cwd, f.configDir) || '.'}/initial-admin-password)` : 'off (admin.enabled is false)'}`);
   return lines.join('\n') + '\n';
 }

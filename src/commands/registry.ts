@@ -128,6 +128,11 @@ export class CommandRegistry {
     }
   }
 
+  /** The registered command names ('queue list', 'status'): what the audit matches argv against. */
+  names(): ReadonlySet<string> {
+    return new Set(this.byName.keys());
+  }
+
   /** Every registered command, in registration order (for help screens and menus). */
   specs(): CommandSpec[] {
     return [...this.byName.values()].map((r) => r.spec);

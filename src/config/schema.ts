@@ -44,6 +44,16 @@ const ipOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
 
 const port = z.number().int().min(0).max(65535);
 
+/** host:port for a listener: 127.0.0.1:8443, [::1]:8443, 0.0.0.0:443. */
+const hostPort = z.string().refine((v) => parseHostPort(v) !== null, { message: 'expected host:port such as 127.0.0.1:8443 or [::1]:8443' });
+
+export function parseHostPort(v: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|[A-Za-z0-9.-]+)):(\d{1,5})$/.exec(v);
+  if (!m) return null;
+  const p = Number(m[3]);
+  return p <= 65535 ? { host: (m[1] ?? m[2])!, port: p } : null;
+}
+
 /** An archive address condition: a whole address, or a domain (example.test or @example.test). */
 const addressOrDomain = z
   .string()
@@ -420,6 +430,21 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('The front panel: LCD, buttons and LEDs'),
+  admin: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Serve the web admin (and the user-facing pages) over HTTPS').meta({ restart: true }),
+      listen: hostPort.default('0.0.0.0:443').describe('Address and port of the HTTPS server: host:port, [v6]:port').meta({ restart: true }),
+      allowIps: z
+        .array(ipOrCidr)
+        .max(200)
+        .default(['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'fe80::/10'])
+        .describe('Who may reach the admin pages and /api/ (user-facing paths stay open to all); empty: nobody'),
+      sessionMinutes: z.number().min(1).max(1440).default(30).describe('A web admin session idle this long is logged out'),
+      lockoutFailures: z.number().int().min(1).max(100).default(5).describe('Failed web logins from one network (an IPv4 address, an IPv6 /64) before it is locked out'),
+      lockoutMinutes: z.number().min(0.05).max(1440).default(15).describe('How long a network that failed too many web logins is locked out'),
+    })
+    .prefault({})
+    .describe('The web admin: HTTPS server, who may reach it, sessions and lockout'),
   archive: z
     .strictObject({
       enabled: z.boolean().default(true).describe('Archive accepted and sent mail by archive.rules (legal retention); off: nothing new is archived, what is archived stays'),

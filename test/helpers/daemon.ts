@@ -44,7 +44,7 @@ export class TestDaemon {
   stderr = '';
   /** Non-log lines the daemon printed (the first-start notice naming the admin password file). */
   notices: string[] = [];
-  ports: { mx: number; submission: number; smtps: number } = { mx: 0, submission: 0, smtps: 0 };
+  ports: { mx: number; submission: number; smtps: number; admin: number } = { mx: 0, submission: 0, smtps: 0, admin: 0 };
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
 
   constructor(
@@ -54,6 +54,11 @@ export class TestDaemon {
     readonly dataDir: string,
   ) {}
 
+  /** The web admin's address: https://host:port */
+  get adminUrl(): string {
+    return `https://${this.host}:${this.ports.admin}`;
+  }
+
   static async create(opts: DaemonOptions): Promise<TestDaemon> {
     const root = await mkdtemp(join(tmpdir(), 'mlsd-test-'));
     const configDir = opts.configDir ?? join(root, 'config');
@@ -61,8 +66,8 @@ export class TestDaemon {
     await mkdir(configDir, { recursive: true });
     const d = new TestDaemon(opts.host, root, configDir, dataDir);
     d.entry = opts.entry ?? CLI;
-    d.ports = { mx: await freePort(opts.host), submission: await freePort(opts.host), smtps: await freePort(opts.host) };
-    const { smtp: smtpOverrides, ...rest } = (opts.config ?? {}) as { smtp?: Record<string, unknown> };
+    d.ports = { mx: await freePort(opts.host), submission: await freePort(opts.host), smtps: await freePort(opts.host), admin: await freePort(opts.host) };
+    const { smtp: smtpOverrides, admin: adminOverrides, ...rest } = (opts.config ?? {}) as { smtp?: Record<string, unknown>; admin?: Record<string, unknown> };
     const config = {
       hostname: 'mail.example.test',
       domains: ['example.test', 'example2.test'],
@@ -73,6 +78,8 @@ export class TestDaemon {
       // Outbound connections come from the daemon's own test address.
       routing: { sourceAddress: opts.host },
       ...rest,
+      // The web admin on the test's own address (the sim board's 127.0.0.1:8443 would clash between daemons).
+      admin: { listen: `${opts.host}:${d.ports.admin}`, ...adminOverrides },
       smtp: {
         ...smtpOverrides,
         listeners: [
@@ -104,8 +111,12 @@ export class TestDaemon {
 
   private async repickPorts(): Promise<void> {
     const path = join(this.configDir, 'config.json');
-    const doc = JSON.parse(await readFile(path, 'utf8')) as { smtp?: { listeners?: { name: string; port: number }[] } };
+    const doc = JSON.parse(await readFile(path, 'utf8')) as { smtp?: { listeners?: { name: string; port: number }[] }; admin?: { listen?: string } };
     const ours = this.ports as Record<string, number>;
+    if (doc.admin?.listen === `${this.host}:${this.ports.admin}`) {
+      this.ports.admin = await freePort(this.host);
+      doc.admin.listen = `${this.host}:${this.ports.admin}`;
+    }
     for (const l of doc.smtp?.listeners ?? []) {
       if (ours[l.name] !== l.port) continue; // a port the test chose itself stays
       l.port = await freePort(this.host);

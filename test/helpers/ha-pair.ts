@@ -56,7 +56,7 @@ export async function startHaPair(o: HaPairOptions): Promise<HaPair> {
   const a = await TestDaemon.create({ host: hostA, config: o.config, entry: o.entry });
   const b = await TestDaemon.create({ host: hostB, config: o.config, entry: o.entry });
   // One set of SMTP ports for both: the config document is shared by the pair.
-  const ports = { mx: await freePort(service), submission: await freePort(service), smtps: await freePort(service) };
+  const ports = { mx: await freePort(service), submission: await freePort(service), smtps: await freePort(service), admin: 0 };
   const haA = await freePort(hostA);
   const haB = await freePort(hostB);
   const proxyAB = await TcpProxy.start(`${o.net}.3`, await freePort(`${o.net}.3`), { host: hostB, port: haB });
@@ -83,7 +83,10 @@ export async function startHaPair(o: HaPairOptions): Promise<HaPair> {
       ...o.ha,
       ...me.own,
     };
-    d.ports = ports;
+    // The config document is shared by the pair: one box's admin.listen address would be the
+    // other's after a sync. The web admin of a pair is tested on its own where a test asks for it.
+    cfg.admin = { ...cfg.admin, enabled: (o.config as { admin?: { enabled?: boolean } } | undefined)?.admin?.enabled ?? false };
+    d.ports = { ...ports, admin: d.ports.admin };
     await writeFile(path, JSON.stringify(cfg, null, 2));
   };
   await write(a, { node: 'a', host: hostA, port: haA, priority: 200, peer: proxyAB, device: serial?.a ?? '', own: o.haA });

@@ -1,0 +1,81 @@
+// The audit trail of changes: whichever face a command came through (the web admin, the serial
+// console, the CLI, the front panel), a command that changes something is recorded as an event
+// saying who, from where, what, and for a setting its old and new value. Reads are not recorded:
+// a trail full of page views would hide the one change that matters.
+import type { ControlRequest, ControlResponse } from './control.js';
+import type { EventInput } from '../events/events.js';
+import type { ConfigStore } from '../config/config.js';
+import { getKey } from '../config/config.js';
+import { maskSecrets } from '../config/secrets.js';
+
+export interface Origin {
+  face: 'web' | 'console' | 'cli' | 'panel';
+  /** The login (the one administrator; `root` for the local CLI, whose socket only root reaches). */
+  who: string;
+  /** An IP address, a serial device, "control socket", "front panel". */
+  from: string;
+}
+
+/** Commands that only read: everything else is a change and is audited. */
+const READS = new Set([
+  'status', 'config get', 'events list', 'alarm list', 'alias list', 'user list', 'dkim show', 'queue list',
+  'quarantine list', 'quarantine show', 'archive search', 'archive show', 'archive export', 'archive hold list',
+  'archive verify', 'backup status', 'backup target list', 'backup target test', 'backup browse', 'restore status',
+  'disk status', 'disk poll', 'ha status', 'network show', 'panel screen', 'panel leds', 'mail stats', 'threshold status',
+]);
+
+/** The command name an argv starts with, among the known ones (the longest match). */
+function commandOf(argv: string[], names: ReadonlySet<string>): string | null {
+  for (let n = Math.min(argv.length, 4); n > 0; n--) {
+    const name = argv.slice(0, n).join(' ');
+    if (names.has(name)) return name;
+  }
+  return null;
+}
+
+export function isChange(argv: string[], names: ReadonlySet<string>): boolean {
+  const name = commandOf(argv, names);
+  return name !== null && !READS.has(name);
+}
+
+/** An argv as the trail shows it: long values cut, control characters made visible. */
+function shown(argv: string[]): string {
+  return argv.map((a) => (a.length > 200 ? `${a.slice(0, 200)}...` : a).replace(/[\u0000-\u001f\u007f]/g, '?')).map((a) => (/[\s"']/.test(a) || a === '' ? JSON.stringify(a) : a)).join(' ');
+}
+
+/**
+ * Runs a request and records it when it changed something (or tried to: a refused change is
+ * recorded too, with its error, since a refused attempt is what an auditor looks for).
+ */
+export async function runAudited(
+  run: (req: ControlRequest) => Promise<ControlResponse>,
+  req: ControlRequest,
+  origin: Origin,
+  deps: { names: () => ReadonlySet<string>; config: () => ConfigStore; emit: (ev: EventInput) => void },
+): Promise<ControlResponse> {
+  const argv = Array.isArray(req.argv) && req.argv.every((a) => typeof a === 'string') ? (req.argv as string[]) : null;
+  if (!argv || !isChange(argv, deps.names())) return run(req);
+  const setting = argv[0] === 'config' && argv[1] === 'set' && typeof argv[2] === 'string' ? argv[2] : null;
+  const before = setting !== null ? safeGet(deps.config, setting) : undefined;
+  const res = await run(req);
+  const after = setting !== null && res.ok ? safeGet(deps.config, setting) : undefined;
+  const what = shown(argv);
+  const change = setting !== null && res.ok ? ` (was ${JSON.stringify(before)}, now ${JSON.stringify(after)})` : '';
+  deps.emit({
+    kind: 'admin.change',
+    severity: 'info',
+    text: `${origin.face} ${origin.who}@${origin.from}: ${what}${res.ok ? change : ` refused: ${res.error}`}`,
+    account: origin.who,
+    ...(origin.face === 'web' ? { ip: origin.from } : {}),
+    data: { face: origin.face, who: origin.who, from: origin.from, argv: what, ok: res.ok, ...(setting !== null ? { key: setting, old: before, new: after } : {}) },
+  });
+  return res;
+}
+
+function safeGet(config: () => ConfigStore, key: string): unknown {
+  try {
+    return maskSecrets(key, getKey(config().current, key));
+  } catch {
+    return undefined;
+  }
+}
