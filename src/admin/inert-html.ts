@@ -209,7 +209,7 @@ export function viewCsp(remoteImages: boolean): string {
 const DOCUMENT_STYLE =
   'body{margin:0;padding:12px;font:14px/1.5 system-ui,"Noto Sans CJK TC",sans-serif;color:#111;background:#fff;overflow-wrap:anywhere}' +
   'pre.plain{white-space:pre-wrap;font:13px/1.45 ui-monospace,"Noto Sans Mono CJK TC",monospace;margin:0}' +
-  'img{max-width:100%;height:auto}img:not([src]){display:inline-block;border:1px dashed #999;padding:2px 4px;color:#666;font-size:12px}';
+  'img{max-width:100%;height:auto}img:not([src]){display:inline-block;border:1px dashed #999;padding:2px 4px;color:#666;font-size:12px}img:not([src]):not([alt]){display:none}';
 
 /** A complete document for the sandboxed frame's srcdoc, carrying its own CSP and referrer policy. */
 export function inertDocument(bodyHtml: string, remoteImages: boolean): string {
