@@ -10,6 +10,7 @@ import type { EventInput } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
 import { loadOrCreateTls } from '../smtp/tls.js';
 import { registerApi } from './api.js';
+import { registerMessageRoutes } from './message-routes.js';
 import { LoginGuard } from './login-guard.js';
 import { createHttpsServer } from './server.js';
 import type { FastifyInstance } from 'fastify';
@@ -40,6 +41,7 @@ export async function startAdminFace(d: AdminFaceDeps): Promise<AdminFace | null
   const sessions = new SessionStore(d.clock, () => d.config.current.admin.sessionMinutes * 60_000);
   const guard = new LoginGuard(d.clock, () => ({ failures: d.config.current.admin.lockoutFailures, lockMs: d.config.current.admin.lockoutMinutes * 60_000 }));
   registerApi(app, { sessions, guard, verify: d.verify, run: d.run, emit: d.emit, log: d.log });
+  registerMessageRoutes(app, { sessions, run: d.run });
   const state = { stopped: false, retry: null as Timer | null };
   await listenOrRetry(app, at, d, state);
   const addr = app.server.address();

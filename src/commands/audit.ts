@@ -19,7 +19,7 @@ export interface Origin {
 /** Commands that only read: everything else is a change and is audited. */
 const READS = new Set([
   'status', 'config get', 'events list', 'alarm list', 'alias list', 'user list', 'dkim show', 'queue list',
-  'quarantine list', 'quarantine show', 'archive search', 'archive show', 'archive export', 'archive hold list',
+  'quarantine list', 'quarantine show', 'quarantine export', 'archive search', 'archive show', 'archive export', 'archive hold list',
   'archive verify', 'backup status', 'backup target list', 'backup target test', 'backup browse', 'restore status',
   'disk status', 'disk poll', 'ha status', 'network show', 'panel screen', 'panel leds', 'mail stats', 'threshold status',
 ]);

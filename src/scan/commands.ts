@@ -38,6 +38,16 @@ export function quarantineCommands(deps: () => QuarantineCommandDeps): CommandSp
       },
     },
     {
+      name: 'quarantine export',
+      summary: 'the exact bytes of a quarantined message (redirect to a .eml file)',
+      args: ID,
+      standby: false,
+      run: async (input) => {
+        const { record, content } = await deps().show(input.arg('ID'));
+        return { text: content.toString('utf8'), bytes: content.toString('base64'), json: { id: record.id, size: content.length } };
+      },
+    },
+    {
       name: 'quarantine release',
       summary: 'deliver a quarantined message after all',
       args: ID,

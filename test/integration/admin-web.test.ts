@@ -181,4 +181,25 @@ test('paths with .. and odd names find nothing; only the shipped files are serve
     assert.doesNotMatch(r.body, /"name": "mlsd"|root:x:0/);
   }
   assert.equal((await web(d, '/static/app.js')).status, 200);
+  // Message downloads: ids with `..`, slashes or odd bytes, other sources, bad part numbers.
+  const { cookie } = await apiLogin(d);
+  const hostile = [
+    '/api/message/archive/..%2F..%2Fetc%2Fpasswd/eml',
+    '/api/message/archive/../../etc/passwd',
+    '/api/message/archive/..%5C..%5Cboot.ini/eml',
+    '/api/message/quarantine/a..b/eml',
+    '/api/message/quarantine/%00x/eml',
+    '/api/message/spool/1/eml',
+    '/api/message/__proto__/1/eml',
+    '/api/message/archive/1/part/-1',
+    '/api/message/archive/1/part/1e3',
+    '/api/message/archive/1/part/..%2F1',
+  ];
+  for (const p of hostile) {
+    const r = await web(d, p, { cookie });
+    assert.ok([400, 404].includes(r.status), `${p}: ${r.status}`);
+    assert.doesNotMatch(r.body, /root:x:0/);
+  }
+  // Without a session not even the refusal says whether a message exists.
+  assert.equal((await web(d, '/api/message/archive/1/eml')).status, 401);
 });
