@@ -9,7 +9,7 @@ import type { NearLimit } from '../../src/policy/thresholds.js';
  * `mail stats` through the real daemon and CLI: messages sent with swaks are counted in
  * when accepted, out when they reach a mailbox or the smarthost (smtp-sink), failed when
  * the smarthost refuses them for good; the counts survive a restart. `status --json` names
- * the client near its day limit.
+ * the client near its day limit; `events list --limit` gives the newest few.
  * Addresses: 127.0.151.1 mlsd, .2 the sending PC, .25 a smarthost that accepts, .26 one that refuses.
  */
 const HOST = '127.0.151.1';
@@ -53,7 +53,7 @@ test('mail stats counts messages in, copies delivered locally and to the smartho
     config: {
       relay: { allowIps: [PC], allowRecipientDomains: [], allowAuthenticated: true },
       routing: { mode: 'smarthost', sourceAddress: HOST, smarthost: { host: '127.0.151.25', port: okPort, tls: 'none' } },
-      thresholds: { perIpMessagesPerDay: 6 },
+      thresholds: { perIpMessagesPerDay: 5 },
     },
   });
   cleanups.push(() => d.cleanup());
@@ -89,11 +89,11 @@ test('mail stats counts messages in, copies delivered locally and to the smartho
   assert.deepEqual(Object.keys(counted.hours[0]!).sort(), ['failed', 'in', 'inRecipients', 'out', 'outLocal', 'outRemote', 'start']);
   assert.deepEqual(Object.keys(counted.days[0]!).sort(), ['date', 'failed', 'in', 'inRecipients', 'out', 'outLocal', 'outRemote']);
 
-  // The client sent 4 of its 6 a day: the status names it near its limit.
+  // The client sent 4 of its 5 a day: the status names it near its limit (and 80% is an event).
   const st = await d.cli(['status', '--json']);
   assert.equal(st.code, 0, st.stderr);
   const near = (JSON.parse(st.stdout) as { thresholds: { nearLimit: NearLimit[] } }).thresholds.nearLimit;
-  assert.deepEqual(near, [{ limit: 'thresholds.perIpMessagesPerDay', ip: PC, count: 4, max: 6 }]);
+  assert.deepEqual(near, [{ limit: 'thresholds.perIpMessagesPerDay', ip: PC, count: 4, max: 5 }]);
   const text = await d.cli(['mail', 'stats']);
   assert.match(text.stdout, /^last 24 hours: 4 in, 5 out, 1 failed$/m);
 
@@ -103,6 +103,19 @@ test('mail stats counts messages in, copies delivered locally and to the smartho
   assert.match(bad.stderr, /hours/);
   const extra = await d.cli(['mail', 'stats', 'everything']);
   assert.notEqual(extra.code, 0);
+
+  // The dashboard's newest events: `events list --limit N`, newest first; a bad N is refused.
+  const all = await d.cli(['events', 'list', '--json']);
+  const newest = await d.cli(['events', 'list', '--limit', '1', '--json']);
+  assert.equal(newest.code, 0, newest.stderr);
+  const allEvents = JSON.parse(all.stdout) as { id: string }[];
+  assert.ok(allEvents.length >= 1, 'the 80% warning is an event');
+  assert.deepEqual(JSON.parse(newest.stdout), allEvents.slice(0, 1));
+  for (const n of ['0', '-1', '1001', '1e3', '../5', '']) {
+    const r = await d.cli(['events', 'list', '--limit', n]);
+    assert.notEqual(r.code, 0, `--limit ${n} is refused`);
+    assert.match(r.stderr, /--limit/);
+  }
 
   // A restart (SIGTERM: the counts are flushed at stop) keeps them.
   await d.stop();
