@@ -60,6 +60,7 @@ import { diskCommands, diskStatus } from './disk/commands.js';
 import { DISK_DATA } from './disk/identity.js';
 import { ARCHIVE_DATA } from './archive/capability.js';
 import { BACKUP_DATA } from './backup/capability.js';
+import { TRAFFIC_DATA } from './stats/traffic.js';
 
 export interface StartOptions {
   configDir?: string;
@@ -74,7 +75,7 @@ export interface Daemon {
 }
 
 /** Every built-in capability's data, declared by its owner (HA mirrors it; backup will copy it). */
-export const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, SIM_BOARD_DATA, DISK_DATA, ARCHIVE_DATA, BACKUP_DATA];
+export const BUILT_IN_DATA = [CONFIG_DATA, ACCOUNTS_DATA, ADMIN_DATA, TLS_DATA, DKIM_DATA, EVENTS_DATA, HA_DATA, SPOOL_DATA, QUEUE_DATA, MAILDIR_DATA, QUARANTINE_DATA, THRESHOLD_DATA, SCAN_STATE_DATA, SIM_BOARD_DATA, DISK_DATA, ARCHIVE_DATA, BACKUP_DATA, TRAFFIC_DATA];
 
 /** The composition root: picks the adapters, builds the box and its capabilities in order, starts them. */
 export async function startDaemon(opts: StartOptions, log: Logger = createLogger()): Promise<Daemon> {

@@ -9,6 +9,7 @@ import { smtpStatus } from './smtp/commands.js';
 import { archiveCommands } from './archive/commands.js';
 import { holdId, SEARCH_TOOLS } from './archive/capability.js';
 import { backupCommands } from './backup/commands.js';
+import { mailStatsCommands } from './stats/commands.js';
 
 /**
  * The commands and status sections of the mail services, registered once: they reach
@@ -25,6 +26,7 @@ export function registerMailCommands(box: BoxContext, registry: CommandRegistry,
     queueStats: () => live().delivery.runner.stats(),
     routing: () => config.current.routing,
   })));
+  status.add('thresholds', (b) => (b.serving ? (live().thresholds.status?.(b) ?? null) : null));
   status.add('reputation', (b) => (b.serving ? (live().reputation.status?.(b) ?? null) : null));
   status.add('archive', (b) => (b.serving ? (live().archive.status?.(b) ?? null) : null));
   registry.register('archive', archiveCommands(() => live().archive, SEARCH_TOOLS, holdId));
@@ -38,6 +40,7 @@ export function registerMailCommands(box: BoxContext, registry: CommandRegistry,
       return live().delivery.dkim.dnsRecord(domain, config.current.dkim.selector);
     },
   })));
+  registry.register('stats', mailStatsCommands(() => live().stats));
   registry.register('scan', quarantineCommands(() => {
     const scan = live().scan;
     return {

@@ -13,6 +13,7 @@ import { startSmtp, type SmtpCapability } from './smtp/capability.js';
 import { diskUsageCapability, type DiskWatch } from './disk/capability.js';
 import { startArchive, type ArchiveCapability } from './archive/capability.js';
 import { startBackup, type BackupCapability } from './backup/capability.js';
+import { startMailStats, type MailStatsCapability } from './stats/capability.js';
 
 /** The running mail services, by capability (the command layer reaches them through here). */
 export interface MailServices {
@@ -25,6 +26,7 @@ export interface MailServices {
   thresholds: ThresholdsCapability;
   reputation: Capability;
   smtp: SmtpCapability;
+  stats: MailStatsCapability;
   /** Capabilities added by the composition root's caller, by name. */
   extras: Map<string, Capability>;
   /** Every capability, in the order started. */
@@ -50,10 +52,13 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
   const started: Capability[] = [];
   const up = <T extends Capability>(c: T): T => (started.push(c), c);
   try {
+    // First: it counts what every later one does, recovery's deliveries included.
+    const stats = up(await startMailStats(box));
     const accounts = up(await startAccounts(box));
     const spool = up(await startSpool(box));
     const relay = up(startRelayControl(box, accounts.accounts));
     const delivery = up(await startDelivery(box, spool.spool, accounts.accounts, relay.isTrustedClient));
+    delivery.tallyWith(stats.tally);
     const scan = up(await startScan(box, spool.spool, delivery.route, relay.isTrustedClient));
     // Mail the other box of a pair hands over goes where the scanners' verdict says, as recovered mail does.
     delivery.dispatchWith(scan.dispatch);
@@ -83,11 +88,12 @@ export async function startMailServices(box: BoxContext, o: { serviceAddress: Se
         spool: spool.spool,
         onCommitted: (env, body) => {
           thresholds.committed(env);
+          stats.committed(env);
           scan.dispatch(env, body);
         },
       }),
     );
-    return running(box, { accounts, spool, delivery, scan, archive, backup, thresholds, reputation, smtp, extras, all: [...started] }, releaseAddress);
+    return running(box, { accounts, spool, delivery, scan, archive, backup, thresholds, reputation, smtp, stats, extras, all: [...started] }, releaseAddress);
   } catch (err) {
     // Not active after all: nothing that started may keep running on a box that is not.
     await stopAll(box, started.reverse(), 0);

@@ -10,6 +10,7 @@ import { SmtpClient } from './transport.js';
 import { QueueRunner } from './runner.js';
 import { DkimKeys } from './dkim.js';
 import { composeDsn, mayBounce, readHeaderBlock } from './bounce.js';
+import type { DeliveryTally } from './outcome.js';
 
 export interface DeliveryCapability extends Capability {
   runner: QueueRunner;
@@ -29,6 +30,8 @@ export interface DeliveryCapability extends Capability {
   dispatchWith(dispatch: (env: Envelope, body: Buffer[] | null) => void): void;
   /** Routing falls back to the smarthost while `listed()` says our own address is blacklisted. */
   rerouteWhen(listed: () => boolean): void;
+  /** Who is told of each recipient delivered or failed for good (the traffic counts). */
+  tallyWith(tally: DeliveryTally): void;
   /** Recovery at start: spool files no record refers to go, then the queue starts. */
   resume(pending: Envelope[]): Promise<void>;
 }
@@ -62,6 +65,7 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
     return domain && cfg.domains.includes(domain) && dkim.has(domain, cfg.dkim.selector) ? domain : null;
   };
   let listed = () => false;
+  let tally: DeliveryTally = () => undefined;
   let dispatch = (env: Envelope, body: Buffer[] | null) => router.submit(env, body);
   const submitLocal = async (from: string, to: string[], message: Buffer, listener: string) => {
     const msg = await spool.begin();
@@ -107,6 +111,7 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
     },
     isLocalDomain,
     reroute: () => listed(),
+    tally: (outcome, n) => tally(outcome, n),
     emit: box.emit,
     log: log.child({ mod: 'queue' }),
   });
@@ -123,6 +128,7 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
     queue,
     group: durability,
     onQueued: (entry, body) => runner.add(entry, body),
+    tally: (outcome, n) => tally(outcome, n),
     dataPath: (id) => spool.dataPath(id),
     log: log.child({ mod: 'router' }),
   });
@@ -158,6 +164,9 @@ export async function startDelivery(box: BoxContext, spool: Spool, accounts: Acc
     },
     rerouteWhen: (fn) => {
       listed = fn;
+    },
+    tallyWith: (fn) => {
+      tally = fn;
     },
     async resume(pending) {
       const pendingIds = new Set(pending.map((e) => e.id));

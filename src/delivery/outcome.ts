@@ -7,6 +7,12 @@ import { isPending, type OutboundQueue, type QueueEntry, type QueueRecipient } f
 import type { Job } from './schedule.js';
 import type { RcptOutcome } from './transport.js';
 
+/**
+ * Told of recipients' final outcomes, for the traffic counts: copies written to a local
+ * mailbox, recipients a remote MTA accepted, recipients failed for good (bounced).
+ */
+export type DeliveryTally = (outcome: 'local' | 'remote' | 'failed', recipients: number) => void;
+
 const TOO_MANY_RECIPIENTS = /^452[ -](4\.5\.3\b|.*too many recipients)/i;
 
 export interface OutcomeDeps {
@@ -22,6 +28,7 @@ export interface OutcomeDeps {
   isQueued: (id: string) => boolean;
   /** Takes a message whose every recipient is done out of the queue and the spool. */
   drop: (entry: QueueEntry) => Promise<void>;
+  tally?: DeliveryTally;
   log: Logger;
 }
 
@@ -41,13 +48,17 @@ export class OutcomeRecorder {
     const failed: FailedRecipient[] = [];
     const bouncing: QueueRecipient[] = [];
     const accepted = outcomes.some((o) => o.klass === 2);
+    let delivered = 0;
     for (const o of outcomes) {
       const r = job.rcpts.find((x) => x.address === o.rcpt) ?? entry.recipients.find((x) => x.address.toLowerCase() === o.rcpt.toLowerCase());
       if (!r) continue;
       r.attempts++;
       r.lastReply = o.reply;
       if (remote) r.remote = remote;
-      if (o.klass === 2) r.state = 'delivered';
+      if (o.klass === 2) {
+        r.state = 'delivered';
+        delivered++;
+      }
       else if (o.klass === 5 || expired) {
         // Stays pending until its DSN is safely in the spool (below).
         bouncing.push(r);
@@ -73,11 +84,13 @@ export class OutcomeRecorder {
       try {
         await this.deps.bounce(entry, failed);
         for (const r of bouncing) r.state = 'bounced';
+        this.deps.tally?.('failed', bouncing.length);
       } catch (err) {
         this.deps.log.error({ evt: 'bounce.fail', id: entry.id, rcpt: bouncing.map((r) => r.address), err: (err as Error).message }, 'could not write the DSN; will try again');
         for (const r of bouncing) this.defer(entry, r, now + d.retryBaseSeconds * 1000);
       }
     }
+    this.deps.tally?.(job.kind === 'local' ? 'local' : 'remote', delivered);
     if (!this.deps.isQueued(entry.id)) return;
     if (entry.recipients.every((r) => !isPending(r))) {
       await this.deps.drop(entry);

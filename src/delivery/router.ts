@@ -3,6 +3,7 @@ import type { Envelope } from '../spool/spool.js';
 import { SPOOL_SUBLEVEL } from '../spool/spool.js';
 import type { Durability } from '../store/durability.js';
 import type { MaildirDelivery } from './maildir.js';
+import type { DeliveryTally } from './outcome.js';
 import type { OutboundQueue, QueueEntry } from './queue.js';
 import type { Logger } from '../log/logger.js';
 import { domainOf } from '../core/names.js';
@@ -48,6 +49,8 @@ export class Router {
       group: Pick<Durability, 'writeLazy'>;
       /** Told about each message once its queue record is durable (the queue runner). */
       onQueued?: (entry: QueueEntry, body: Buffer[] | undefined) => void;
+      /** Told of each copy written to a mailbox (the traffic counts). */
+      tally?: DeliveryTally;
       dataPath: (id: string) => string;
       log: Logger;
       /**
@@ -135,6 +138,7 @@ export class Router {
         const prefix = `Return-Path: <${env.from}>\r\nDelivered-To: ${rcpt}\r\n${env.addHeaders ?? ''}`;
         const file = await maildir.deliver(rcpt, prefix, path, env.size, body, env.id);
         log.info({ evt: 'delivery.local', id: env.id, rcpt, file }, 'delivered to mailbox');
+        this.deps.tally?.('local', 1);
       }
       const toQueue = [...remote, ...undeliverable];
       const now = new Date().toISOString();

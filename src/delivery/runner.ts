@@ -10,7 +10,7 @@ import type { Destination, Transaction, TransactionResult } from './transport.js
 import type { OutboundQueue, QueueEntry } from './queue.js';
 import type { FailedRecipient } from './bounce.js';
 import { BodyCache, DeliveryAttempt } from './attempt.js';
-import { OutcomeRecorder } from './outcome.js';
+import { OutcomeRecorder, type DeliveryTally } from './outcome.js';
 import { Routes } from './routes.js';
 import { DeliveryScheduler, type Job } from './schedule.js';
 import { SmarthostBudget } from './smarthost-budget.js';
@@ -34,6 +34,8 @@ export interface RunnerDeps {
   /** True while the DNSBL check says our own address is listed and mail should go via the smarthost. */
   reroute: () => boolean;
   emit: (ev: EventInput) => unknown;
+  /** Told of recipients delivered or failed for good (the traffic counts). */
+  tally?: DeliveryTally;
   log: Logger;
   /** Every now() and timer of the runner and its parts (default: the system's). */
   clock?: Clock;
@@ -82,7 +84,7 @@ export class QueueRunner {
     const { dns, client, dataPath, sign, deliverLocal, bounce } = deps;
     this.attempt = new DeliveryAttempt({ config, clock, dns, client, dataPath, sign, deliverLocal, bodies: this.bodies, log });
     this.outcomes = new OutcomeRecorder({
-      queue, group, config, clock, bounce, log,
+      queue, group, config, clock, bounce, log, tally: deps.tally,
       retryAt: (id, at) => this.scheduler.retryAt(id, at),
       isQueued: (id) => this.entries.has(id),
       drop: (entry) => this.drop(entry),

@@ -5,7 +5,7 @@ import type { Envelope } from '../spool/spool.js';
 import { ThresholdStore } from '../store/counters.js';
 import { DAY_MS } from '../core/clock.js';
 import { normalizeAddress } from './address.js';
-import { ThresholdPolicy } from './thresholds.js';
+import { ThresholdPolicy, type NearLimit } from './thresholds.js';
 import { connectionThresholdUnit, messageThresholdUnit, newRecipientThresholdUnit, recipientThresholdUnit } from './units.js';
 
 export interface ThresholdsCapability extends Capability {
@@ -84,6 +84,11 @@ export async function startThresholds(box: BoxContext, accounts: AccountStore, r
       await events.emit({ kind: 'account.unlocked', severity: 'info', account: login, text: `${login} may send again; ${released} held message(s) released` });
       return released;
     },
+    status: ({ serving }) => {
+      if (!serving) return null;
+      const near = thresholds.nearLimits();
+      return { json: { thresholds: { nearLimit: near } }, lines: [nearLimitText(near)] };
+    },
     configChanged: () => thresholds.reload(),
     stop: () => {
       clock.clearInterval(pruneTimer);
@@ -91,4 +96,10 @@ export async function startThresholds(box: BoxContext, accounts: AccountStore, r
       return pruning.then(() => store.close());
     },
   };
+}
+
+/** One status line: the counters closest to their limits. */
+function nearLimitText(near: NearLimit[]): string {
+  if (near.length === 0) return 'thresholds: no counter at half its limit or more';
+  return `thresholds near their limit: ${near.map((n) => `${n.ip ?? n.account} ${n.count}/${n.max} (${n.limit})`).join('; ')}`;
 }

@@ -25,6 +25,21 @@ export interface DayCounterStore {
 
 const WARN_AT = 0.8;
 
+/** A counter close to its limit, for the dashboard: who, which limit, how far along. */
+export interface NearLimit {
+  /** The config key of the limit, e.g. "thresholds.perIpMessagesPerDay". */
+  limit: string;
+  /** The client IP (or, for perSubnetConcurrentConnections, its network) or the login counted. */
+  ip?: string;
+  account?: string;
+  count: number;
+  max: number;
+}
+
+/** Which limit each counter key's prefix is counted against, and whose it is. */
+const MINUTE_LIMITS: Record<string, Limit> = { conn: 'perIpConnectionsPerMinute', msg: 'perIpMessagesPerMinute', rcpt: 'perIpRecipientsPerMinute' };
+const DAY_LIMITS: Record<string, [Limit, 'ip' | 'account']> = { ip: ['perIpMessagesPerDay', 'ip'], acct: ['perAccountMessagesPerDay', 'account'], new: ['perAccountNewRecipientsPerDay', 'account'] };
+
 export interface SuspensionEvidence {
   /** The threshold that tripped, e.g. "thresholds.perAccountMessagesPerDay". */
   limitName: string;
@@ -304,6 +319,38 @@ export class ThresholdPolicy {
     // Still too many (a flood of distinct IPs within one minute): drop the oldest.
     while (this.minutes.size > this.maxKeys) this.minutes.delete(this.minutes.keys().next().value!);
     while (this.days.size > this.maxKeys) this.days.delete(this.days.keys().next().value!);
+  }
+
+  /**
+   * The counters at `share` or more of their limit now, closest first, at most `top` (for
+   * the status and the dashboard). Limits of 0 (none) are skipped without a look.
+   */
+  nearLimits(share = 0.5, top = 10): NearLimit[] {
+    const th = this.config().thresholds;
+    const t = this.now();
+    const today = this.today();
+    const out: NearLimit[] = [];
+    const consider = (limit: Limit, who: { ip?: string; account?: string }, count: number) => {
+      const max = th[limit];
+      if (max > 0 && count >= max * share) out.push({ limit: `thresholds.${limit}`, ...who, count, max });
+    };
+    const split = (key: string) => {
+      const i = key.indexOf(':');
+      return [key.slice(0, i), key.slice(i + 1)] as const;
+    };
+    for (const [key, w] of this.minutes) {
+      const [kind, ip] = split(key);
+      const limit = MINUTE_LIMITS[kind];
+      if (limit && th[limit] > 0) consider(limit, { ip }, w.count(t));
+    }
+    for (const [key, d] of this.days) {
+      const [kind, who] = split(key);
+      const spec = DAY_LIMITS[kind];
+      if (spec && d.day === today) consider(spec[0], { [spec[1]]: who }, d.count);
+    }
+    for (const [ip, n] of this.open) consider('perIpConcurrentConnections', { ip }, n);
+    for (const [net, n] of this.openNet) consider('perSubnetConcurrentConnections', { ip: net }, n);
+    return out.sort((a, b) => b.count / b.max - a.count / a.max || b.count - a.count).slice(0, top);
   }
 
   /** For status and tests. */

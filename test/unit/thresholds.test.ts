@@ -159,3 +159,24 @@ test('per-network limits have defaults a NAT site does not reach: 50 per address
   assert.throws(() => validateConfig({ thresholds: { subnetPrefixV6: 200 } }), /thresholds\.subnetPrefixV6/);
   assert.throws(() => validateConfig({ smtp: { stress: { threshold: 1.5 } } }), /smtp\.stress\.threshold/);
 });
+
+test('near their limits: counters at half their limit or more, closest first, at most 10; unlimited and past days left out', () => {
+  const { p, advance } = setup({ perIpMessagesPerDay: 10, perAccountMessagesPerDay: 4, perIpMessagesPerMinute: 0 });
+  // Yesterday (Taipei) 192.0.2.99 sent 9 of 10: a new day starts it at 0.
+  for (let i = 0; i < 9; i++) p.committed(pc('192.0.2.99'));
+  advance(120_000); // 00:01 in Taipei, the next day
+  for (let i = 0; i < 4; i++) p.committed(pc('192.0.2.1')); // 4/10: below half
+  for (let i = 0; i < 6; i++) p.committed(pc('192.0.2.2')); // 6/10
+  for (let i = 0; i < 3; i++) p.committed(pc('2001:db8::7', 'alice@example.test')); // ip 3/10; account 3/4
+  const near = p.nearLimits();
+  assert.deepEqual(near, [
+    { limit: 'thresholds.perAccountMessagesPerDay', account: 'alice@example.test', count: 3, max: 4 },
+    { limit: 'thresholds.perIpMessagesPerDay', ip: '192.0.2.2', count: 6, max: 10 },
+  ]);
+  // A flood of distinct clients at 5 to 7 of 10: the ten closest are kept, alice (3/4) first.
+  for (let n = 0; n < 15; n++) for (let i = 0; i < 5 + (n % 3); i++) p.committed(pc(`198.51.100.${n}`));
+  const top = p.nearLimits();
+  assert.equal(top.length, 10);
+  assert.ok(top.every((x, i) => i === 0 || x.count / x.max <= top[i - 1]!.count / top[i - 1]!.max));
+  assert.equal(top[0]!.account, 'alice@example.test');
+});
