@@ -234,6 +234,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     run: runCommand,
     verify: (user, password) => verifyAdmin(configDir, user, password),
     emit,
+    subscribe: (fn) => events.subscribe(fn),
     log: log.child({ mod: 'admin' }),
     clock: systemClock,
   });

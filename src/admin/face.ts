@@ -6,7 +6,7 @@ import { parseHostPort } from '../config/schema.js';
 import type { ControlRequest, ControlResponse } from '../commands/control.js';
 import type { Origin } from '../commands/audit.js';
 import type { Clock, Timer } from '../core/clock.js';
-import type { EventInput } from '../events/events.js';
+import type { EventInput, MlsdEvent } from '../events/events.js';
 import type { Logger } from '../log/logger.js';
 import { loadOrCreateTls } from '../smtp/tls.js';
 import { registerApi } from './api.js';
@@ -22,6 +22,8 @@ export interface AdminFaceDeps {
   run(req: ControlRequest, origin: Origin): Promise<ControlResponse>;
   verify(user: string, password: string): Promise<boolean>;
   emit(ev: EventInput): void;
+  /** The event log's live feed: a password change anywhere ends every web session. */
+  subscribe(fn: (ev: MlsdEvent) => void): () => void;
   log: Logger;
   clock: Clock;
 }
@@ -42,6 +44,13 @@ export async function startAdminFace(d: AdminFaceDeps): Promise<AdminFace | null
   const guard = new LoginGuard(d.clock, () => ({ failures: d.config.current.admin.lockoutFailures, lockMs: d.config.current.admin.lockoutMinutes * 60_000 }));
   registerApi(app, { sessions, guard, verify: d.verify, run: d.run, emit: d.emit, log: d.log });
   registerMessageRoutes(app, { sessions, run: d.run });
+  // A new administrator password (from any face) logs out every browser that used the old one.
+  const unsubscribe = d.subscribe((ev) => {
+    if (ev.kind === 'admin.change' && ev.data?.ok === true && /^admin (passwd|reset)\b/.test(String(ev.data.argv))) {
+      d.log.info({ evt: 'admin.sessions.ended', sessions: sessions.size }, 'administrator password changed: web sessions ended');
+      sessions.clear();
+    }
+  });
   const state = { stopped: false, retry: null as Timer | null };
   await listenOrRetry(app, at, d, state);
   const addr = app.server.address();
@@ -53,6 +62,7 @@ export async function startAdminFace(d: AdminFaceDeps): Promise<AdminFace | null
     url,
     async stop() {
       state.stopped = true;
+      unsubscribe();
       d.clock.clearTimeout(state.retry);
       await app.close();
     },

@@ -203,3 +203,18 @@ test('paths with .. and odd names find nothing; only the shipped files are serve
   // Without a session not even the refusal says whether a message exists.
   assert.equal((await web(d, '/api/message/archive/1/eml')).status, 401);
 });
+
+// Last: it changes the password the other tests log in with.
+test('a new administrator password, set from any face, ends every web session', async () => {
+  const { cookie } = await apiLogin(d);
+  assert.equal((await web(d, '/api/session', { cookie })).status, 200);
+  const r = await d.cli(['admin', 'passwd', '--password-stdin'], 'a-new-admin-password\n');
+  assert.equal(r.code, 0, r.stderr);
+  await eventually('the old session to end', async () => (await web(d, '/api/session', { cookie })).status === 401);
+  const again = await web(d, '/api/login', { body: { user: 'admin', password: 'a-new-admin-password' } });
+  assert.equal(again.status, 200);
+  // The trail says the password changed, never what it is.
+  const ev = (await events('admin.change')).find((e) => /admin passwd/.test(String(e.data?.argv)));
+  assert.ok(ev && ev.data?.face === 'cli');
+  assert.doesNotMatch(JSON.stringify(await events('admin.change')), /a-new-admin-password/);
+});
