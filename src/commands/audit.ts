@@ -59,7 +59,8 @@ export async function runAudited(
   const before = setting !== null ? safeGet(deps.config, setting) : undefined;
   const res = await run(req);
   const after = setting !== null && res.ok ? safeGet(deps.config, setting) : undefined;
-  const what = shown(argv);
+  // A secret set through `config set` is masked in the trail as everywhere else.
+  const what = shown(setting !== null && argv.length > 3 ? [...argv.slice(0, 3), maskedValue(setting, argv[3]!), ...argv.slice(4)] : argv);
   const change = setting !== null && res.ok ? ` (was ${JSON.stringify(before)}, now ${JSON.stringify(after)})` : '';
   deps.emit({
     kind: 'admin.change',
@@ -70,6 +71,20 @@ export async function runAudited(
     data: { face: origin.face, who: origin.who, from: origin.from, argv: what, ok: res.ok, ...(setting !== null ? { key: setting, old: before, new: after } : {}) },
   });
   return res;
+}
+
+function maskedValue(key: string, text: string): string {
+  let value: unknown = text;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // not JSON: the command refuses it, but a secret typed wrongly is still a secret
+  }
+  try {
+    return JSON.stringify(maskSecrets(key, value));
+  } catch {
+    return '(value not shown)';
+  }
 }
 
 function safeGet(config: () => ConfigStore, key: string): unknown {

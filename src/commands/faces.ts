@@ -28,6 +28,7 @@ export function facesText(f: FacesInput, cliPath = process.argv[1] ?? 'dist/src/
     lines.push(`  buttons          ${cli} panel press up|down|enter|esc`);
     if (f.panel.lcdDevice) lines.push(`  LCD line         ${f.panel.lcdDevice} (Matrix Orbital LK commands)`);
   } else lines.push('  front panel      off (panel.enabled is false)');
-  lines.push(`  web admin        ${f.admin ? `${f.admin}   (user admin; first password: ${relative(cwd, f.configDir) || '.'}/initial-admin-password)` : 'off (admin.enabled is false)'}`);
+  // Where the first password is was said once already, by the notice that made it.
+  lines.push(`  web admin        ${f.admin ? `${f.admin}   (user admin)` : 'off (admin.enabled is false)'}`);
   return lines.join('\n') + '\n';
 }

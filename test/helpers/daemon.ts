@@ -20,6 +20,11 @@ export function freePort(host: string): Promise<number> {
   });
 }
 
+/** host:port, an IPv6 host in brackets. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export interface DaemonOptions {
   /** Address the daemon's listeners bind (each test file uses its own 127.x address). */
   host: string;
@@ -56,7 +61,7 @@ export class TestDaemon {
 
   /** The web admin's address: https://host:port */
   get adminUrl(): string {
-    return `https://${this.host}:${this.ports.admin}`;
+    return `https://${hostPort(this.host, this.ports.admin)}`;
   }
 
   static async create(opts: DaemonOptions): Promise<TestDaemon> {
@@ -79,7 +84,7 @@ export class TestDaemon {
       routing: { sourceAddress: opts.host },
       ...rest,
       // The web admin on the test's own address (the sim board's 127.0.0.1:8443 would clash between daemons).
-      admin: { listen: `${opts.host}:${d.ports.admin}`, ...adminOverrides },
+      admin: { listen: hostPort(opts.host, d.ports.admin), ...adminOverrides },
       smtp: {
         ...smtpOverrides,
         listeners: [
@@ -113,9 +118,9 @@ export class TestDaemon {
     const path = join(this.configDir, 'config.json');
     const doc = JSON.parse(await readFile(path, 'utf8')) as { smtp?: { listeners?: { name: string; port: number }[] }; admin?: { listen?: string } };
     const ours = this.ports as Record<string, number>;
-    if (doc.admin?.listen === `${this.host}:${this.ports.admin}`) {
+    if (doc.admin?.listen === hostPort(this.host, this.ports.admin)) {
       this.ports.admin = await freePort(this.host);
-      doc.admin.listen = `${this.host}:${this.ports.admin}`;
+      doc.admin.listen = hostPort(this.host, this.ports.admin);
     }
     for (const l of doc.smtp?.listeners ?? []) {
       if (ours[l.name] !== l.port) continue; // a port the test chose itself stays

@@ -17,7 +17,7 @@ test('the faces of the sim board: SMTP listeners, the CLI, console, LCD, buttons
   assert.match(text, /node dist\/src\/cli\.js --config-dir var\/config panel screen/);
   assert.match(text, /panel press up\|down\|enter\|esc/);
   assert.match(text, /serial console +none/);
-  assert.match(text, /web admin +https:\/\/127\.0\.0\.1:8443\/ +\(user admin; first password: var\/config\/initial-admin-password\)/);
+  assert.match(text, /web admin +https:\/\/127\.0\.0\.1:8443\/ +\(user admin\)/);
   assert.doesNotMatch(text, /LCD line/);
 });
 

@@ -93,6 +93,8 @@ function showLogin(): void {
 let renderSeq = 0;
 
 async function show(): Promise<void> {
+  // Not ready until this render has its data (a language switch re-renders the same page).
+  delete document.body.dataset.ready;
   loggedIn = true;
   renderTop();
   const page = current();
