@@ -37,8 +37,11 @@ export interface CertificateFacts {
 function pemBlocks(text: string): { label: string; pem: string }[] {
   const out: { label: string; pem: string }[] = [];
   let open: { label: string; lines: string[] } | null = null;
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/\r$/, '');
+  // Each marker on a line of its own: files pasted one after another may glue an END to the next BEGIN.
+  const lines = text.replace(/-----(BEGIN|END) ([A-Z0-9 ]{1,40})-----/g, '\n-----$1 $2-----\n').split('\n');
+  for (const raw of lines) {
+    const line = raw.replace(/\r$/, '').trim();
+    if (line === '') continue;
     const begin = /^-----BEGIN ([A-Z0-9 ]{1,40})-----$/.exec(line);
     if (begin) {
       open = { label: begin[1]!, lines: [line] };

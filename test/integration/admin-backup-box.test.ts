@@ -206,6 +206,8 @@ test('Box: a new certificate uploaded on the page is presented by the next HTTPS
   assert.match(trail, /refused: tls install: the private key does not belong/);
   await shot(page, 'box-en');
 
+  // The switch re-renders the page: ready again only once the Chinese page has its data.
+  await page.evaluate(() => delete document.body.dataset.ready);
   await page.selectOption('#lang', 'zh-TW');
   await page.waitForSelector('body[data-ready="box"]');
   assert.match((await page.textContent('#page-box')) ?? '', /憑證/);
