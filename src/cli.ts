@@ -25,9 +25,11 @@ const USAGE = `usage:
   mlsd archive hold add QUERY | archive hold remove QUERY|ID | archive hold list [--json] | archive purge [--dry-run] [--json]
   mlsd backup target add NAME --type smb|sftp|dir --url URL [--user U] [--password-stdin] | backup target del NAME
   mlsd backup target list [--json] | backup target test NAME | backup key import --password-stdin
-  mlsd backup run [--target NAME] | backup status [--json] | backup verify [--full] [--target NAME]
+  mlsd backup run [--target NAME] | backup status [--json] | backup generations [--target NAME] [--json]
+  mlsd backup verify [--full] [--target NAME] [--json]
   mlsd backup browse USER [--generation G] [--json] | backup fetch USER MESSAGE [--generation G]
   mlsd restore status [--json] | restore start --from TARGET [--generation G]
+  mlsd tls show [--json] | tls install --password-stdin < chain-and-key.pem
 every command but start takes --config-dir DIR (default: the board's)`;
 
 function fail(msg: string): never {

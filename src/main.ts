@@ -35,6 +35,7 @@ import { QUEUE_DATA } from './delivery/queue.js';
 import { MAILDIR_DATA } from './delivery/maildir.js';
 import { DKIM_DATA } from './delivery/dkim.js';
 import { TLS_DATA } from './smtp/tls.js';
+import { tlsCommands } from './smtp/tls-commands.js';
 import { THRESHOLD_DATA } from './store/counters.js';
 import { QUARANTINE_DATA } from './scan/quarantine.js';
 import { SCAN_STATE_DATA } from './scan/capability.js';
@@ -194,6 +195,9 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     }),
   );
   registry.register('alarms', alarmCommands(() => alarms, emit));
+  // The web admin starts below; a certificate installed before that is read by it at its start.
+  let adminFace: AdminFace | null = null;
+  registry.register('tls', tlsCommands({ configDir, now: () => systemClock.now(), emit, apply: async (m) => (adminFace ? (adminFace.setCertificate(m), ['the web admin presents it from the next connection on']) : []) }));
   for (const c of extras) {
     registry.register(c.name, c.commands?.(box(), () => (services?.extras.get(c.name) as never) ?? null) ?? []);
     status.add(c.name, (b) => (b.serving ? (services?.extras.get(c.name)?.status?.(b) ?? null) : null));
@@ -228,7 +232,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   registry.register('panel', panelCommands(() => panelFace));
   panelFace = await startPanelFace({ board, config, run: (req) => runCommand(req, { face: 'panel', who: 'admin', from: 'front panel' }), query: (req) => registry.run(req), clock: systemClock, log });
   // The web admin: HTTPS on admin.listen, the same command layer behind its API.
-  const adminFace: AdminFace | null = await startAdminFace({
+  adminFace = await startAdminFace({
     configDir,
     config,
     run: runCommand,

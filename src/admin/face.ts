@@ -31,6 +31,8 @@ export interface AdminFaceDeps {
 export interface AdminFace {
   /** https://host:port/ as a browser reaches it. */
   url: string;
+  /** Presents another certificate from the next TLS handshake on (`tls install`); open connections keep theirs. */
+  setCertificate(m: { cert: string; key: string }): void;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,10 @@ export async function startAdminFace(d: AdminFaceDeps): Promise<AdminFace | null
   d.log.info({ evt: 'admin.listening', url }, 'web admin listening');
   return {
     url,
+    setCertificate(m) {
+      (app.server as import('node:https').Server).setSecureContext({ key: m.key, cert: m.cert, minVersion: 'TLSv1.2' });
+      d.log.info({ evt: 'admin.tls.reloaded' }, 'web admin presents the new certificate');
+    },
     async stop() {
       state.stopped = true;
       unsubscribe();

@@ -87,6 +87,8 @@ export interface BackupCapability extends Capability {
   run(targetName?: string): Promise<BackupResult[]>;
   verify(full: boolean, targetName?: string): Promise<(VerifyResult & { target: string })[]>;
   testTarget(name: string): Promise<void>;
+  /** The complete generations on each target (or one), oldest first. */
+  generations(targetName?: string): Promise<{ target: string; generations: string[] }[]>;
   browse(user: string, o: { generation?: string; target?: string }): Promise<{ target: string; generation: string; messages: BrowsedMessage[] }>;
   fetch(user: string, message: string, o: { generation?: string; target?: string }): Promise<{ path: string; already: boolean }>;
   startRestore(from: string, generation?: string): Promise<void>;
@@ -446,6 +448,13 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
     run,
     verify,
     testTarget: (name) => withTarget(name, (t) => t.test()),
+    async generations(targetName) {
+      const names = targetName ? [spec(targetName).name] : settings().targets.map((t) => t.name);
+      const setId = (await keys()).setId;
+      const out = [];
+      for (const n of names) out.push({ target: n, generations: await withTarget(n, (t) => listGenerations(t, setId)) });
+      return out;
+    },
     async browse(user, opts) {
       const prefix = userPrefix(user);
       const name = firstTarget(opts.target);

@@ -129,6 +129,16 @@ export function backupCommands(d: BackupCommandDeps): CommandSpec[] {
       },
     },
     {
+      name: 'backup generations',
+      summary: 'the complete backups (generations) on each target, or one, oldest first',
+      options: [{ name: 'target', type: 'string', value: 'NAME' }],
+      standby: false,
+      run: async (input) => {
+        const rs = await d.backup().generations(input.string('target'));
+        return { text: rs.map((r) => `${r.target}: ${r.generations.length ? r.generations.join(' ') : 'no backup yet'}`).join('\n') || 'no backup target (mlsd backup target add)', json: rs };
+      },
+    },
+    {
       name: 'backup verify',
       summary: "read back tonight's share of the newest backup (--full: all of it) and check it against the manifest",
       options: [

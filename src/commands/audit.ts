@@ -22,6 +22,7 @@ const READS = new Set([
   'quarantine list', 'quarantine show', 'quarantine export', 'archive search', 'archive show', 'archive export', 'archive hold list',
   'archive verify', 'backup status', 'backup target list', 'backup target test', 'backup browse', 'restore status',
   'disk status', 'disk poll', 'ha status', 'network show', 'panel screen', 'panel leds', 'mail stats', 'threshold status',
+  'tls show', 'backup generations',
 ]);
 
 /** The command name an argv starts with, among the known ones (the longest match). */
