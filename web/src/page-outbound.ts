@@ -2,8 +2,9 @@
 // the ISP gives and how much of it is used), the DKIM records to publish, and the queue
 // (deferred recipients with their last error; flush, retry one, delete one after a confirm).
 import { run, runJson } from './api.js';
+import { changer } from './change.js';
 import { confirmStep } from './confirm.js';
-import { actionButton, badge, facts, h, say, section, table } from './dom.js';
+import { actionButton, badge, facts, h, section, table } from './dom.js';
 import { configForm } from './forms.js';
 import { fmtBytes, fmtNumber, fmtTime, strings } from './i18n.js';
 import type { Page } from './pages.js';
@@ -236,12 +237,7 @@ function queueCard(): { el: HTMLElement; load(): Promise<void> } {
   const summary = h('p', { id: 'queue-counts' });
   const list = h('div', { id: 'queue-list' });
 
-  const after = async (r: Awaited<ReturnType<typeof run>>, ok: (json: Record<string, unknown>) => string) => {
-    if (!r.ok) return say(status, S('refused', { error: r.error ?? '' }), 'error');
-    panel.replaceChildren();
-    say(status, ok((r.json ?? {}) as Record<string, unknown>), 'ok');
-    await load();
-  };
+  const change = changer({ status, panel, load: () => load(), refused: (error) => S('refused', { error }) });
 
   const recipients = (e: QueueEntry) =>
     h(
@@ -266,7 +262,7 @@ function queueCard(): { el: HTMLElement; load(): Promise<void> } {
     h(
       'div',
       { class: 'row' },
-      actionButton(S('retry'), async () => after(await run(['queue', 'retry', '--', e.id]), (j) => S('retried', { id: e.id, n: fmtNumber(Number(j.recipients ?? 0)) })), { class: 'secondary', 'data-action': 'retry' }),
+      actionButton(S('retry'), async () => void (await change(['queue', 'retry', '--', e.id], (j) => S('retried', { id: e.id, n: fmtNumber(Number(j.recipients ?? 0)) }))), { class: 'secondary', 'data-action': 'retry' }),
       h(
         'button',
         {
@@ -274,7 +270,7 @@ function queueCard(): { el: HTMLElement; load(): Promise<void> } {
           class: 'danger',
           'data-action': 'delete',
           onclick: () =>
-            confirmStep(panel, S('delQ', { id: e.id, rcpts: waiting(e).map((r) => r.address).join(', ') || '—' }), S('del'), async () => after(await run(['queue', 'delete', '--', e.id]), () => S('deleted', { id: e.id }))),
+            confirmStep(panel, S('delQ', { id: e.id, rcpts: waiting(e).map((r) => r.address).join(', ') || '—' }), S('del'), async () => void (await change(['queue', 'delete', '--', e.id], S('deleted', { id: e.id })))),
         },
         S('del'),
       ),
@@ -304,7 +300,7 @@ function queueCard(): { el: HTMLElement; load(): Promise<void> } {
     });
   }
 
-  const flush = actionButton(S('flush'), async () => after(await run(['queue', 'flush']), (j) => S('flushed', { n: fmtNumber(Number(j.recipients ?? 0)) })), { id: 'queue-flush' });
+  const flush = actionButton(S('flush'), async () => void (await change(['queue', 'flush'], (j) => S('flushed', { n: fmtNumber(Number(j.recipients ?? 0)) }))), { id: 'queue-flush' });
   const el = section(S('queue'), h('div', { class: 'row' }, summary, flush), status, panel, list);
   el.classList.add('wide');
   return { el, load };

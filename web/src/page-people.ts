@@ -3,9 +3,10 @@
 // (`user ...`, `alias ...`) the box checks; a password travels as the command's stdin, never
 // in its argv (which the audit trail records). Addresses go after `--`, so one that starts
 // with `--` is an address the box judges, not an option.
-import { run, runJson } from './api.js';
+import { runJson } from './api.js';
+import { changer } from './change.js';
 import { confirmStep } from './confirm.js';
-import { actionButton, badge, facts, h, say, section, table } from './dom.js';
+import { actionButton, badge, facts, h, section, table } from './dom.js';
 import { configForm } from './forms.js';
 import { fmtNumber, fmtTime, strings } from './i18n.js';
 import type { Page } from './pages.js';
@@ -194,18 +195,7 @@ function usersCard(): { el: HTMLElement; load(): Promise<void> } {
   const address = h('input', { type: 'text', name: 'address', autocomplete: 'off', placeholder: 'user@example.com' });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'new-password' });
 
-  /** Runs a change, says how it went, and shows the list as the box now has it. */
-  const change = async (argv: string[], ok: string, stdin?: string): Promise<boolean> => {
-    const r = await run(argv, stdin);
-    if (!r.ok) {
-      say(status, S('refused', { error: r.error ?? '' }), 'error');
-      return false;
-    }
-    panel.replaceChildren();
-    say(status, ok, 'ok');
-    await load();
-    return true;
-  };
+  const change = changer({ status, panel, load: () => load(), refused: (error) => S('refused', { error }) });
 
   const passwordPanel = (u: UserRow) => {
     const pw = h('input', { type: 'password', autocomplete: 'new-password' });
@@ -242,14 +232,7 @@ function usersCard(): { el: HTMLElement; load(): Promise<void> } {
       u.suspended
         ? actionButton(
             S('unlock'),
-            async () => {
-              const r = await run(['user', 'unlock', '--', u.address]);
-              if (!r.ok) return say(status, S('refused', { error: r.error ?? '' }), 'error');
-              const n = (r.json as { released?: number } | undefined)?.released ?? 0;
-              panel.replaceChildren();
-              say(status, S('unlocked', { address: u.address, n: fmtNumber(n) }), 'ok');
-              await load();
-            },
+            async () => void (await change(['user', 'unlock', '--', u.address], (j) => S('unlocked', { address: u.address, n: fmtNumber(Number(j.released ?? 0)) }))),
             { class: 'secondary', 'data-action': 'unlock' },
           )
         : h('button', { type: 'button', class: 'secondary', 'data-action': 'suspend', onclick: () => suspendPanel(u) }, S('suspend')),
@@ -306,17 +289,7 @@ function aliasesCard(): { el: HTMLElement; load(): Promise<void> } {
   const to = h('textarea', { rows: 2 });
   const senders = h('textarea', { rows: 2 });
 
-  const change = async (argv: string[], ok: string): Promise<boolean> => {
-    const r = await run(argv);
-    if (!r.ok) {
-      say(status, S('refused', { error: r.error ?? '' }), 'error');
-      return false;
-    }
-    panel.replaceChildren();
-    say(status, ok, 'ok');
-    await load();
-    return true;
-  };
+  const change = changer({ status, panel, load: () => load(), refused: (error) => S('refused', { error }) });
 
   async function load(): Promise<void> {
     const aliases = await runJson<AliasRow[]>(['alias', 'list']);
