@@ -28,6 +28,12 @@ export interface Alias {
 export interface Suspension {
   since: string;
   reason: string;
+  /**
+   * What tripped it, kept with the suspension so the administrator sees it where the
+   * account is unlocked (the event may have rotated out): the threshold's name, the count
+   * against its limit, client IPs and sample subjects; `by: administrator` for a manual one.
+   */
+  evidence?: Record<string, string | number>;
 }
 
 interface AccountsDoc {
@@ -125,9 +131,10 @@ export class AccountStore {
     await this.save({ ...this.doc, aliases });
   }
 
-  async suspend(address: string, reason: string): Promise<boolean> {
+  async suspend(address: string, reason: string, evidence?: Record<string, string | number>): Promise<boolean> {
     if (!this.doc.users[address] || this.doc.suspended?.[address]) return false;
-    await this.save({ ...this.doc, suspended: { ...this.doc.suspended, [address]: { since: new Date().toISOString(), reason } } });
+    const record: Suspension = { since: new Date().toISOString(), reason, ...(evidence ? { evidence } : {}) };
+    await this.save({ ...this.doc, suspended: { ...this.doc.suspended, [address]: record } });
     return true;
   }
 

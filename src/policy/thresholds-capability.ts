@@ -38,11 +38,11 @@ export async function startThresholds(box: BoxContext, accounts: AccountStore, r
   // Concurrent sessions of one account can trip its limit together: suspend it once.
   const suspending = new Set<string>();
   /** Suspends, holds the account's queued mail and records the event; false when it already was. */
-  const suspendAccount = async (login: string, reason: string, evidence: Record<string, unknown>, limit?: string): Promise<boolean> => {
+  const suspendAccount = async (login: string, reason: string, evidence: Record<string, string | number>, limit?: string): Promise<boolean> => {
     if (suspending.has(login) || accounts.suspension(login)) return false;
     suspending.add(login);
     try {
-      if (!(await accounts.suspend(login, reason))) return false;
+      if (!(await accounts.suspend(login, reason, evidence))) return false;
       const held = await runner.hold(login, true);
       await events.emit({
         kind: 'account.suspended',

@@ -64,8 +64,14 @@ test('an account past its day limit is suspended: AUTH refused, queued mail held
   const q = (await queue()).filter((e) => e.login === 'bob@example.test');
   assert.equal(q.length, 3);
   assert.ok(q.every((e) => e.held));
-  const users = JSON.parse((await d.cli(['user', 'list', '--json'])).stdout) as { address: string; suspended: { reason: string } | null }[];
-  assert.match(users.find((u) => u.address === 'bob@example.test')!.suspended!.reason, /3 messages today, limit 3/);
+  const users = JSON.parse((await d.cli(['user', 'list', '--json'])).stdout) as { address: string; suspended: { reason: string; evidence?: Record<string, unknown> } | null }[];
+  const bob = users.find((u) => u.address === 'bob@example.test')!.suspended!;
+  assert.match(bob.reason, /3 messages today, limit 3/);
+  // The evidence stays with the suspension (the web admin shows it where the account is unlocked).
+  assert.equal(bob.evidence?.limitName, 'thresholds.perAccountMessagesPerDay');
+  assert.equal(bob.evidence?.limit, 3);
+  assert.match(String(bob.evidence?.clientIps), /127\.0\.12\.66/);
+  assert.match(String(bob.evidence?.sampleSubjects), /cheap pills/);
 
   // The alert reaches the admin's Maildir with the evidence.
   const dir = join(d.dataDir, 'mail', 'example.test', 'admin', 'Maildir', 'new');
