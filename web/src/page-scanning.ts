@@ -6,6 +6,7 @@ import { badge, h, say, section, table } from './dom.js';
 import { configForm } from './forms.js';
 import { fmtTime, strings } from './i18n.js';
 import { messageView } from './message-view.js';
+import { decodeMimeWords } from './mime-words.js';
 import type { Page } from './pages.js';
 
 interface QuarantineRecord {
@@ -173,7 +174,7 @@ async function quarantineSection(): Promise<HTMLElement> {
           { head: S('kind'), cell: (r) => badge(S(r.class === 'virus' ? 'virus' : 'spam'), r.class === 'virus' ? 'bad' : 'warn') },
           { head: S('sender'), cell: (r) => [r.envelope.from || '<>', r.envelope.login ? h('small', {}, ` (${S('login', { login: r.envelope.login })})`) : null] },
           { head: S('rcpt'), cell: (r) => r.envelope.rcpt.join(', ') },
-          { head: S('subject'), cell: (r) => h('span', { class: 'subject' }, r.envelope.subject ?? '') },
+          { head: S('subject'), cell: (r) => h('span', { class: 'subject' }, decodeMimeWords(r.envelope.subject ?? '')) },
           { head: S('why'), cell: (r) => h('small', {}, r.summary) },
           { head: S('expires'), cell: (r) => fmtTime(r.expires) },
           {
