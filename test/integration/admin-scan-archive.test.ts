@@ -128,6 +128,7 @@ async function archived(records: number): Promise<void> {
   }, 30_000);
 }
 
+const WEEKLY = 21;
 let releaseId = '';
 let hostileId = '';
 
@@ -140,7 +141,7 @@ before(async () => {
   await new Promise<void>((r) => imageServer.listen(0, IMAGE_HOST, r));
   imageOrigin = `http://${IMAGE_HOST}:${(imageServer.address() as AddressInfo).port}`;
 
-  d = await TestDaemon.create({ host: HOST, config: { scan: { inbound: { enabled: true, action: 'quarantine' } } } });
+  d = await TestDaemon.create({ host: HOST, config: { scan: { inbound: { enabled: true, action: 'quarantine' } }, archive: { busyShare: 1 } } });
   await d.start();
   await d.addUser('bob@example.test', 'bob-password-1');
   browser = await launchChromium();
@@ -151,13 +152,15 @@ before(async () => {
   await sendRaw('bob@example.test', plain('會議記錄', '今天的會議記錄如附，下週再討論預算。', 3));
   await sendRaw('bob@example.test', plain('Quarterly report', 'The quarterly report for Q3 is attached.', 4));
   await sendRaw('bob@example.test', plain('Meeting notes', 'Notes from the budget meeting.', 5));
+  // More weekly reports (週報) than one page of results holds (20).
+  for (let i = 1; i <= WEEKLY; i++) await sendRaw('bob@example.test', plain(`週報 第${i}週`, `本週進度 ${i}`, 6));
   const q = await eventually('both spam messages quarantined', async () => {
     const list = await quarantine();
     return list.length === 2 ? list : undefined;
   });
   assert.deepEqual(q.map((r) => r.id).sort(), [releaseId, hostileId].sort());
-  // The four clean ones are archived; spam is not (the default rules).
-  await archived(4);
+  // The clean ones are archived; spam is not (the default rules).
+  await archived(4 + WEEKLY);
 });
 
 after(async () => {
@@ -169,9 +172,11 @@ after(async () => {
 /** The row of the quarantine table holding message `id`. */
 const qRow = (page: Page, id: string) => page.locator('#quarantine tr', { has: page.locator(`[data-id="${id}"]`) });
 
-/** The sandboxed frame of the message view, once its document has loaded. */
-async function bodyFrame(page: Page, images: boolean) {
-  const frame = await eventually('the message body frame', async () => page.frames().find((f) => /\/api\/message\/.+\/body/.test(f.url()) && f.url().includes('images=1') === images));
+/** The sandboxed frame of the message view (with or without remote images, or either), once its document has loaded. */
+async function bodyFrame(page: Page, images?: boolean) {
+  const frame = await eventually('the message body frame', async () =>
+    page.frames().find((f) => /\/api\/message\/.+\/body/.test(f.url()) && (images === undefined || f.url().includes('images=1') === images)),
+  );
   await frame.waitForLoadState('load');
   return frame;
 }
@@ -251,6 +256,23 @@ test('search the archive in Chinese: only the matching message is listed; its sa
     assert.ok(fromCli.length > 0);
     assert.equal(sha256(fromPage), sha256(fromCli));
 
+    // Paging: 21 weekly reports are 20 on page 1 and 1 on page 2, and back.
+    await page.locator('.message-view button.close-message').click();
+    await page.fill('#archive-query', '週報');
+    await page.click('#archive-find');
+    await eventually('page 1 of 週報', async () => (await page.locator('#archive-search tbody tr').count()) === 20);
+    assert.equal(await page.locator('#archive-search button.prev').count(), 0);
+    await page.locator('#archive-search button.next').click();
+    await eventually('page 2 of 週報', async () => (await page.locator('#archive-search tbody tr').count()) === 1);
+    assert.match((await page.locator('#archive-search .page-no').textContent()) ?? '', /第 2 頁/);
+    assert.equal(await page.locator('#archive-search button.next').count(), 0);
+    const onPage2 = await page.locator('#archive-search tbody tr td:nth-child(5)').textContent();
+    await page.locator('#archive-search button.prev').click();
+    await eventually('back on page 1', async () => (await page.locator('#archive-search tbody tr').count()) === 20);
+    const onPage1 = await page.locator('#archive-search tbody tr td:nth-child(5)').allTextContents();
+    assert.ok(!onPage1.includes(onPage2 ?? ''), 'page 2 repeats a hit of page 1');
+    assert.equal(new Set([...onPage1, onPage2]).size, WEEKLY);
+
     // Holds and verify, from the page.
     await page.fill('#hold-query', '報告');
     await page.locator('form.hold-add button[type=submit]').click();
@@ -290,7 +312,7 @@ test('a hostile message in the safe view is inert: no script, no dialog, the sub
     await qRow(page, hostileId).locator('button.view').click();
     const view = page.locator('.message-view');
     await view.waitFor();
-    const frame = await bodyFrame(page, false);
+    const frame = await bodyFrame(page);
     assert.match((await frame.textContent('body')) ?? '', /Invoice/);
     // The body has loaded and had every chance to run: nothing did.
     assert.equal(await view.locator('.message-subject').textContent(), HOSTILE_SUBJECT);
@@ -310,7 +332,7 @@ test('a hostile message in the safe view is inert: no script, no dialog, the sub
     assert.doesNotMatch((await att.textContent()) ?? '', /[/\\]|^\./);
     assert.match((await att.getAttribute('href')) ?? '', /\/part\/0$/);
     assert.equal(await view.locator('iframe').count(), 1);
-    assert.match((await view.locator('.images-status').textContent()) ?? '', /1 remote image/);
+    assert.match((await view.locator('.images-status').textContent()) ?? '', /Remote images blocked: 1/);
     await shot(page, 'message-view-en');
 
     // Asked for, the remote image loads: the counting host sees it (the harness can see a leak).

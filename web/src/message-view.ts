@@ -36,7 +36,7 @@ const S = strings({
     noSubject: '(no subject)',
     body: 'Message body',
     truncated: 'The body is too long to show in full; the .eml download has all of it.',
-    imagesBlocked: '{n} remote images blocked (loading them tells the sender the message was opened).',
+    imagesBlocked: 'Remote images blocked: {n} (loading them tells the sender the message was opened).',
     loadImages: 'Load remote images',
     imagesLoaded: 'Remote images loaded.',
     attachments: 'Attachments (download only, never opened here)',
