@@ -394,6 +394,14 @@ test('the page’s own download links, tampered (.. in the id, parts out of rang
     // The untampered links still work: the refusals above were the tampering's.
     const ok = await page.evaluate(async (urls) => Promise.all(urls.map(async (u) => (await fetch(u)).status)), [eml, part]);
     assert.deepEqual(ok, [200, 200]);
+
+    // Delete, confirmed: gone from the page and from the box.
+    await qRow(page, hostileId).locator('button.delete').click();
+    await qRow(page, hostileId).locator('button.confirm-delete').click();
+    await page.locator('#quarantine .msg.ok').waitFor();
+    assert.equal(await page.locator('.message-view').count(), 0, 'the view of a deleted message stays open');
+    assert.deepEqual(await quarantine(), []);
+    assert.equal(await page.locator('#quarantine .empty').count(), 1);
   } finally {
     await ui.close();
   }

@@ -2,7 +2,7 @@
 // with paging, the inert view and .eml download of a hit, verify (every altered, missing or
 // inserted record named), and legal holds. Nothing here deletes archived mail: purge stays a
 // command for the console, on purpose.
-import { run, runJson } from './api.js';
+import { NotLoggedIn, run, runJson } from './api.js';
 import { actionButton, badge, h, say, section, table } from './dom.js';
 import { configForm } from './forms.js';
 import { fmtNumber, fmtTime, strings } from './i18n.js';
@@ -280,7 +280,14 @@ async function holdsSection(): Promise<HTMLElement> {
     return cell;
   };
   const reload = async () => {
-    const holds = await runJson<Hold[]>(['archive', 'hold', 'list']);
+    let holds: Hold[];
+    try {
+      holds = await runJson<Hold[]>(['archive', 'hold', 'list']);
+    } catch (err) {
+      if (err instanceof NotLoggedIn) throw err;
+      list.replaceChildren();
+      return say(status, S('failed', { error: (err as Error).message }), 'error');
+    }
     list.replaceChildren(
       table(
         holds,

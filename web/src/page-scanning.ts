@@ -1,7 +1,7 @@
 // Scanning: which engines look at mail and what happens to spam and viruses (config keys under
 // `scan`, saved through `config set`), and the quarantine: the held messages, each viewable
 // inertly, released to its recipients or deleted (after a second, explicit click).
-import { run, runJson } from './api.js';
+import { NotLoggedIn, run, runJson } from './api.js';
 import { badge, h, say, section, table } from './dom.js';
 import { configForm } from './forms.js';
 import { fmtTime, strings } from './i18n.js';
@@ -165,7 +165,15 @@ async function quarantineSection(): Promise<HTMLElement> {
   };
 
   const reload = async () => {
-    const list = await runJson<QuarantineRecord[]>(['quarantine', 'list']);
+    // Refused (the HA standby holds no quarantine of its own): said in the card, the rest of the page still works.
+    let list: QuarantineRecord[];
+    try {
+      list = await runJson<QuarantineRecord[]>(['quarantine', 'list']);
+    } catch (err) {
+      if (err instanceof NotLoggedIn) throw err;
+      listBox.replaceChildren();
+      return say(status, S('failed', { error: (err as Error).message }), 'error');
+    }
     listBox.replaceChildren(
       table(
         list,
