@@ -485,9 +485,9 @@ function eventsCard(events: EventRow[]): HTMLElement {
 async function load(): Promise<Data> {
   // In parallel: one round trip's wait, not three.
   const [stats, status, events] = await Promise.all([
-    runJson<MailStats>(['mail', 'stats', '--json']),
-    runJson<Status>(['status', '--json']),
-    runJson<EventRow[]>(['events', 'list', '--limit', '10', '--json']),
+    runJson<MailStats>(['mail', 'stats']),
+    runJson<Status>(['status']),
+    runJson<EventRow[]>(['events', 'list', '--limit', '10']),
   ]);
   return { stats, status, events };
 }
