@@ -108,6 +108,9 @@ test('the hourly chart shows the mail sent in and delivered; near limits shows t
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     for (const u of ui.requests) assert.ok(u.startsWith(d.adminUrl) || u.startsWith('data:'), `request left the box: ${u}`);
     await shot(page, 'dashboard-en');
+    // The page's head names every module for preloading (fetched at once, not import by import).
+    const index = (await web(d, '/', { from: API_CLIENT })).body;
+    for (const m of ['app.js', 'pages.js', 'page-dashboard.js', 'chart.js']) assert.ok(index.includes(`<link rel="modulepreload" href="/static/${m}">`), `${m} not preloaded`);
   } finally {
     await ui.close();
   }
