@@ -18,7 +18,7 @@ TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-per
 	openssh-server openssh-sftp-server openssh-client \
 	chromium fonts-noto-cjk
 
-.PHONY: run build test test-unit test-integration bench bench-archive bench-restore deps test-deps clean
+.PHONY: run build test test-unit test-integration bench bench-archive bench-restore bench-admin deps test-deps clean
 
 node_modules/.installed: package.json package-lock.json patches/*.patch
 	npm ci --no-audit --no-fund
@@ -64,6 +64,7 @@ bench: build test-deps
 	$(NODE) dist/test/bench/auth-flood.js
 	$(NODE) dist/test/bench/archive/run.js
 	$(NODE) dist/test/bench/restore/run.js
+	$(NODE) dist/test/bench/admin-page.js
 
 # The archive at a million messages (ingest, disk per message, search p50/p95/p99) and the
 # SMTP cost of archiving beside the reference Postfix; long (about an hour at 1M). Its data
@@ -75,6 +76,12 @@ bench-archive: build test-deps
 # Restore after a disk swap from the reference Samba, beside a raw smbclient copy (1 GB, 50 users).
 bench-restore: build test-deps
 	$(NODE) dist/test/bench/restore/run.js
+
+# The web admin's dashboard in Chromium: bytes transferred, requests, time to interactive
+# (cold and warm cache, median and p95) and the daemon's RSS, against the targets (300 KB, 1 s).
+# BENCH_RUNS=20 loads of each kind.
+bench-admin: build test-deps
+	$(NODE) dist/test/bench/admin-page.js
 
 clean:
 	rm -rf dist node_modules var
