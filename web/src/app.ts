@@ -100,8 +100,6 @@ async function show(): Promise<void> {
   const page = current();
   document.title = `${page.title()} · mlsd`;
   const seq = ++renderSeq;
-  // A re-render (a language switch) is not ready until it resolved: tests wait on this.
-  delete document.body.dataset.ready;
   const root = h('div', { class: 'page', id: `page-${page.id}` });
   app.replaceChildren(root);
   try {
