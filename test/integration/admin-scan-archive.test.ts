@@ -396,6 +396,8 @@ test('the page’s own download links, tampered (.. in the id, parts out of rang
     assert.deepEqual(ok, [200, 200]);
 
     // Delete, confirmed: gone from the page and from the box.
+    // The open message view below pushed the row out of sight: brought back before the click.
+    await qRow(page, hostileId).scrollIntoViewIfNeeded();
     await qRow(page, hostileId).locator('button.delete').click();
     await qRow(page, hostileId).locator('button.confirm-delete').click();
     await page.locator('#quarantine .msg.ok').waitFor();
