@@ -10,7 +10,7 @@ const USAGE = `usage:
   mlsd user add ADDRESS --password-stdin | user passwd ADDRESS --password-stdin | user del ADDRESS | user list [--json] | user unlock ADDRESS
   mlsd alias add ADDRESS --to A,B [--senders LOGIN,...] | alias del ADDRESS | alias list [--json]
   mlsd config get [KEY] | config set KEY JSON-VALUE
-  mlsd events list [--json]
+  mlsd events list [--limit N] [--json] | mail stats [--json]
   mlsd queue list [--json] | queue flush | queue retry ID | queue delete ID
   mlsd dkim show DOMAIN
   mlsd quarantine list [--json] | quarantine show ID | quarantine release ID | quarantine delete ID
