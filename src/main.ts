@@ -34,7 +34,7 @@ import { SPOOL_DATA } from './spool/spool.js';
 import { QUEUE_DATA } from './delivery/queue.js';
 import { MAILDIR_DATA } from './delivery/maildir.js';
 import { DKIM_DATA } from './delivery/dkim.js';
-import { TLS_DATA } from './smtp/tls.js';
+import { TLS_DATA, loadOrCreateTls } from './smtp/tls.js';
 import { tlsCommands } from './smtp/tls-commands.js';
 import { THRESHOLD_DATA } from './store/counters.js';
 import { QUARANTINE_DATA } from './scan/quarantine.js';
@@ -209,7 +209,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     return res;
   };
   // Every face's changes go to the audit trail, with who and from where.
-  const auditDeps = { names: () => registry.names(), config: () => config, emit };
+  const auditDeps = { commands: () => registry, config: () => config, emit };
   const runCommand = (req: ControlRequest, origin: Origin) => runAudited(runOnce, req, origin, auditDeps);
   const control = new ControlServer(socketPath(configDir), (req) => runCommand(req, { face: 'cli', who: 'root', from: 'control socket' }));
   await control.start();
@@ -242,6 +242,15 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
     log: log.child({ mod: 'admin' }),
     clock: systemClock,
   });
+  // What the HA peer sends: a new administrator password logs this box's browsers out too, and
+  // a new certificate is presented by this box's web admin as soon as both halves are here.
+  data.watchConfigFile('admin.json', () => adminFace?.endSessions('administrator password changed on the HA peer'));
+  const reloadCertificate = () =>
+    void loadOrCreateTls(configDir, config.current.hostname, log)
+      .then((m) => adminFace?.setCertificate(m))
+      .catch((err: Error) => log.info({ evt: 'admin.tls.wait', err: err.message }, 'certificate from the peer not applied yet (waiting for its other half)'));
+  data.watchConfigFile('tls/cert.pem', reloadCertificate);
+  data.watchConfigFile('tls/key.pem', reloadCertificate);
   log.info({ evt: 'daemon.ready', board: board.model, configDir, dataDir, ha: haCfg.enabled ? haCfg.nodeId : false }, 'mlsd ready');
   // A person trying the sim board (`make run`) is told where each face of the box is.
   if (board.adapter === 'sim') process.stdout.write(facesText({ configDir, listeners: config.current.smtp.listeners, console: consoleAt?.device ?? null, panel: panelFace, admin: adminFace?.url ?? null }));

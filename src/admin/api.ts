@@ -28,7 +28,7 @@ const runBody = z.strictObject({ argv: z.array(z.string().max(1 << 16)).max(64),
 
 /** The session a request's cookie names, or null (the caller answers 401). */
 export function sessionOf(req: FastifyRequest, sessions: SessionStore): Session | null {
-  return sessions.touch(req.cookies[SESSION_COOKIE]);
+  return sessions.touch(req.cookies[SESSION_COOKIE], req.headers['x-mlsd-background'] !== '1');
 }
 
 /** A route's guard: a live session, and for a change its CSRF token. */
@@ -53,16 +53,23 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
     if (!body.success) return reply.code(400).send({ error: 'send {"user": ..., "password": ...}' });
     // Whatever id came with the request is dropped, never promoted to a logged-in session.
     deps.sessions.destroy(req.cookies[SESSION_COOKIE]);
-    const gate = deps.guard.check(req.ip);
-    if (!gate.ok) {
-      const seconds = Math.ceil(gate.retryAfterMs / 1000);
+    const attempt = deps.guard.begin(req.ip);
+    if (!attempt.ok) {
+      const seconds = Math.ceil(attempt.retryAfterMs / 1000);
       reply.header('Retry-After', String(seconds));
-      return reply.code(429).send({ error: `too many failed logins from this network; try again in ${seconds} s`, retryAfterSeconds: seconds });
+      const error = attempt.busy ? 'too many logins at once; try again in a moment' : `too many failed logins from this network; try again in ${seconds} s`;
+      return reply.code(429).send({ error, retryAfterSeconds: seconds, busy: attempt.busy });
     }
     const { user, password } = body.data;
-    if (!(await deps.verify(user, password))) {
+    let ok = false;
+    try {
+      ok = await deps.verify(user, password);
+    } finally {
+      attempt.done(ok);
+    }
+    if (!ok) {
       deps.log.warn({ evt: 'admin.login.fail', ip: req.ip }, 'web admin login failed');
-      if (deps.guard.failed(req.ip)) {
+      if (attempt.locks) {
         deps.emit({
           kind: 'admin.lockout',
           severity: 'warning',
@@ -73,7 +80,6 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       }
       return reply.code(401).send({ error: 'wrong user name or password' });
     }
-    deps.guard.succeeded(req.ip);
     const s = deps.sessions.create(user, req.ip);
     deps.log.info({ evt: 'admin.login', ip: req.ip }, 'web admin login');
     deps.emit({ kind: 'admin.login', severity: 'info', text: `web admin: ${user} logged in from ${req.ip}`, account: user, ip: req.ip });

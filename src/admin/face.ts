@@ -33,6 +33,8 @@ export interface AdminFace {
   url: string;
   /** Presents another certificate from the next TLS handshake on (`tls install`); open connections keep theirs. */
   setCertificate(m: { cert: string; key: string }): void;
+  /** Logs every browser out (the administrator password changed, here or on the HA peer). */
+  endSessions(reason: string): void;
   stop(): Promise<void>;
 }
 
@@ -47,13 +49,14 @@ export async function startAdminFace(d: AdminFaceDeps): Promise<AdminFace | null
   registerApi(app, { sessions, guard, verify: d.verify, run: d.run, emit: d.emit, log: d.log });
   registerMessageRoutes(app, { sessions, run: d.run });
   // A new administrator password (from any face) logs out every browser that used the old one.
+  const endSessions = (reason: string) => {
+    d.log.info({ evt: 'admin.sessions.ended', sessions: sessions.size, reason }, 'web sessions ended');
+    sessions.clear();
+  };
   const unsubscribe = d.subscribe((ev) => {
-    if (ev.kind === 'admin.change' && ev.data?.ok === true && /^admin (passwd|reset)\b/.test(String(ev.data.argv))) {
-      d.log.info({ evt: 'admin.sessions.ended', sessions: sessions.size }, 'administrator password changed: web sessions ended');
-      sessions.clear();
-    }
+    if (ev.kind === 'admin.change' && ev.data?.ok === true && /^admin (passwd|reset)\b/.test(String(ev.data.argv))) endSessions('administrator password changed');
   });
-  const state = { stopped: false, retry: null as Timer | null };
+  const state = { stopped: false, told: false, retry: null as Timer | null };
   await listenOrRetry(app, at, d, state);
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : at.port;
@@ -66,6 +69,7 @@ export async function startAdminFace(d: AdminFaceDeps): Promise<AdminFace | null
       (app.server as import('node:https').Server).setSecureContext({ key: m.key, cert: m.cert, minVersion: 'TLSv1.2' });
       d.log.info({ evt: 'admin.tls.reloaded' }, 'web admin presents the new certificate');
     },
+    endSessions,
     async stop() {
       state.stopped = true;
       unsubscribe();
@@ -80,14 +84,16 @@ export async function startAdminFace(d: AdminFaceDeps): Promise<AdminFace | null
  * program on 443, a peer's address after an HA config sync): a failed bind is reported and
  * tried again every 30 s.
  */
-async function listenOrRetry(app: FastifyInstance, at: { host: string; port: number }, d: AdminFaceDeps, state: { stopped: boolean; retry: Timer | null }): Promise<void> {
+async function listenOrRetry(app: FastifyInstance, at: { host: string; port: number }, d: AdminFaceDeps, state: { stopped: boolean; told: boolean; retry: Timer | null }): Promise<void> {
   if (state.stopped) return;
   try {
     await app.listen({ host: at.host, port: at.port });
   } catch (err) {
     const message = (err as Error).message;
     d.log.error({ evt: 'admin.listen.fail', host: at.host, port: at.port, err: message }, 'web admin could not listen; retrying every 30 s');
-    d.emit({ kind: 'admin.listenFailed', severity: 'warning', text: `web admin: cannot listen on ${at.host}:${at.port} (${message}); retrying every 30 s` });
+    // One event says it; the retries only log (an event every 30 s would push the real ones out of the list).
+    if (!state.told) d.emit({ kind: 'admin.listenFailed', severity: 'warning', text: `web admin: cannot listen on ${at.host}:${at.port} (${message}); retrying every 30 s` });
+    state.told = true;
     state.retry = d.clock.setTimeout(() => void listenOrRetry(app, at, d, state).catch(() => undefined), 30_000);
     state.retry.unref();
   }

@@ -10,21 +10,32 @@ export interface GuardSettings {
 }
 
 interface Tally {
-  failures: number;
+  /** Attempts counted since `first`, each counted when it starts (not when its check fails). */
+  tries: number;
   first: number;
   lockedUntil: number;
 }
 
-export type GuardVerdict = { ok: true } | { ok: false; retryAfterMs: number };
+/**
+ * A login attempt let through: `locks` when it was the last one the network may make (the
+ * network is locked already for the next ones); `done` says how the password check went.
+ */
+export type Attempt = { ok: false; retryAfterMs: number; busy: boolean } | { ok: true; locks: boolean; done(success: boolean): void };
 
 export class LoginGuard {
   private readonly byNet = new Map<string, Tally>();
+  private inFlight = 0;
 
   constructor(
     private readonly clock: Clock,
     private readonly settings: () => GuardSettings,
     /** Networks remembered at most (a flood from many networks cannot grow this without bound). */
     private readonly max = 10_000,
+    /**
+     * Password checks under way at once, box-wide. Each is an scrypt of 32 MiB on the thread
+     * pool the spool's file I/O also uses: a flood of logins must not slow the mail.
+     */
+    private readonly maxInFlight = 4,
   ) {}
 
   /** The network key of an address: what is counted and locked. */
@@ -32,36 +43,39 @@ export class LoginGuard {
     return subnetOf(ip, 32, 64);
   }
 
-  check(ip: string): GuardVerdict {
-    const t = this.byNet.get(this.key(ip));
-    const now = this.clock.now();
-    if (t && t.lockedUntil > now) return { ok: false, retryAfterMs: t.lockedUntil - now };
-    return { ok: true };
-  }
-
-  /** Counts a failure; true when this failure locked the network (the caller records the event). */
-  failed(ip: string): boolean {
+  /**
+   * Lets an attempt through or refuses it. An attempt is counted as it starts: requests sent
+   * all at once cannot each pass the check while the others' passwords are still being
+   * checked, so a network gets `failures` guesses per lockout, however many it sends in parallel.
+   */
+  begin(ip: string): Attempt {
     const net = this.key(ip);
     const now = this.clock.now();
     const { failures, lockMs } = this.settings();
     let t = this.byNet.get(net);
-    // Failures older than a lockout period are forgotten: a typo a day is no attack.
+    if (t && t.lockedUntil > now) return { ok: false, retryAfterMs: t.lockedUntil - now, busy: false };
+    if (this.inFlight >= this.maxInFlight) return { ok: false, retryAfterMs: 1000, busy: true };
+    // Attempts older than a lockout period are forgotten: a typo a day is no attack.
     if (!t || now - t.first > lockMs) {
-      t = { failures: 0, first: now, lockedUntil: 0 };
+      t = { tries: 0, first: now, lockedUntil: 0 };
       if (this.byNet.size >= this.max) this.byNet.delete(this.byNet.keys().next().value!);
       this.byNet.set(net, t);
     }
-    t.failures++;
-    if (t.failures >= failures) {
-      t.lockedUntil = now + lockMs;
-      t.failures = 0;
-      t.first = now;
-      return true;
-    }
-    return false;
-  }
-
-  succeeded(ip: string): void {
-    this.byNet.delete(this.key(ip));
+    t.tries++;
+    const locks = t.tries >= failures;
+    if (locks) t.lockedUntil = now + lockMs;
+    this.inFlight++;
+    let finished = false;
+    return {
+      ok: true,
+      locks,
+      done: (success) => {
+        if (finished) return;
+        finished = true;
+        this.inFlight--;
+        // The right password clears the network's count (and a lock this very attempt set).
+        if (success) this.byNet.delete(net);
+      },
+    };
   }
 }

@@ -58,7 +58,7 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessageRouteDe
     const images = (req.query as { images?: string }).images === '1';
     const view = await parseForView(m.raw, { remoteImages: images });
     return reply
-      .header('Content-Security-Policy', `${viewCsp(images)}; frame-ancestors 'self'; sandbox`)
+      .header('Content-Security-Policy', `${viewCsp(images)}; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox`)
       .header('X-Frame-Options', 'SAMEORIGIN')
       .header('Cache-Control', 'no-store')
       .type('text/html; charset=utf-8')

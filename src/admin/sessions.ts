@@ -41,8 +41,11 @@ export class SessionStore {
     return s;
   }
 
-  /** The live session of an id, its idle clock restarted; null for an unknown, idle or too old one. */
-  touch(id: string | undefined): Session | null {
+  /**
+   * The live session of an id, its idle clock restarted unless `extend` is false (a page's own
+   * refresh: an unattended browser is logged out all the same); null for an unknown, idle or too old one.
+   */
+  touch(id: string | undefined, extend = true): Session | null {
     if (!id) return null;
     const s = this.byId.get(id);
     if (!s) return null;
@@ -51,7 +54,7 @@ export class SessionStore {
       this.byId.delete(id);
       return null;
     }
-    s.lastSeen = now;
+    if (extend) s.lastSeen = now;
     return s;
   }
 

@@ -3,6 +3,7 @@
 // saying who, from where, what, and for a setting its old and new value. Reads are not recorded:
 // a trail full of page views would hide the one change that matters.
 import type { ControlRequest, ControlResponse } from './control.js';
+import type { CommandInput } from './registry.js';
 import type { EventInput } from '../events/events.js';
 import type { ConfigStore } from '../config/config.js';
 import { getKey } from '../config/config.js';
@@ -25,8 +26,14 @@ const READS = new Set([
   'tls show', 'backup generations',
 ]);
 
-/** The command name an argv starts with, among the known ones (the longest match). */
-function commandOf(argv: string[], names: ReadonlySet<string>): string | null {
+/** The command a request names, for the trail: the one run() would run, or a near miss by its first words. */
+export interface Resolver {
+  resolve(argv: string[], stdin?: string): { name: string; input: CommandInput } | null;
+  names(): ReadonlySet<string>;
+}
+
+/** The longest known command name argv starts with (for a request run() will refuse). */
+function leadingName(argv: string[], names: ReadonlySet<string>): string | null {
   for (let n = Math.min(argv.length, 4); n > 0; n--) {
     const name = argv.slice(0, n).join(' ');
     if (names.has(name)) return name;
@@ -34,8 +41,7 @@ function commandOf(argv: string[], names: ReadonlySet<string>): string | null {
   return null;
 }
 
-export function isChange(argv: string[], names: ReadonlySet<string>): boolean {
-  const name = commandOf(argv, names);
+export function isChange(name: string | null): boolean {
   return name !== null && !READS.has(name);
 }
 
@@ -52,21 +58,32 @@ export async function runAudited(
   run: (req: ControlRequest) => Promise<ControlResponse>,
   req: ControlRequest,
   origin: Origin,
-  deps: { names: () => ReadonlySet<string>; config: () => ConfigStore; emit: (ev: EventInput) => void },
+  deps: { commands: () => Resolver; config: () => ConfigStore; emit: (ev: EventInput) => void },
 ): Promise<ControlResponse> {
   const argv = Array.isArray(req.argv) && req.argv.every((a) => typeof a === 'string') ? (req.argv as string[]) : null;
-  if (!argv || !isChange(argv, deps.names())) return run(req);
-  const setting = argv[0] === 'config' && argv[1] === 'set' && typeof argv[2] === 'string' ? argv[2] : null;
+  if (!argv) return run(req);
+  // Read as the registry reads it ("config set" as one word, `--` before the key, options
+  // anywhere), so no spelling of a change slips past the trail or shows a secret.
+  const resolved = deps.commands().resolve(argv, req.stdin);
+  const name = resolved?.name ?? leadingName(argv, deps.commands().names());
+  if (!isChange(name)) return run(req);
+  const setting = name === 'config set' && resolved ? resolved.input.arg('KEY') : null;
   const before = setting !== null ? safeGet(deps.config, setting) : undefined;
   const res = await run(req);
   const after = setting !== null && res.ok ? safeGet(deps.config, setting) : undefined;
-  // A secret set through `config set` is masked in the trail as everywhere else.
-  const what = shown(setting !== null && argv.length > 3 ? [...argv.slice(0, 3), maskedValue(setting, argv[3]!), ...argv.slice(4)] : argv);
+  const what =
+    setting !== null
+      ? shown(['config', 'set', setting, maskedValue(setting, resolved!.input.arg('JSON-VALUE'))])
+      : name === 'config set'
+        ? 'config set (not readable as KEY JSON-VALUE; not shown)'
+        : shown(argv);
   const change = setting !== null && res.ok ? ` (was ${JSON.stringify(before)}, now ${JSON.stringify(after)})` : '';
+  // The registry's refusal of an unreadable config set may quote the value: not repeated here.
+  const refusal = res.ok ? '' : name === 'config set' && setting === null ? ' refused: not KEY JSON-VALUE' : ` refused: ${res.error}`;
   deps.emit({
     kind: 'admin.change',
     severity: 'info',
-    text: `${origin.face} ${origin.who}@${origin.from}: ${what}${res.ok ? change : ` refused: ${res.error}`}`,
+    text: `${origin.face} ${origin.who}@${origin.from}: ${what}${res.ok ? change : refusal}`,
     account: origin.who,
     ...(origin.face === 'web' ? { ip: origin.from } : {}),
     data: { face: origin.face, who: origin.who, from: origin.from, argv: what, ok: res.ok, ...(setting !== null ? { key: setting, old: before, new: after } : {}) },

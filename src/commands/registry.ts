@@ -138,6 +138,19 @@ export class CommandRegistry {
     return [...this.byName.values()].map((r) => r.spec);
   }
 
+  /**
+   * What argv would run, read as run() reads it: the command's name and its checked input;
+   * null where run() would refuse it. The audit trail names a change by this, not by argv.
+   */
+  resolve(argv: string[], stdin?: string): { name: string; input: CommandInput } | null {
+    try {
+      const { spec, words } = this.find(argv);
+      return { name: spec.name.trim().split(/\s+/).join(' '), input: parse(spec, argv.slice(words), stdin) };
+    } catch {
+      return null;
+    }
+  }
+
   async run(req: ControlRequest): Promise<ControlResponse> {
     try {
       const argv = checkRequest(req);

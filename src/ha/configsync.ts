@@ -37,5 +37,6 @@ export async function applyConfigDirFiles(configDir: string, files: Record<strin
     const cur = await readFile(path).catch(() => null);
     if (cur && cur.equals(bytes)) continue;
     await writeFileAtomic(path, bytes, decl.mode ?? 0o600);
+    for (const fn of data.configFileWatchers(rel)) fn();
   }
 }

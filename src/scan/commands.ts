@@ -44,7 +44,8 @@ export function quarantineCommands(deps: () => QuarantineCommandDeps): CommandSp
       standby: false,
       run: async (input) => {
         const { record, content } = await deps().show(input.arg('ID'));
-        return { text: content.toString('utf8'), bytes: content.toString('base64'), json: { id: record.id, size: content.length } };
+        // The bytes once (the CLI writes them out); not a second copy as text.
+        return { text: `${content.length} bytes`, bytes: content.toString('base64'), json: { id: record.id, size: content.length } };
       },
     },
     {

@@ -143,7 +143,8 @@ export function tlsCommands(d: TlsCommandDeps): CommandSpec[] {
       name: 'tls install',
       summary: 'install a certificate: its PEM chain and private key on standard input, checked first',
       stdin: true,
-      standby: true,
+      // tls/*.pem come from the active box: one installed on a standby would be overwritten.
+      standby: false,
       run: async (input) => {
         const { chain, key } = checkTlsBundle(input.stdin ?? '', d.now());
         const cert = chain.map((c) => c.toString().trimEnd() + '\n').join('');

@@ -92,6 +92,7 @@ export class DataRegistry {
   private readonly configFiles: (ConfigFileDecl & { owner: string })[] = [];
   private readonly mergers = new Map<string, MergeHandler>();
   private readonly appliers = new Map<string, ConfigFileApplier>();
+  private readonly watchers = new Map<string, (() => void)[]>();
 
   constructor(decls: DataDecl[]) {
     for (const d of decls) {
@@ -269,6 +270,15 @@ export class DataRegistry {
 
   configFileApplier(rel: string): ConfigFileApplier | undefined {
     return this.appliers.get(rel);
+  }
+
+  /** Told after a config-dir file the HA peer sent was written with new content (the admin password, the certificate). */
+  watchConfigFile(rel: string, fn: () => void): void {
+    this.watchers.set(rel, [...(this.watchers.get(rel) ?? []), fn]);
+  }
+
+  configFileWatchers(rel: string): readonly (() => void)[] {
+    return this.watchers.get(rel) ?? [];
   }
 }
 

@@ -30,7 +30,6 @@ const events = async (kind: string) => {
 test('log in, change a threshold on the Mail policy page, and the next SMTP message over it is refused; the change is audited', async () => {
   const ui = await openAdmin(d);
   try {
-    await shot(ui.page, 'dashboard-en');
     await goto(ui.page, 'policy');
     await shot(ui.page, 'policy-en');
     // Two messages from the sender's address go through before the limit is set.
@@ -82,7 +81,7 @@ test('the language switch: Traditional Chinese when the browser prefers it, Engl
     assert.equal(await ui.page.getAttribute('html', 'lang'), 'en');
     await ui.page.selectOption('#lang', 'zh-TW');
     await ui.page.waitForSelector('body[data-ready="dashboard"]');
-    await shot(ui.page, 'dashboard-zh-TW');
+    assert.match((await ui.page.textContent('header nav')) ?? '', /儀表板/);
   } finally {
     await ui.close();
   }
@@ -147,10 +146,12 @@ test('a session id planted before the login is not kept: the login issues a new 
 
 test('the lockout: a guesser is locked out (an event says so) even with the right password next; other networks still log in', async () => {
   const guesser = '127.0.150.30';
-  for (let i = 0; i < 3; i++) {
-    const r = await web(d, '/api/login', { body: { user: 'admin', password: `guess-${i}` }, from: guesser });
-    assert.equal(r.status, 401);
-  }
+  // Sent all at once: each guess is counted as it starts, so the parallel ones cannot all pass
+  // the check while the first passwords are being checked. Three guesses, the rest refused.
+  const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => web(d, '/api/login', { body: { user: 'admin', password: `guess-${i}` }, from: guesser })));
+  const statuses = guesses.map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 401).length, 3, `answers: ${statuses.join(' ')}`);
+  assert.equal(statuses.filter((s) => s === 429).length, 17, `answers: ${statuses.join(' ')}`);
   const locked = await web(d, '/api/login', { body: { user: 'admin', password: await adminPassword(d) }, from: guesser });
   assert.equal(locked.status, 429);
   assert.ok(Number(locked.headers['retry-after']) > 0);
@@ -191,9 +192,6 @@ test('paths with .. and odd names find nothing; only the shipped files are serve
     '/api/message/quarantine/%00x/eml',
     '/api/message/spool/1/eml',
     '/api/message/__proto__/1/eml',
-    '/api/message/archive/1/part/-1',
-    '/api/message/archive/1/part/1e3',
-    '/api/message/archive/1/part/..%2F1',
   ];
   for (const p of hostile) {
     const r = await web(d, p, { cookie });

@@ -12,8 +12,12 @@ export interface RunResult {
 
 export class NotLoggedIn extends Error {}
 
-async function request(method: string, url: string, body?: unknown): Promise<Response> {
+/** A request the page makes by itself (a refresh, a progress poll): it keeps the session, but does not count as the administrator being there. */
+const BACKGROUND = 'X-MLSD-Background';
+
+async function request(method: string, url: string, body?: unknown, background = false): Promise<Response> {
   const headers: Record<string, string> = {};
+  if (background) headers[BACKGROUND] = '1';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET') headers['X-CSRF-Token'] = csrf;
   const res = await fetch(url, { method, headers, body: body === undefined ? null : JSON.stringify(body), credentials: 'same-origin' });
@@ -29,11 +33,11 @@ export async function session(): Promise<{ user: string } | null> {
   return s;
 }
 
-/** Logs in; the error text the server gave on refusal (wrong password, locked out). */
-export async function login(user: string, password: string): Promise<{ ok: true } | { ok: false; error: string; status: number }> {
+/** Logs in; on refusal the status (401 wrong password, 429 locked out or busy) and the server's words. */
+export async function login(user: string, password: string): Promise<{ ok: true } | { ok: false; error: string; status: number; busy?: boolean; retryAfterSeconds?: number }> {
   const res = await request('POST', '/api/login', { user, password });
-  const body = (await res.json().catch(() => ({}))) as { csrf?: string; error?: string };
-  if (!res.ok || !body.csrf) return { ok: false, error: body.error ?? `HTTP ${res.status}`, status: res.status };
+  const body = (await res.json().catch(() => ({}))) as { csrf?: string; error?: string; busy?: boolean; retryAfterSeconds?: number };
+  if (!res.ok || !body.csrf) return { ok: false, error: body.error ?? `HTTP ${res.status}`, status: res.status, busy: body.busy, retryAfterSeconds: body.retryAfterSeconds };
   csrf = body.csrf;
   return { ok: true };
 }
@@ -44,16 +48,16 @@ export async function logout(): Promise<void> {
 }
 
 /** Runs a command (argv as on the CLI); a refusal comes back as { ok: false, error }. */
-export async function run(argv: string[], stdin?: string): Promise<RunResult> {
-  const res = await request('POST', '/api/run', stdin === undefined ? { argv } : { argv, stdin });
+export async function run(argv: string[], stdin?: string, o: { background?: boolean } = {}): Promise<RunResult> {
+  const res = await request('POST', '/api/run', stdin === undefined ? { argv } : { argv, stdin }, o.background);
   const body = (await res.json().catch(() => ({ ok: false, error: `HTTP ${res.status}` }))) as RunResult;
   if (!res.ok && body.ok === undefined) return { ok: false, error: body.error ?? `HTTP ${res.status}` };
   return body;
 }
 
 /** A command's JSON answer, or a thrown Error carrying its refusal. */
-export async function runJson<T>(argv: string[]): Promise<T> {
-  const r = await run(argv);
+export async function runJson<T>(argv: string[], o: { background?: boolean } = {}): Promise<T> {
+  const r = await run(argv, undefined, o);
   if (!r.ok) throw new Error(r.error ?? 'failed');
   return r.json as T;
 }

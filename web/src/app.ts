@@ -15,6 +15,9 @@ const S = strings({
     language: 'Language',
     loginTitle: 'Administrator login',
     failed: 'Login failed: {error}',
+    wrong: 'Login failed: wrong user name or password.',
+    locked: 'Too many failed logins from this network. Try again in {seconds} s.',
+    busy: 'Too many logins at once. Try again in a moment.',
     loadFailed: 'This page could not be loaded: {error}',
     nav: 'Pages',
   },
@@ -27,6 +30,9 @@ const S = strings({
     language: '語言',
     loginTitle: '管理者登入',
     failed: '登入失敗：{error}',
+    wrong: '登入失敗：使用者名稱或密碼錯誤。',
+    locked: '此網路登入失敗次數過多，請於 {seconds} 秒後再試。',
+    busy: '同時登入的要求過多，請稍後再試。',
     loadFailed: '無法載入此頁面：{error}',
     nav: '頁面',
   },
@@ -83,7 +89,9 @@ function showLogin(): void {
     void login(user.value, password.value).then((r) => {
       password.value = '';
       if (r.ok) return show();
-      say(status, S('failed', { error: r.error }), 'error');
+      // The box's refusals in the reader's language; anything else as the box said it.
+      const text = r.status === 401 ? S('wrong') : r.status === 429 ? (r.busy ? S('busy') : S('locked', { seconds: r.retryAfterSeconds ?? '?' })) : S('failed', { error: r.error });
+      say(status, text, 'error');
     });
   });
   app.replaceChildren(form);

@@ -183,14 +183,16 @@ function searchSection(): { card: HTMLElement; find(page: number): Promise<void>
   };
 
   const find = async (page: number) => {
-    const argv = ['archive', 'search', query.value.trim()];
-    const opt = (name: string, v: string) => (v.trim() ? argv.push(`--${name}`, v.trim()) : 0);
+    // Typed values as --name=value and the query after `--`: a value starting with -- is a value, never an option.
+    const argv = ['archive', 'search'];
+    const opt = (name: string, v: string) => (v.trim() ? argv.push(`--${name}=${v.trim()}`) : 0);
     opt('from', from.value);
     opt('to', to.value);
     opt('since', since.value);
     opt('until', until.value);
     opt('direction', direction.value);
     argv.push('--page', String(page));
+    if (query.value.trim()) argv.push('--', query.value.trim());
     const r = await run(argv);
     if (!r.ok) {
       results.replaceChildren();
@@ -304,7 +306,7 @@ async function holdsSection(): Promise<HTMLElement> {
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     void (async () => {
-      const r = await run(['archive', 'hold', 'add', input.value.trim()]);
+      const r = await run(['archive', 'hold', 'add', '--', input.value.trim()]);
       if (!r.ok) return say(status, S('failed', { error: r.error ?? '' }), 'error');
       input.value = '';
       await reload();

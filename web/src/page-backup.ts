@@ -330,8 +330,10 @@ async function targetsCard(targets: Target[], rerender: () => Promise<void>): Pr
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     void (async () => {
-      const argv = ['backup', 'target', 'add', name.value, '--type', type.value, '--url', url.value];
-      if (user.value) argv.push('--user', user.value);
+      // Typed values as --name=value and the name after `--`: a value starting with -- stays a value.
+      const argv = ['backup', 'target', 'add', `--type=${type.value}`, `--url=${url.value}`];
+      if (user.value) argv.push(`--user=${user.value}`);
+      argv.push('--', name.value);
       const r = await run(argv, password.value === '' ? undefined : password.value);
       password.value = '';
       if (!r.ok) return say(addStatus, r.error ?? '', 'error');
@@ -418,10 +420,10 @@ function browseCard(targets: Target[], generations: Map<string, string[]>): HTML
   target.addEventListener('change', fillGens);
   fillGens();
   const out = h('div', { id: 'browse-result' });
-  const opts = () => ['--target', target.value, ...(gen.value ? ['--generation', gen.value] : [])];
+  const opts = () => [`--target=${target.value}`, ...(gen.value ? [`--generation=${gen.value}`] : [])];
   const show = async () => {
     say(out, '…');
-    const r = await run(['backup', 'browse', user.value.trim(), ...opts()]);
+    const r = await run(['backup', 'browse', ...opts(), '--', user.value.trim()]);
     if (!r.ok) return say(out, r.error ?? '', 'error');
     const b = r.json as { target: string; generation: string; messages: { id: string; folder: string; size: number; date: string | null; from: string; subject: string }[] };
     const line = h('div', {});
@@ -440,7 +442,7 @@ function browseCard(targets: Target[], generations: Map<string, string[]>): HTML
             head: S('actions'),
             cell: (m) =>
               actionButton(S('fetch'), async () => {
-                const f = await run(['backup', 'fetch', user.value.trim(), m.id, '--target', b.target, '--generation', b.generation]);
+                const f = await run(['backup', 'fetch', `--target=${b.target}`, `--generation=${b.generation}`, '--', user.value.trim(), m.id]);
                 const res = f.json as { path: string; already: boolean } | undefined;
                 if (!f.ok || !res) return say(line, f.error ?? '', 'error');
                 say(line, S(res.already ? 'already' : 'fetched', { path: res.path }), 'ok');
@@ -501,7 +503,7 @@ function restoreCard(root: HTMLElement, first: Restore, targets: Target[], gener
         timer = null;
         return;
       }
-      void run(['restore', 'status']).then((r) => {
+      void run(['restore', 'status'], undefined, { background: true }).then((r) => {
         if (!r.ok || !root.isConnected) return;
         const now = r.json as Restore;
         progress.replaceChildren(restoreProgress(now));

@@ -379,10 +379,15 @@ function haCard(st: Status): HTMLElement {
       [S('links'), `${S('network')}: ${word(p.links.network)} · ${S('serial')}: ${word(p.links.serial)}`],
       [S('lastHeard'), p.lastHeardMs === null ? '—' : S('secondsAgo', { n: fmtNumber(Math.round(p.lastHeardMs / 1000)) })],
       // The box's own words follow the badge (they name the replication's state in detail).
-      [S('replication'), [badge(inSync ? S('inSync') : S('notInSync'), inSync ? 'ok' : 'warn'), ' ', ha.replication]],
+      [S('replication'), [badge(inSync ? S('inSync') : S('notInSync'), inSync ? 'ok' : 'warn'), ' ', lang() === 'en' ? ha.replication : null]],
       [S('oneDisk'), [fmtNumber(ha.oneDiskOnly), ' ', ha.oneDiskOnly > 0 ? badge(S('atRisk'), 'warn') : null]],
     ]),
   );
+}
+
+/** The box's own English detail under a translated badge: shown to English readers only (the badge says it in Chinese). */
+function boxWords(text: string): HTMLElement | null {
+  return lang() === 'en' ? h('p', { class: 'detail' }, text) : null;
 }
 
 function diskCard(st: Status): HTMLElement {
@@ -391,7 +396,7 @@ function diskCard(st: Status): HTMLElement {
   const pct = d.usedPercent;
   const [text, kind] = !d.present ? [S('diskMissing'), 'bad' as const] : d.failing ? [S('diskFailing'), 'bad' as const] : pct !== null && pct >= 90 ? [S('diskFull'), 'warn' as const] : [S('diskHealthy'), 'ok' as const];
   const bar = pct === null ? null : h('progress', { max: 100, value: pct });
-  return card('dash-disk', S('disk'), h('p', {}, badge(text, kind)), facts([[S('used2'), pct === null ? '—' : [`${fmtNumber(pct)}% `, bar]]]), h('p', { class: 'detail' }, d.summary));
+  return card('dash-disk', S('disk'), h('p', {}, badge(text, kind)), facts([[S('used2'), pct === null ? '—' : [`${fmtNumber(pct)}% `, bar]]]), boxWords(d.summary));
 }
 
 function backupCard(st: Status): HTMLElement {
@@ -482,12 +487,13 @@ function eventsCard(events: EventRow[]): HTMLElement {
   return s;
 }
 
-async function load(): Promise<Data> {
+/** `background`: the 30-s refresh, which must not keep an unattended session alive. */
+async function load(background = false): Promise<Data> {
   // In parallel: one round trip's wait, not three.
   const [stats, status, events] = await Promise.all([
-    runJson<MailStats>(['mail', 'stats']),
-    runJson<Status>(['status']),
-    runJson<EventRow[]>(['events', 'list', '--limit', '10']),
+    runJson<MailStats>(['mail', 'stats'], { background }),
+    runJson<Status>(['status'], { background }),
+    runJson<EventRow[]>(['events', 'list', '--limit', '10'], { background }),
   ]);
   return { stats, status, events };
 }
@@ -518,7 +524,7 @@ export const dashboardPage: Page = {
     // (another page, a language switch, a logout).
     const timer = setInterval(() => {
       if (!root.isConnected) return clearInterval(timer);
-      load().then(
+      load(true).then(
         (data) => {
           if (root.isConnected) draw(root, data);
         },
