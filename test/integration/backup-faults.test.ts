@@ -59,7 +59,14 @@ async function objects(share: string): Promise<{ path: string; size: number }[]>
     for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
       const p = join(dir, e.name);
       if (e.isDirectory()) await walk(p);
-      else out.push({ path: p, size: (await stat(p)).size });
+      else {
+        // A .part- file may be renamed between the listing and the stat: it is then counted on the next look.
+        const st = await stat(p).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return null;
+          throw err;
+        });
+        if (st) out.push({ path: p, size: st.size });
+      }
     }
   };
   for (const s of (await readdir(share)).filter((n) => n.startsWith('mlsd-'))) await walk(join(share, s, 'objects'));
