@@ -182,6 +182,8 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   };
 
   let restore: RestoreRunner | null = null;
+  /** A restore asked for (or owed) whose target does not answer yet: shown by `restore status` as waiting for it. */
+  let waiting: RestoreProgress | null = null;
   let restoreDone: Promise<void> | null = null;
   const restoring = () => restoreOwed || (restore !== null && restore.status().state !== 'done');
 
@@ -338,21 +340,24 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
     let source: { name: string; t: BackupTarget; manifest: Manifest } | null = null;
     let said = '';
     for (;;) {
-      if (stopped) return;
+      if (stopped) return void (waiting = null);
       try {
         source = resuming ? await newestAuthentic([prior.target], prior.generation) : await newestAuthentic(named ? [named] : settings().targets.map((t) => t.name), generation);
         break;
       } catch (err) {
         if (!(err instanceof TargetError)) {
+          waiting = null;
           emit({ kind: 'restore.failed', severity: 'critical', text: `restore cannot start: ${(err as Error).message}` });
           return;
         }
         if (err.message !== said) emit({ kind: 'restore.retry', severity: 'warning', text: `restore cannot reach its backup target yet (${err.kind}: ${err.message}); retrying`, data: { kind: err.kind } });
+        waiting = waitingProgress(resuming ? prior.target : (named ?? settings().targets[0]?.name ?? ''), reason, err.message, waiting?.startedAt ?? new Date(clock.now()).toISOString());
         said = err.message;
         await new Promise<void>((res) => clock.setTimeout(res, wait).unref?.());
         wait = Math.min(wait * 2, 300_000);
       }
     }
+    waiting = null;
     if (!source) {
       emit({ kind: 'restore.nothing', severity: 'critical', text: 'a restore is owed to the data disk, but no backup target holds a backup of this box: nothing was restored' });
       await finishRestore(false, null);
@@ -444,7 +449,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   };
 
   return {
-    status: backupStatus(() => ({ last: (async () => (await state.get('last')) as LastBackup | undefined)(), failure: (async () => (await state.get('failure')) as BackupFailure | undefined)(), next, targets: settings().targets.length, busy, restore: restore?.status() ?? null, now: clock.now() })),
+    status: backupStatus(() => ({ last: (async () => (await state.get('last')) as LastBackup | undefined)(), failure: (async () => (await state.get('failure')) as BackupFailure | undefined)(), next, targets: settings().targets.length, busy, restore: waiting ?? restore?.status() ?? null, now: clock.now() })),
     run,
     verify,
     testTarget: (name) => withTarget(name, (t) => t.test()),
@@ -510,7 +515,7 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
       restoreOwed = true;
       void beginRestore(from, 'operator', generation);
     },
-    restoreProgress: () => restore?.status() ?? null,
+    restoreProgress: () => waiting ?? restore?.status() ?? null,
     async last() {
       return {
         last: ((await state.get('last')) as LastBackup | undefined) ?? null,
@@ -532,3 +537,28 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   };
 }
 
+/** What `restore status` shows while a restore waits for its target to answer: nothing done yet, the reason it waits. */
+function waitingProgress(target: string, reason: string, error: string, startedAt: string): RestoreProgress {
+  return {
+    state: 'retrying',
+    target,
+    generation: '',
+    reason,
+    startedAt,
+    updatedAt: startedAt,
+    finishedAt: null,
+    cursor: 0,
+    items: 0,
+    filesDone: 0,
+    filesTotal: 0,
+    bytesDone: 0,
+    bytesTotal: 0,
+    filesKept: 0,
+    recordsDone: 0,
+    lost: { count: 0, paths: [] },
+    recentSinceMs: 0,
+    skipArchive: false,
+    currentUser: null,
+    lastError: error,
+  };
+}

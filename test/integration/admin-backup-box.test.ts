@@ -6,7 +6,7 @@
 // Loopback: 127.0.155.1 (the daemon); the browser and the TLS probe connect from 127.0.155.2.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { connect } from 'node:tls';
@@ -130,11 +130,16 @@ test('a restore started on the page shows its progress while it runs, refreshed 
   await goto(page, 'box');
   await goto(page, 'backup');
   assert.equal(await page.getAttribute('#restore-progress', 'data-state'), 'none');
+  // The target is away when the restore starts (a USB disk not plugged in yet): the page shows
+  // the restore waiting for it, by its own refreshes, and then running to its end once it is back.
+  // Without this a restore of this size can finish between two refreshes of the page.
+  await rename(nas, `${nas}.away`);
   await page.selectOption('#restore-target', 'usb');
   await page.click('#restore-start');
   await page.click('.confirm-yes');
   const seen: { state: string; percent: string }[] = [];
   const t0 = Date.now();
+  let away = true;
   for (;;) {
     // Both read at once: the element is replaced at each refresh.
     const { state, percent } = await page.evaluate(() => {
@@ -144,10 +149,15 @@ test('a restore started on the page shows its progress while it runs, refreshed 
     const last = seen[seen.length - 1];
     if (!last || last.state !== state || last.percent !== percent) seen.push({ state, percent });
     if (state === 'done') break;
+    if (away && state === 'retrying') {
+      await rename(`${nas}.away`, nas);
+      away = false;
+    }
     if (state === 'running' && seen.filter((s) => s.state === 'running').length === 1) await shot(page, 'backup-restore-en');
     assert.ok(Date.now() - t0 < 90_000, `the restore did not finish on the page: ${JSON.stringify(seen)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  assert.equal(away, false, `the page showed the restore waiting for its target: ${JSON.stringify(seen)}`);
   const running = seen.filter((s) => s.state === 'running' || s.state === 'retrying');
   assert.ok(running.length >= 1, `the page showed the restore running: ${JSON.stringify(seen)}`);
   const percents = seen.filter((s) => s.percent !== '').map((s) => Number(s.percent));

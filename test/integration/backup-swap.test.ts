@@ -155,8 +155,12 @@ test('a swapped blank data disk is noticed, mail is accepted at once, and every 
     const evs = await json<Ev[]>(d, ['events', 'list']);
     return evs.some((e) => e.kind === 'restore.retry') && evs.some((e) => e.kind === 'disk.swapped') && (r === null || r.state !== 'done');
   }, 30_000);
-  const panel = await json<{ backup: unknown; restore: { running: boolean } }>(d, ['status']);
-  assert.equal(panel.restore.running, false, 'no restore plan yet while the target is away');
+  // The restore waits for its target, and says so (the LCD, the dashboard): no percent yet.
+  const panel = await json<{ backup: unknown; restore: { running: boolean; state: string; percent: number | null; lastError: string | null } }>(d, ['status']);
+  assert.equal(panel.restore.state, 'retrying');
+  assert.equal(panel.restore.running, true);
+  assert.equal(panel.restore.percent, null);
+  assert.ok(panel.restore.lastError);
   assert.equal((await d.cli(['backup', 'run'])).code, 1, 'backups wait for the restore');
   await rename(`${nas}.away`, nas);
   const done = await eventually('restore done', async () => {
