@@ -128,12 +128,14 @@ export class ConfigStore {
   }
 
   /**
-   * Takes a whole document from the HA peer. This box's own `ha` section is kept: node
-   * id, priority, addresses and serial device are per box.
+   * Takes a whole document from the HA peer. This box's own `ha` section is kept (node id,
+   * priority, addresses and serial device are per box), and so is `admin.listen`: each box's
+   * web admin answers on its own address, so a standby can be reached while it is one.
    */
   async replaceFromPeer(doc: unknown): Promise<boolean> {
     const mine = structuredClone(this.cfg.ha);
-    const next = validateConfig({ ...(doc as object), ha: mine });
+    const theirs = (doc ?? {}) as { admin?: Record<string, unknown> };
+    const next = validateConfig({ ...theirs, ha: mine, admin: { ...theirs.admin, listen: this.cfg.admin.listen } });
     if (JSON.stringify(next) === JSON.stringify(this.cfg)) return false;
     await writeFileAtomic(this.path, JSON.stringify(next, null, 2) + '\n');
     this.cfg = next;
@@ -146,9 +148,9 @@ export class ConfigStore {
     data.onConfigFile(CONFIG_FILE, async (bytes) => void (await this.replaceFromPeer(JSON.parse(bytes.toString('utf8')))));
   }
 
-  /** A short hash of the document both boxes share (without `ha`), compared in HA heartbeats. */
+  /** A short hash of the document both boxes share (without `ha` and `admin.listen`), compared in HA heartbeats. */
   sharedVersion(): string {
-    return createHash('sha256').update(JSON.stringify({ ...this.cfg, ha: null })).digest('hex').slice(0, 12);
+    return createHash('sha256').update(JSON.stringify({ ...this.cfg, ha: null, admin: { ...this.cfg.admin, listen: null } })).digest('hex').slice(0, 12);
   }
 
   async set(key: string, value: unknown): Promise<Config> {

@@ -433,7 +433,7 @@ export const configSchema = z.strictObject({
   admin: z
     .strictObject({
       enabled: z.boolean().default(true).describe('Serve the web admin (and the user-facing pages) over HTTPS').meta({ restart: true }),
-      listen: hostPort.default('0.0.0.0:443').describe('Address and port of the HTTPS server: host:port, [v6]:port').meta({ restart: true }),
+      listen: hostPort.default('0.0.0.0:443').describe('Address and port of the HTTPS server: host:port, [v6]:port; per box (an HA peer keeps its own)').meta({ restart: true }),
       allowIps: z
         .array(ipOrCidr)
         .max(200)

@@ -47,6 +47,8 @@ export interface HaPairOptions {
   config?: Record<string, unknown>;
   /** Both boxes run this script instead of the mlsd CLI (see TestDaemon's `entry`). */
   entry?: string;
+  /** Run the web admin on both boxes, each on its own address (admin.listen is per box). */
+  admin?: boolean;
 }
 
 export async function startHaPair(o: HaPairOptions): Promise<HaPair> {
@@ -83,9 +85,8 @@ export async function startHaPair(o: HaPairOptions): Promise<HaPair> {
       ...o.ha,
       ...me.own,
     };
-    // The config document is shared by the pair: one box's admin.listen address would be the
-    // other's after a sync. The web admin of a pair is tested on its own where a test asks for it.
-    cfg.admin = { ...cfg.admin, enabled: (o.config as { admin?: { enabled?: boolean } } | undefined)?.admin?.enabled ?? false };
+    // admin.listen is per box (kept at a config sync); the web admin runs where a test asks for it.
+    cfg.admin = { ...cfg.admin, enabled: o.admin === true };
     d.ports = { ...ports, admin: d.ports.admin };
     await writeFile(path, JSON.stringify(cfg, null, 2));
   };
