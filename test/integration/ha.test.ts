@@ -310,16 +310,16 @@ test('a box that loses both links and its own gateway stops serving (fenced); th
 });
 
 test('a graceful stop (SIGTERM) of the active hands the service to the in-sync standby at once, with nothing left behind', async () => {
-  const p = await startHaPair({ net: '127.0.59', ha: { deadMs: 5000, initDeadMs: 5000 } });
+  // deadMs 15 s: a takeover well before that can only be the handover, even on a loaded machine.
+  const p = await startHaPair({ net: '127.0.59', ha: { deadMs: 15000, initDeadMs: 15000 } });
   pairs.push(p);
   const { active, standby } = await startedInSync(p);
   await active.addUser('alice@example.test', 'password-1234');
   assert.match(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'before-stop', '127.0.59.20'), /^250 /);
   const t0 = Date.now();
   await active.stop();
-  // With deadMs at 5 s, a takeover well before that can only be the handover.
-  await eventually('the standby active', async () => (await p.status(standby)).role === 'active', 4000);
-  assert.ok(Date.now() - t0 < 5000);
+  await eventually('the standby active', async () => (await p.status(standby)).role === 'active', 12000);
+  assert.ok(Date.now() - t0 < 15000, `took ${Date.now() - t0} ms: as long as the dead-peer timer, not a handover`);
   await eventually('it serves', async () => /^250 /.test(await sendOnce(p.service, p.ports.mx, 'alice@example.test', 'after-stop', '127.0.59.20').catch(() => '')), 5000);
   assert.ok((await subjects(standby)).has('before-stop'));
 });
