@@ -400,10 +400,11 @@ test('the page’s own download links, tampered (.. in the id, parts out of rang
     await qRow(page, hostileId).scrollIntoViewIfNeeded();
     await qRow(page, hostileId).locator('button.delete').click();
     await qRow(page, hostileId).locator('button.confirm-delete').click();
+    // The list is drawn again after the delete: its empty state is this delete's answer.
+    await page.locator('#quarantine .empty').waitFor();
     await page.locator('#quarantine .msg.ok').waitFor();
     assert.equal(await page.locator('.message-view').count(), 0, 'the view of a deleted message stays open');
     assert.deepEqual(await quarantine(), []);
-    assert.equal(await page.locator('#quarantine .empty').count(), 1);
   } finally {
     await ui.close();
   }
