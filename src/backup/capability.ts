@@ -369,28 +369,13 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
       resuming && prior.generation === manifest.generation
         ? prior
         : {
+            ...nothingDone(source.name, reason, new Date(now).toISOString()),
             state: 'running',
-            target: source.name,
             generation: manifest.generation,
-            reason,
-            startedAt: new Date(now).toISOString(),
-            updatedAt: new Date(now).toISOString(),
-            finishedAt: null,
             // Fixed for this restore: a resume after a reboot makes the very same plan.
             recentSinceMs: now - settings().restore.recentDays * 86_400_000,
             // The archive comes back only into an archive that waits for it (never into a running chain).
             skipArchive: box.restore.waiting() === null,
-            cursor: 0,
-            items: 0,
-            filesDone: 0,
-            filesTotal: 0,
-            bytesDone: 0,
-            bytesTotal: 0,
-            filesKept: 0,
-            recordsDone: 0,
-            lost: { count: 0, paths: [] },
-            currentUser: null,
-            lastError: null,
           };
     const restoreDir = join(workDir, 'restore');
     await rm(restoreDir, { recursive: true, force: true });
@@ -537,8 +522,8 @@ export async function startBackup(box: BoxContext, o: { archiveHead: () => { seq
   };
 }
 
-/** What `restore status` shows while a restore waits for its target to answer: nothing done yet, the reason it waits. */
-function waitingProgress(target: string, reason: string, error: string, startedAt: string): RestoreProgress {
+/** A restore's progress before anything is done: the start of a new one, or one that waits for its target. */
+function nothingDone(target: string, reason: string, startedAt: string): RestoreProgress {
   return {
     state: 'retrying',
     target,
@@ -559,6 +544,11 @@ function waitingProgress(target: string, reason: string, error: string, startedA
     recentSinceMs: 0,
     skipArchive: false,
     currentUser: null,
-    lastError: error,
+    lastError: null,
   };
+}
+
+/** What `restore status` shows while a restore waits for its target to answer: nothing done yet, the reason it waits. */
+function waitingProgress(target: string, reason: string, error: string, startedAt: string): RestoreProgress {
+  return { ...nothingDone(target, reason, startedAt), lastError: error };
 }

@@ -8,8 +8,8 @@ const S = strings({
   'zh-TW': { cancel: '取消' },
 });
 
-/** Shows the question in `where`; `action` runs only after the red button is pressed. */
-export function askConfirm(where: HTMLElement, question: string, yes: string, action: () => Promise<void>): void {
+/** Shows the question in `where`; `action` runs only after the red button (`yesClass` added to its classes) is pressed. */
+export function askConfirm(where: HTMLElement, question: string, yes: string, action: () => Promise<void>, yesClass = ''): void {
   const box = h(
     'div',
     { class: 'confirm', role: 'alertdialog' },
@@ -20,8 +20,8 @@ export function askConfirm(where: HTMLElement, question: string, yes: string, ac
       actionButton(yes, async () => {
         box.remove();
         await action();
-      }, { class: 'danger confirm-yes' }),
-      h('button', { type: 'button', class: 'secondary confirm-no', onclick: () => box.remove() }, S('cancel')),
+      }, { class: `danger confirm-yes ${yesClass}`.trim() }),
+      h('button', { type: 'button', class: 'secondary confirm-no cancel', onclick: () => box.remove() }, S('cancel')),
     ),
   );
   where.replaceChildren(box);

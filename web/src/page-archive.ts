@@ -8,6 +8,7 @@ import { configForm } from './forms.js';
 import { fmtNumber, fmtTime, strings } from './i18n.js';
 import { messageView } from './message-view.js';
 import type { Page } from './pages.js';
+import { askConfirm } from './confirm.js';
 
 interface Hit {
   id: string;
@@ -90,7 +91,6 @@ const S = strings({
     removeHold: 'Lift',
     confirmLift: 'Lift hold {id}?',
     reallyLift: 'Yes, lift it',
-    cancel: 'Cancel',
     lifted: 'Hold {id} lifted.',
     since2: 'Since',
     noHolds: 'No legal holds.',
@@ -144,7 +144,6 @@ const S = strings({
     removeHold: '解除',
     confirmLift: '確定解除保全 {id}？',
     reallyLift: '是，解除',
-    cancel: '取消',
     lifted: '已解除保全 {id}。',
     since2: '建立時間',
     noHolds: '沒有法律保全。',
@@ -266,20 +265,17 @@ async function holdsSection(): Promise<HTMLElement> {
   const list = h('div', {});
   const input = h('input', { id: 'hold-query', autocomplete: 'off' });
   const liftCell = (hold: Hold): HTMLElement => {
-    const cell = h('span', { class: 'row' });
-    const ask = h('button', { type: 'button', class: 'secondary lift' }, S('removeHold'));
-    ask.addEventListener('click', () => {
-      const yes = actionButton(S('reallyLift'), async () => {
+    const ask = h('span', {});
+    const lift = h('button', { type: 'button', class: 'secondary lift' }, S('removeHold'));
+    lift.addEventListener('click', () =>
+      askConfirm(ask, S('confirmLift', { id: hold.id }), S('reallyLift'), async () => {
         const r = await run(['archive', 'hold', 'remove', hold.id]);
         if (!r.ok) return say(status, S('failed', { error: r.error ?? '' }), 'error');
         await reload();
         say(status, S('lifted', { id: hold.id }), 'ok');
-      }, { class: 'danger confirm-lift' });
-      const no = h('button', { type: 'button', class: 'secondary cancel', onclick: () => cell.replaceChildren(ask) }, S('cancel'));
-      cell.replaceChildren(h('span', {}, S('confirmLift', { id: hold.id })), yes, no);
-    });
-    cell.append(ask);
-    return cell;
+      }, 'confirm-lift'),
+    );
+    return h('span', { class: 'row' }, lift, ask);
   };
   const reload = async () => {
     let holds: Hold[];

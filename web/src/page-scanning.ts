@@ -8,6 +8,7 @@ import { fmtTime, strings } from './i18n.js';
 import { messageView } from './message-view.js';
 import { decodeMimeWords } from './mime-words.js';
 import type { Page } from './pages.js';
+import { askConfirm } from './confirm.js';
 
 interface QuarantineRecord {
   id: string;
@@ -65,7 +66,6 @@ const S = strings({
     released: '{id} released to {to}.',
     confirmDelete: 'Delete {id} for good?',
     reallyDelete: 'Yes, delete',
-    cancel: 'Cancel',
     deleted: '{id} deleted.',
     failed: 'Refused: {error}',
     empty: 'The quarantine is empty.',
@@ -117,7 +117,6 @@ const S = strings({
     released: '已放行 {id}，投遞給 {to}。',
     confirmDelete: '確定永久刪除 {id}？',
     reallyDelete: '是，刪除',
-    cancel: '取消',
     deleted: '已刪除 {id}。',
     failed: '被拒絕：{error}',
     empty: '隔離區是空的。',
@@ -147,21 +146,13 @@ async function quarantineSection(): Promise<HTMLElement> {
   };
 
   const deleteCell = (rec: QuarantineRecord): HTMLElement => {
-    const cell = h('span', { class: 'row' });
-    const ask = h('button', { type: 'button', class: 'danger delete' }, S('delete'));
-    ask.addEventListener('click', () => {
-      // The confirm step: a second button, so one stray click deletes nothing.
-      const yes = h('button', { type: 'button', class: 'danger confirm-delete' }, S('reallyDelete'));
-      const no = h('button', { type: 'button', class: 'secondary cancel' }, S('cancel'));
-      yes.addEventListener('click', () => {
-        yes.disabled = true;
-        void act(['quarantine', 'delete', rec.id], () => S('deleted', { id: rec.id }), rec.id);
-      });
-      no.addEventListener('click', () => cell.replaceChildren(ask));
-      cell.replaceChildren(h('span', {}, S('confirmDelete', { id: rec.id })), yes, no);
-    });
-    cell.append(ask);
-    return cell;
+    // The confirm step: a second button, so one stray click deletes nothing.
+    const ask = h('span', {});
+    const del = h('button', { type: 'button', class: 'danger delete' }, S('delete'));
+    del.addEventListener('click', () =>
+      askConfirm(ask, S('confirmDelete', { id: rec.id }), S('reallyDelete'), () => act(['quarantine', 'delete', rec.id], () => S('deleted', { id: rec.id }), rec.id), 'confirm-delete'),
+    );
+    return h('span', { class: 'row' }, del, ask);
   };
 
   const reload = async () => {
