@@ -11,12 +11,13 @@ NODE  ?= node
 # openssh-*: a throw-away sshd with its sftp-server, the SFTP backup target's real peer.
 # chromium (driven by playwright-core) and fonts-noto-cjk: the web admin's browser tests and
 # screenshots (without the CJK fonts the Chinese pages show boxes).
+# python3-fusepy: the power-cut filesystem (test/powercut/powercut_fs.py) that drops what was not fsynced.
 TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl \
 	dnsmasq-base sasl2-bin libsasl2-modules libsasl2-modules-db \
 	spamassassin spamd clamav-daemon rspamd \
 	systemd iproute2 strace samba smbclient \
 	openssh-server openssh-sftp-server openssh-client \
-	chromium fonts-noto-cjk
+	chromium fonts-noto-cjk python3-fusepy
 
 .PHONY: run build test test-unit test-integration bench bench-archive bench-restore bench-admin deps test-deps clean
 
