@@ -103,7 +103,7 @@ export async function startDaemon(opts: StartOptions, log: Logger = createLogger
   const dirs = new DirSyncer();
   const data = new DataRegistry([...BUILT_IN_DATA, ...extras.flatMap((c) => (c.data ? [c.data] : []))]);
   config.acceptPeerCopies(data);
-  const committer = new GroupCommitter(db);
+  const committer = new GroupCommitter(db, dirs);
   const local = new LocalDurability(data, committer, dirs, dataDir);
   const events = new EventLog(db, log.child({ mod: 'events' }));
   // An event that cannot be written (full disk, closing database) is logged, never a crash.

@@ -1,0 +1,217 @@
+// Mail streamed into a daemon whose data dir sits on the power-cut filesystem, the power cut at
+// a random moment, the daemon started again on what survived, again and again. Used by the
+// power-cut tests (a few cuts, in `make test`) and the soak (hundreds, `make soak-powercut`).
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestDaemon } from './daemon.js';
+import { PowerCutFs, type CutReport } from './powercut-fs.js';
+import { RawSmtp } from './smtp-client.js';
+
+export const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A message that got its 250: the token in its Subject and the id the 250 named. */
+export interface Acked {
+  token: string;
+  id: string;
+  /** Where it was addressed: a local mailbox, or a remote domain (it then sits in the queue or reaches the remote MTA). */
+  to: string;
+}
+
+/** The figures the issue asks for, plus what the cuts threw away. */
+export interface PowerCutFigures {
+  cuts: number;
+  acknowledged: number;
+  lost: number;
+  duplicated: number;
+  /** Summed over the cuts: data written but not yet fsynced, and names not yet synced in their folder. */
+  bytesDropped: number;
+  entriesDropped: number;
+  entriesRevived: number;
+  /** Cuts that landed while something unsynced was pending (a cut between two writes drops nothing). */
+  cutsThatDropped: number;
+}
+
+export function figuresLine(name: string, f: PowerCutFigures): string {
+  return `# powercut ${name}: cuts ${f.cuts}, acknowledged ${f.acknowledged}, lost ${f.lost}, duplicated ${f.duplicated}` +
+    ` (cuts that dropped unsynced data ${f.cutsThatDropped}; dropped ${f.bytesDropped} bytes, ${f.entriesDropped} names; revived ${f.entriesRevived} names)\n`;
+}
+
+/**
+ * SMTP senders that loop MAIL/RCPT/DATA until stopped, recording every 250. Each message
+ * carries a unique token in its Subject. `rcpt(i)` picks the recipient of message i.
+ */
+export class MailStream {
+  readonly acked: Acked[] = [];
+  private stopped = false;
+  private readonly running: Promise<void>[] = [];
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly from: string,
+    private readonly clientAddress: string,
+    private readonly rcpt: (i: number) => string,
+    private readonly body: (token: string) => string = (token) => `Subject: ${token}\r\nFrom: <pc@example.test>\r\nMessage-ID: <${token}@pc.example.test>\r\n\r\n${'a line of the message body\r\n'.repeat(30)}`,
+  ) {}
+
+  start(connections: number, tag: string): void {
+    for (let n = 0; n < connections; n++) this.running.push(this.sender(`${tag}-${n}`));
+  }
+
+  private async sender(tag: string): Promise<void> {
+    let c: RawSmtp;
+    try {
+      c = await RawSmtp.open(this.host, this.port, this.clientAddress);
+      await c.reply();
+      await c.cmd('EHLO pc.example.test');
+    } catch {
+      return;
+    }
+    try {
+      for (let i = 0; !this.stopped; i++) {
+        const token = `pc-${tag}-${i}-${Math.random().toString(36).slice(2, 10)}`;
+        const to = this.rcpt(i);
+        if (!(await c.cmd(`MAIL FROM:<${this.from}>`)).startsWith('250')) break;
+        if (!(await c.cmd(`RCPT TO:<${to}>`)).startsWith('250')) break;
+        const r = await c.data(this.body(token));
+        const m = /^250 2\.0\.0 Ok: queued as (\S+)$/.exec(r);
+        if (!m) break;
+        this.acked.push({ token, id: m[1]!, to });
+      }
+    } catch {
+      // The daemon died under the connection: what got a 250 is recorded.
+    } finally {
+      c.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.running);
+  }
+}
+
+/** Every Subject token in a Maildir (new and cur), with how many copies of each. */
+export async function maildirTokens(dataDir: string, address: string): Promise<Map<string, number>> {
+  const [user, domain] = address.split('@') as [string, string];
+  const out = new Map<string, number>();
+  for (const sub of ['new', 'cur']) {
+    const dir = join(dataDir, 'mail', domain, user, 'Maildir', sub);
+    for (const n of await readdir(dir).catch(() => [] as string[])) {
+      const text = await readFile(join(dir, n), 'latin1');
+      const m = /^Subject: (\S+)\r?$/m.exec(text);
+      if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/** Waits until the spool has routed everything it holds (delivered or queued). */
+export async function waitRouted(d: TestDaemon, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await d.cli(['status', '--json']);
+    if (r.code === 0 && (JSON.parse(r.stdout) as { spoolPending: number }).spoolPending === 0) return;
+    if (Date.now() > until) throw new Error(`the spool never drained: ${r.stdout} ${r.stderr}`);
+    await pause(100);
+  }
+}
+
+/** The ids in the outbound queue. */
+export async function queuedIds(d: TestDaemon): Promise<Set<string>> {
+  const r = await d.cli(['queue', 'list', '--json']);
+  if (r.code !== 0) throw new Error(`queue list: ${r.stderr}`);
+  return new Set((JSON.parse(r.stdout) as { id: string }[]).map((e) => e.id));
+}
+
+/** A daemon on the power-cut filesystem, with the cut, the restart and the running tally. */
+export class PowerCutRig {
+  fs: PowerCutFs | null = null;
+  readonly figures: PowerCutFigures = { cuts: 0, acknowledged: 0, lost: 0, duplicated: 0, bytesDropped: 0, entriesDropped: 0, entriesRevived: 0, cutsThatDropped: 0 };
+  readonly reports: CutReport[] = [];
+
+  private constructor(
+    readonly d: TestDaemon,
+    readonly root: string,
+    readonly backing: string,
+    readonly mnt: string,
+  ) {}
+
+  /** A daemon whose data dir is the mount of `backing` (empty: a blank data disk). */
+  static async create(host: string, config: Record<string, unknown>): Promise<PowerCutRig> {
+    const root = await mkdtemp(join(tmpdir(), 'mlsd-powercut-'));
+    const backing = join(root, 'disk');
+    const mnt = join(root, 'data');
+    await mkdir(backing);
+    const d = await TestDaemon.create({ host, dataDir: mnt, config });
+    return new PowerCutRig(d, root, backing, mnt);
+  }
+
+  /** Power on: the disk mounted, the daemon started on it (it must start without repair). */
+  async powerOn(): Promise<void> {
+    this.fs = await PowerCutFs.mount(this.backing, this.mnt);
+    await this.d.start();
+  }
+
+  /** The power goes: what was not durable is gone, and so is the daemon. */
+  async cut(): Promise<CutReport> {
+    const fs = this.fs!;
+    this.fs = null;
+    const r = await fs.powerCut([this.d.proc!]);
+    this.reports.push(r);
+    this.figures.cuts++;
+    this.figures.bytesDropped += r.bytesLost;
+    this.figures.entriesDropped += r.entriesLost;
+    this.figures.entriesRevived += r.entriesRevived;
+    if (r.bytesLost + r.entriesLost + r.entriesRevived > 0) this.figures.cutsThatDropped++;
+    return r;
+  }
+
+  /** An orderly stop: the daemon by SIGTERM, then the mount with everything on it. */
+  async shutdown(): Promise<void> {
+    await this.d.stop();
+    await this.fs?.unmount();
+    this.fs = null;
+  }
+
+  async cleanup(): Promise<void> {
+    await this.d.kill9().catch(() => undefined);
+    await this.fs?.destroy().catch(() => undefined);
+    await rm(this.root, { recursive: true, force: true });
+    await this.d.cleanup();
+  }
+}
+
+/**
+ * Checks the acknowledged messages against what the daemon holds now: each local one in its
+ * Maildir, each remote one in the queue (or, with `delivered`, at the remote end). Counts the
+ * lost and the duplicated into the figures and returns the tokens lost.
+ */
+export async function tally(
+  rig: PowerCutRig,
+  acked: Acked[],
+  o: { local: (a: Acked) => boolean; delivered?: () => Promise<Map<string, number>> },
+): Promise<string[]> {
+  const mailboxes = new Map<string, Map<string, number>>();
+  const queued = await queuedIds(rig.d);
+  const remote = o.delivered ? await o.delivered() : new Map<string, number>();
+  const lost: string[] = [];
+  let duplicated = 0;
+  for (const a of acked) {
+    let copies: number;
+    if (o.local(a)) {
+      let box = mailboxes.get(a.to);
+      if (!box) mailboxes.set(a.to, (box = await maildirTokens(rig.mnt, a.to)));
+      copies = box.get(a.token) ?? 0;
+    } else {
+      copies = (remote.get(a.token) ?? 0) + (queued.has(a.id) ? 1 : 0);
+    }
+    if (copies === 0) lost.push(`${a.token} (${a.id} to ${a.to})`);
+    if (copies > 1) duplicated++;
+  }
+  rig.figures.acknowledged = acked.length;
+  rig.figures.lost = lost.length;
+  rig.figures.duplicated = duplicated;
+  return lost;
+}
