@@ -127,9 +127,13 @@ export async function checkDataDisk(o: { configDir: string; dataDir: string; dis
   }
   if (!memory) {
     // First start with this version: the disk as it is becomes the known one (data or not).
+    // The disk's marker first: a power cut between the two writes then leaves a marked disk
+    // and no memory, which the next start takes as known. The other order left a memory and
+    // a blank disk without a marker, which the next start took for a swapped disk and owed a
+    // restore (a new box whose first start lost power).
     const marker = fresh(1);
-    await writeMemory(o.configDir, { marker, restorePending: null });
     await writeMarker(o.dataDir, marker);
+    await writeMemory(o.configDir, { marker, restorePending: null });
     return { kind: 'first', marker };
   }
   if (!blank) return { kind: 'notBlank', was: memory.marker };

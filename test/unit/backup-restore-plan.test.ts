@@ -101,3 +101,23 @@ test('the data disk marker: a first disk is marked, a blank one where a known on
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('a new box whose first start is cut short between its two marker writes is not taken for a swapped disk', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'mlsd-marker-'));
+  try {
+    const configDir = join(root, 'config');
+    const dataDir = join(root, 'data');
+    await mkdir(configDir);
+    await mkdir(dataDir);
+    // The write to the data disk fails (a folder stands where the marker goes), as a power cut
+    // at that moment would leave it: the first start ends there.
+    await mkdir(join(dataDir, MARKER_FILE));
+    await assert.rejects(checkDataDisk({ configDir, dataDir, disk: null, now }));
+    await rm(join(dataDir, MARKER_FILE), { recursive: true });
+    const next = await checkDataDisk({ configDir, dataDir, disk: null, now });
+    assert.equal(next.kind, 'first', 'still a first start, not a disk swap');
+    assert.equal((await readMemory(configDir))?.restorePending, null, 'and no restore owed');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
