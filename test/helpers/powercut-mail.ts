@@ -92,16 +92,25 @@ export class MailStream {
   }
 }
 
-/** Every Subject token in a Maildir (new and cur), with how many copies of each. */
-export async function maildirTokens(dataDir: string, address: string): Promise<Map<string, number>> {
+/**
+ * Every Subject token in a Maildir (new and cur), with how many copies of each. `seen` caches
+ * file name -> token across calls (a Maildir file never changes under its name), so a soak
+ * with hundreds of checks reads each message once.
+ */
+export async function maildirTokens(dataDir: string, address: string, seen = new Map<string, string | null>()): Promise<Map<string, number>> {
   const [user, domain] = address.split('@') as [string, string];
   const out = new Map<string, number>();
   for (const sub of ['new', 'cur']) {
     const dir = join(dataDir, 'mail', domain, user, 'Maildir', sub);
     for (const n of await readdir(dir).catch(() => [] as string[])) {
-      const text = await readFile(join(dir, n), 'latin1');
-      const m = /^Subject: (\S+)\r?$/m.exec(text);
-      if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + 1);
+      const key = join(dir, n);
+      let token = seen.get(key);
+      if (token === undefined) {
+        const text = await readFile(key, 'latin1').catch(() => '');
+        token = /^Subject: (\S+)\r?$/m.exec(text)?.[1] ?? null;
+        seen.set(key, token);
+      }
+      if (token) out.set(token, (out.get(token) ?? 0) + 1);
     }
   }
   return out;
@@ -130,6 +139,8 @@ export class PowerCutRig {
   fs: PowerCutFs | null = null;
   readonly figures: PowerCutFigures = { cuts: 0, acknowledged: 0, lost: 0, duplicated: 0, bytesDropped: 0, entriesDropped: 0, entriesRevived: 0, cutsThatDropped: 0 };
   readonly reports: CutReport[] = [];
+  /** Maildir file name -> Subject token, for tally (see maildirTokens); emptied at every cut. */
+  readonly maildirSeen = new Map<string, string | null>();
 
   private constructor(
     readonly d: TestDaemon,
@@ -150,8 +161,20 @@ export class PowerCutRig {
 
   /** Power on: the disk mounted, the daemon started on it (it must start without repair). */
   async powerOn(): Promise<void> {
-    this.fs = await PowerCutFs.mount(this.backing, this.mnt);
+    await this.mount();
     await this.d.start();
+  }
+
+  /** The disk alone (for a cut during the daemon's start-up: then startDaemon() and cut()). */
+  async mount(): Promise<void> {
+    this.fs = await PowerCutFs.mount(this.backing, this.mnt);
+  }
+
+  /** Starts the daemon on the mounted disk; settles when it is ready, or rejects if it died first. */
+  startDaemon(): Promise<void> {
+    const started = this.d.start();
+    started.catch(() => undefined);
+    return started;
   }
 
   /** The power goes: what was not durable is gone, and so is the daemon. */
@@ -159,6 +182,7 @@ export class PowerCutRig {
     const fs = this.fs!;
     this.fs = null;
     const r = await fs.powerCut([this.d.proc!]);
+    this.maildirSeen.clear();
     this.reports.push(r);
     this.figures.cuts++;
     this.figures.bytesDropped += r.bytesLost;
@@ -166,6 +190,11 @@ export class PowerCutRig {
     this.figures.entriesRevived += r.entriesRevived;
     if (r.bytesLost + r.entriesLost + r.entriesRevived > 0) this.figures.cutsThatDropped++;
     return r;
+  }
+
+  /** What the daemon logged at error level or worse since it last started (pino: 50 and up). */
+  errorLogs(): string[] {
+    return this.d.logs.filter((l) => typeof l.level === 'number' && l.level >= 50).map((l) => JSON.stringify(l));
   }
 
   /** An orderly stop: the daemon by SIGTERM, then the mount with everything on it. */
@@ -202,7 +231,8 @@ export async function tally(
     let copies: number;
     if (o.local(a)) {
       let box = mailboxes.get(a.to);
-      if (!box) mailboxes.set(a.to, (box = await maildirTokens(rig.mnt, a.to)));
+      // Read from the backing folder: the same files as the mount shows, without FUSE's cost.
+      if (!box) mailboxes.set(a.to, (box = await maildirTokens(rig.backing, a.to, rig.maildirSeen)));
       copies = box.get(a.token) ?? 0;
     } else {
       copies = (remote.get(a.token) ?? 0) + (queued.has(a.id) ? 1 : 0);
