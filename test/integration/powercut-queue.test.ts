@@ -4,8 +4,12 @@
 // DSN to the sender's local mailbox), one defers (4xx: the message stays queued). After each
 // restart: every 250 reached the remote (copies counted) or is still queued; every refused one
 // has its DSN in the sender's Maildir (or is still queued, its DSN to come); a lost DSN is a loss.
+// Every other cut comes while no mail arrives: the accepting and refusing MX hosts' addresses
+// first point at a dead one (mail piles up deferred), then at the live ones, the queue is
+// flushed, and the power goes while the queue works the backlog.
 // Addresses 127.0.161.x: .1 mlsd, .2 the sending PC, .53 dnsmasq, .25 the accepting MX,
-// .26 the refusing MX, .27 the deferring MX. Needs root (FUSE). POWERCUT_CUTS sets the cuts.
+// .26 the refusing MX, .27 the deferring MX; 127.0.162.99 the dead address. Needs root (FUSE).
+// POWERCUT_CUTS sets the cuts.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
@@ -21,6 +25,7 @@ const PC = '127.0.161.2';
 const ACCEPTING = '127.0.161.25';
 const REFUSING = '127.0.161.26';
 const DEFERRING = '127.0.161.27';
+const DEAD = '127.0.162.99';
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 6);
 const SENDER = 'alice@example.test';
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
@@ -107,14 +112,13 @@ test(`outbound queue, outcomes and DSNs: ${CUTS} power cuts while the queue deli
         { domain: 'refuse.test', host: 'mx.refuse.test', pref: 10 },
         { domain: 'defer.test', host: 'mx.defer.test', pref: 10 },
       ],
-      a: [
-        { name: 'mx.accept.test', ip: ACCEPTING },
-        { name: 'mx.refuse.test', ip: REFUSING },
-        { name: 'mx.defer.test', ip: DEFERRING },
-      ],
+      // The accepting and refusing MX hosts' addresses are set at run time (setA, below).
+      a: [{ name: 'mx.defer.test', ip: DEFERRING }],
     },
   });
   cleanups.push(() => dns.stop());
+  const mxAt = (accept: string, refuse: string) => dns.setA([{ name: 'mx.accept.test', ip: accept }, { name: 'mx.refuse.test', ip: refuse }]);
+  await mxAt(ACCEPTING, REFUSING);
   const accepting = await SmtpSink.start({ host: ACCEPTING, port: 25, dumpDir: true });
   cleanups.push(() => accepting.stop());
   const refusing = await SmtpSink.start({ host: REFUSING, port: 25, dumpDir: true, reply: 'reject-rcpt', hardReply: '550 5.1.1 Recipient address rejected: User unknown' });
@@ -135,16 +139,35 @@ test(`outbound queue, outcomes and DSNs: ${CUTS} power cuts while the queue deli
   const acked: Acked[] = [];
   try {
     for (let cut = 1; cut <= CUTS; cut++) {
+      const backlog = cut % 2 === 0;
+      // A backlog: the remote hosts unreachable (connection refused: deferred) while it builds.
+      if (backlog) await mxAt(DEAD, DEAD);
       const stream = new MailStream(HOST, rig.d.ports.mx, SENDER, PC, rcpt);
       stream.start(6, `q${cut}`);
-      // Cut at a random moment while mail comes in and the queue delivers it and writes its
-      // outcomes and DSNs.
       const want = 10 + Math.floor(Math.random() * 80);
       while (stream.acked.length < want) await pause(5);
-      await pause(Math.random() * 400);
+      if (backlog) {
+        // No more mail comes in; the remote hosts are back and the queue is flushed: the cut
+        // comes at a random moment while the queue alone delivers and writes outcomes and DSNs.
+        await stream.stop();
+        await waitRouted(rig.d);
+        await mxAt(ACCEPTING, REFUSING);
+        const f = await rig.d.cli(['queue', 'flush']);
+        assert.equal(f.code, 0, f.stderr);
+        await pause(Math.random() * 500);
+      } else {
+        // A cut at a random moment while mail comes in and the queue delivers it.
+        await pause(Math.random() * 400);
+      }
       await rig.cut();
       await stream.stop();
       acked.push(...stream.acked);
+      if (backlog) {
+        // Where the cut landed in the backlog (a cut after the queue had emptied tests less).
+        const atRemote = await sinkTokens(accepting);
+        const accepted = stream.acked.filter((a) => kind(a) === 'accepted');
+        process.stdout.write(`# backlog cut ${cut}: ${accepted.filter((a) => atRemote.has(a.token)).length} of ${accepted.length} accepted messages had reached the remote\n`);
+      }
 
       await rig.powerOn();
       await settle(rig.d);
