@@ -97,7 +97,11 @@ async function settle(d: TestDaemon, timeoutMs = 60_000): Promise<void> {
     const q = await queueEntries(d);
     const unsettled = q.filter((e) => e.recipients.some((r) => !r.address.endsWith('@defer.test') || r.state !== 'deferred' || Date.parse(r.nextAttempt) < flushedAt));
     if (unsettled.length === 0) break;
-    if (Date.now() > until) throw new Error(`the queue never settled: ${JSON.stringify(unsettled.slice(0, 3))}`);
+    if (Date.now() > until) {
+      const ids = new Set(unsettled.map((e) => e.id));
+      const said = d.logs.filter((l) => ids.has(String(l.id)) || ids.has(String(l.dsn)));
+      throw new Error(`the queue never settled: ${JSON.stringify(unsettled.slice(0, 3))}\nwhat the daemon said of them since it started: ${said.map((l) => JSON.stringify(l)).join('\n')}`);
+    }
     await pause(200);
   }
   await waitRouted(d, timeoutMs);
