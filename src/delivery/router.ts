@@ -1,4 +1,4 @@
-import { readFile, unlink } from 'node:fs/promises';
+import { access, readFile, unlink } from 'node:fs/promises';
 import type { Envelope } from '../spool/spool.js';
 import { SPOOL_SUBLEVEL } from '../spool/spool.js';
 import type { Durability } from '../store/durability.js';
@@ -129,6 +129,10 @@ export class Router {
       // Read a small message once for all its local copies instead of once per mailbox.
       const held = this.bodies.get(env.id);
       const body = local.size === 0 ? undefined : (held ?? (env.size <= IN_MEMORY_BYTES ? [await readFile(path)] : undefined));
+      // Without the message in hand, make sure its file is still there before queueing it
+      // (the same check the mailbox copies get by reading it): after a power cut the record
+      // can be back without its file, and queued it would fail on the missing file for ever.
+      if (!held && !body) await access(path);
       for (const rcpt of local) {
         if (!resolver.isMailbox(rcpt)) {
           // Accepted, then the account went away: keep it in the queue, never drop it.
@@ -178,9 +182,11 @@ export class Router {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOENT' && e.path === path) {
-        // The record outlived its file: the unlink above reached the disk and the unsynced
-        // delete before it did not (a power cut). A spool file is only ever unlinked here,
-        // once every copy is in its mailbox, so there is nothing left to deliver.
+        // The record outlived its file: an unlink reached the disk and the unsynced delete
+        // before it did not (a power cut). A spool file is only ever unlinked once nothing is
+        // left to deliver: here, once every copy is in its mailbox, or by the queue runner,
+        // once every queued recipient was delivered or its DSN committed (the queue record
+        // that came after this one's delete was lost with it).
         log.warn({ evt: 'route.nofile', id: env.id }, 'spool record without its file: its copies were delivered; record dropped');
         await group.writeLazy([{ type: 'del', sublevel: SPOOL_SUBLEVEL, key: env.id }]).catch(() => undefined);
         return;

@@ -129,15 +129,26 @@ export class SmtpSink {
    *  written until the final "."; those still being written are left out. */
   async dumps(): Promise<SinkDump[]> {
     if (!this.dumpDir) return [];
-    const files = await Promise.all(
+    // smtp-sink removes the file of a transaction that ends without its final "." (the client
+    // went away): one listed here may be gone by the time it is read.
+    const gone = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    };
+    const listed = await Promise.all(
       (await readdir(this.dumpDir)).map(async (n) => {
         const path = join(this.dumpDir!, n);
-        return { path, mtime: (await stat(path)).mtimeMs };
+        const s = await stat(path).catch(gone);
+        return s && { path, mtime: s.mtimeMs };
       }),
     );
+    const files = listed.filter((f) => f !== null);
     files.sort((a, b) => a.mtime - b.mtime || a.path.localeCompare(b.path));
-    const dumps = await Promise.all(files.map(async (f) => parseDump(f.path, await readFile(f.path))));
-    return dumps.filter((d) => d.complete);
+    const dumps = await Promise.all(files.map(async (f) => {
+      const raw = await readFile(f.path).catch(gone);
+      return raw && parseDump(f.path, raw);
+    }));
+    return dumps.filter((d) => d !== null && d.complete) as SinkDump[];
   }
 
   /** Resolves once n transactions were dumped completely. */

@@ -134,6 +134,23 @@ test('orphan data files (commit never finished) are swept at start; referenced o
   await db.close();
 });
 
+test('a spool record for remote recipients whose file is gone (delivered from the queue, then a power cut took back the unsynced records, not the unlink) is dropped, not queued', async () => {
+  const { spool, router, queue, db } = await setup();
+  const env = await receive(spool, ['partner@remote.test'], 'Subject: delivered from the queue before the cut\r\n\r\nx\r\n');
+  // The state after such a cut: the spool record is back, the queue record and the file are not.
+  await unlink(spool.dataPath(env.id));
+  router.submit(env);
+  await router.idle();
+  try {
+    assert.equal(await spool.has(env.id), false);
+    // Queued, it could only fail on the missing file at every attempt, for ever.
+    assert.equal(await queue.has(env.id), false);
+  } finally {
+    router.stop();
+    await db.close();
+  }
+});
+
 test('a spool record whose file is gone (its unsynced delete lost in a power cut, the unlink kept) is dropped, not retried for ever', async () => {
   const { spool, router, db } = await setup();
   const env = await receive(spool, ['bob@example.test'], 'Subject: delivered before the cut\r\n\r\nx\r\n');
