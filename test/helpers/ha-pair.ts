@@ -49,6 +49,8 @@ export interface HaPairOptions {
   entry?: string;
   /** Run the web admin on both boxes, each on its own address (admin.listen is per box). */
   admin?: boolean;
+  /** Box b's data dir (default: in its temp root), e.g. a power-cut mount made before the pair starts. */
+  dataDirB?: string;
 }
 
 export async function startHaPair(o: HaPairOptions): Promise<HaPair> {
@@ -56,7 +58,7 @@ export async function startHaPair(o: HaPairOptions): Promise<HaPair> {
   const hostB = `${o.net}.2`;
   const service = `${o.net}.10`;
   const a = await TestDaemon.create({ host: hostA, config: o.config, entry: o.entry });
-  const b = await TestDaemon.create({ host: hostB, config: o.config, entry: o.entry });
+  const b = await TestDaemon.create({ host: hostB, config: o.config, entry: o.entry, dataDir: o.dataDirB });
   // One set of SMTP ports for both: the config document is shared by the pair.
   const ports = { mx: await freePort(service), submission: await freePort(service), smtps: await freePort(service), admin: 0 };
   const haA = await freePort(hostA);

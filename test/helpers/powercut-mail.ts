@@ -16,6 +16,8 @@ export interface Acked {
   id: string;
   /** Where it was addressed: a local mailbox, or a remote domain (it then sits in the queue or reaches the remote MTA). */
   to: string;
+  /** When the sender read the 250 (Date.now()): a test that must tell which 250s came before some moment. */
+  at?: number;
 }
 
 /** The figures the issue asks for, plus what the cuts threw away. */
@@ -77,7 +79,7 @@ export class MailStream {
         const r = await c.data(this.body(token));
         const m = /^250 2\.0\.0 Ok: queued as (\S+)$/.exec(r);
         if (!m) break;
-        this.acked.push({ token, id: m[1]!, to });
+        this.acked.push({ token, id: m[1]!, to, at: Date.now() });
       }
     } catch {
       // The daemon died under the connection: what got a 250 is recorded.
