@@ -19,7 +19,7 @@ TEST_DEBS := swaks postfix socat openssl libnet-ssleay-perl libio-socket-ssl-per
 	openssh-server openssh-sftp-server openssh-client \
 	chromium fonts-noto-cjk python3-fusepy
 
-.PHONY: run build test test-unit test-integration bench bench-archive bench-restore bench-admin deps test-deps clean
+.PHONY: run build test test-unit test-integration bench bench-archive bench-restore bench-admin soak-powercut deps test-deps clean
 
 node_modules/.installed: package.json package-lock.json patches/*.patch
 	npm ci --no-audit --no-fund
@@ -89,6 +89,14 @@ bench-restore: build test-deps
 # BENCH_RUNS=20 loads of each kind.
 bench-admin: build test-deps
 	$(NODE) dist/test/bench/admin-page.js
+
+# The power-cut tests at length: POWERCUT_CUTS cuts per test (default 100; `make test` runs a
+# few), the blank-disk test POWERCUT_BLANK_ROUNDS new boxes (default 30). Each test prints its
+# figures (cuts, acknowledged, lost, duplicated) on a line starting "# powercut". About an hour.
+POWERCUT_TESTS = $(wildcard $(addprefix dist/test/integration/,powercut-mail.test.js powercut-leveldb.test.js powercut-queue.test.js powercut-stores.test.js powercut-ha.test.js))
+soak-powercut: build test-deps
+	POWERCUT_CUTS=$${POWERCUT_CUTS:-100} POWERCUT_BLANK_ROUNDS=$${POWERCUT_BLANK_ROUNDS:-30} \
+	  bash -o pipefail -c "$(NODE) --test --test-concurrency=1 $(POWERCUT_TESTS) | tee soak-powercut.log | grep -E '^# .*powercut|^# (pass|fail)|^not ok'"
 
 clean:
 	rm -rf dist node_modules var
