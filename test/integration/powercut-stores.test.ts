@@ -1,0 +1,241 @@
+// Power cuts of the stores mail moves into after the spool: the archive (intake, hash chain,
+// search index), the quarantine (moves in, releases and deletes out) and the backup state.
+// The data dir on the power-cut filesystem (what was not fsynced is gone), the daemon started
+// again on what survived, every acknowledged message looked for where a user would look.
+// Daemons on 127.0.163.x, the sending PCs on 127.0.164.x. Needs root (FUSE). POWERCUT_CUTS
+// sets the number of cuts per store.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { figuresLine, MailStream, maildirTokens, pause, PowerCutRig, tally, waitRouted, type Acked, type PowerCutFigures } from '../helpers/powercut-mail.js';
+import type { TestDaemon } from '../helpers/daemon.js';
+import type { QuarantineRecord } from '../../src/scan/quarantine.js';
+
+const CUTS = Number(process.env.POWERCUT_CUTS ?? 6);
+const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
+const LOCAL = ['bob@example.test', 'carol@example.test'];
+const rcpt = (i: number): string => LOCAL[i % LOCAL.length]!;
+
+async function cliJson<T>(d: TestDaemon, args: string[]): Promise<T> {
+  const r = await d.cli([...args, '--json']);
+  assert.equal(r.code, 0, `mlsd ${args.join(' ')}: ${r.stdout} ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** Mail streams for a while, then the power goes at a random moment; returns what got a 250. */
+async function streamAndCut(
+  rig: PowerCutRig,
+  pc: string,
+  cut: number,
+  o: { body?: (token: string) => string; during?: () => Promise<void>; ready?: () => boolean } = {},
+): Promise<Acked[]> {
+  const stream = new MailStream(rig.d.host, rig.d.ports.mx, 'pc@example.test', pc, rcpt, o.body);
+  stream.start(6, `c${cut}`);
+  const busy = o.during?.();
+  const want = 5 + Math.floor(Math.random() * 60);
+  while (stream.acked.length < want || !(o.ready?.() ?? true)) await pause(5);
+  await pause(Math.random() * 300);
+  await rig.cut();
+  await stream.stop();
+  await busy;
+  return stream.acked;
+}
+
+interface ArchiveStatus {
+  halted: string | null;
+  setAside: number;
+  records: number;
+  intake: number;
+  indexedUpTo: number;
+}
+
+/** Waits until the intake is empty and the search index has caught up with the chain. */
+async function archiveSettled(d: TestDaemon, timeoutMs = 60_000): Promise<ArchiveStatus> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const a = (await cliJson<{ archive: ArchiveStatus }>(d, ['status'])).archive;
+    if (a.halted) throw new Error(`the archive is halted: ${a.halted}`);
+    if (a.intake === 0 && a.indexedUpTo === a.records) return a;
+    if (Date.now() > until) throw new Error(`the archive never settled: ${JSON.stringify(a)}`);
+    await pause(200);
+  }
+}
+
+/** Every Subject in the archive as its search shows it (newest first, page by page), with how many records each. */
+async function archivedSubjects(d: TestDaemon): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let before: number | null = null;
+  for (;;) {
+    const page: { hits: { subject: string }[]; next: number | null } = await cliJson(d, ['archive', 'search', ...(before === null ? [] : ['--before', String(before)])]);
+    for (const h of page.hits) out.set(h.subject, (out.get(h.subject) ?? 0) + 1);
+    if (page.next === null) return out;
+    before = page.next;
+  }
+}
+
+test(`archive intake, hash chain and search index: ${CUTS} power cuts under a stream of mail lose no 250 from the archive`, { skip, timeout: 30 * 60_000 }, async () => {
+  const PC = '127.0.164.1';
+  const rig = await PowerCutRig.create('127.0.163.1', {
+    relay: { allowIps: [PC], allowRecipientDomains: [], allowAuthenticated: true },
+    archive: { rules: [{ name: 'everything', action: 'archive' }] },
+  });
+  cleanups.push(() => rig.cleanup());
+  await rig.powerOn();
+  for (const u of LOCAL) await rig.d.addUser(u, 'a-long-password-1');
+
+  const acked: Acked[] = [];
+  const archive: PowerCutFigures = { ...rig.figures };
+  try {
+    for (let cut = 1; cut <= CUTS; cut++) {
+      acked.push(...(await streamAndCut(rig, PC, cut)));
+
+      // Power on again: the archive opens on what survived (not halted: the chain ends at its
+      // head), its intake drains, the index catches up, verify finds no broken link, and every
+      // acknowledged message is both delivered and found by an archive search.
+      await rig.powerOn();
+      await waitRouted(rig.d);
+      const lostDelivered = await tally(rig, acked, { local: () => true });
+      assert.deepEqual(lostDelivered, [], `after cut ${cut}: ${lostDelivered.length} of ${acked.length} acknowledged messages not delivered`);
+      const status = await archiveSettled(rig.d);
+      assert.equal(status.setAside, 0, 'no message set aside by the intake');
+      const verify = await rig.d.cli(['archive', 'verify', '--json']);
+      assert.equal(verify.code, 0, `after cut ${cut}: archive verify: ${verify.stdout} ${verify.stderr}`);
+      assert.deepEqual((JSON.parse(verify.stdout) as { problems: unknown[] }).problems, []);
+      const found = await archivedSubjects(rig.d);
+      const lost = acked.filter((a) => !found.has(a.token)).map((a) => `${a.token} (${a.id})`);
+      Object.assign(archive, rig.figures, { lost: lost.length, duplicated: acked.filter((a) => (found.get(a.token) ?? 0) > 1).length });
+      assert.deepEqual(lost, [], `after cut ${cut}: ${lost.length} of ${acked.length} acknowledged messages missing from the archive`);
+      assert.equal(status.records, [...found.values()].reduce((s, n) => s + n, 0), 'search shows every chain record');
+    }
+  } finally {
+    process.stdout.write(figuresLine('archive-delivered', rig.figures));
+    process.stdout.write(figuresLine('archive-intake-chain-index', archive));
+  }
+  assert.equal(rig.figures.lost, 0);
+  assert.equal(archive.lost, 0);
+  assert.ok(rig.figures.cutsThatDropped > 0, 'no cut dropped anything');
+  await rig.shutdown();
+});
+
+/** Every third message of a sender carries GTUBE: the outbound scan quarantines it. */
+const infected = (token: string): boolean => Number(token.split('-')[3]) % 3 === 0;
+const quarantineBody = (token: string): string =>
+  `Subject: ${token}\r\nFrom: <pc@example.test>\r\nMessage-ID: <${token}@pc.example.test>\r\n\r\n${'a line of the message body\r\n'.repeat(20)}${infected(token) ? `${GTUBE}\r\n` : ''}`;
+
+/** What the administrator did to quarantined messages: answered (done) or cut off mid-way (in flight). */
+interface AdminMoves {
+  released: Set<string>;
+  deleted: Set<string>;
+  releaseInFlight: Set<string>;
+  deleteInFlight: Set<string>;
+}
+
+async function quarantineList(d: TestDaemon): Promise<QuarantineRecord[]> {
+  return cliJson<QuarantineRecord[]>(d, ['quarantine', 'list']);
+}
+
+/** Releases and deletes quarantined messages one by one until the daemon dies under it. */
+async function administrate(d: TestDaemon, moves: AdminMoves): Promise<void> {
+  for (let n = 0; ; n++) {
+    const r = await d.cli(['quarantine', 'list', '--json']);
+    if (r.code !== 0) return;
+    const held = (JSON.parse(r.stdout) as QuarantineRecord[]).filter((q) => !moves.releaseInFlight.has(q.id) && !moves.deleteInFlight.has(q.id));
+    const q = held[Math.floor(Math.random() * held.length)];
+    if (!q) {
+      await pause(50);
+      continue;
+    }
+    const release = n % 3 !== 2;
+    const [inFlight, done] = release ? [moves.releaseInFlight, moves.released] : [moves.deleteInFlight, moves.deleted];
+    inFlight.add(q.id);
+    const a = await d.cli(['quarantine', release ? 'release' : 'delete', q.id]);
+    if (a.code !== 0) return; // The daemon died: the move stays "in flight".
+    inFlight.delete(q.id);
+    done.add(q.id);
+  }
+}
+
+test(`quarantine moves in, releases and deletes out: ${CUTS} power cuts lose no acknowledged message`, { skip, timeout: 30 * 60_000 }, async () => {
+  const PC = '127.0.164.2';
+  const rig = await PowerCutRig.create('127.0.163.2', {
+    relay: { allowIps: [PC], allowRecipientDomains: [], allowAuthenticated: true },
+    // The PC is a local sender: its mail is scanned, and spam (GTUBE, the built-in layer) quarantined.
+    scan: { outbound: { enabled: true, action: 'quarantine' }, alertAfterHits: 1000 },
+    archive: { enabled: false },
+  });
+  cleanups.push(() => rig.cleanup());
+  await rig.powerOn();
+  for (const u of LOCAL) await rig.d.addUser(u, 'a-long-password-1');
+
+  const acked: Acked[] = [];
+  const moves: AdminMoves = { released: new Set(), deleted: new Set(), releaseInFlight: new Set(), deleteInFlight: new Set() };
+  let leaked = 0;
+  let interrupted = 0;
+  try {
+    for (let cut = 1; cut <= CUTS; cut++) {
+      // The cut comes once the administrator has answered a few moves (a command takes a
+      // while), at a random moment: a move may be under way.
+      const answered = moves.released.size + moves.deleted.size + 1 + Math.floor(Math.random() * 3);
+      const ready = () => moves.released.size + moves.deleted.size >= answered;
+      acked.push(...(await streamAndCut(rig, PC, cut, { body: quarantineBody, during: () => administrate(rig.d, moves), ready })));
+
+      await rig.powerOn();
+      await waitRouted(rig.d);
+      const held = new Set((await quarantineList(rig.d)).map((q) => q.id));
+      const boxes = new Map<string, Map<string, number>>();
+      for (const u of LOCAL) boxes.set(u, await maildirTokens(rig.mnt, u));
+      const delivered = (a: Acked): number => boxes.get(a.to)!.get(a.token) ?? 0;
+      const lost: string[] = [];
+      let duplicated = 0;
+      leaked = 0;
+      for (const a of acked) {
+        const copies = delivered(a) + (held.has(a.id) ? 1 : 0);
+        if (!infected(a.token)) {
+          // Clean mail: delivered.
+          if (!delivered(a)) lost.push(`clean ${a.token} (${a.id})`);
+        } else if (moves.deleted.has(a.id)) {
+          // Deleted by the administrator, and the delete was answered: it stays gone.
+          assert.equal(copies, 0, `${a.id} came back after its delete was acknowledged`);
+          continue;
+        } else if (moves.released.has(a.id)) {
+          // Released, and the release was answered: delivered (never gone).
+          if (!delivered(a)) lost.push(`released ${a.token} (${a.id}${held.has(a.id) ? ', still quarantined' : ''})`);
+        } else if (moves.releaseInFlight.has(a.id)) {
+          // A release the cut interrupted: delivered or still quarantined, never gone.
+          if (!copies) lost.push(`released in flight ${a.token} (${a.id})`);
+        } else if (moves.deleteInFlight.has(a.id)) {
+          // A delete the cut interrupted: gone or still quarantined, either is right.
+          assert.equal(delivered(a), 0, `${a.id} was delivered, its delete interrupted`);
+          continue;
+        } else {
+          // Spam nobody touched: in the quarantine, and never delivered.
+          if (!held.has(a.id)) lost.push(`quarantined ${a.token} (${a.id})`);
+          if (delivered(a)) leaked++;
+        }
+        if (copies > 1) duplicated++;
+      }
+      Object.assign(rig.figures, { acknowledged: acked.length, lost: lost.length, duplicated });
+      assert.deepEqual(lost, [], `after cut ${cut}: ${lost.length} of ${acked.length} acknowledged messages lost`);
+      assert.equal(leaked, 0, 'spam nobody released was delivered');
+      interrupted += moves.releaseInFlight.size + moves.deleteInFlight.size;
+      // What the cut interrupted is settled now: a move in flight is judged once, after its cut.
+      // (a release that did not happen leaves untouched spam: it must stay quarantined).
+      for (const a of acked) if (moves.releaseInFlight.has(a.id) && delivered(a)) moves.released.add(a.id);
+      moves.releaseInFlight.clear();
+      for (const id of moves.deleteInFlight) if (!held.has(id)) moves.deleted.add(id);
+      moves.deleteInFlight.clear();
+    }
+  } finally {
+    process.stdout.write(figuresLine('quarantine', rig.figures));
+    process.stdout.write(`# powercut quarantine: released ${moves.released.size}, deleted ${moves.deleted.size}, interrupted by a cut ${interrupted}, spam acknowledged ${acked.filter((a) => infected(a.token)).length}\n`);
+  }
+  assert.equal(rig.figures.lost, 0);
+  assert.ok(moves.released.size > 0 && moves.deleted.size > 0, 'the administrator released and deleted under the cuts');
+  assert.ok(rig.figures.cutsThatDropped > 0, 'no cut dropped anything');
+  await rig.shutdown();
+});
