@@ -6,6 +6,8 @@
 // sets the number of cuts per store.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { figuresLine, MailStream, maildirTokens, pause, PowerCutRig, tally, waitRouted, type Acked, type PowerCutFigures } from '../helpers/powercut-mail.js';
 import type { TestDaemon } from '../helpers/daemon.js';
 import type { QuarantineRecord } from '../../src/scan/quarantine.js';
@@ -32,10 +34,10 @@ async function streamAndCut(
   rig: PowerCutRig,
   pc: string,
   cut: number,
-  o: { body?: (token: string) => string; during?: () => Promise<void>; ready?: () => boolean } = {},
+  o: { body?: (token: string) => string; during?: () => Promise<void>; ready?: () => boolean; connections?: number } = {},
 ): Promise<Acked[]> {
   const stream = new MailStream(rig.d.host, rig.d.ports.mx, 'pc@example.test', pc, rcpt, o.body);
-  stream.start(6, `c${cut}`);
+  stream.start(o.connections ?? 6, `c${cut}`);
   const busy = o.during?.();
   const want = 5 + Math.floor(Math.random() * 60);
   while (stream.acked.length < want || !(o.ready?.() ?? true)) await pause(5);
@@ -236,6 +238,130 @@ test(`quarantine moves in, releases and deletes out: ${CUTS} power cuts lose no 
   }
   assert.equal(rig.figures.lost, 0);
   assert.ok(moves.released.size > 0 && moves.deleted.size > 0, 'the administrator released and deleted under the cuts');
+  assert.ok(rig.figures.cutsThatDropped > 0, 'no cut dropped anything');
+  await rig.shutdown();
+});
+
+interface BackupRun {
+  generation: string;
+  files: number;
+}
+
+interface BackupState {
+  last: { generation: string; target: string; files: number } | null;
+  failure: { kind: string; message: string } | null;
+  running: string | null;
+}
+
+/** A user's Subjects in the newest backup generation, as `backup browse` shows them. */
+async function browsedSubjects(d: TestDaemon, user: string): Promise<{ generation: string; subjects: Map<string, number> }> {
+  const r = await cliJson<{ generation: string; messages: { subject: string }[] }>(d, ['backup', 'browse', user]);
+  const subjects = new Map<string, number>();
+  for (const m of r.messages) subjects.set(m.subject, (subjects.get(m.subject) ?? 0) + 1);
+  return { generation: r.generation, subjects };
+}
+
+test(`backup state on the box: ${CUTS} power cuts during backup runs leave a state the next run, verify and browse work from`, { skip, timeout: 30 * 60_000 }, async () => {
+  const PC = '127.0.164.3';
+  const rig = await PowerCutRig.create('127.0.163.3', {
+    relay: { allowIps: [PC], allowRecipientDomains: [], allowAuthenticated: true },
+    backup: { schedule: { enabled: false } },
+  });
+  cleanups.push(() => rig.cleanup());
+  // The NAS is another machine: its folder is not on the power-cut disk, and keeps what it got.
+  const nas = join(rig.root, 'nas');
+  await mkdir(nas);
+  await rig.powerOn();
+  for (const u of LOCAL) await rig.d.addUser(u, 'a-long-password-1');
+  const added = await rig.d.cli(['backup', 'target', 'add', 'nas', '--type', 'dir', '--url', nas]);
+  assert.equal(added.code, 0, added.stderr);
+
+  const acked: Acked[] = [];
+  const generationsAcked: string[] = [];
+  // How long a run takes here (the cut comes at a random moment of the next one).
+  let runMs = Date.now();
+  const first = await rig.d.cli(['backup', 'run', '--json']);
+  assert.equal(first.code, 0, first.stderr);
+  runMs = Date.now() - runMs;
+  let runsCut = 0;
+  const backupFigures: PowerCutFigures = { ...rig.figures };
+  try {
+    for (let cut = 1; cut <= CUTS; cut++) {
+      // Mail streams in while a backup runs; the power goes at a random moment of the run (a
+      // run that ended first is cut in the mail after it).
+      // Every third cut comes as the run logs its generation complete: its manifest is on the
+      // NAS and the box is writing its own state (the hash cache, the last good backup).
+      let runAnswered = false;
+      let runStarted = 0;
+      const cutAfter = Math.random() * runMs * 1.2;
+      const done = () => rig.d.logs.filter((l) => l.evt === 'backup.done').length;
+      const doneBefore = done();
+      const atTheEnd = cut % 3 === 0;
+      acked.push(
+        ...(await streamAndCut(rig, PC, cut, {
+          // A trickle: a backup run takes a while, and all the mail of it is backed up after.
+          connections: 1,
+          ready: () => runStarted > 0 && (atTheEnd ? done() > doneBefore : Date.now() - runStarted >= cutAfter),
+          during: async () => {
+            await pause(Math.random() * 200);
+            runStarted = Date.now();
+            const r = await rig.d.cli(['backup', 'run', '--json']);
+            if (r.code !== 0) return;
+            runAnswered = true;
+            generationsAcked.push((JSON.parse(r.stdout) as BackupRun[])[0]!.generation);
+          },
+        })),
+      );
+      if (!runAnswered) runsCut++;
+
+      // Power on: the backup state opens as it was left; no run is said to be running; the last
+      // good backup it names is no newer than the NAS's newest, nor is any run the CLI answered
+      // (older generations are pruned by backup.keep: a run cut after its manifest and its
+      // pruning, before its status, leaves the status naming the one before it, pruned or not).
+      await rig.powerOn();
+      await waitRouted(rig.d);
+      const lostDelivered = await tally(rig, acked, { local: () => true });
+      assert.deepEqual(lostDelivered, [], `after cut ${cut}: ${lostDelivered.length} of ${acked.length} acknowledged messages not delivered`);
+      const state = await cliJson<BackupState>(rig.d, ['backup', 'status']);
+      assert.ok(!state.running, `after cut ${cut}: a backup is said to be running: ${JSON.stringify(state)}`);
+      const onNas = (await cliJson<{ target: string; generations: string[] }[]>(rig.d, ['backup', 'generations']))[0]!.generations;
+      const newest = [...onNas].sort().pop() ?? '';
+      if (state.last) assert.ok(state.last.generation <= newest, `after cut ${cut}: status names generation ${state.last.generation}, the NAS's newest is ${newest}`);
+      for (const g of generationsAcked) assert.ok(g <= newest, `generation ${g} was answered, the NAS's newest is ${newest}`);
+
+      // The next run completes from the state the cut left, verifies whole, and holds every
+      // acknowledged message (each was delivered before it started).
+      runMs = Date.now();
+      const run = await rig.d.cli(['backup', 'run', '--json']);
+      runMs = Date.now() - runMs;
+      assert.equal(run.code, 0, `after cut ${cut}: backup run: ${run.stdout} ${run.stderr}`);
+      const generation = (JSON.parse(run.stdout) as BackupRun[])[0]!.generation;
+      generationsAcked.push(generation);
+      const after = await cliJson<BackupState>(rig.d, ['backup', 'status']);
+      assert.equal(after.last?.generation, generation, 'status names the run just done');
+      const verify = await rig.d.cli(['backup', 'verify', '--full', '--json']);
+      assert.equal(verify.code, 0, `after cut ${cut}: backup verify: ${verify.stdout} ${verify.stderr}`);
+      const lost: string[] = [];
+      let duplicated = 0;
+      for (const u of LOCAL) {
+        const b = await browsedSubjects(rig.d, u);
+        assert.equal(b.generation, generation);
+        for (const a of acked.filter((x) => x.to === u)) {
+          const n = b.subjects.get(a.token) ?? 0;
+          if (!n) lost.push(`${a.token} (${a.id} to ${u})`);
+          if (n > 1) duplicated++;
+        }
+      }
+      Object.assign(backupFigures, rig.figures, { lost: lost.length, duplicated });
+      assert.deepEqual(lost, [], `after cut ${cut}: ${lost.length} of ${acked.length} acknowledged messages missing from the backup`);
+    }
+  } finally {
+    process.stdout.write(figuresLine('backup-delivered', rig.figures));
+    process.stdout.write(figuresLine('backup-browse', backupFigures));
+    process.stdout.write(`# powercut backup: runs cut before their answer ${runsCut} of ${CUTS} (a run takes about ${runMs} ms), generations answered ${generationsAcked.length}\n`);
+  }
+  assert.equal(backupFigures.lost, 0);
+  assert.ok(runsCut > 0, 'no cut landed in a backup run');
   assert.ok(rig.figures.cutsThatDropped > 0, 'no cut dropped anything');
   await rig.shutdown();
 });
