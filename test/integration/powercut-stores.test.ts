@@ -135,6 +135,8 @@ interface AdminMoves {
   deleted: Set<string>;
   releaseInFlight: Set<string>;
   deleteInFlight: Set<string>;
+  /** When the command of the move under way started (0: none under way). */
+  since: number;
 }
 
 async function quarantineList(d: TestDaemon): Promise<QuarantineRecord[]> {
@@ -155,8 +157,10 @@ async function administrate(d: TestDaemon, moves: AdminMoves): Promise<void> {
     const release = n % 3 !== 2;
     const [inFlight, done] = release ? [moves.releaseInFlight, moves.released] : [moves.deleteInFlight, moves.deleted];
     inFlight.add(q.id);
+    moves.since = Date.now();
     const a = await d.cli(['quarantine', release ? 'release' : 'delete', q.id]);
     if (a.code !== 0) return; // The daemon died: the move stays "in flight".
+    moves.since = 0;
     inFlight.delete(q.id);
     done.add(q.id);
   }
@@ -175,15 +179,18 @@ test(`quarantine moves in, releases and deletes out: ${CUTS} power cuts lose no 
   for (const u of LOCAL) await rig.d.addUser(u, 'a-long-password-1');
 
   const acked: Acked[] = [];
-  const moves: AdminMoves = { released: new Set(), deleted: new Set(), releaseInFlight: new Set(), deleteInFlight: new Set() };
+  const moves: AdminMoves = { released: new Set(), deleted: new Set(), releaseInFlight: new Set(), deleteInFlight: new Set(), since: 0 };
   let leaked = 0;
   let interrupted = 0;
   try {
     for (let cut = 1; cut <= CUTS; cut++) {
       // The cut comes once the administrator has answered a few moves (a command takes a
       // while), at a random moment: a move may be under way.
+      // Every other cut comes a random while into a move's command (the CLI's start takes most
+      // of it; the move itself, a link and a synced batch, the end).
       const answered = moves.released.size + moves.deleted.size + 1 + Math.floor(Math.random() * 3);
-      const ready = () => moves.released.size + moves.deleted.size >= answered;
+      const intoMove = cut % 2 === 0 ? 200 + Math.random() * 600 : -1;
+      const ready = () => moves.released.size + moves.deleted.size >= answered && (intoMove < 0 || (moves.since > 0 && Date.now() - moves.since >= intoMove));
       acked.push(...(await streamAndCut(rig, PC, cut, { body: quarantineBody, during: () => administrate(rig.d, moves), ready })));
 
       await rig.powerOn();
@@ -231,6 +238,7 @@ test(`quarantine moves in, releases and deletes out: ${CUTS} power cuts lose no 
       moves.releaseInFlight.clear();
       for (const id of moves.deleteInFlight) if (!held.has(id)) moves.deleted.add(id);
       moves.deleteInFlight.clear();
+      moves.since = 0;
     }
   } finally {
     process.stdout.write(figuresLine('quarantine', rig.figures));
