@@ -34,7 +34,7 @@ async function streamAndCut(
   rig: PowerCutRig,
   pc: string,
   cut: number,
-  o: { body?: (token: string) => string; during?: () => Promise<void>; ready?: () => boolean; connections?: number } = {},
+  o: { body?: (token: string) => string; during?: () => Promise<void>; ready?: () => boolean; connections?: number; why?: () => string } = {},
 ): Promise<Acked[]> {
   const stream = new MailStream(rig.d.host, rig.d.ports.mx, 'pc@example.test', pc, rcpt, o.body);
   stream.start(o.connections ?? 6, `c${cut}`);
@@ -43,7 +43,7 @@ async function streamAndCut(
   const want = 5 + Math.floor(Math.random() * 60);
   while (stream.acked.length < want || !(o.ready?.() ?? true)) {
     // What the cut waits for can no longer come (the administrator's loop or the backup run ended early).
-    if (ended && Date.now() - ended > 10_000) throw new Error(`cut ${cut}: the moment to cut never came`);
+    if (ended && Date.now() - ended > 10_000) throw new Error(`cut ${cut}: the moment to cut never came ${o.why?.() ?? ''}`);
     await pause(5);
   }
   await pause(Math.random() * 300);
@@ -163,6 +163,8 @@ interface AdminMoves {
   deleteInFlight: Set<string>;
   /** When the command of the move under way started (0: none under way). */
   since: number;
+  /** The command that failed and ended the administrator's loop (the daemon dying, or not). */
+  failed: string;
 }
 
 async function quarantineList(d: TestDaemon): Promise<QuarantineRecord[]> {
@@ -173,7 +175,7 @@ async function quarantineList(d: TestDaemon): Promise<QuarantineRecord[]> {
 async function administrate(d: TestDaemon, moves: AdminMoves): Promise<void> {
   for (let n = 0; ; n++) {
     const r = await d.cli(['quarantine', 'list', '--json']);
-    if (r.code !== 0) return;
+    if (r.code !== 0) return void (moves.failed = `quarantine list: ${r.stdout} ${r.stderr}`);
     const held = (JSON.parse(r.stdout) as QuarantineRecord[]).filter((q) => !moves.releaseInFlight.has(q.id) && !moves.deleteInFlight.has(q.id));
     const q = held[Math.floor(Math.random() * held.length)];
     if (!q) {
@@ -185,7 +187,8 @@ async function administrate(d: TestDaemon, moves: AdminMoves): Promise<void> {
     inFlight.add(q.id);
     moves.since = Date.now();
     const a = await d.cli(['quarantine', release ? 'release' : 'delete', q.id]);
-    if (a.code !== 0) return; // The daemon died: the move stays "in flight".
+    // The daemon died: the move stays "in flight".
+    if (a.code !== 0) return void (moves.failed = `quarantine ${release ? 'release' : 'delete'} ${q.id}: ${a.stdout} ${a.stderr}`);
     moves.since = 0;
     inFlight.delete(q.id);
     done.add(q.id);
@@ -205,7 +208,7 @@ test(`quarantine moves in, releases and deletes out: ${CUTS} power cuts lose no 
   for (const u of LOCAL) await rig.d.addUser(u, 'a-long-password-1');
 
   const acked: Acked[] = [];
-  const moves: AdminMoves = { released: new Set(), deleted: new Set(), releaseInFlight: new Set(), deleteInFlight: new Set(), since: 0 };
+  const moves: AdminMoves = { released: new Set(), deleted: new Set(), releaseInFlight: new Set(), deleteInFlight: new Set(), since: 0, failed: '' };
   let leaked = 0;
   let interrupted = 0;
   try {
@@ -217,7 +220,7 @@ test(`quarantine moves in, releases and deletes out: ${CUTS} power cuts lose no 
       const answered = moves.released.size + moves.deleted.size + 1 + Math.floor(Math.random() * 3);
       const intoMove = cut % 2 === 0 ? 200 + Math.random() * 600 : -1;
       const ready = () => moves.released.size + moves.deleted.size >= answered && (intoMove < 0 || (moves.since > 0 && Date.now() - moves.since >= intoMove));
-      acked.push(...(await streamAndCut(rig, PC, cut, { body: quarantineBody, during: () => administrate(rig.d, moves), ready })));
+      acked.push(...(await streamAndCut(rig, PC, cut, { body: quarantineBody, during: () => administrate(rig.d, moves), ready, why: () => moves.failed })));
 
       await rig.powerOn();
       await waitRouted(rig.d);
