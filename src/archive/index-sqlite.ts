@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ArchiveIndex, IndexDoc, SearchQuery, SearchResult } from './types.js';
 import type { IndexReply, IndexRequest, IndexWorkerData } from './index-sqlite-worker.js';
+import { fsyncDir, mkdirDurable } from '../store/atomic.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 type Op = IndexRequest extends infer R ? (R extends { op: infer O } ? O : never) : never;
@@ -38,7 +38,10 @@ export class SqliteArchiveIndex implements ArchiveIndex {
 
   static async open(dir: string, termKey: Buffer): Promise<SqliteArchiveIndex> {
     if (termKey.length !== 32) throw new Error(`archive term key: expected 32 bytes, got ${termKey.length}`);
-    mkdirSync(dir, { recursive: true });
+    // The index is rebuilt from the chain when it is behind, but a folder or a database file
+    // whose name never reached the disk costs a rebuild from zero after every power cut:
+    // the folder is made durably, and synced again once SQLite made its files in it.
+    await mkdirDurable(dir, 0o700);
     const workerData: IndexWorkerData = { file: join(dir, 'index.sqlite'), termKey: new Uint8Array(termKey) };
     // Resolved next to this file, so it is the compiled worker when running from dist/.
     const worker = new Worker(new URL('./index-sqlite-worker.js', import.meta.url), { workerData });
@@ -57,6 +60,7 @@ export class SqliteArchiveIndex implements ArchiveIndex {
         }
       });
     });
+    await fsyncDir(dir);
     return new SqliteArchiveIndex(worker);
   }
 
