@@ -21,7 +21,7 @@ import { figuresLine, maildirTokens, MailStream, pause, queuedIds, waitRouted, t
 const NET = '127.0.165';
 const PC = `${NET}.20`;
 const INSPECT = '127.0.166';
-const CUTS = Number(process.env.POWERCUT_CUTS ?? 4);
+const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {

@@ -8,7 +8,7 @@ import { figuresLine, MailStream, pause, PowerCutRig, tally, waitRouted, type Ac
 
 const HOST = '127.0.160.1';
 const PC = '127.0.160.2';
-const CUTS = Number(process.env.POWERCUT_CUTS ?? 6);
+const CUTS = Number(process.env.POWERCUT_CUTS ?? 4);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -62,7 +62,7 @@ test(`SMTP acceptance, spool and Maildir delivery: ${CUTS} power cuts under a st
 // even ones. Daemon on 127.0.160.3, the PC 127.0.160.4.
 const BLANK_HOST = '127.0.160.3';
 const BLANK_PC = '127.0.160.4';
-const ROUNDS = Number(process.env.POWERCUT_BLANK_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.POWERCUT_BLANK_ROUNDS ?? 2);
 
 test(`a blank data disk: ${ROUNDS} power cuts within seconds of the daemon making its folders`, { skip, timeout: 30 * 60_000 }, async () => {
   const total: Acked[] = [];

@@ -26,7 +26,7 @@ const ACCEPTING = '127.0.161.25';
 const REFUSING = '127.0.161.26';
 const DEFERRING = '127.0.161.27';
 const DEAD = '127.0.162.99';
-const CUTS = Number(process.env.POWERCUT_CUTS ?? 6);
+const CUTS = Number(process.env.POWERCUT_CUTS ?? 4);
 const SENDER = 'alice@example.test';
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];

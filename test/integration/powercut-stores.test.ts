@@ -12,7 +12,7 @@ import { figuresLine, MailStream, maildirTokens, pause, PowerCutRig, tally, wait
 import type { TestDaemon } from '../helpers/daemon.js';
 import type { QuarantineRecord } from '../../src/scan/quarantine.js';
 
-const CUTS = Number(process.env.POWERCUT_CUTS ?? 6);
+const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
