@@ -216,7 +216,9 @@ export class TestDaemon {
 
 export function runCli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], (err, stdout, stderr) => {
+    // execFile's default 1 MiB of output kills the CLI mid-answer (a quarantine list of a
+    // thousand messages is more): a test then reads a failure that is only the test's own.
+    const child = execFile(process.execPath, [CLI, ...args], { maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
     if (stdin !== undefined) child.stdin!.end(stdin);
