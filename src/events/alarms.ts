@@ -1,4 +1,4 @@
-import { sublevel, type Db } from '../store/db.js';
+import { sublevel, syncedDbWrite, type Db } from '../store/db.js';
 import type { StatusSection } from '../commands/status.js';
 import { ACKS_SUBLEVEL, type EventLog, type MlsdEvent } from './events.js';
 
@@ -61,7 +61,7 @@ export class Alarms {
     const at = new Date(this.now()).toISOString();
     // Synced: an acknowledgement is a person's act, and must not come back after a power cut.
     const acks = sublevel(this.db, ACKS_SUBLEVEL);
-    await this.db.batch(targets.map((ev) => ({ type: 'put' as const, sublevel: acks, key: ev.id, value: { at } })), { sync: true });
+    await syncedDbWrite(this.db, () => this.db.batch(targets.map((ev) => ({ type: 'put' as const, sublevel: acks, key: ev.id, value: { at } })), { sync: true }));
     this.cached = null;
     return targets.length;
   }

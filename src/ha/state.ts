@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.js';
-import { sublevel, type Db } from '../store/db.js';
+import { sublevel, syncedDbWrite, type Db } from '../store/db.js';
 import type { SelfState } from './roles.js';
 import type { DataDecl } from '../store/data.js';
 
@@ -51,7 +51,7 @@ export class SavedHaState {
     this.current = { ...this.current, ...p };
     const state = this.current;
     // classic-level honours `sync` on a put; abstract-level's types do not list it.
-    this.saving = this.saving.catch(() => undefined).then(() => sublevel(this.db, STATE_KEY.sublevel).put(STATE_KEY.key, state, { sync: true } as object));
+    this.saving = this.saving.catch(() => undefined).then(() => syncedDbWrite(this.db, () => sublevel(this.db, STATE_KEY.sublevel).put(STATE_KEY.key, state, { sync: true } as object)));
     return this.saving;
   }
 

@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Level } from 'level';
 import { fsyncDir, mkdirDurable, type DirSyncer } from './atomic.js';
@@ -33,7 +32,7 @@ export function openDataDb(dataDir: string): Promise<Db> {
  * is used (see createDurably).
  */
 export async function openDb(path: string): Promise<Db> {
-  if (!existsSync(join(path, 'CURRENT'))) await createDurably(path);
+  if (await needsCreating(path)) await createDurably(path);
   const db = new Level<string, unknown>(path, { valueEncoding: 'json' });
   try {
     await db.open();
@@ -53,9 +52,27 @@ export async function openDb(path: string): Promise<Db> {
  * ("Corruption: no meta-nextfile entry in descriptor"; seen on the power-cut filesystem).
  * So it is made beside its place, every file and the folder fsynced, then renamed in and
  * the parent synced. A cut before the rename leaves only the `.new` folder, made again next
- * time; a folder without CURRENT at `path` never held a write (LevelDB writes CURRENT before
- * it accepts one), so it is replaced.
+ * time.
  */
+/**
+ * True when there is no database at `path` yet: no folder, or one that never held a write
+ * (no CURRENT, and none of LevelDB's data files with anything in them). A folder that lost its
+ * CURRENT but has data, or anything that cannot be read, is refused rather than replaced.
+ */
+async function needsCreating(path: string): Promise<boolean> {
+  const refuse = (why: string) => new Error(`database ${path}: ${why}; move it aside to start with an empty database`);
+  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+  if (!st) return true;
+  if (!st.isDirectory()) throw refuse('not a folder');
+  const current = await stat(join(path, 'CURRENT')).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+  if (current) return false;
+  for (const name of await readdir(path)) {
+    if (!/^(MANIFEST-\d+|\d+\.(log|ldb|sst))$/.test(name)) continue;
+    if ((await stat(join(path, name))).size > 0) throw refuse(`no CURRENT file, but ${name} holds data`);
+  }
+  return true;
+}
+
 async function createDurably(path: string): Promise<void> {
   const fresh = `${path}.new`;
   await rm(fresh, { recursive: true, force: true });
@@ -78,6 +95,16 @@ async function createDurably(path: string): Promise<void> {
   await fsyncDir(dirname(path));
 }
 
+/**
+ * A synced write made outside GroupCommitter (a rare record that must not come back after a
+ * power cut): it may be the first in a new log file, whose name only the folder's fsync makes
+ * durable (see GroupCommitter).
+ */
+export async function syncedDbWrite(db: Db, write: () => Promise<void>): Promise<void> {
+  await write();
+  await fsyncDir(db.location);
+}
+
 export type BatchOp =
   | { type: 'put'; sublevel: string; key: string; value: unknown }
   | { type: 'del'; sublevel: string; key: string };
@@ -97,16 +124,37 @@ export class GroupCommitter {
   private pending: { ops: BatchOp[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private flushing = false;
   /**
-   * With `dirs`, every synced batch is followed by an fsync of the database's folder. When
-   * LevelDB's memtable fills it starts a new log file and fsyncs the writes that go there, but
-   * the new file's name is synced only with the next MANIFEST write (a compaction, later): a
-   * power cut in between would drop the new log and every acknowledged write in it. The
-   * folder's fsync is a no-op cost when nothing in it changed.
+   * With `dirs`, a synced batch is followed by an fsync of the database's folder whenever an
+   * entry in it may have changed. When LevelDB's memtable fills it starts a new log file and
+   * fsyncs the writes that go there, but the new file's name is synced only with the next
+   * MANIFEST write (a compaction, later): a power cut in between dropped the new log and every
+   * acknowledged write in it (test/integration/powercut-leveldb.test.ts).
    */
   constructor(
     private readonly db: Db,
     private readonly dirs?: DirSyncer,
   ) {}
+
+  /** The folder's change stamp (mtime/ctime) at its last sync, and when that sync started. */
+  private folder = { stamp: '', syncStartedAt: 0 };
+
+  /**
+   * Syncs the database folder unless nothing in it changed since its last sync. A folder fsync
+   * is not free even when nothing changed (on ext4 it still flushes the disk's cache), and
+   * LevelDB makes a new file only every few MiB of writes. A folder's times are coarse (a
+   * clock tick): a change in the same tick as the stamp read before the last sync would leave
+   * the stamp as it was, so the stamp is trusted only once it is older than that sync's start
+   * by more than a tick; any change after the sync started has a later time.
+   */
+  private async syncFolder(dirs: DirSyncer): Promise<void> {
+    const st = await stat(this.db.location, { bigint: true });
+    const stamp = `${st.mtimeNs}/${st.ctimeNs}`;
+    const changedAtMs = Number((st.ctimeNs > st.mtimeNs ? st.ctimeNs : st.mtimeNs) / 1_000_000n);
+    if (stamp === this.folder.stamp && changedAtMs < this.folder.syncStartedAt - 50) return;
+    const syncStartedAt = Date.now();
+    await dirs.sync(this.db.location);
+    this.folder = { stamp, syncStartedAt };
+  }
 
   private lazy: { ops: BatchOp[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
@@ -155,7 +203,7 @@ export class GroupCommitter {
       const ops = this.toLevel(group.flatMap((g) => g.ops));
       try {
         await this.db.batch(ops, { sync: true });
-        if (this.dirs) await this.dirs.sync(this.db.location);
+        if (this.dirs) await this.syncFolder(this.dirs);
         for (const g of group) g.resolve();
       } catch (err) {
         for (const g of group) g.reject(err);

@@ -1,7 +1,7 @@
 // The power-cut filesystem (test/powercut/powercut_fs.py, on Debian's python3-fusepy) from a
 // test: mount a backing folder, run a daemon on the mount, then cut the power: every write that
 // was not fsynced, and every directory entry whose directory was not fsynced, is gone.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -30,6 +30,17 @@ export interface CutReport {
   fsyncdirs: number;
 }
 
+/** Every mount not yet gone, for destroyAllMounts(). */
+const live = new Set<PowerCutFs>();
+
+/**
+ * For a test file's `after`: every mount it left (a test that failed half-way) is taken down,
+ * so no frozen mount holds a dying daemon and no later test meets a dead mount point.
+ */
+export async function destroyAllMounts(): Promise<void> {
+  await Promise.all([...live].map((fs) => fs.destroy()));
+}
+
 export class PowerCutFs {
   private output = '';
   private readonly exited: Promise<number | null>;
@@ -42,6 +53,9 @@ export class PowerCutFs {
   ) {
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
     proc.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
+    live.add(this);
+    void this.exited.then(() => live.delete(this));
+
   }
 
   /** Mounts `backing` (whose present content counts as durable) on `mountpoint`. */
@@ -72,6 +86,8 @@ export class PowerCutFs {
   private ask(cmd: string): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const s = connect(this.control);
+      // A cut rewrites the whole backing folder; a minute is far more than it takes.
+      s.setTimeout(60_000, () => s.destroy(new Error('no answer in 60 s')));
       let buf = '';
       s.on('data', (c) => {
         buf += c.toString();
@@ -127,11 +143,13 @@ export class PowerCutFs {
     return this.ask('stats');
   }
 
-  /** For a test's cleanup: gone whatever state it was in. */
+  /** For a test's cleanup: gone whatever state it was in (frozen operations fail at once). */
   async destroy(): Promise<void> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) {
       await this.unmount().catch(() => this.proc.kill('SIGKILL'));
+      await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
+      this.proc.kill('SIGKILL');
     }
-    spawn('umount', ['-l', this.mountpoint], { stdio: 'ignore' });
+    await new Promise<void>((resolve) => execFile('umount', ['-l', this.mountpoint], () => resolve()));
   }
 }

@@ -182,8 +182,8 @@ export class PowerCutRig {
   /** The power goes: what was not durable is gone, and so is the daemon. */
   async cut(): Promise<CutReport> {
     const fs = this.fs!;
-    this.fs = null;
     const r = await fs.powerCut([this.d.proc!]);
+    this.fs = null;
     this.maildirSeen.clear();
     this.reports.push(r);
     this.figures.cuts++;
@@ -207,8 +207,11 @@ export class PowerCutRig {
   }
 
   async cleanup(): Promise<void> {
-    await this.d.kill9().catch(() => undefined);
+    // The daemon first gets its SIGKILL, then the mount goes: a daemon waiting on a frozen
+    // mount dies only once the mount answers.
+    const dead = this.d.kill9().catch(() => undefined);
     await this.fs?.destroy().catch(() => undefined);
+    await dead;
     await rm(this.root, { recursive: true, force: true });
     await this.d.cleanup();
   }

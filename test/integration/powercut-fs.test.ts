@@ -7,11 +7,12 @@ import { open, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, unlink, link
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PowerCutFs } from '../helpers/powercut-fs.js';
+import { destroyAllMounts, PowerCutFs } from '../helpers/powercut-fs.js';
 
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const roots: string[] = [];
 after(async () => {
+  await destroyAllMounts();
   for (const r of roots) await rm(r, { recursive: true, force: true });
 });
 
@@ -144,6 +145,20 @@ test('an unlink whose folder was not synced is undone, with the file as it was l
   const r2 = await again.fs.cut();
   assert.equal(await text(join(again.b, 'spool-file')), 'queued mail');
   assert.equal(r2.entriesRevived, 1);
+});
+
+test('an open file unlinked under its writer still reads, writes and fsyncs (with libfuse2 hard_remove; fstat excepted); the unlink unsynced, it comes back with what was synced', { skip }, async () => {
+  const { fs, m, b } = await mounted({ 'spool-file': 'head' });
+  const h = await open(join(m, 'spool-file'), 'r+');
+  await unlink(join(m, 'spool-file'));
+  await h.write(' and tail', 4);
+  await h.sync();
+  const back = Buffer.alloc(13);
+  await h.read(back, 0, 13, 0);
+  assert.equal(back.toString(), 'head and tail');
+  await h.close();
+  await fs.cut();
+  assert.equal(await text(join(b, 'spool-file')), 'head and tail');
 });
 
 test('content present at mount is durable; rewriting it in place without fsync is undone', { skip }, async () => {

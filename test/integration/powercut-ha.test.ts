@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freePort, TestDaemon, type LogLine } from '../helpers/daemon.js';
 import { startHaPair, startedInSync, waitInSync, type HaPair } from '../helpers/ha-pair.js';
-import { PowerCutFs } from '../helpers/powercut-fs.js';
+import { destroyAllMounts, PowerCutFs } from '../helpers/powercut-fs.js';
 import { figuresLine, maildirTokens, MailStream, pause, queuedIds, waitRouted, type Acked, type PowerCutFigures } from '../helpers/powercut-mail.js';
 
 const NET = '127.0.165';
@@ -25,6 +25,7 @@ const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
+  await destroyAllMounts();
   for (const c of cleanups.reverse()) await c();
 });
 

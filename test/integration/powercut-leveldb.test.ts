@@ -10,7 +10,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PowerCutFs } from '../helpers/powercut-fs.js';
+import { destroyAllMounts, PowerCutFs } from '../helpers/powercut-fs.js';
 import { openDb, sublevel } from '../../src/store/db.js';
 
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
@@ -18,6 +18,7 @@ const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
 const DIST_SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const roots: string[] = [];
 after(async () => {
+  await destroyAllMounts();
   for (const r of roots) await rm(r, { recursive: true, force: true });
 });
 

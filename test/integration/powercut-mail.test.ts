@@ -5,6 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { figuresLine, MailStream, pause, PowerCutRig, tally, waitRouted, type Acked } from '../helpers/powercut-mail.js';
+import { destroyAllMounts } from '../helpers/powercut-fs.js';
 
 const HOST = '127.0.160.1';
 const PC = '127.0.160.2';
@@ -12,6 +13,7 @@ const CUTS = Number(process.env.POWERCUT_CUTS ?? 4);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
+  await destroyAllMounts();
   for (const c of cleanups.reverse()) await c();
 });
 

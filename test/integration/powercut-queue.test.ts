@@ -19,6 +19,7 @@ import { SmtpSink } from '../helpers/smtp-sink.js';
 import type { QueueEntry } from '../../src/delivery/queue.js';
 import { figuresLine, MailStream, pause, PowerCutRig, queuedIds, tally, waitRouted, type Acked } from '../helpers/powercut-mail.js';
 import type { TestDaemon } from '../helpers/daemon.js';
+import { destroyAllMounts } from '../helpers/powercut-fs.js';
 
 const HOST = '127.0.161.1';
 const PC = '127.0.161.2';
@@ -31,6 +32,7 @@ const SENDER = 'alice@example.test';
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
+  await destroyAllMounts();
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 

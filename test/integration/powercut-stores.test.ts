@@ -11,11 +11,13 @@ import { join } from 'node:path';
 import { figuresLine, MailStream, maildirTokens, pause, PowerCutRig, tally, waitRouted, type Acked, type PowerCutFigures } from '../helpers/powercut-mail.js';
 import type { TestDaemon } from '../helpers/daemon.js';
 import type { QuarantineRecord } from '../../src/scan/quarantine.js';
+import { destroyAllMounts } from '../helpers/powercut-fs.js';
 
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
+  await destroyAllMounts();
   for (const c of cleanups.reverse()) await c();
 });
 

@@ -147,6 +147,10 @@ def backing_flags(flags):
 
 class PowerCutFs(Operations):
     use_ns = True
+    # With hard_remove, an open file that was unlinked (or renamed over) has no path: libfuse2
+    # then passes NULL, and without this flag answers ENOENT to its reads, writes and fsyncs,
+    # which a real disk would serve. Every file operation here works from the descriptor.
+    flag_nullpath_ok = True
 
     def __init__(self, backing, mountpoint):
         self.backing = os.path.realpath(backing)
@@ -164,16 +168,21 @@ class PowerCutFs(Operations):
     def __call__(self, op, *args):
         if op in ('init', 'destroy'):
             return getattr(self, op)(*args)
-        with self.gate:
-            while self.state == 'frozen':
-                self.gate.wait()
-            if self.state == 'dead':
-                raise FuseOSError(errno.EIO)
-        with self.mutex:
-            if self.state != 'live':
-                raise FuseOSError(errno.EIO)
-            self.counts['ops'] += 1
-            return getattr(self, op)(*args)
+        while True:
+            with self.gate:
+                while self.state == 'frozen':
+                    self.gate.wait()
+                if self.state == 'dead':
+                    raise FuseOSError(errno.EIO)
+            with self.mutex:
+                # Frozen while this one waited for the mutex: it comes after the cut, so it
+                # waits like the others (an EIO now would reach a process still alive).
+                if self.state == 'frozen':
+                    continue
+                if self.state != 'live':
+                    raise FuseOSError(errno.EIO)
+                self.counts['ops'] += 1
+                return getattr(self, op)(*args)
 
     def init(self, path):
         print('ready', flush=True)
@@ -295,6 +304,8 @@ class PowerCutFs(Operations):
         return ['.', '..', *n.live.keys()]
 
     def fsyncdir(self, path, datasync, fh):
+        if path is None:
+            return  # a removed folder: nothing of it is left to make durable
         n = self.node(path)
         if isinstance(n, Dir):
             n.durable = dict(n.live)
