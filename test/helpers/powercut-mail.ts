@@ -46,6 +46,9 @@ export function figuresLine(name: string, f: PowerCutFigures): string {
 export class MailStream {
   readonly acked: Acked[] = [];
   private stopped = false;
+  private sent = 0;
+  /** Connections still sending. */
+  private senders = 0;
   private readonly running: Promise<void>[] = [];
 
   constructor(
@@ -61,24 +64,53 @@ export class MailStream {
     for (let n = 0; n < connections; n++) this.running.push(this.sender(`${tag}-${n}`));
   }
 
+  /**
+   * Resolves once `n` messages got their 250; throws when every connection has ended first or
+   * after `timeoutMs`, with what the daemon's answers were, rather than waiting for ever.
+   */
+  async waitAcked(n: number, timeoutMs = 120_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.acked.length < n) {
+      if (this.senders === 0 && this.running.length > 0) throw new Error(`every connection ended after ${this.acked.length} of ${n} acknowledged: ${this.lastRefusal}`);
+      if (Date.now() > until) throw new Error(`${this.acked.length} of ${n} acknowledged in ${timeoutMs} ms: ${this.lastRefusal}`);
+      await pause(5);
+    }
+  }
+
+  /** The last answer that ended a connection (for an error message). */
+  private lastRefusal = '';
+
   private async sender(tag: string): Promise<void> {
+    this.senders++;
+    try {
+      await this.send(tag);
+    } finally {
+      this.senders--;
+    }
+  }
+
+  private async send(tag: string): Promise<void> {
     let c: RawSmtp;
     try {
       c = await RawSmtp.open(this.host, this.port, this.clientAddress);
       await c.reply();
       await c.cmd('EHLO pc.example.test');
-    } catch {
+    } catch (err) {
+      this.lastRefusal = `connect: ${(err as Error).message}`;
       return;
     }
     try {
       for (let i = 0; !this.stopped; i++) {
         const token = `pc-${tag}-${i}-${Math.random().toString(36).slice(2, 10)}`;
-        const to = this.rcpt(i);
-        if (!(await c.cmd(`MAIL FROM:<${this.from}>`)).startsWith('250')) break;
-        if (!(await c.cmd(`RCPT TO:<${to}>`)).startsWith('250')) break;
+        // Numbered across all the connections, so the mix of recipients holds in a short run.
+        const to = this.rcpt(this.sent++);
+        const mail = await c.cmd(`MAIL FROM:<${this.from}>`);
+        if (!mail.startsWith('250')) return void (this.lastRefusal = `MAIL: ${mail}`);
+        const rcptReply = await c.cmd(`RCPT TO:<${to}>`);
+        if (!rcptReply.startsWith('250')) return void (this.lastRefusal = `RCPT ${to}: ${rcptReply}`);
         const r = await c.data(this.body(token));
         const m = /^250 2\.0\.0 Ok: queued as (\S+)$/.exec(r);
-        if (!m) break;
+        if (!m) return void (this.lastRefusal = `DATA: ${r}`);
         this.acked.push({ token, id: m[1]!, to, at: Date.now() });
       }
     } catch {

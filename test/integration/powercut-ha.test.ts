@@ -184,7 +184,7 @@ test(`the HA standby's copy: ${CUTS} power cuts of the standby in sync (and some
       const stream = new MailStream(pair.service, pair.ports.mx, 'pc@example.test', PC, rcpt);
       stream.start(6, `c${cut}`);
       const want = 5 + Math.floor(Math.random() * 60);
-      while (stream.acked.length < want) await pause(5);
+      await stream.waitAcked(want);
       await pause(Math.random() * 300);
       const cutAt = await cutB();
       await aloneAfter(stream);

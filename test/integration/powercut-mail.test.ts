@@ -35,7 +35,7 @@ test(`SMTP acceptance, spool and Maildir delivery: ${CUTS} power cuts under a st
       stream.start(6, `c${cut}`);
       // Cut at a random moment once mail is flowing: some at once, some after a while.
       const want = 5 + Math.floor(Math.random() * 60);
-      while (stream.acked.length < want) await pause(5);
+      await stream.waitAcked(want);
       await pause(Math.random() * 300);
       await rig.cut();
       await stream.stop();
@@ -102,7 +102,7 @@ test(`a blank data disk: ${ROUNDS} power cuts within seconds of the daemon makin
       await rig.d.addUser('bob@example.test', 'a-long-password-1').catch(() => undefined); // may have survived
       const after = new MailStream(BLANK_HOST, rig.d.ports.mx, 'pc@example.test', BLANK_PC, () => 'bob@example.test');
       after.start(1, `after${round}`);
-      while (after.acked.length < 3) await pause(5);
+      await after.waitAcked(3);
       await after.stop();
       await waitRouted(rig.d);
       const lost = await tally(rig, [...acked, ...after.acked], { local: () => true });

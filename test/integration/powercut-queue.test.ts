@@ -151,7 +151,7 @@ test(`outbound queue, outcomes and DSNs: ${CUTS} power cuts while the queue deli
       const stream = new MailStream(HOST, rig.d.ports.mx, SENDER, PC, rcpt);
       stream.start(6, `q${cut}`);
       const want = 10 + Math.floor(Math.random() * 80);
-      while (stream.acked.length < want) await pause(5);
+      await stream.waitAcked(want);
       if (backlog) {
         // No more mail comes in; the remote hosts are back and the queue is flushed: the cut
         // comes at a random moment while the queue alone delivers and writes outcomes and DSNs.

@@ -36,19 +36,22 @@ async function streamAndCut(
   rig: PowerCutRig,
   pc: string,
   cut: number,
-  o: { body?: (token: string) => string; during?: () => Promise<void>; ready?: () => boolean; connections?: number; why?: () => string } = {},
+  o: { body?: (token: string) => string; during?: () => Promise<void>; ready?: () => boolean; connections?: number; why?: () => string; jitter?: boolean; want?: number } = {},
 ): Promise<Acked[]> {
   const stream = new MailStream(rig.d.host, rig.d.ports.mx, 'pc@example.test', pc, rcpt, o.body);
   stream.start(o.connections ?? 6, `c${cut}`);
   let ended = 0;
   const busy = o.during?.().finally(() => (ended = Date.now()));
-  const want = 5 + Math.floor(Math.random() * 60);
+  const want = o.want ?? 5 + Math.floor(Math.random() * 60);
+  const until = Date.now() + 300_000;
   while (stream.acked.length < want || !(o.ready?.() ?? true)) {
+    if (Date.now() > until) throw new Error(`cut ${cut}: the moment to cut did not come in 5 minutes ${o.why?.() ?? ''}`);
     // What the cut waits for can no longer come (the administrator's loop or the backup run ended early).
     if (ended && Date.now() - ended > 10_000) throw new Error(`cut ${cut}: the moment to cut never came ${o.why?.() ?? ''}`);
     await pause(5);
   }
-  await pause(Math.random() * 300);
+  // A cut timed into a command of its own comes at once; the others a random while later.
+  if (o.jitter !== false) await pause(Math.random() * 300);
   await rig.cut();
   await stream.stop();
   await busy;
@@ -165,6 +168,8 @@ interface AdminMoves {
   deleteInFlight: Set<string>;
   /** When the command of the move under way started (0: none under way). */
   since: number;
+  /** How long the last answered move's command took. */
+  lastMs: number;
   /** The command that failed and ended the administrator's loop (the daemon dying, or not). */
   failed: string;
 }
@@ -191,6 +196,7 @@ async function administrate(d: TestDaemon, moves: AdminMoves): Promise<void> {
     const a = await d.cli(['quarantine', release ? 'release' : 'delete', q.id]);
     // The daemon died: the move stays "in flight".
     if (a.code !== 0) return void (moves.failed = `quarantine ${release ? 'release' : 'delete'} ${q.id}: ${a.stdout} ${a.stderr}`);
+    moves.lastMs = Date.now() - moves.since;
     moves.since = 0;
     inFlight.delete(q.id);
     done.add(q.id);
@@ -210,7 +216,7 @@ test(`quarantine moves in, releases and deletes out: ${CUTS} power cuts lose no 
   for (const u of LOCAL) await rig.d.addUser(u, 'a-long-password-1');
 
   const acked: Acked[] = [];
-  const moves: AdminMoves = { released: new Set(), deleted: new Set(), releaseInFlight: new Set(), deleteInFlight: new Set(), since: 0, failed: '' };
+  const moves: AdminMoves = { released: new Set(), deleted: new Set(), releaseInFlight: new Set(), deleteInFlight: new Set(), since: 0, lastMs: 0, failed: '' };
   let leaked = 0;
   let interrupted = 0;
   try {
@@ -220,9 +226,11 @@ test(`quarantine moves in, releases and deletes out: ${CUTS} power cuts lose no 
       // Every other cut comes a random while into a move's command (the CLI's start takes most
       // of it; the move itself, a link and a synced batch, the end).
       const answered = moves.released.size + moves.deleted.size + 1 + Math.floor(Math.random() * 3);
-      const intoMove = cut % 2 === 0 ? 200 + Math.random() * 600 : -1;
-      const ready = () => moves.released.size + moves.deleted.size >= answered && (intoMove < 0 || (moves.since > 0 && Date.now() - moves.since >= intoMove));
-      acked.push(...(await streamAndCut(rig, PC, cut, { body: quarantineBody, during: () => administrate(rig.d, moves), ready, why: () => moves.failed })));
+      // The moment is a share of how long the last command took, so it comes on a fast
+      // machine as on a slow one.
+      const intoMove = cut % 2 === 0 ? 0.3 + Math.random() * 0.6 : -1;
+      const ready = () => moves.released.size + moves.deleted.size >= answered && (intoMove < 0 || (moves.since > 0 && Date.now() - moves.since >= intoMove * moves.lastMs));
+      acked.push(...(await streamAndCut(rig, PC, cut, { body: quarantineBody, during: () => administrate(rig.d, moves), ready, why: () => moves.failed, jitter: intoMove < 0 })));
 
       await rig.powerOn();
       await waitRouted(rig.d);
@@ -332,14 +340,17 @@ test(`backup state on the box: ${CUTS} power cuts during backup runs leave a sta
       // NAS and the box is writing its own state (the hash cache, the last good backup).
       let runAnswered = false;
       let runStarted = 0;
-      const cutAfter = Math.random() * runMs * 1.2;
+      // The first cut surely inside the run (so a short run has cut one), the others anywhere.
+      const cutAfter = Math.random() * runMs * (cut === 1 ? 0.8 : 1.2);
       const done = () => rig.d.logs.filter((l) => l.evt === 'backup.done').length;
       const doneBefore = done();
       const atTheEnd = cut % 3 === 0;
       acked.push(
         ...(await streamAndCut(rig, PC, cut, {
           // A trickle: a backup run takes a while, and all the mail of it is backed up after.
+          // The moment is the run's, not the mail's.
           connections: 1,
+          want: 1,
           ready: () => runStarted > 0 && (atTheEnd ? done() > doneBefore : Date.now() - runStarted >= cutAfter),
           during: async () => {
             await pause(Math.random() * 200);
