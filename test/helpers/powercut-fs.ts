@@ -34,8 +34,8 @@ export interface CutReport {
 const live = new Set<PowerCutFs>();
 
 /**
- * For a test file's `after`: every mount it left (a test that failed half-way) is taken down,
- * so no frozen mount holds a dying daemon and no later test meets a dead mount point.
+ * For a test file's `after`, once its daemons are stopped: every mount it left (a test that
+ * failed half-way) is taken down, so no later test meets a dead mount point.
  */
 export async function destroyAllMounts(): Promise<void> {
   await Promise.all([...live].map((fs) => fs.destroy()));
@@ -132,11 +132,17 @@ export class PowerCutFs {
     return report;
   }
 
-  /** An orderly shutdown: everything on the mount is kept as it is now. */
+  /**
+   * An orderly shutdown: everything on the mount is kept as it is now. The helper ends once no
+   * process holds a file on the mount any more; one still holding them is its caller's
+   * mistake, and after 10 s the helper is killed, which fails their operations.
+   */
   async unmount(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     await this.ask('unmount');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
     await this.exited;
+    clearTimeout(t);
   }
 
   async stats(): Promise<Record<string, unknown>> {
@@ -147,8 +153,7 @@ export class PowerCutFs {
   async destroy(): Promise<void> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) {
       await this.unmount().catch(() => this.proc.kill('SIGKILL'));
-      await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
-      this.proc.kill('SIGKILL');
+      await this.exited;
     }
     await new Promise<void>((resolve) => execFile('umount', ['-l', this.mountpoint], () => resolve()));
   }

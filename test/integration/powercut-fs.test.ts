@@ -12,6 +12,7 @@ import { destroyAllMounts, PowerCutFs } from '../helpers/powercut-fs.js';
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const roots: string[] = [];
 after(async () => {
+  // No daemons here: the mounts go first, then their folders.
   await destroyAllMounts();
   for (const r of roots) await rm(r, { recursive: true, force: true });
 });

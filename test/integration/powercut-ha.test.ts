@@ -25,8 +25,8 @@ const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
-  await destroyAllMounts();
   for (const c of cleanups.reverse()) await c();
+  await destroyAllMounts();
 });
 
 const LOCAL = ['bob@example.test', 'carol@example.test', 'dave@example2.test'];

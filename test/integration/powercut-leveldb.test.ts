@@ -18,6 +18,7 @@ const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
 const DIST_SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const roots: string[] = [];
 after(async () => {
+  // No daemons here: the mounts go first, then their folders.
   await destroyAllMounts();
   for (const r of roots) await rm(r, { recursive: true, force: true });
 });

@@ -13,8 +13,8 @@ const CUTS = Number(process.env.POWERCUT_CUTS ?? 4);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
-  await destroyAllMounts();
   for (const c of cleanups.reverse()) await c();
+  await destroyAllMounts();
 });
 
 const LOCAL = ['bob@example.test', 'carol@example.test', 'dave@example2.test'];
@@ -78,8 +78,12 @@ test(`a blank data disk: ${ROUNDS} power cuts within seconds of the daemon makin
       const started = rig.startDaemon();
       let acked: Acked[] = [];
       if (round % 2 === 1) {
-        // During start-up: somewhere between the first folders and the listeners.
-        await Promise.race([started, pause(50 + Math.random() * 1500)]);
+        // During start-up: at a random one of the daemon's first operations on the disk (a
+        // blank disk's start takes about 350 before the listeners are up).
+        const target = 1 + Math.floor(Math.random() * 350);
+        let ready = false;
+        started.then(() => (ready = true), () => (ready = true));
+        while (!ready && Number((await rig.fs!.stats()).ops) < target) await pause(2);
         await rig.cut();
       } else {
         await started;

@@ -32,8 +32,8 @@ const SENDER = 'alice@example.test';
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
-  await destroyAllMounts();
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  await destroyAllMounts();
 });
 
 // Six in ten accepted, three refused (a DSN each), one deferred.

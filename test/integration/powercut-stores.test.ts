@@ -17,8 +17,8 @@ const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
 const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
-  await destroyAllMounts();
   for (const c of cleanups.reverse()) await c();
+  await destroyAllMounts();
 });
 
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
@@ -180,7 +180,7 @@ async function quarantineList(d: TestDaemon): Promise<QuarantineRecord[]> {
 
 /** Releases and deletes quarantined messages one by one until the daemon dies under it. */
 async function administrate(d: TestDaemon, moves: AdminMoves): Promise<void> {
-  for (let n = 0; ; n++) {
+  for (;;) {
     const r = await d.cli(['quarantine', 'list', '--json']);
     if (r.code !== 0) return void (moves.failed = `quarantine list: ${r.stdout} ${r.stderr}`);
     const held = (JSON.parse(r.stdout) as QuarantineRecord[]).filter((q) => !moves.releaseInFlight.has(q.id) && !moves.deleteInFlight.has(q.id));
@@ -189,7 +189,9 @@ async function administrate(d: TestDaemon, moves: AdminMoves): Promise<void> {
       await pause(50);
       continue;
     }
-    const release = n % 3 !== 2;
+    // Counted over the whole run, not this cut's loop: every third answered move is a delete,
+    // so a short run has both.
+    const release = (moves.released.size + moves.deleted.size) % 3 !== 2;
     const [inFlight, done] = release ? [moves.releaseInFlight, moves.released] : [moves.deleteInFlight, moves.deleted];
     inFlight.add(q.id);
     moves.since = Date.now();
