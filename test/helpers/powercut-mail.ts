@@ -10,6 +10,14 @@ import { RawSmtp } from './smtp-client.js';
 
 export const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The power-cut tests' `skip`: FUSE mounts need root (CI runs as root). */
+export const needsRoot = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
+
+/** Local mailboxes in two domains, and every fourth message to a remote domain (queued). */
+export const MIXED_LOCAL = ['bob@example.test', 'carol@example.test', 'dave@example2.test'];
+export const mixedRcpt = (i: number): string => (i % 4 === 3 ? `partner${i % 7}@remote.test` : MIXED_LOCAL[i % MIXED_LOCAL.length]!);
+export const isMixedLocal = (a: Acked): boolean => !a.to.endsWith('@remote.test');
+
 /** A message that got its 250: the token in its Subject and the id the 250 named. */
 export interface Acked {
   token: string;

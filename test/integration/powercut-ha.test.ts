@@ -16,22 +16,22 @@ import { join } from 'node:path';
 import { eventually, freePort, TestDaemon, type LogLine } from '../helpers/daemon.js';
 import { startHaPair, startedInSync, waitInSync, type HaPair } from '../helpers/ha-pair.js';
 import { destroyAllMounts, PowerCutFs } from '../helpers/powercut-fs.js';
-import { figuresLine, maildirTokens, MailStream, pause, queuedIds, waitRouted, type Acked, type PowerCutFigures } from '../helpers/powercut-mail.js';
+import { figuresLine, maildirTokens, MailStream, pause, queuedIds, waitRouted, type Acked, type PowerCutFigures, MIXED_LOCAL, mixedRcpt, isMixedLocal, needsRoot } from '../helpers/powercut-mail.js';
 
 const NET = '127.0.165';
 const PC = `${NET}.20`;
 const INSPECT = '127.0.166';
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
-const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
+const skip = needsRoot;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
   await destroyAllMounts();
 });
 
-const LOCAL = ['bob@example.test', 'carol@example.test', 'dave@example2.test'];
-const rcpt = (i: number): string => (i % 4 === 3 ? `partner${i % 7}@remote.test` : LOCAL[i % LOCAL.length]!);
-const isLocal = (a: Acked): boolean => !a.to.endsWith('@remote.test');
+const LOCAL = MIXED_LOCAL;
+const rcpt = mixedRcpt;
+const isLocal = isMixedLocal;
 
 /**
  * When the active stopped counting its standby in sync after `since` (its own log's time, the

@@ -4,22 +4,22 @@
 // number of cuts (the soak, `make soak-powercut`, runs hundreds).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { figuresLine, MailStream, pause, PowerCutRig, tally, waitRouted, type Acked } from '../helpers/powercut-mail.js';
+import { figuresLine, MailStream, pause, PowerCutRig, tally, waitRouted, type Acked, MIXED_LOCAL, mixedRcpt, isMixedLocal, needsRoot } from '../helpers/powercut-mail.js';
 import { destroyAllMounts } from '../helpers/powercut-fs.js';
 
 const HOST = '127.0.160.1';
 const PC = '127.0.160.2';
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 4);
-const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
+const skip = needsRoot;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
   await destroyAllMounts();
 });
 
-const LOCAL = ['bob@example.test', 'carol@example.test', 'dave@example2.test'];
-const rcpt = (i: number): string => (i % 4 === 3 ? `partner${i % 7}@remote.test` : LOCAL[i % LOCAL.length]!);
-const isLocal = (a: Acked): boolean => !a.to.endsWith('@remote.test');
+const LOCAL = MIXED_LOCAL;
+const rcpt = mixedRcpt;
+const isLocal = isMixedLocal;
 
 test(`SMTP acceptance, spool and Maildir delivery: ${CUTS} power cuts under a stream of mail lose no 250`, { skip, timeout: 30 * 60_000 }, async () => {
   const rig = await PowerCutRig.create(HOST, { relay: { allowIps: [PC], allowRecipientDomains: [], allowAuthenticated: true } });

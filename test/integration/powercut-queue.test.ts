@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { DnsServer } from '../helpers/dns.js';
 import { SmtpSink } from '../helpers/smtp-sink.js';
 import type { QueueEntry } from '../../src/delivery/queue.js';
-import { figuresLine, MailStream, pause, PowerCutRig, queuedIds, tally, waitRouted, type Acked } from '../helpers/powercut-mail.js';
+import { figuresLine, MailStream, pause, PowerCutRig, queuedIds, tally, waitRouted, type Acked, needsRoot } from '../helpers/powercut-mail.js';
 import type { TestDaemon } from '../helpers/daemon.js';
 import { destroyAllMounts } from '../helpers/powercut-fs.js';
 
@@ -29,7 +29,7 @@ const DEFERRING = '127.0.161.27';
 const DEAD = '127.0.162.99';
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 4);
 const SENDER = 'alice@example.test';
-const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
+const skip = needsRoot;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);

@@ -8,13 +8,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { figuresLine, MailStream, maildirTokens, pause, PowerCutRig, tally, waitRouted, type Acked, type PowerCutFigures } from '../helpers/powercut-mail.js';
+import { figuresLine, MailStream, maildirTokens, pause, PowerCutRig, tally, waitRouted, type Acked, type PowerCutFigures, needsRoot } from '../helpers/powercut-mail.js';
 import type { TestDaemon } from '../helpers/daemon.js';
 import type { QuarantineRecord } from '../../src/scan/quarantine.js';
 import { destroyAllMounts } from '../helpers/powercut-fs.js';
 
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 3);
-const skip = process.getuid?.() !== 0 ? 'FUSE mounts need root' : false;
+const skip = needsRoot;
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
