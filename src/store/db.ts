@@ -159,9 +159,12 @@ export class GroupCommitter {
   private lazy: { ops: BatchOp[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   /**
-   * A write without an fsync of its own; it becomes durable with the next synced batch.
-   * Only for records whose loss in a crash causes a redelivery, never a loss. Lazy writes
-   * made in the same turn of the event loop go to LevelDB as one batch.
+   * A write without an fsync of its own; it usually becomes durable with the next synced
+   * batch, but not always: when LevelDB switches to a new log file it closes the old one
+   * without an fsync, so a lazy write near its end can be lost while a later synced one in
+   * the new file survives. Only for records whose loss in a crash causes a redelivery, never
+   * a loss, and never for one a later synced record relies on. Lazy writes made in the same
+   * turn of the event loop go to LevelDB as one batch.
    */
   writeLazy(ops: BatchOp[], _o?: WriteOptions): Promise<void> {
     return new Promise<void>((resolve, reject) => {
