@@ -179,7 +179,9 @@ test(`the HA standby's copy: ${CUTS} power cuts of the standby in sync (and some
     for (let cut = 1; cut <= CUTS; cut++) {
       // Mail only from a moment both boxes say they are in sync: every 250 from here on waits
       // for b's fsync, until b's cut or until a stops counting b in sync, whichever is first.
-      await waitInSync(pair, 60_000);
+      // A re-sync sends what b lacks; after many rounds of mail (the soak) that takes more than a
+      // minute on a loaded machine.
+      await waitInSync(pair, 300_000);
       const since = Date.now();
       const stream = new MailStream(pair.service, pair.ports.mx, 'pc@example.test', PC, rcpt);
       stream.start(6, `c${cut}`);
@@ -218,7 +220,7 @@ test(`the HA standby's copy: ${CUTS} power cuts of the standby in sync (and some
   assert.equal(figures.lost, 0);
   assert.ok(figures.cutsThatDropped > 0, 'no cut dropped anything');
   // The pair ends in sync again, and b, stopped in order, keeps what it has.
-  await waitInSync(pair, 60_000);
+  await waitInSync(pair, 300_000);
   await pair.b.stop();
   await fs?.unmount();
   fs = null;
