@@ -38,11 +38,38 @@ export async function openDb(path: string): Promise<Db> {
   try {
     await db.open();
   } catch (err) {
-    // level's own message ("Database failed to open") hides the reason in its cause.
-    const cause = (err as { cause?: Error }).cause?.message;
-    throw new Error(`database ${path}: cannot open${cause ? `: ${cause}` : ''}`);
+    throw levelError(path, 'cannot open', err);
   }
   return db;
+}
+
+/** A stat, or null when nothing is there (any other error is thrown: never taken for "absent"). */
+const statOrNull = (stat_: Promise<Awaited<ReturnType<typeof stat>>>) =>
+  stat_.catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+
+/** level's own message ("Database failed to open") hides the reason in its cause. */
+function levelError(path: string, what: string, err: unknown): Error {
+  const cause = (err as { cause?: Error }).cause?.message;
+  return new Error(`database ${path}: ${what}${cause ? `: ${cause}` : ''}`);
+}
+
+/**
+ * True when there is no database at `path` yet: no folder, or one that never held a write
+ * (no CURRENT, and none of LevelDB's data files with anything in them). A folder that lost its
+ * CURRENT but has data, or anything that cannot be read, is refused rather than replaced.
+ */
+async function needsCreating(path: string): Promise<boolean> {
+  const refuse = (why: string) => new Error(`database ${path}: ${why}; move it aside to start with an empty database`);
+  const st = await statOrNull(lstat(path));
+  if (!st) return true;
+  if (!st.isDirectory()) throw refuse('not a folder');
+  const current = await statOrNull(stat(join(path, 'CURRENT')));
+  if (current) return false;
+  for (const name of await readdir(path)) {
+    if (!/^(MANIFEST-\d+|\d+\.(log|ldb|sst))$/.test(name)) continue;
+    if ((await stat(join(path, name))).size > 0) throw refuse(`no CURRENT file, but ${name} holds data`);
+  }
+  return true;
 }
 
 /**
@@ -55,25 +82,6 @@ export async function openDb(path: string): Promise<Db> {
  * the parent synced. A cut before the rename leaves only the `.new` folder, made again next
  * time.
  */
-/**
- * True when there is no database at `path` yet: no folder, or one that never held a write
- * (no CURRENT, and none of LevelDB's data files with anything in them). A folder that lost its
- * CURRENT but has data, or anything that cannot be read, is refused rather than replaced.
- */
-async function needsCreating(path: string): Promise<boolean> {
-  const refuse = (why: string) => new Error(`database ${path}: ${why}; move it aside to start with an empty database`);
-  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
-  if (!st) return true;
-  if (!st.isDirectory()) throw refuse('not a folder');
-  const current = await stat(join(path, 'CURRENT')).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
-  if (current) return false;
-  for (const name of await readdir(path)) {
-    if (!/^(MANIFEST-\d+|\d+\.(log|ldb|sst))$/.test(name)) continue;
-    if ((await stat(join(path, name))).size > 0) throw refuse(`no CURRENT file, but ${name} holds data`);
-  }
-  return true;
-}
-
 async function createDurably(path: string): Promise<void> {
   const fresh = `${path}.new`;
   await rm(fresh, { recursive: true, force: true });
@@ -83,8 +91,7 @@ async function createDurably(path: string): Promise<void> {
     await db.open();
     await db.close();
   } catch (err) {
-    const cause = (err as { cause?: Error }).cause?.message;
-    throw new Error(`database ${path}: cannot create${cause ? `: ${cause}` : ''}`);
+    throw levelError(path, 'cannot create', err);
   }
   for (const name of await readdir(fresh)) {
     const fh = await open(join(fresh, name), 'r');

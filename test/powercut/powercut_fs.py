@@ -209,10 +209,6 @@ class PowerCutFs(Operations):
             raise FuseOSError(errno.ENOTDIR)
         return d, name
 
-    @staticmethod
-    def fd(fi):
-        return fi.fh
-
     # --- metadata --------------------------------------------------------------------------
 
     def getattr(self, path, fh=None):

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroupCommitter, openDb } from '../../src/store/db.js';
@@ -41,6 +41,28 @@ test('a synced batch syncs the database folder when a name in it changed, and no
     await dirs.close();
   } finally {
     await db.close();
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('openDb makes a database only where none was: a file, or a folder with data but no CURRENT, is refused and kept', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'mlsd-opendb-'));
+  try {
+    await writeFile(join(root, 'file'), 'not a database');
+    await assert.rejects(openDb(join(root, 'file')), /database .*file: not a folder; move it aside/);
+    await mkdir(join(root, 'lost-current'));
+    await writeFile(join(root, 'lost-current', '000005.log'), 'records');
+    await assert.rejects(openDb(join(root, 'lost-current')), /no CURRENT file, but 000005\.log holds data/);
+    assert.equal(await readFile(join(root, 'lost-current', '000005.log'), 'utf8'), 'records', 'nothing of it removed');
+    // A folder that never held a write (a cut during the old creation: an empty MANIFEST) is made anew.
+    await mkdir(join(root, 'never-written'));
+    await writeFile(join(root, 'never-written', 'MANIFEST-000001'), '');
+    const db = await openDb(join(root, 'never-written'));
+    await db.put('k', 'v');
+    assert.equal(await db.get('k'), 'v');
+    await db.close();
+    assert.deepEqual((await readdir(root)).sort(), ['file', 'lost-current', 'never-written'], 'no db.new left behind');
+  } finally {
     await rm(root, { recursive: true, force: true });
   }
 });
